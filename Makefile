@@ -1,0 +1,56 @@
+# vessel: the two commands a new user runs are `make demo` and `make test`.
+# The real build is meson + ninja; this file only names the entry points.
+
+BUILD      ?= build
+BUILD_SAN  ?= build-san
+BUILD_FUZZ ?= build-fuzz
+PYTHON     ?= /usr/bin/python3
+
+.PHONY: all vessel demo test unit integration fuzz bench clean deps format
+
+all: vessel
+
+$(BUILD)/build.ninja:
+	@scripts/deps.sh build
+	@rm -rf $(BUILD) && meson setup $(BUILD) -Dbuildtype=release -Dtests=disabled >/dev/null
+
+vessel: $(BUILD)/build.ninja
+	@ninja -C $(BUILD) vessel
+
+$(BUILD_SAN)/build.ninja:
+	@rm -rf $(BUILD_SAN) && meson setup $(BUILD_SAN) -Db_sanitize=address,undefined -Db_lundef=false -Dtests=enabled >/dev/null
+
+demo:
+	@scripts/deps.sh build demo
+	@$(MAKE) --no-print-directory vessel
+	@scripts/demo.sh $(BUILD)/vessel
+
+# Unit tests (Criterion) and integration tests (pytest) against the ASan+UBSan build.
+test:
+	@scripts/deps.sh build test
+	@$(MAKE) --no-print-directory unit integration
+
+unit: $(BUILD_SAN)/build.ninja
+	@ninja -C $(BUILD_SAN)
+	@meson test -C $(BUILD_SAN) --print-errorlogs --suite unit
+
+integration: $(BUILD_SAN)/build.ninja
+	@ninja -C $(BUILD_SAN)
+	@VESSEL=$(CURDIR)/$(BUILD_SAN)/vessel $(PYTHON) -m pytest -q -rfEs tests/integration
+
+fuzz:
+	@scripts/deps.sh build fuzz
+	@rm -rf $(BUILD_FUZZ) && CC=clang meson setup $(BUILD_FUZZ) -Dfuzz=true -Dtests=disabled -Db_lundef=false >/dev/null
+	@ninja -C $(BUILD_FUZZ)
+	@scripts/fuzz.sh $(BUILD_FUZZ) $${FUZZ_SECONDS:-30}
+
+bench:
+	@scripts/deps.sh build bench
+	@$(MAKE) --no-print-directory vessel
+	@bench/container.sh
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_FUZZ)

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs the Debian packages vessel needs that are missing. Idempotent and quick when
+# nothing is missing (one dpkg-query). Usage: scripts/deps.sh build|test|demo|bench|fuzz
+set -euo pipefail
+
+build=(meson ninja-build pkg-config gcc libjansson-dev libseccomp-dev)
+demo=(busybox-static)
+test=(libcriterion-dev python3-pytest busybox-static acpica-tools)
+bench=(crun runc hyperfine time busybox-static qemu-system-x86)
+fuzz=(clang)
+
+want=("${build[@]}")
+for kind in "$@"; do
+	case "$kind" in
+	build) ;;
+	demo) want+=("${demo[@]}") ;;
+	test) want+=("${test[@]}") ;;
+	bench) want+=("${bench[@]}") ;;
+	fuzz) want+=("${fuzz[@]}") ;;
+	*) echo "deps.sh: unknown kind '$kind'" >&2; exit 2 ;;
+	esac
+done
+
+missing=()
+installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${want[@]}" 2>/dev/null | awk '$NF == "installed" {print $1}' || true)
+for p in "${want[@]}"; do
+	grep -qx "$p" <<<"$installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "vessel needs these Debian packages: ${missing[*]}" >&2
+	echo "run: sudo apt-get install ${missing[*]}" >&2
+	exit 1
+fi
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+log=$(mktemp /tmp/vessel-apt.XXXXXX)
+# An image may come with no package lists at all: update once, then retry.
+if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >"$log" 2>&1; then
+	apt-get update -q >>"$log" 2>&1 || true
+	apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$log" 2>&1 || {
+		tail -20 "$log" >&2
+		echo "apt-get install failed (log: $log)" >&2
+		exit 1
+	}
+fi
+rm -f "$log"

@@ -1,0 +1,169 @@
+#include "base/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void vs_freep(void *p)
+{
+	free(*(void **)p);
+}
+
+void vs_closep(int *fd)
+{
+	if (*fd >= 0) {
+		int saved = errno;
+		close(*fd);
+		errno = saved;
+	}
+	*fd = -1;
+}
+
+int vs_write_all(int fd, const void *buf, size_t len, vs_err_t *err)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return vs_err(err, errno, "write");
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int vs_write_file_at(int dirfd, const char *path, const char *data, size_t len, vs_err_t *err)
+{
+	cleanup_close int fd = openat(dirfd, path, O_WRONLY | O_CLOEXEC | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		return vs_err(err, errno, "open `%s`", path);
+	if (vs_write_all(fd, data, len, err) < 0)
+		return vs_err_wrap(err, "`%s`", path);
+	return 0;
+}
+
+int vs_write_file(const char *path, const char *data, size_t len, vs_err_t *err)
+{
+	return vs_write_file_at(AT_FDCWD, path, data, len, err);
+}
+
+int vs_read_file_at(int dirfd, const char *path, size_t max, char **out, size_t *len,
+		    vs_err_t *err)
+{
+	cleanup_close int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return vs_err(err, errno, "open `%s`", path);
+	size_t cap = 4096, used = 0;
+	cleanup_free char *buf = malloc(cap + 1);
+	if (!buf)
+		return vs_err(err, ENOMEM, "read `%s`", path);
+	for (;;) {
+		if (used == cap) {
+			if (cap >= max)
+				return vs_err(err, EFBIG, "read `%s`", path);
+			cap = cap * 2 > max ? max : cap * 2;
+			char *n = realloc(buf, cap + 1);
+			if (!n)
+				return vs_err(err, ENOMEM, "read `%s`", path);
+			buf = n;
+		}
+		ssize_t r = read(fd, buf + used, cap - used);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return vs_err(err, errno, "read `%s`", path);
+		}
+		if (r == 0)
+			break;
+		used += (size_t)r;
+	}
+	buf[used] = '\0';
+	if (len)
+		*len = used;
+	*out = steal_ptr(buf);
+	return 0;
+}
+
+int vs_read_file(const char *path, size_t max, char **out, size_t *len, vs_err_t *err)
+{
+	return vs_read_file_at(AT_FDCWD, path, max, out, len, err);
+}
+
+int vs_mkdir_p(const char *path, mode_t mode, vs_err_t *err)
+{
+	cleanup_free char *p = strdup(path);
+	if (!p)
+		return vs_err(err, ENOMEM, "mkdir `%s`", path);
+	for (char *s = p + 1;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			return vs_err(err, errno, "mkdir `%s`", p);
+		*s = c;
+		if (c == '\0')
+			break;
+	}
+	return 0;
+}
+
+int vs_parse_size(const char *s, uint64_t *out)
+{
+	if (!s || !*s || *s == '-')
+		return -1;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	unsigned shift = 0;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		break;
+	case 't':
+	case 'T':
+		shift = 40;
+		break;
+	default:
+		return -1;
+	}
+	if (*end) {
+		end++;
+		/* accept "512MiB" / "512MB" as the same thing */
+		if (*end == 'i')
+			end++;
+		if (*end == 'B' || *end == 'b')
+			end++;
+		if (*end)
+			return -1;
+	}
+	if (shift && v > (ULLONG_MAX >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+bool vs_str_has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}

@@ -1,0 +1,52 @@
+/* Small helpers every area shares: cleanup attributes, fd and file I/O. */
+#ifndef VESSEL_BASE_UTIL_H
+#define VESSEL_BASE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/error.h"
+
+void vs_freep(void *p);
+void vs_closep(int *fd);
+#define cleanup_free __attribute__((cleanup(vs_freep)))
+#define cleanup_close __attribute__((cleanup(vs_closep)))
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Hands ownership out of a cleanup variable. */
+#define steal_ptr(p)                                                                               \
+	({                                                                                         \
+		__typeof__(p) _tmp = (p);                                                          \
+		(p) = NULL;                                                                        \
+		_tmp;                                                                              \
+	})
+#define steal_fd(fd)                                                                               \
+	({                                                                                         \
+		int _tmp = (fd);                                                                   \
+		(fd) = -1;                                                                         \
+		_tmp;                                                                              \
+	})
+
+/* Writes all of buf, retrying on EINTR and short writes. */
+int vs_write_all(int fd, const void *buf, size_t len, vs_err_t *err);
+/* Writes a whole small file (cgroup knobs, uid_map, ...), at dirfd if not AT_FDCWD. */
+int vs_write_file_at(int dirfd, const char *path, const char *data, size_t len, vs_err_t *err);
+int vs_write_file(const char *path, const char *data, size_t len, vs_err_t *err);
+/* Reads a whole file (at most max bytes) into a NUL-terminated buffer. */
+int vs_read_file_at(int dirfd, const char *path, size_t max, char **out, size_t *len,
+		    vs_err_t *err);
+int vs_read_file(const char *path, size_t max, char **out, size_t *len, vs_err_t *err);
+
+/* mkdir -p, mode for each created component. */
+int vs_mkdir_p(const char *path, mode_t mode, vs_err_t *err);
+
+/* Parses "123", "64K", "512M", "2G" (powers of 1024). Returns -1 on junk/overflow. */
+int vs_parse_size(const char *s, uint64_t *out);
+
+/* Is fd (or the whole line) free of a NUL-terminated match? small helpers */
+bool vs_str_has_prefix(const char *s, const char *prefix);
+
+#endif
