@@ -1,0 +1,77 @@
+#include "vmm/memory.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+
+#include "vmm/layout.h"
+
+size_t guest_memmap(uint64_t ram_size, struct guest_region out[GUEST_MEMMAP_MAX])
+{
+	size_t n = 0;
+	uint64_t low = ram_size < LAYOUT_MMIO_HOLE ? ram_size : LAYOUT_MMIO_HOLE;
+	out[n++] = (struct guest_region){0, LAYOUT_LOWMEM_END, GUEST_RAM};
+	out[n++] = (struct guest_region){LAYOUT_LOWMEM_END, LAYOUT_HIMEM - LAYOUT_LOWMEM_END,
+					 GUEST_RESERVED};
+	if (low > LAYOUT_HIMEM)
+		out[n++] = (struct guest_region){LAYOUT_HIMEM, low - LAYOUT_HIMEM, GUEST_RAM};
+	if (ram_size > low)
+		out[n++] = (struct guest_region){LAYOUT_4G, ram_size - low, GUEST_RAM};
+	return n;
+}
+
+int guest_mem_check_size(uint64_t size, uint64_t host_ram, vs_err_t *err)
+{
+	if (size % 4096)
+		return vs_err(err, 0,
+			      "--memory %llu bytes: must be a multiple of 4 KiB (e.g. 128M)",
+			      (unsigned long long)size);
+	if (size < GUEST_MEM_MIN)
+		return vs_err(err, 0,
+			      "--memory %llu KiB: too small, a guest needs at least %llu MiB",
+			      (unsigned long long)(size >> 10), GUEST_MEM_MIN >> 20);
+	if (host_ram && size > host_ram)
+		return vs_err(
+		    err, 0, "--memory %llu MiB: more than this host's %llu MiB of RAM (give less)",
+		    (unsigned long long)(size >> 20), (unsigned long long)(host_ram >> 20));
+	return 0;
+}
+
+int guest_mem_map(struct guest_mem *m, uint64_t size, vs_err_t *err)
+{
+	/* MAP_NORESERVE and no pre-faulting: the host only pays for what the guest touches. */
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return vs_err(err, errno, "mmap %llu MiB of guest RAM",
+			      (unsigned long long)(size >> 20));
+	/* Guest RAM has no business in a core dump of the VMM. */
+	madvise(p, size, MADV_DONTDUMP);
+	m->host = p;
+	m->ram_size = size;
+	m->low_size = size < LAYOUT_MMIO_HOLE ? size : LAYOUT_MMIO_HOLE;
+	return 0;
+}
+
+void guest_mem_unmap(struct guest_mem *m)
+{
+	if (m->host)
+		munmap(m->host, m->ram_size);
+	m->host = NULL;
+}
+
+void *guest_mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+	if (!m->host || len > m->ram_size)
+		return NULL;
+	if (gpa < m->low_size) {
+		if (len > m->low_size - gpa)
+			return NULL;
+		return m->host + gpa;
+	}
+	if (gpa < LAYOUT_4G)
+		return NULL;
+	uint64_t high = m->ram_size - m->low_size, off = gpa - LAYOUT_4G;
+	if (off >= high || len > high - off)
+		return NULL;
+	return m->host + m->low_size + off;
+}

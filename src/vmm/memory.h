@@ -1,0 +1,45 @@
+/* Guest RAM: one lazy host mapping, split around the 32-bit MMIO hole. */
+#ifndef VESSEL_VMM_MEMORY_H
+#define VESSEL_VMM_MEMORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+
+#define GUEST_MEM_MIN (2ULL << 20)
+
+struct guest_mem {
+	uint8_t *host;	   /* ram_size bytes, MAP_NORESERVE */
+	uint64_t ram_size; /* total RAM */
+	uint64_t low_size; /* RAM below the MMIO hole; the rest sits at 4 GiB */
+};
+
+enum guest_region_type { GUEST_RAM = 1, GUEST_RESERVED = 2 };
+
+struct guest_region {
+	uint64_t addr, size;
+	enum guest_region_type type;
+};
+
+#define GUEST_MEMMAP_MAX 4
+
+/* The memory map the guest is told (e820 / PVH memmap): pure, for any RAM size. */
+size_t guest_memmap(uint64_t ram_size, struct guest_region out[GUEST_MEMMAP_MAX]);
+
+/* Checks a --memory value: page multiple, at least GUEST_MEM_MIN, at most host_ram. */
+int guest_mem_check_size(uint64_t size, uint64_t host_ram, vs_err_t *err);
+
+int guest_mem_map(struct guest_mem *m, uint64_t size, vs_err_t *err);
+void guest_mem_unmap(struct guest_mem *m);
+
+/* Host pointer for [gpa, gpa + len) if all of it is RAM, else NULL. */
+void *guest_mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len);
+
+/* One past the highest RAM address below the MMIO hole (where 32-bit things must fit). */
+static inline uint64_t guest_mem_low_end(const struct guest_mem *m)
+{
+	return m->low_size;
+}
+
+#endif

@@ -1,0 +1,36 @@
+/* One thread per vCPU in a KVM_RUN loop; exits go to the buses or end the VM. */
+#ifndef VESSEL_VMM_VCPU_H
+#define VESSEL_VMM_VCPU_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "base/error.h"
+
+struct vm;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool started;
+};
+
+/* KVM_CREATE_VCPU, the kvm_run mapping and cpu_init (CPUID, MSRs, FPU, LAPIC). */
+int vcpu_create(struct vm *vm, unsigned id, vs_err_t *err);
+void vcpu_destroy(struct vcpu *c, int run_size);
+
+/* Call once in the main thread before any vCPU starts: the kick signal's handler. */
+int vcpu_signals_init(vs_err_t *err);
+int vcpu_start(struct vcpu *c, vs_err_t *err);
+/* Makes a running KVM_RUN return (or the next one return at once). */
+void vcpu_kick(struct vcpu *c);
+void vcpu_join(struct vcpu *c);
+
+/* The name of a KVM exit reason, for reports. */
+const char *vcpu_exit_name(unsigned reason);
+
+#endif

@@ -1,0 +1,234 @@
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "vmm/boot/cpu.h"
+#include "vmm/layout.h"
+#include "vmm/vcpu.h"
+
+int vm_open_kvm(int *kvm_fd, vs_err_t *err)
+{
+	const char *dev = getenv("VESSEL_KVM_DEVICE");
+	if (!dev || !*dev)
+		dev = "/dev/kvm";
+	int fd = open(dev, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		if (e == ENOENT)
+			return vs_err(
+			    err, e,
+			    "open `%s` (is KVM enabled in the firmware and the kvm module loaded?)",
+			    dev);
+		if (e == EACCES || e == EPERM)
+			return vs_err(
+			    err, e, "open `%s` (add your user to the `kvm` group, or run as root)",
+			    dev);
+		return vs_err(err, e, "open `%s`", dev);
+	}
+	int v = ioctl(fd, KVM_GET_API_VERSION, 0);
+	if (v != KVM_API_VERSION) {
+		close(fd);
+		return vs_err(err, 0, "`%s`: KVM API version %d, vessel needs %d", dev, v,
+			      KVM_API_VERSION);
+	}
+	*kvm_fd = fd;
+	return 0;
+}
+
+unsigned vm_max_vcpus(int kvm_fd)
+{
+	int n = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (n <= 0)
+		n = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	return n > 0 ? (unsigned)n : 4;
+}
+
+static int vm_ioctl(struct vm *vm, unsigned long req, void *arg, const char *name, vs_err_t *err)
+{
+	if (ioctl(vm->vm_fd, req, arg) < 0)
+		return vs_err(err, errno, "%s", name);
+	return 0;
+}
+
+static int set_slot(struct vm *vm, uint32_t slot, uint64_t gpa, uint64_t size, void *host,
+		    vs_err_t *err)
+{
+	struct kvm_userspace_memory_region r = {
+	    .slot = slot,
+	    .guest_phys_addr = gpa,
+	    .memory_size = size,
+	    .userspace_addr = (uint64_t)(uintptr_t)host,
+	};
+	return vm_ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r, "KVM_SET_USER_MEMORY_REGION", err);
+}
+
+static void machine_stop_cb(void *ctx, int status, const char *why)
+{
+	vm_stop(ctx, status, why);
+}
+
+int vm_create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size, vs_err_t *err)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm_fd = kvm_fd;
+	vm->vm_fd = -1;
+	vm->stop_fd = -1;
+	vm->ncpus = ncpus;
+	atomic_init(&vm->status, -1);
+	pthread_mutex_init(&vm->unclaimed_lock, NULL);
+	vm->ctl = (struct machine_ctl){machine_stop_cb, vm};
+
+	int fd;
+	do
+		fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		return vs_err(err, errno, "KVM_CREATE_VM");
+	vm->vm_fd = fd;
+	vm->run_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->run_size < (int)sizeof(struct kvm_run))
+		return vs_err(err, errno, "KVM_GET_VCPU_MMAP_SIZE");
+
+	/* VT-x needs three private pages below 4 GiB for real-mode emulation */
+	uint64_t idmap = LAYOUT_IDENTITY_MAP;
+	if (ioctl(fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_TSS) < 0)
+		return vs_err(err, errno, "KVM_SET_TSS_ADDR");
+	if (vm_ioctl(vm, KVM_SET_IDENTITY_MAP_ADDR, &idmap, "KVM_SET_IDENTITY_MAP_ADDR", err) < 0)
+		return -1;
+	if (ioctl(fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return vs_err(err, errno, "KVM_CREATE_IRQCHIP");
+	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+	if (vm_ioctl(vm, KVM_CREATE_PIT2, &pit, "KVM_CREATE_PIT2", err) < 0)
+		return -1;
+
+	if (guest_mem_map(&vm->mem, mem_size, err) < 0)
+		return -1;
+	if (set_slot(vm, 0, 0, vm->mem.low_size, vm->mem.host, err) < 0)
+		return -1;
+	if (vm->mem.ram_size > vm->mem.low_size &&
+	    set_slot(vm, 1, LAYOUT_4G, vm->mem.ram_size - vm->mem.low_size,
+		     vm->mem.host + vm->mem.low_size, err) < 0)
+		return -1;
+
+	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_fd < 0)
+		return vs_err(err, errno, "eventfd");
+	vm->cpuid = cpu_supported_cpuid(kvm_fd, err);
+	if (!vm->cpuid)
+		return -1;
+	vm->vcpus = calloc(ncpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return vs_err(err, ENOMEM, "%u vCPUs", ncpus);
+	for (unsigned i = 0; i < ncpus; i++)
+		vm->vcpus[i].fd = -1;
+	return 0;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (vm->vcpus) {
+		for (unsigned i = 0; i < vm->ncpus; i++)
+			vcpu_destroy(&vm->vcpus[i], vm->run_size);
+		free(vm->vcpus);
+	}
+	free(vm->cpuid);
+	bus_free(&vm->pio);
+	bus_free(&vm->mmio);
+	if (vm->stop_fd >= 0)
+		close(vm->stop_fd);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	guest_mem_unmap(&vm->mem);
+	pthread_mutex_destroy(&vm->unclaimed_lock);
+	vm->vcpus = NULL;
+	vm->cpuid = NULL;
+	vm->stop_fd = vm->vm_fd = -1;
+}
+
+void vm_irq_line(void *opaque, unsigned gsi, int level)
+{
+	struct vm *vm = opaque;
+	struct kvm_irq_level l = {.irq = gsi, .level = (uint32_t)level};
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0)
+		vs_debug("KVM_IRQ_LINE gsi %u: %s", gsi, strerror(errno));
+}
+
+int vm_irqfd(struct vm *vm, int fd, unsigned gsi, vs_err_t *err)
+{
+	struct kvm_irqfd i = {.fd = (uint32_t)fd, .gsi = gsi};
+	return vm_ioctl(vm, KVM_IRQFD, &i, "KVM_IRQFD", err);
+}
+
+int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, bool mmio, int fd, vs_err_t *err)
+{
+	struct kvm_ioeventfd e = {
+	    .addr = addr,
+	    .len = len,
+	    .fd = fd,
+	    .flags = mmio ? 0 : KVM_IOEVENTFD_FLAG_PIO,
+	};
+	return vm_ioctl(vm, KVM_IOEVENTFD, &e, "KVM_IOEVENTFD", err);
+}
+
+void vm_stop(struct vm *vm, int status, const char *why)
+{
+	int expected = -1;
+	if (!atomic_compare_exchange_strong(&vm->status, &expected, status))
+		return;
+	vs_debug("VM stops: %s (exit status %d)", why, status);
+	uint64_t one = 1;
+	ssize_t r = write(vm->stop_fd, &one, sizeof(one));
+	(void)r;
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+}
+
+void vm_unclaimed(struct vm *vm, uint64_t addr, bool mmio, bool is_write, uint32_t len)
+{
+	pthread_mutex_lock(&vm->unclaimed_lock);
+	struct vm_unclaimed *u = NULL;
+	for (size_t i = 0; i < VM_UNCLAIMED_SLOTS; i++) {
+		struct vm_unclaimed *s = &vm->unclaimed[i];
+		if (s->reads + s->writes && s->addr == addr && s->mmio == mmio) {
+			u = s;
+			break;
+		}
+		if (!(s->reads + s->writes)) {
+			*s = (struct vm_unclaimed){.addr = addr, .mmio = mmio};
+			u = s;
+			vs_debug("unclaimed %s %s 0x%llx (%u bytes)", mmio ? "MMIO" : "port",
+				 is_write ? "write" : "read", (unsigned long long)addr, len);
+			break;
+		}
+	}
+	if (!u)
+		vm->unclaimed_other++;
+	else if (is_write)
+		u->writes++;
+	else
+		u->reads++;
+	pthread_mutex_unlock(&vm->unclaimed_lock);
+}
+
+void vm_log_unclaimed(struct vm *vm)
+{
+	if (!vs_log_debug_enabled())
+		return;
+	for (size_t i = 0; i < VM_UNCLAIMED_SLOTS; i++) {
+		struct vm_unclaimed *u = &vm->unclaimed[i];
+		if (u->reads + u->writes)
+			vs_debug("unclaimed %s 0x%llx: %llu reads, %llu writes",
+				 u->mmio ? "MMIO" : "port", (unsigned long long)u->addr,
+				 (unsigned long long)u->reads, (unsigned long long)u->writes);
+	}
+	if (vm->unclaimed_other)
+		vs_debug("unclaimed accesses at other addresses: %llu",
+			 (unsigned long long)vm->unclaimed_other);
+}

@@ -1,0 +1,71 @@
+/* A KVM virtual machine: RAM slots, in-kernel irqchip and PIT, the two buses,
+ * its vCPUs, and how it stops (first stop request wins, everyone is kicked). */
+#ifndef VESSEL_VMM_VM_H
+#define VESSEL_VMM_VM_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "vmm/bus.h"
+#include "vmm/exit_status.h"
+#include "vmm/memory.h"
+
+struct vcpu;
+
+#define VM_UNCLAIMED_SLOTS 32
+
+struct vm_unclaimed {
+	uint64_t addr;
+	uint64_t reads, writes;
+	bool mmio;
+};
+
+struct vm {
+	int kvm_fd, vm_fd;
+	unsigned ncpus;
+	struct guest_mem mem;
+	struct bus pio, mmio;
+	struct kvm_cpuid2 *cpuid; /* KVM's supported table, shared by all vCPUs */
+	int run_size;		  /* mmap size of struct kvm_run */
+	struct vcpu *vcpus;
+	struct machine_ctl ctl; /* devices stop the VM through this */
+
+	atomic_int status; /* -1 while running, else the exit status */
+	int stop_fd;	   /* eventfd: the main loop wakes when the VM stops */
+
+	pthread_mutex_t unclaimed_lock;
+	struct vm_unclaimed unclaimed[VM_UNCLAIMED_SLOTS];
+	uint64_t unclaimed_other; /* accesses past the table's slots */
+};
+
+/* Opens the KVM device (VESSEL_KVM_DEVICE overrides /dev/kvm) with hints on failure. */
+int vm_open_kvm(int *kvm_fd, vs_err_t *err);
+/* KVM_CAP_MAX_VCPUS (falls back to NR_VCPUS, then 4, as the API documents). */
+unsigned vm_max_vcpus(int kvm_fd);
+
+int vm_create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size, vs_err_t *err);
+void vm_destroy(struct vm *vm);
+
+/* Level of an IOAPIC/PIC input line (KVM_IRQ_LINE). */
+void vm_irq_line(void *vm, unsigned gsi, int level);
+/* Interrupt and doorbell plumbing for devices that live off the vCPU threads
+ * (virtio): an eventfd that raises gsi, and one that a guest write signals. */
+int vm_irqfd(struct vm *vm, int fd, unsigned gsi, vs_err_t *err);
+int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, bool mmio, int fd, vs_err_t *err);
+
+/* Ends the VM with status (first caller wins): wakes the main loop, kicks vCPUs. */
+void vm_stop(struct vm *vm, int status, const char *why);
+static inline bool vm_stopping(struct vm *vm)
+{
+	return atomic_load(&vm->status) >= 0;
+}
+
+/* Counts an access nobody claimed (reads of it return all ones). */
+void vm_unclaimed(struct vm *vm, uint64_t addr, bool mmio, bool is_write, uint32_t len);
+void vm_log_unclaimed(struct vm *vm);
+
+#endif
