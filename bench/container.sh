@@ -1,0 +1,332 @@
+#!/usr/bin/env bash
+# container.sh: vessel, crun and runc side by side, in one run, on the same busybox bundle
+# (scripts/mkbundle.sh, process /bin/true). Prints a table and the ratios vessel/crun and
+# vessel/runc. See bench/README.md for what each figure means and how it is taken.
+#
+# Usage: bench/container.sh            (as root; `make bench` builds vessel first)
+# Env:   VESSEL=build/vessel  ROUNDS=30  WARMUP=3  SEQ=100  RSS_RUNS=10  SETTLE=0.02
+set -euo pipefail
+export LC_ALL=C # EPOCHREALTIME's decimal point
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROUNDS=${ROUNDS:-30}
+WARMUP=${WARMUP:-3}
+SEQ=${SEQ:-100}
+RSS_RUNS=${RSS_RUNS:-10}
+SETTLE=${SETTLE:-0.02}
+BUNDLE=$ROOT/images/out/bench-bundle
+CG=/sys/fs/cgroup
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() {
+	log "ERROR: $*"
+	exit 1
+}
+
+usec() { # EPOCHREALTIME -> microseconds
+	local s=${1%.*} f=${1#*.}
+	echo $((s * 1000000 + 10#$f))
+}
+
+for n in ROUNDS WARMUP SEQ RSS_RUNS; do
+	[[ ${!n} =~ ^[0-9]+$ ]] || die "$n must be a whole number, not '${!n}'"
+done
+[[ $SETTLE =~ ^[0-9]*\.?[0-9]+$ ]] || die "SETTLE must be a number of seconds, not '$SETTLE'"
+[ "$ROUNDS" -ge 1 ] && [ "$SEQ" -ge 1 ] && [ "$RSS_RUNS" -ge 1 ] ||
+	die "ROUNDS, SEQ and RSS_RUNS must be at least 1"
+[ "$(id -u)" = 0 ] || die "must run as root (containers and cgroups)"
+[ -x /usr/bin/time ] || die "GNU time missing (apt-get install time)"
+
+vessel=${VESSEL:-$ROOT/build/vessel}
+case "$vessel" in */*) vessel=$(realpath -m "$vessel") ;; esac
+vessel=$(command -v "$vessel") || die "vessel not found at ${VESSEL:-build/vessel} (run make)"
+RUNTIMES=(vessel crun runc)
+declare -A BIN=([vessel]=$vessel [crun]=$(command -v crun || echo /usr/bin/crun)
+	[runc]=$(command -v runc || echo /usr/sbin/runc))
+for rt in crun runc; do [ -x "${BIN[$rt]}" ] || die "$rt not installed (scripts/deps.sh bench)"; done
+
+work=$(mktemp -d /run/vessel-bench.XXXXXX)
+tag=vb$$ # every container id starts with it: the cleanup finds leftovers by it
+
+# ---------------------------------------------------------------- crun's cgroup fix
+# crun 1.8 refuses every container while the cgroup2 hierarchy of a hybrid host owns a
+# controller (here hugetlb). Mounting that controller as a v1 hierarchy moves it off
+# cgroup2. It is mounted only around crun's runs: vessel and runc see the host's layout.
+# After crun deleted its cgroup the kernel frees it asynchronously (about 1 s here); the
+# v1 hierarchy dies, and the controller returns to cgroup2, only when it is unmounted with
+# no child left, so fix_off remounts and unmounts until the controller is back.
+fix_ctrls=""
+fix_note="none needed"
+fix_mounted=0
+fix_stuck=0
+fix_windows=0
+fix_wait_us=0
+declare -A fix_made_dir=()
+[ "$(stat -fc %T $CG)" = cgroup2fs ] || fix_ctrls=$(cat $CG/unified/cgroup.controllers 2>/dev/null || true)
+if [ -n "$fix_ctrls" ]; then
+	fix_note="cgroup v1 mount of '$fix_ctrls' (off cgroup2) only around crun's runs; vessel and runc ran without it"
+elif [ "$(stat -fc %T $CG)" != cgroup2fs ] && [ -e $CG/unified ] && [ -e $CG/hugetlb ]; then
+	fix_note="someone else's v1 mount of cgroup2's controllers was in place for all runtimes"
+fi
+
+fix_on() {
+	local c
+	[ -n "$fix_ctrls" ] && [ $fix_mounted = 0 ] || return 0
+	for c in $fix_ctrls; do
+		if [ ! -d "$CG/$c" ]; then
+			mkdir "$CG/$c"
+			fix_made_dir[$c]=1
+		fi
+		mount -t cgroup -o "$c" cgroup "$CG/$c" || die "could not mount cgroup v1 '$c' for crun"
+	done
+	fix_mounted=1
+}
+
+fix_restored() {
+	local c
+	for c in $fix_ctrls; do grep -qw "$c" $CG/unified/cgroup.controllers || return 1; done
+}
+
+fix_off() { # [seconds to wait for the kernel]
+	local c i limit=$((${1:-10} * 50))
+	[ $fix_mounted = 1 ] || return 0
+	local t0=$EPOCHREALTIME
+	for c in $fix_ctrls; do umount "$CG/$c"; done
+	for ((i = 1; i <= limit; i++)); do
+		fix_restored && break
+		sleep 0.02
+		if ((i % 5 == 0)); then
+			for c in $fix_ctrls; do
+				mount -t cgroup -o "$c" cgroup "$CG/$c" && umount "$CG/$c"
+			done
+		fi
+	done
+	for c in "${!fix_made_dir[@]}"; do rmdir "$CG/$c" && unset "fix_made_dir[$c]"; done
+	fix_mounted=0
+	fix_windows=$((fix_windows + 1))
+	fix_wait_us=$((fix_wait_us + $(usec "$EPOCHREALTIME") - $(usec "$t0")))
+	fix_restored || {
+		fix_stuck=1
+		log "WARNING: '$fix_ctrls' not yet back on cgroup2 (the kernel still holds the v1 hierarchy)"
+	}
+}
+
+crun_fix_on() { [ "$1" != crun ] || fix_on; }
+crun_fix_off() { [ "$1" != crun ] || fix_off; }
+
+# ------------------------------------------------------------------------ cleanup
+leftover_cgroups() {
+	find $CG -maxdepth 8 -mindepth 2 -type d -name "$tag-*" 2>/dev/null || true
+}
+
+cleanup() {
+	local rt id
+	set +e
+	for rt in "${RUNTIMES[@]}"; do
+		[ -d "$work/root-$rt" ] || continue
+		for id in $("${BIN[$rt]}" --root "$work/root-$rt" list -q 2>/dev/null); do
+			log "deleting leftover $rt container $id"
+			"${BIN[$rt]}" --root "$work/root-$rt" delete --force "$id" >/dev/null 2>&1
+		done
+	done
+	leftover_cgroups | sort -r | while read -r d; do
+		log "removing leftover cgroup $d"
+		rmdir "$d"
+	done
+	fix_off 10
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ------------------------------------------------------------------------- bundle
+log "bundle: $BUNDLE (scripts/mkbundle.sh, config from \`$vessel spec\`)"
+VESSEL=$vessel "$ROOT/scripts/mkbundle.sh" "$BUNDLE" --args /bin/true ||
+	die "could not build the bundle"
+
+# -------------------------------------------------------------------------- helpers
+n_run=0
+run_one() { # runtime; runs one container to completion, output to $work/$rt.err
+	local rt=$1
+	n_run=$((n_run + 1))
+	"${BIN[$rt]}" --root "$work/root-$rt" run --bundle "$BUNDLE" "$tag-$rt-$n_run" \
+		</dev/null >/dev/null 2>>"$work/$rt.err"
+}
+
+median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+ms() { awk -v u="$1" 'BEGIN { if (u == "nan") print "n/a"; else printf "%.2f", u / 1000 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b == 0) print "n/a"; else printf "%.2f", a / b }'; }
+
+cpu_busy_pct() { # share of all CPUs busy over 1 s, from /proc/stat
+	local a b
+	read -ra a </proc/stat
+	sleep 1
+	read -ra b </proc/stat
+	local t1=0 t2=0 x
+	for x in "${a[@]:1}"; do t1=$((t1 + x)); done
+	for x in "${b[@]:1}"; do t2=$((t2 + x)); done
+	awk -v i1="${a[4]}" -v i2="${b[4]}" -v d=$((t2 - t1)) 'BEGIN { printf "%.0f", d ? 100 * (1 - (i2 - i1) / d) : 0 }'
+}
+
+# -------------------------------------------------------------------------- smoke
+declare -A OK VER
+for rt in "${RUNTIMES[@]}"; do
+	mkdir -p "$work/root-$rt"
+	: >"$work/$rt.err"
+	VER[$rt]=$("${BIN[$rt]}" --version 2>/dev/null | head -1 | sed 's/^[a-z]* version //')
+	crun_fix_on "$rt"
+	if run_one "$rt"; then
+		OK[$rt]=1
+	else
+		OK[$rt]=0
+		log "$rt cannot run the bundle: $(tail -1 "$work/$rt.err")"
+	fi
+	crun_fix_off "$rt"
+done
+active=()
+for rt in "${RUNTIMES[@]}"; do [ "${OK[$rt]}" = 1 ] && active+=("$rt"); done
+[ ${#active[@]} -gt 0 ] || die "no runtime could run the bundle"
+
+busy=$(cpu_busy_pct)
+[ "$busy" -le 10 ] || log "WARNING: ${busy}% CPU busy before the start: every figure is inflated"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# -------------------------------------------------------- run latency, alternating
+# Each round runs every runtime once, the order rotated by one per round so none is always
+# first. Each timed run starts after the same SETTLE pause (crun's cgroup fix is mounted
+# before it and removed after, outside the timed span). Timed with bash's EPOCHREALTIME
+# around a plain fork+exec+wait of `RUNTIME run`: no `date` process inside the span.
+declare -A FAILS
+for rt in "${active[@]}"; do : >"$work/$rt.lat" && FAILS[$rt]=0; done
+log "run latency: $WARMUP warm-up + $ROUNDS rounds of ${active[*]}"
+for ((r = 0; r < WARMUP + ROUNDS; r++)); do
+	for ((k = 0; k < ${#active[@]}; k++)); do
+		rt=${active[(r + k) % ${#active[@]}]}
+		crun_fix_on "$rt"
+		sleep "$SETTLE"
+		t0=$EPOCHREALTIME
+		if run_one "$rt"; then
+			t1=$EPOCHREALTIME
+			((r < WARMUP)) || echo $(($(usec "$t1") - $(usec "$t0"))) >>"$work/$rt.lat"
+		else
+			FAILS[$rt]=$((FAILS[$rt] + 1))
+		fi
+		crun_fix_off "$rt"
+	done
+done
+
+# ---------------------------------------------------------- sequential runs, per runtime
+declare -A SEQ_US SEQ_FAILS
+for rt in "${active[@]}"; do
+	log "$SEQ sequential runs: $rt"
+	crun_fix_on "$rt"
+	sleep "$SETTLE"
+	f=0
+	t0=$EPOCHREALTIME
+	for ((i = 0; i < SEQ; i++)); do run_one "$rt" || f=$((f + 1)); done
+	t1=$EPOCHREALTIME
+	crun_fix_off "$rt"
+	SEQ_US[$rt]=$(($(usec "$t1") - $(usec "$t0")))
+	SEQ_FAILS[$rt]=$f
+done
+
+# ------------------------------------------------------------------------- peak RSS
+# GNU time %M: the largest max RSS of the runtime and the children it waited for (runc's
+# `runc init`, a re-exec of runc, counts; the container's /bin/true is not waited for by
+# the measured process in any of the three)
+declare -A RSS
+for rt in "${active[@]}"; do
+	log "peak RSS: $RSS_RUNS runs of $rt"
+	crun_fix_on "$rt"
+	: >"$work/$rt.rss"
+	for ((i = 0; i < RSS_RUNS; i++)); do
+		n_run=$((n_run + 1))
+		/usr/bin/time -f '%M' -o "$work/rss.tmp" "${BIN[$rt]}" --root "$work/root-$rt" \
+			run --bundle "$BUNDLE" "$tag-$rt-$n_run" </dev/null >/dev/null 2>>"$work/$rt.err" &&
+			cat "$work/rss.tmp" >>"$work/$rt.rss"
+	done
+	crun_fix_off "$rt"
+	RSS[$rt]=$(sort -n "$work/$rt.rss" | tail -1)
+done
+
+# --------------------------------------------------------------------------- report
+declare -A MED MIN P90
+for rt in "${active[@]}"; do
+	MED[$rt]=$(median <"$work/$rt.lat")
+	MIN[$rt]=$(sort -n "$work/$rt.lat" | head -1)
+	P90[$rt]=$(sort -n "$work/$rt.lat" | awk '{ a[NR] = $1 } END { i = int(NR * 0.9 + 0.999); print NR ? a[i] : "nan" }')
+done
+kib_mib() { awk -v k="$1" 'BEGIN { if (k == "") print "n/a"; else printf "%.1f", k / 1024 }'; }
+
+echo
+echo "# container runtimes, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(uname -r), $(nproc) CPUs"
+echo "bundle: $BUNDLE (busybox-static, process /bin/true, config from \`$(basename "$vessel") spec\`)"
+[ "$(basename "$vessel")" = vessel ] || echo "NOTE: vessel's row is $vessel standing in for vessel"
+echo "cgroup fix for crun: $fix_note"
+[ $fix_windows = 0 ] || echo "  ($fix_windows crun windows; giving '$fix_ctrls' back to cgroup2 took" \
+	"$(awk -v u=$fix_wait_us -v n=$fix_windows 'BEGIN { printf "%.2f", u / n / 1e6 }') s each, untimed)"
+[ $fix_stuck = 0 ] || echo "NOTE: at times the kernel kept '$fix_ctrls' off cgroup2 beyond crun's runs"
+echo "before: ${busy}% CPU busy over 1 s, loadavg $load_before"
+echo
+printf '| %-7s | %-14s | %11s | %8s | %8s | %10s | %12s | %5s |\n' runtime version \
+	"run med ms" "min ms" "p90 ms" "$SEQ runs s" "peak RSS MiB" fails
+echo "| ------- | -------------- | ----------: | -------: | -------: | ---------: | -----------: | ----: |"
+for rt in "${RUNTIMES[@]}"; do
+	if [ "${OK[$rt]}" != 1 ]; then
+		printf '| %-7s | %-14s | FAILED: %s\n' "$rt" "${VER[$rt]:-?}" "$(tail -1 "$work/$rt.err")"
+		continue
+	fi
+	printf '| %-7s | %-14s | %11s | %8s | %8s | %10s | %12s | %5s |\n' "$rt" "${VER[$rt]:0:14}" \
+		"$(ms "${MED[$rt]}")" "$(ms "${MIN[$rt]}")" "$(ms "${P90[$rt]}")" \
+		"$(awk -v u="${SEQ_US[$rt]}" 'BEGIN { printf "%.2f", u / 1e6 }')" \
+		"$(kib_mib "${RSS[$rt]}")" "$((FAILS[$rt] + SEQ_FAILS[$rt]))"
+done
+echo
+echo "run: median of $ROUNDS alternating rounds after $WARMUP warm-up, own loop (bash EPOCHREALTIME), ${SETTLE}s pause before each"
+echo "$SEQ runs: back to back, one runtime at a time; peak RSS: GNU time %M, max of $RSS_RUNS runs"
+
+if [ "${OK[vessel]}" = 1 ]; then
+	echo
+	for peer in crun runc; do
+		[ "${OK[$peer]}" = 1 ] || continue
+		echo "vessel/$peer: run $(ratio "${MED[vessel]}" "${MED[$peer]}")x," \
+			"$SEQ runs $(ratio "${SEQ_US[vessel]}" "${SEQ_US[$peer]}")x," \
+			"peak RSS $(ratio "${RSS[vessel]}" "${RSS[$peer]}")x"
+	done
+	target() { # label, holds?
+		if [ "$2" = 1 ]; then echo "target $1: met"; else echo "target $1: NOT met"; fi
+	}
+	if [ "${OK[crun]}" = 1 ]; then
+		target "run <= 0.7x crun" "$(awk -v a="${MED[vessel]}" -v b="${MED[crun]}" 'BEGIN { print (a <= 0.7 * b) }')"
+		target "$SEQ runs <= 0.7x crun" "$(awk -v a="${SEQ_US[vessel]}" -v b="${SEQ_US[crun]}" 'BEGIN { print (a <= 0.7 * b) }')"
+	fi
+	target "peak RSS <= 2 MiB" "$([ "${RSS[vessel]:-999999}" -le 2048 ] && echo 1)"
+fi
+
+# ------------------------------------------------------------------ nothing left behind
+# what the runtimes themselves left (the cleanup then removes it), then what is still there
+leaked=""
+for rt in "${RUNTIMES[@]}"; do
+	ids=$("${BIN[$rt]}" --root "$work/root-$rt" list -q 2>/dev/null | tr '\n' ' ' || true)
+	[ -z "$ids" ] || leaked+=" $rt-containers: $ids"
+done
+[ -z "$(leftover_cgroups)" ] || leaked+=" cgroups: $(leftover_cgroups | tr '\n' ' ')"
+cleanup
+trap - EXIT
+left=""
+[ ! -e "$work" ] || left+=" $work"
+[ -z "$(leftover_cgroups)" ] || left+=" cgroups: $(leftover_cgroups | tr '\n' ' ')"
+awk -v b="$BUNDLE/" -v w="$work" '$5 == w || index($5, b) == 1 || index($5, w "/") == 1 { f = 1 }
+	END { exit !f }' /proc/self/mountinfo && left+=" mounts under $BUNDLE or $work"
+for c in $fix_ctrls; do
+	fix_restored || left+=" cgroup controller $c still off cgroup2"
+	! mountpoint -q "$CG/$c" || left+=" mount $CG/$c"
+done
+echo
+[ -z "$leaked" ] || echo "the runtimes left behind (removed by the bench):$leaked"
+if [ -n "$left" ]; then
+	echo "left behind:$left"
+	exit 1
+fi
+echo "left behind: no containers, cgroups or mounts"
+[ ${#active[@]} -eq ${#RUNTIMES[@]} ] || exit 1
