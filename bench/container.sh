@@ -143,6 +143,27 @@ trap 'exit 130' INT TERM
 log "bundle: $BUNDLE (scripts/mkbundle.sh, config from \`$vessel spec\`)"
 VESSEL=$vessel "$ROOT/scripts/mkbundle.sh" "$BUNDLE" --args /bin/true ||
 	die "could not build the bundle"
+# crun 1.8 rejects every ociVersion but 1.0.x ("unknown version specified"): all three
+# runtimes then run the bundle with 1.0.2, which changes nothing else in the config
+mkdir "$work/spec"
+(cd "$work/spec" && "$vessel" spec) || die "\`$vessel spec\` failed"
+oci_version=$(/usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("ociVersion", ""))' \
+	"$work/spec/config.json")
+if [[ $oci_version != 1.0.* ]]; then
+	/usr/bin/python3 - "$BUNDLE/config.json" <<'PY'
+import json, os, sys
+
+path = sys.argv[1]
+with open(path) as f:
+    config = json.load(f)
+if config.get("ociVersion") != "1.0.2":
+    config["ociVersion"] = "1.0.2"
+    with open(path + ".tmp", "w") as f:
+        json.dump(config, f, indent="\t")
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+PY
+fi
 
 # -------------------------------------------------------------------------- helpers
 n_run=0
@@ -261,6 +282,7 @@ kib_mib() { awk -v k="$1" 'BEGIN { if (k == "") print "n/a"; else printf "%.1f",
 echo
 echo "# container runtimes, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(uname -r), $(nproc) CPUs"
 echo "bundle: $BUNDLE (busybox-static, process /bin/true, config from \`$(basename "$vessel") spec\`)"
+[[ $oci_version == 1.0.* ]] || echo "ociVersion: \"$oci_version\" from spec, run as \"1.0.2\" (crun 1.8 accepts only 1.0.x)"
 [ "$(basename "$vessel")" = vessel ] || echo "NOTE: vessel's row is $vessel standing in for vessel"
 echo "cgroup fix for crun: $fix_note"
 [ $fix_windows = 0 ] || echo "  ($fix_windows crun windows; giving '$fix_ctrls' back to cgroup2 took" \
