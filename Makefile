@@ -6,7 +6,7 @@ BUILD_SAN  ?= build-san
 BUILD_FUZZ ?= build-fuzz
 PYTHON     ?= /usr/bin/python3
 
-.PHONY: all vessel demo test unit integration fuzz bench clean deps format
+.PHONY: all vessel demo test unit integration fuzz bench clean deps format images
 
 all: vessel
 
@@ -14,7 +14,11 @@ $(BUILD)/build.ninja:
 	@scripts/deps.sh build
 	@rm -rf $(BUILD) && meson setup $(BUILD) -Dbuildtype=release -Dtests=disabled >/dev/null
 
-vessel: $(BUILD)/build.ninja
+# The default guest image (Debian kernel + busybox initramfs); quick when up to date.
+images:
+	@images/build.sh
+
+vessel: $(BUILD)/build.ninja images
 	@ninja -C $(BUILD) vessel
 
 $(BUILD_SAN)/build.ninja:
@@ -34,7 +38,7 @@ unit: $(BUILD_SAN)/build.ninja
 	@ninja -C $(BUILD_SAN)
 	@meson test -C $(BUILD_SAN) --print-errorlogs --suite unit
 
-integration: $(BUILD_SAN)/build.ninja
+integration: $(BUILD_SAN)/build.ninja images
 	@ninja -C $(BUILD_SAN)
 	@VESSEL=$(CURDIR)/$(BUILD_SAN)/vessel $(PYTHON) -m pytest -q -rfEs tests/integration
 

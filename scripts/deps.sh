@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages vessel needs that are missing. Idempotent and quick when
-# nothing is missing (one dpkg-query). Usage: scripts/deps.sh build|test|demo|bench|fuzz
+# nothing is missing (one dpkg-query). Usage: scripts/deps.sh build|test|demo|bench|fuzz|images
 set -euo pipefail
 
 build=(meson ninja-build pkg-config gcc libjansson-dev libseccomp-dev)
 demo=(busybox-static)
-test=(libcriterion-dev python3-pytest busybox-static acpica-tools)
+test=(libcriterion-dev python3-pytest busybox-static acpica-tools qemu-system-x86)
 bench=(crun runc hyperfine time busybox-static qemu-system-x86)
 fuzz=(clang)
+images=(cpio kmod xz-utils zstd)
 
 want=("${build[@]}")
 for kind in "$@"; do
@@ -17,6 +18,7 @@ for kind in "$@"; do
 	test) want+=("${test[@]}") ;;
 	bench) want+=("${bench[@]}") ;;
 	fuzz) want+=("${fuzz[@]}") ;;
+	images) want+=("${images[@]}") ;;
 	*) echo "deps.sh: unknown kind '$kind'" >&2; exit 2 ;;
 	esac
 done
