@@ -1,0 +1,75 @@
+/* Control groups for containers: one interface over cgroup v1, v2 and the hybrid layout
+ * (v1 controllers plus a cgroup2 hierarchy that may own some controllers, e.g. hugetlb).
+ *
+ * A container lives in one directory per mounted hierarchy (every v1 controller
+ * hierarchy, name=systemd and the cgroup2 one), all at the same path relative to the
+ * hierarchy's root. Each limit is written to the hierarchy that owns its controller.
+ * docs/cgroups.md explains the layout detection and the file-by-file mapping. */
+#ifndef VESSEL_OCI_CGROUP_H
+#define VESSEL_OCI_CGROUP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "base/error.h"
+
+/* linux.resources of config.json, validated (every field named on error, e.g.
+ * "linux.resources.memory.limit: must be an integer", "linux.resources.cpu.shares: must be
+ * an integer from 2 to 262144"); absent fields stay unset. */
+struct cgroup_resources;
+/* resources may be NULL (no limits). path is the dotted prefix for errors, e.g.
+ * "linux.resources". */
+int cgroup_resources_parse(json_t *resources, const char *path, struct cgroup_resources **out,
+			   vs_err_t *err);
+void cgroup_resources_free(struct cgroup_resources *r);
+
+/* A container's cgroup across every hierarchy it lives in. */
+struct cgroup;
+/* Creates the cgroup directories. cgroups_path is linux.cgroupsPath (may be NULL: then
+ * "/vessel/<id>"; a relative path is taken under "/vessel/"; an absolute path is used
+ * as-is under each hierarchy's root). Works on cgroup v2, v1 and hybrid layouts.
+ * Fails cleanly (nothing left behind) on error. */
+int cgroup_create(const char *cgroups_path, const char *id, struct cgroup **out, vs_err_t *err);
+/* Writes the limits (at create and later by `update`). A limit whose controller is not
+ * available gives an error naming the field. r may be NULL (nothing to do). */
+int cgroup_apply(struct cgroup *cg, const struct cgroup_resources *r, vs_err_t *err);
+/* Moves pid into the container's cgroup in every hierarchy. */
+int cgroup_enter(struct cgroup *cg, pid_t pid, vs_err_t *err);
+/* Kills whatever is left (SIGKILL, through cgroup.kill on v2 where available, else by
+ * walking cgroup.procs), waits briefly for it to go, then removes every directory
+ * (retrying EBUSY for a bounded time). Idempotent: removing what is gone is success. */
+int cgroup_destroy(struct cgroup *cg, vs_err_t *err);
+/* Freeze or thaw (v1 freezer.state, v2 cgroup.freeze), waiting until the state is reached. */
+int cgroup_freeze(struct cgroup *cg, bool frozen, vs_err_t *err);
+/* Pids in the container's cgroup and its sub-cgroups (sorted, no duplicates), caller
+ * frees *pids. */
+int cgroup_pids(struct cgroup *cg, pid_t **pids, size_t *n, vs_err_t *err);
+/* One JSON object of stats for `events --stats`, in runc's shape ("cpu", "memory",
+ * "pids", "blkio", "hugetlb"). */
+json_t *cgroup_stats(struct cgroup *cg, vs_err_t *err);
+/* Persisted in the container's state.json so a later `vessel delete` (another process)
+ * finds the same directories. */
+json_t *cgroup_to_json(const struct cgroup *cg);
+int cgroup_from_json(json_t *j, struct cgroup **out, vs_err_t *err);
+void cgroup_free(struct cgroup *cg);
+
+/* The path of the container's cgroup relative to each hierarchy root ("/vessel/ID"):
+ * what /proc/PID/cgroup shows for it. */
+const char *cgroup_path(const struct cgroup *cg);
+
+/* For the container's /sys/fs/cgroup mount when it has no cgroup namespace:
+ * each hierarchy the container lives in, with the host directory of its cgroup there. */
+struct cgroup_mount {
+	const char *name;     /* directory under /sys/fs/cgroup in the container: "memory",
+				 "cpu,cpuacct", "unified", "systemd", ...; "" on a pure v2 host,
+				 where the cgroup2 hierarchy is /sys/fs/cgroup itself */
+	const char *host_dir; /* e.g. /sys/fs/cgroup/memory/vessel/ID */
+	const char *fstype;   /* "cgroup" or "cgroup2" */
+	const char *options;  /* mount data for a fresh mount in a cgroup namespace:
+				 "memory", "none,name=systemd", "" for cgroup2 */
+};
+size_t cgroup_mounts(const struct cgroup *cg, const struct cgroup_mount **out);
+
+#endif
