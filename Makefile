@@ -44,7 +44,7 @@ integration: $(BUILD_SAN)/build.ninja images
 
 fuzz:
 	@scripts/deps.sh build fuzz
-	@rm -rf $(BUILD_FUZZ) && CC=clang meson setup $(BUILD_FUZZ) -Dfuzz=true -Dtests=disabled -Db_lundef=false >/dev/null
+	@rm -rf $(BUILD_FUZZ) && CC=clang meson setup $(BUILD_FUZZ) -Dfuzz=true -Dtests=disabled -Db_lundef=false -Db_sanitize=address,undefined >/dev/null
 	@ninja -C $(BUILD_FUZZ)
 	@scripts/fuzz.sh $(BUILD_FUZZ) $${FUZZ_SECONDS:-30}
 

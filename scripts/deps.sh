@@ -7,7 +7,7 @@ build=(meson ninja-build pkg-config gcc libjansson-dev libseccomp-dev)
 demo=(busybox-static)
 test=(libcriterion-dev python3-pytest busybox-static acpica-tools qemu-system-x86)
 bench=(crun runc hyperfine time busybox-static qemu-system-x86)
-fuzz=(clang)
+fuzz=(clang libclang-rt-14-dev)
 images=(cpio kmod xz-utils zstd)
 
 want=("${build[@]}")
