@@ -1,0 +1,213 @@
+/* Emulated devices and the bus: register behaviour, widths and interrupts. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmm/bus.h"
+#include "vmm/devices/i8042.h"
+#include "vmm/devices/pm.h"
+#include "vmm/devices/rtc.h"
+#include "vmm/devices/serial.h"
+#include "vmm/layout.h"
+
+static int irq_level = -1, irq_changes;
+
+static void record_irq(void *ctx, unsigned gsi, int level)
+{
+	(void)ctx;
+	cr_assert_eq(gsi, 4);
+	irq_level = level;
+	irq_changes++;
+}
+
+static int stop_status = -1;
+
+static void record_stop(void *ctx, int status, const char *why)
+{
+	(void)ctx;
+	(void)why;
+	stop_status = status;
+}
+
+static uint8_t rd(struct serial *s, unsigned reg)
+{
+	uint8_t v;
+	serial_io(s, reg, &v, 1, false);
+	return v;
+}
+
+static void wr(struct serial *s, unsigned reg, uint8_t v)
+{
+	serial_io(s, reg, &v, 1, true);
+}
+
+Test(serial, transmit_is_byte_for_byte)
+{
+	int p[2];
+	cr_assert_eq(pipe(p), 0);
+	struct serial *s = serial_new(p[1], (struct irq_line){0});
+	cr_assert(rd(s, 5) & 0x20, "THRE");
+	const char *msg = "hi\r\n";
+	for (const char *c = msg; *c; c++)
+		wr(s, 0, (uint8_t)*c);
+	char buf[8] = {0};
+	cr_assert_eq(read(p[0], buf, sizeof(buf)), 4);
+	cr_assert_str_eq(buf, msg);
+	serial_free(s);
+	close(p[0]);
+	close(p[1]);
+}
+
+Test(serial, receive_and_interrupts)
+{
+	irq_level = -1;
+	irq_changes = 0;
+	struct serial *s = serial_new(-1, (struct irq_line){record_irq, NULL, 4});
+	cr_assert_eq(rd(s, 2) & 0x0f, 0x01, "no interrupt pending");
+	wr(s, 1, 0x01); /* RDI */
+	cr_assert_eq(serial_rx_push(s, (const uint8_t *)"ab", 2), 2);
+	cr_assert_eq(irq_level, 1);
+	cr_assert(rd(s, 5) & 0x01, "data ready");
+	cr_assert_eq(rd(s, 2) & 0x0f, 0x04, "RDI pending");
+	cr_assert_eq(rd(s, 0), 'a');
+	cr_assert_eq(rd(s, 0), 'b');
+	cr_assert_not(rd(s, 5) & 0x01);
+	cr_assert_eq(irq_level, 0, "line drops once the FIFO is empty");
+	/* THRI: raised on enable, acknowledged by reading IIR */
+	wr(s, 1, 0x02);
+	cr_assert_eq(irq_level, 1);
+	cr_assert_eq(rd(s, 2) & 0x0f, 0x02);
+	cr_assert_eq(irq_level, 0);
+	serial_free(s);
+}
+
+Test(serial, fifo_bounds_and_clear)
+{
+	struct serial *s = serial_new(-1, (struct irq_line){0});
+	uint8_t big[200];
+	memset(big, 'x', sizeof(big));
+	size_t room = serial_rx_room(s);
+	cr_assert_gt(room, 0);
+	cr_assert_eq(serial_rx_push(s, big, sizeof(big)), room, "never more than the FIFO");
+	cr_assert_eq(serial_rx_room(s), 0);
+	wr(s, 2, 0x03); /* enable + clear RX FIFO */
+	cr_assert_eq(serial_rx_room(s), room);
+	cr_assert_eq(rd(s, 2) & 0xc0, 0xc0, "16550A FIFO bits");
+	serial_free(s);
+}
+
+Test(serial, dlab_and_loopback)
+{
+	struct serial *s = serial_new(-1, (struct irq_line){0});
+	wr(s, 3, 0x80);
+	wr(s, 0, 0x01);
+	wr(s, 1, 0x00);
+	cr_assert_eq(rd(s, 0), 0x01, "divisor latch");
+	wr(s, 3, 0x03);
+	wr(s, 4, 0x10 | 0x0f); /* loopback, all outputs */
+	cr_assert_eq(rd(s, 6) & 0xf0, 0xf0);
+	wr(s, 4, 0x10 | 0x02); /* RTS only -> CTS */
+	cr_assert_eq(rd(s, 6) & 0xf0, 0x10);
+	wr(s, 0, 'z');
+	cr_assert_eq(rd(s, 0), 'z', "loopback echoes into the receiver");
+	/* a wide access is split into byte registers */
+	uint8_t two[2];
+	serial_io(s, 5, two, 2, false);
+	cr_assert(two[0] & 0x20);
+	serial_free(s);
+}
+
+Test(bus, dispatch_and_bounds)
+{
+	struct bus b = {0};
+	vs_err_t err = NULL;
+	struct serial *s = serial_new(-1, (struct irq_line){0});
+	cr_assert_eq(bus_add(&b, 0x3f8, 8, "COM1", serial_io, s, &err), 0);
+	cr_assert_eq(bus_add(&b, 0x3fc, 8, "overlap", serial_io, s, &err), -1);
+	cr_assert(strstr(err->msg, "overlaps COM1"));
+	vs_err_free(&err);
+	cr_assert_eq(bus_add(&b, 0x3f0, 9, "overlap2", serial_io, s, &err), -1);
+	vs_err_free(&err);
+	cr_assert_eq(bus_add(&b, 0x3f0, 8, "below", serial_io, s, &err), 0);
+	uint8_t v[8];
+	cr_assert(bus_access(&b, 0x3fd, v, 1, false));
+	cr_assert(v[0] & 0x20);
+	cr_assert_not(bus_access(&b, 0x3ff, v, 2, false), "straddles the end");
+	cr_assert_not(bus_access(&b, 0x400, v, 1, false));
+	cr_assert_not(bus_access(&b, 0x3f8, v, 3, false), "odd width");
+	cr_assert_eq(b.ranges[0].base, 0x3f0, "sorted");
+	bus_free(&b);
+	serial_free(s);
+}
+
+Test(i8042, reset_and_probe)
+{
+	stop_status = -1;
+	struct i8042 *k = i8042_new((struct machine_ctl){record_stop, NULL});
+	uint8_t v = 0xaa;
+	i8042_cmd_io(k, 0, &v, 1, true);
+	i8042_cmd_io(k, 0, &v, 1, false);
+	cr_assert(v & 0x01, "output buffer full after self-test");
+	i8042_data_io(k, 0, &v, 1, false);
+	cr_assert_eq(v, 0x55);
+	i8042_cmd_io(k, 0, &v, 1, false);
+	cr_assert_not(v & 0x01);
+	cr_assert_eq(stop_status, -1);
+	v = 0xfe;
+	i8042_cmd_io(k, 0, &v, 1, true);
+	cr_assert_eq(stop_status, VM_EXIT_RESET);
+	i8042_free(k);
+}
+
+Test(pm, poweroff_and_reset)
+{
+	stop_status = -1;
+	struct machine_ctl ctl = {record_stop, NULL};
+	uint8_t v = (3 << 2) | (1 << 5); /* S3: not ours */
+	pm_sleep_io(&ctl, 0, &v, 1, true);
+	cr_assert_eq(stop_status, -1);
+	v = 5 << 2; /* no SLP_EN */
+	pm_sleep_io(&ctl, 0, &v, 1, true);
+	cr_assert_eq(stop_status, -1);
+	v = (5 << 2) | (1 << 5);
+	pm_sleep_io(&ctl, 0, &v, 1, true);
+	cr_assert_eq(stop_status, VM_EXIT_POWEROFF);
+	stop_status = -1;
+	v = 2;
+	pm_reset_io(&ctl, 0, &v, 1, true);
+	cr_assert_eq(stop_status, -1);
+	v = PM_RESET_VALUE;
+	pm_reset_io(&ctl, 0, &v, 1, true);
+	cr_assert_eq(stop_status, VM_EXIT_RESET);
+}
+
+static uint8_t cmos(struct rtc *r, uint8_t reg)
+{
+	uint8_t v = reg;
+	rtc_io(r, 0, &v, 1, true);
+	rtc_io(r, 1, &v, 1, false);
+	return v;
+}
+
+Test(rtc, bcd_then_binary)
+{
+	struct rtc *r = rtc_new();
+	cr_assert_eq(cmos(r, 0x0b), 0x02, "24h, BCD");
+	cr_assert(cmos(r, 0x0d) & 0x80, "valid RAM and time");
+	uint8_t month = cmos(r, 0x08);
+	cr_assert_leq(month & 0x0f, 9, "BCD digit");
+	cr_assert_eq(cmos(r, 0x32), 0x20, "century 20 in BCD");
+	uint8_t set[2] = {0x0b, 0x06}; /* binary, 24h */
+	rtc_io(r, 0, &set[0], 1, true);
+	rtc_io(r, 1, &set[1], 1, true);
+	cr_assert_eq(cmos(r, 0x32), 20, "century 20 in binary");
+	uint8_t m = cmos(r, 0x08);
+	cr_assert(m >= 1 && m <= 12);
+	/* scratch CMOS bytes keep what is written; bit 7 of the index is the NMI mask */
+	uint8_t idx = 0x80 | 0x40, val = 0x5a;
+	rtc_io(r, 0, &idx, 1, true);
+	rtc_io(r, 1, &val, 1, true);
+	cr_assert_eq(cmos(r, 0x40), 0x5a);
+	rtc_free(r);
+}
