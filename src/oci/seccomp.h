@@ -1,16 +1,20 @@
 /* linux.seccomp of config.json: parse and validate, compile to BPF with libseccomp in the
  * runtime process, install with seccomp(2) in the container init.
  *
- * Ordering in the container init (the constraint this file needs): the filter is installed
- * with seccomp(2) directly, so the kernel's rule applies: without PR_SET_NO_NEW_PRIVS the
- * caller needs CAP_SYS_ADMIN in its effective set. seccomp_install raises CAP_SYS_ADMIN
- * into the effective set by itself when it is only in the permitted set (the state after
- * caps_prepare + setuid, before caps_finish), so the non-noNewPrivileges order is
- *   caps_prepare -> setgroups/setgid/setuid -> seccomp_install -> caps_finish -> execve
- * and caps_finish then sets the final effective set. After caps_finish has dropped
- * CAP_SYS_ADMIN from the permitted set, installing needs noNewPrivileges. The filter is
- * exactly the profile: syscalls the init makes after installing it (capset, prctl,
- * execve, ...) must be allowed by the profile, as with runc. */
+ * Ordering in the container init. The filter goes in with seccomp(2) directly, so the
+ * kernel's rule applies: without PR_SET_NO_NEW_PRIVS the caller needs CAP_SYS_ADMIN in its
+ * effective set. Orders that work:
+ *   noNewPrivileges:  ... caps_finish -> prctl(PR_SET_NO_NEW_PRIVS) -> seccomp_install
+ *   without it (runc's order): seccomp_install while still root -> caps_prepare ->
+ *                     setgroups/setgid/setuid -> caps_finish
+ *   without it, later: caps_prepare -> setuid -> seccomp_install -> caps_finish; setuid
+ *                     empties the effective set, so seccomp_install raises CAP_SYS_ADMIN
+ *                     from the permitted set (KEEPCAPS kept it) for its one call and
+ *                     lowers it again.
+ * After caps_finish has dropped CAP_SYS_ADMIN, only noNewPrivileges works; the error says
+ * so. The filter is exactly the profile: every syscall the init makes after installing it
+ * (prctl, setresuid, capset, write/read on the sync fds, execve, ...) must be allowed by
+ * the profile, as with runc; Docker's and podman's default profiles allow them all. */
 #ifndef VESSEL_OCI_SECCOMP_H
 #define VESSEL_OCI_SECCOMP_H
 
