@@ -256,16 +256,10 @@ static int run_machine(struct vm *vm, struct devices *d, vs_err_t *err)
 
 int vm_run(const struct vm_options *o, vs_err_t *err)
 {
-	cleanup_close int kvm_fd = -1;
-	if (vm_open_kvm(&kvm_fd, err) < 0)
-		return -1;
-	unsigned max = vm_max_vcpus(kvm_fd);
-	if (o->cpus > max)
-		return vs_err(err, 0, "--cpus %u: more than KVM's limit of %u vCPUs on this host",
-			      o->cpus, max);
 	if (guest_mem_check_size(o->memory, host_ram(), err) < 0)
 		return -1;
 
+	cleanup_close int kvm_fd = -1;
 	struct boot_files f = {0};
 	struct kimage k;
 	struct vm vm;
@@ -286,6 +280,20 @@ int vm_run(const struct vm_options *o, vs_err_t *err)
 	cmdline = vm_build_cmdline(f.cmdline, o->command, o->ncommand);
 	if (!cmdline) {
 		vs_err(err, ENOMEM, "command line");
+		goto out;
+	}
+	if (strlen(cmdline) > kimage_cmdline_max(&k)) {
+		vs_err(err, 0, "kernel command line is %zu bytes; this kernel takes at most %zu",
+		       strlen(cmdline), kimage_cmdline_max(&k));
+		goto out;
+	}
+	/* the input is sound: now the host side */
+	if (vm_open_kvm(&kvm_fd, err) < 0)
+		goto out;
+	unsigned max = vm_max_vcpus(kvm_fd);
+	if (o->cpus > max) {
+		vs_err(err, 0, "--cpus %u: more than KVM's limit of %u vCPUs on this host", o->cpus,
+		       max);
 		goto out;
 	}
 	if (vm_create(&vm, kvm_fd, o->cpus, o->memory, err) < 0) {
