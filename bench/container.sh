@@ -315,14 +315,20 @@ if [ "${OK[vessel]}" = 1 ]; then
 			"$SEQ runs $(ratio "${SEQ_US[vessel]}" "${SEQ_US[$peer]}")x," \
 			"peak RSS $(ratio "${RSS[vessel]}" "${RSS[$peer]}")x"
 	done
-	target() { # label, holds?
-		if [ "$2" = 1 ]; then echo "target $1: met"; else echo "target $1: NOT met"; fi
+	target() { # label, holds?, detail
+		if [ "$2" = 1 ]; then echo "target $1: met ($3)"; else echo "target $1: NOT met ($3)"; fi
 	}
 	if [ "${OK[crun]}" = 1 ]; then
-		target "run <= 0.7x crun" "$(awk -v a="${MED[vessel]}" -v b="${MED[crun]}" 'BEGIN { print (a <= 0.7 * b) }')"
-		target "$SEQ runs <= 0.7x crun" "$(awk -v a="${SEQ_US[vessel]}" -v b="${SEQ_US[crun]}" 'BEGIN { print (a <= 0.7 * b) }')"
+		got=$(ms "${MED[vessel]}") want=$(awk -v u="${MED[crun]}" 'BEGIN { printf "%.2f", 0.7 * u / 1000 }')
+		target "run <= 0.7x crun" "$(awk -v a="$got" -v b="$want" 'BEGIN { print (a <= b) }')" \
+			"$got ms vs $want ms"
+		got=$(awk -v u="${SEQ_US[vessel]}" 'BEGIN { printf "%.2f", u / 1e6 }')
+		want=$(awk -v u="${SEQ_US[crun]}" 'BEGIN { printf "%.2f", 0.7 * u / 1e6 }')
+		target "$SEQ runs <= 0.7x crun" "$(awk -v a="$got" -v b="$want" 'BEGIN { print (a <= b) }')" \
+			"$got s vs $want s"
 	fi
-	target "peak RSS <= 2 MiB" "$([ "${RSS[vessel]:-999999}" -le 2048 ] && echo 1)"
+	target "peak RSS <= 2 MiB" "$([ "${RSS[vessel]:-999999}" -le 2048 ] && echo 1)" \
+		"${RSS[vessel]:-?} KiB vs 2048 KiB"
 fi
 
 # ------------------------------------------------------------------ nothing left behind
