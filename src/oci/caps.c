@@ -83,9 +83,15 @@ const char *caps_name(int cap)
 	return cap >= 0 && cap < CAPS_KNOWN ? cap_names[cap] : NULL;
 }
 
+static int last = -1;
+
+void caps_set_last_cap(int cap)
+{
+	last = cap;
+}
+
 int caps_last_cap(void)
 {
-	static int last = -1;
 	if (last >= 0)
 		return last;
 	char buf[16] = {0};

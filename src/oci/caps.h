@@ -49,6 +49,8 @@ const char *caps_name(int cap);
 /* The highest capability the running kernel has (/proc/sys/kernel/cap_last_cap, read
  * once; the build's CAP_LAST_CAP when /proc cannot be read). */
 int caps_last_cap(void);
+/* Tests only: pretend the kernel's last capability is `last` (-1: read it again). */
+void caps_set_last_cap(int last);
 
 /* Raises cap into the effective set if it is in the permitted set but not effective
  * (*raised tells whether it did); caps_effective_lower undoes it. Only syscalls: used by

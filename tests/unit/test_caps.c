@@ -98,6 +98,25 @@ Test(caps_parse, errors_name_the_field)
 		     "process.capabilities.permitted");
 }
 
+Test(caps_parse, capabilities_newer_than_the_kernel_are_skipped)
+{
+	/* as on a kernel whose last capability is CAP_PERFMON (38, Linux 5.8) */
+	caps_set_last_cap(CAP_PERFMON);
+	struct caps_spec c =
+	    parse_ok("{\"bounding\": [\"CAP_KILL\", \"CAP_BPF\", "
+		     "\"CAP_CHECKPOINT_RESTORE\", \"CAP_PERFMON\"], "
+		     "\"effective\": [\"CAP_BPF\"], \"permitted\": [\"CAP_BPF\"]}");
+	cr_assert_eq(c.bounding, BIT(CAP_KILL) | BIT(CAP_PERFMON));
+	cr_assert_eq(c.effective, 0);
+	cr_assert_eq(c.permitted, 0);
+	/* a name no kernel has is still an error */
+	expect_error("{\"bounding\": [\"CAP_BPF\", \"CAP_TIME_TRAVEL\"]}",
+		     "process.capabilities.bounding[1]: unknown capability `CAP_TIME_TRAVEL`");
+	caps_set_last_cap(-1);
+	c = parse_ok("{\"bounding\": [\"CAP_BPF\"]}");
+	cr_assert_eq(c.bounding, BIT(CAP_BPF));
+}
+
 Test(caps_parse, unraisable_ambient_is_dropped)
 {
 	struct caps_spec c = parse_ok("{\"bounding\": [\"CAP_KILL\"], \"permitted\": "
