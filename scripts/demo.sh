@@ -67,7 +67,7 @@ EOF
 section "2. container config: $bundle/config.json"
 mkdir -p "$bundle"
 "$PYTHON" - "$image" "$bundle/config.json" "$mem_limit" "$pids_limit" "$inside" <<'EOF'
-import json, sys
+import json, os, sys
 
 image, dst, mem, pids, inside = sys.argv[1:]
 with open(image + "/config.json") as f:
@@ -81,9 +81,11 @@ res["pids"] = {"limit": int(pids)}
 if not any(m.get("destination") == "/sys/fs/cgroup" for m in c.get("mounts", [])):
     c.setdefault("mounts", []).append({"destination": "/sys/fs/cgroup", "type": "cgroup",
         "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]})
-with open(dst, "w") as f:
+tmp = "%s.%d" % (dst, os.getpid())  # another demo may be reading dst
+with open(tmp, "w") as f:
     json.dump(c, f, indent="\t")
     f.write("\n")
+os.replace(tmp, dst)
 EOF
 echo "hostname vessel, memory limit $((mem_limit >> 20)) MiB, pids limit $pids_limit," \
 	"root $image/rootfs (read-only)"

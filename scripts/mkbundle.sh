@@ -58,6 +58,9 @@ ldd_out=$(LC_ALL=C ldd "$busybox" 2>&1 || true)
 mkdir -p "$dir"
 dir=$(realpath "$dir")
 rootfs=$dir/rootfs
+# a demo and a test may build the same bundle at once
+exec 9>"$dir/.lock"
+flock 9
 
 # never delete across a mount point (a container's /proc left mounted, say)
 if awk -v d="$rootfs" '$5 == d || index($5, d "/") == 1 { f = 1 } END { exit !f }' \
