@@ -135,7 +135,12 @@ int console_loop(struct vm *vm, struct serial *serial, vs_err_t *err)
 			epoll_ctl(ep, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, in.fd, &ev);
 			registered = want;
 		}
-		int timeout = in.open && (!in.pollable || !want) ? RETRY_MS : -1;
+		/* a file or /dev/null never signals readiness: read it now while it has data */
+		int timeout = -1;
+		if (want && !in.pollable)
+			timeout = 0;
+		else if (in.open && !want)
+			timeout = RETRY_MS;
 		struct epoll_event evs[4];
 		int n = epoll_wait(ep, evs, 4, timeout);
 		if (n < 0) {

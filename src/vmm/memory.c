@@ -44,8 +44,9 @@ int guest_mem_map(struct guest_mem *m, uint64_t size, vs_err_t *err)
 	if (p == MAP_FAILED)
 		return vs_err(err, errno, "mmap %llu MiB of guest RAM",
 			      (unsigned long long)(size >> 20));
-	/* Guest RAM has no business in a core dump of the VMM. */
+	/* Guest RAM has no business in a core dump of the VMM, nor in a child. */
 	madvise(p, size, MADV_DONTDUMP);
+	madvise(p, size, MADV_DONTFORK);
 	m->host = p;
 	m->ram_size = size;
 	m->low_size = size < LAYOUT_MMIO_HOLE ? size : LAYOUT_MMIO_HOLE;

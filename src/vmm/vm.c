@@ -96,6 +96,17 @@ int vm_create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size, vs_e
 	if (vm->run_size < (int)sizeof(struct kvm_run))
 		return vs_err(err, errno, "KVM_GET_VCPU_MMAP_SIZE");
 
+	/* Memory slots first: once the irqchip exists each slot change waits for an
+	 * SRCU grace period (median 7.8 ms here, against 0.08 ms before it). */
+	if (guest_mem_map(&vm->mem, mem_size, err) < 0)
+		return -1;
+	if (set_slot(vm, 0, 0, vm->mem.low_size, vm->mem.host, err) < 0)
+		return -1;
+	if (vm->mem.ram_size > vm->mem.low_size &&
+	    set_slot(vm, 1, LAYOUT_4G, vm->mem.ram_size - vm->mem.low_size,
+		     vm->mem.host + vm->mem.low_size, err) < 0)
+		return -1;
+
 	/* VT-x needs three private pages below 4 GiB for real-mode emulation */
 	uint64_t idmap = LAYOUT_IDENTITY_MAP;
 	if (ioctl(fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_TSS) < 0)
@@ -108,14 +119,6 @@ int vm_create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size, vs_e
 	if (vm_ioctl(vm, KVM_CREATE_PIT2, &pit, "KVM_CREATE_PIT2", err) < 0)
 		return -1;
 
-	if (guest_mem_map(&vm->mem, mem_size, err) < 0)
-		return -1;
-	if (set_slot(vm, 0, 0, vm->mem.low_size, vm->mem.host, err) < 0)
-		return -1;
-	if (vm->mem.ram_size > vm->mem.low_size &&
-	    set_slot(vm, 1, LAYOUT_4G, vm->mem.ram_size - vm->mem.low_size,
-		     vm->mem.host + vm->mem.low_size, err) < 0)
-		return -1;
 
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_fd < 0)

@@ -260,6 +260,12 @@ Test(image, not_a_kernel)
 	expect_error(1024, "not a kernel");
 	expect_error(0, "not a kernel");
 	expect_error(3, "not a kernel");
+	memcpy(img,
+	       "\x7f"
+	       "ELF",
+	       4); /* found by fuzz_kernel_image: ident cut short */
+	expect_error(4, "truncated ELF header");
+	expect_error(15, "truncated ELF header");
 }
 
 Test(image, every_truncation_is_an_error_or_valid)

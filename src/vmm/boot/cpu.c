@@ -139,7 +139,7 @@ int cpuid_build(const struct kvm_cpuid_entry2 *sup, size_t n, unsigned id, unsig
 
 struct kvm_cpuid2 *cpu_supported_cpuid(int kvm_fd, vs_err_t *err)
 {
-	for (unsigned nent = 64; nent <= 4096; nent *= 2) {
+	for (unsigned nent = 256; nent <= 4096; nent *= 2) { /* 256: KVM_MAX_CPUID_ENTRIES */
 		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + nent * sizeof(c->entries[0]));
 		if (!c) {
 			vs_err(err, ENOMEM, "KVM_GET_SUPPORTED_CPUID");

@@ -118,6 +118,8 @@ struct elf_view {
 
 static int elf_header(const uint8_t *b, size_t len, struct elf_view *v, vs_err_t *err)
 {
+	if (len < EI_NIDENT)
+		return vs_err(err, 0, "not a kernel: truncated ELF header");
 	int cls = b[EI_CLASS];
 	if (cls != ELFCLASS64 && cls != ELFCLASS32)
 		return vs_err(err, 0, "not a kernel: unknown ELF class %d", cls);
