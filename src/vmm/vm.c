@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/util.h"
 #include "vmm/boot/cpu.h"
 #include "vmm/layout.h"
 #include "vmm/vcpu.h"
@@ -69,6 +70,8 @@ static int set_slot(struct vm *vm, uint32_t slot, uint64_t gpa, uint64_t size, v
 	return vm_ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r, "KVM_SET_USER_MEMORY_REGION", err);
 }
 
+static int install_routes(struct vm *vm, vs_err_t *err);
+
 static void machine_stop_cb(void *ctx, int status, const char *why)
 {
 	vm_stop(ctx, status, why);
@@ -115,10 +118,11 @@ int vm_create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size, vs_e
 		return -1;
 	if (ioctl(fd, KVM_CREATE_IRQCHIP, 0) < 0)
 		return vs_err(err, errno, "KVM_CREATE_IRQCHIP");
+	if (install_routes(vm, err) < 0)
+		return -1;
 	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
 	if (vm_ioctl(vm, KVM_CREATE_PIT2, &pit, "KVM_CREATE_PIT2", err) < 0)
 		return -1;
-
 
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_fd < 0)
@@ -142,6 +146,8 @@ void vm_destroy(struct vm *vm)
 		free(vm->vcpus);
 	}
 	free(vm->cpuid);
+	free(vm->msi_routes);
+	vm->msi_routes = NULL;
 	bus_free(&vm->pio);
 	bus_free(&vm->mmio);
 	if (vm->stop_fd >= 0)
@@ -178,6 +184,86 @@ int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, bool mmio, int fd, 
 	    .flags = mmio ? 0 : KVM_IOEVENTFD_FLAG_PIO,
 	};
 	return vm_ioctl(vm, KVM_IOEVENTFD, &e, "KVM_IOEVENTFD", err);
+}
+
+int vm_irqfd_remove(struct vm *vm, int fd, unsigned gsi, vs_err_t *err)
+{
+	struct kvm_irqfd i = {.fd = (uint32_t)fd, .gsi = gsi, .flags = KVM_IRQFD_FLAG_DEASSIGN};
+	return vm_ioctl(vm, KVM_IRQFD, &i, "KVM_IRQFD (deassign)", err);
+}
+
+int vm_ioeventfd_remove(struct vm *vm, uint64_t addr, uint32_t len, bool mmio, int fd,
+			vs_err_t *err)
+{
+	struct kvm_ioeventfd e = {
+	    .addr = addr,
+	    .len = len,
+	    .fd = fd,
+	    .flags = KVM_IOEVENTFD_FLAG_DEASSIGN | (mmio ? 0 : KVM_IOEVENTFD_FLAG_PIO),
+	};
+	return vm_ioctl(vm, KVM_IOEVENTFD, &e, "KVM_IOEVENTFD (deassign)", err);
+}
+
+/* The PC's wiring, as the MADT tells it: the PIT's IRQ0 arrives on IOAPIC pin 2
+ * (KVM's default would put it on pin 0) and pin 2 of the master PIC is the cascade.
+ * Then the MSI routes. */
+static int install_routes(struct vm *vm, vs_err_t *err)
+{
+	size_t n = 16 + VM_IOAPIC_PINS + vm->nmsi_routes;
+	cleanup_free struct kvm_irq_routing *t =
+	    calloc(1, sizeof(*t) + n * sizeof(struct kvm_irq_routing_entry));
+	if (!t)
+		return vs_err(err, ENOMEM, "GSI routing");
+	size_t k = 0;
+	for (unsigned gsi = 0; gsi < 16; gsi++) {
+		if (gsi == 2)
+			continue;
+		t->entries[k++] = (struct kvm_irq_routing_entry){
+		    .gsi = gsi,
+		    .type = KVM_IRQ_ROUTING_IRQCHIP,
+		    .u.irqchip = {.irqchip =
+				      gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+				  .pin = gsi % 8}};
+	}
+	for (unsigned gsi = 0; gsi < VM_IOAPIC_PINS; gsi++) {
+		if (gsi == 2)
+			continue;
+		t->entries[k++] = (struct kvm_irq_routing_entry){
+		    .gsi = gsi,
+		    .type = KVM_IRQ_ROUTING_IRQCHIP,
+		    .u.irqchip = {.irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi == 0 ? 2 : gsi}};
+	}
+	for (size_t i = 0; i < vm->nmsi_routes; i++)
+		t->entries[k++] = vm->msi_routes[i];
+	t->nr = (uint32_t)k;
+	return vm_ioctl(vm, KVM_SET_GSI_ROUTING, t, "KVM_SET_GSI_ROUTING", err);
+}
+
+int vm_route_msi(struct vm *vm, unsigned gsi, uint64_t addr, uint32_t data, vs_err_t *err)
+{
+	if (gsi < VM_IOAPIC_PINS)
+		return vs_err(err, 0, "GSI %u belongs to the IOAPIC; MSI routes start at %d", gsi,
+			      VM_IOAPIC_PINS);
+	for (size_t i = 0; i < vm->nmsi_routes; i++)
+		if (vm->msi_routes[i].gsi == gsi)
+			return vs_err(err, 0, "GSI %u is already routed", gsi);
+	struct kvm_irq_routing_entry *r =
+	    realloc(vm->msi_routes, (vm->nmsi_routes + 1) * sizeof(*r));
+	if (!r)
+		return vs_err(err, ENOMEM, "GSI routing");
+	vm->msi_routes = r;
+	r[vm->nmsi_routes++] = (struct kvm_irq_routing_entry){
+	    .gsi = gsi,
+	    .type = KVM_IRQ_ROUTING_MSI,
+	    .u.msi = {.address_lo = (uint32_t)addr,
+		      .address_hi = (uint32_t)(addr >> 32),
+		      .data = data},
+	};
+	if (install_routes(vm, err) < 0) {
+		vm->nmsi_routes--;
+		return -1;
+	}
+	return 0;
 }
 
 void vm_stop(struct vm *vm, int status, const char *why)

@@ -37,6 +37,9 @@ struct vm {
 	atomic_int status; /* -1 while running, else the exit status */
 	int stop_fd;	   /* eventfd: the main loop wakes when the VM stops */
 
+	struct kvm_irq_routing_entry *msi_routes;
+	size_t nmsi_routes;
+
 	pthread_mutex_t unclaimed_lock;
 	struct vm_unclaimed unclaimed[VM_UNCLAIMED_SLOTS];
 	uint64_t unclaimed_other; /* accesses past the table's slots */
@@ -56,6 +59,14 @@ void vm_irq_line(void *vm, unsigned gsi, int level);
  * (virtio): an eventfd that raises gsi, and one that a guest write signals. */
 int vm_irqfd(struct vm *vm, int fd, unsigned gsi, vs_err_t *err);
 int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, bool mmio, int fd, vs_err_t *err);
+int vm_irqfd_remove(struct vm *vm, int fd, unsigned gsi, vs_err_t *err);
+int vm_ioeventfd_remove(struct vm *vm, uint64_t addr, uint32_t len, bool mmio, int fd,
+			vs_err_t *err);
+
+/* GSI routing: KVM's default (PIC 0-15, IOAPIC 0-23) plus MSI routes (for MSI-X devices
+ * later). Each call installs the whole table again, as KVM_SET_GSI_ROUTING wants. */
+#define VM_IOAPIC_PINS 24
+int vm_route_msi(struct vm *vm, unsigned gsi, uint64_t addr, uint32_t data, vs_err_t *err);
 
 /* Ends the VM with status (first caller wins): wakes the main loop, kicks vCPUs. */
 void vm_stop(struct vm *vm, int status, const char *why);
