@@ -120,6 +120,16 @@ int vm_create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size, vs_e
 		return vs_err(err, errno, "KVM_CREATE_IRQCHIP");
 	if (install_routes(vm, err) < 0)
 		return -1;
+	if (ncpus > 255) {
+		/* APIC ids past 255 exist only as 32-bit x2APIC ids (the MADT's type 9) */
+		struct kvm_enable_cap cap = {
+		    .cap = KVM_CAP_X2APIC_API,
+		    .args[0] =
+			KVM_X2APIC_API_USE_32BIT_IDS | KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK,
+		};
+		if (vm_ioctl(vm, KVM_ENABLE_CAP, &cap, "KVM_ENABLE_CAP(X2APIC_API)", err) < 0)
+			return -1;
+	}
 	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
 	if (vm_ioctl(vm, KVM_CREATE_PIT2, &pit, "KVM_CREATE_PIT2", err) < 0)
 		return -1;
