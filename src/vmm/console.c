@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "vmm/devices/serial.h"
+#include "vmm/loop.h"
 #include "vmm/vm.h"
 
 #define CTRL_A 0x01
@@ -36,69 +37,106 @@ int console_block_signals(vs_err_t *err)
 	return 0;
 }
 
-struct input {
-	int fd;
-	bool tty, pollable, open, escape;
+/* The host side of COM1's receiver: stdin, paced by the UART's FIFO. */
+struct console {
+	struct vm *vm;
+	struct serial *serial;
+	struct loop *loop;
+	int fd, sfd;
+	bool tty, pollable, open, registered, escape;
 	struct termios saved;
 };
 
-static void input_raw(struct input *in)
+static void make_raw(struct console *c)
 {
-	if (!in->tty || tcgetattr(in->fd, &in->saved) < 0) {
-		in->tty = false;
+	if (!c->tty || tcgetattr(c->fd, &c->saved) < 0) {
+		c->tty = false;
 		return;
 	}
-	struct termios t = in->saved;
+	struct termios t = c->saved;
 	cfmakeraw(&t);
 	t.c_oflag |= OPOST; /* keep "\n" -> "\r\n" for vessel's own messages */
-	tcsetattr(in->fd, TCSANOW, &t);
+	tcsetattr(c->fd, TCSANOW, &t);
 }
 
-static void input_restore(struct input *in)
+static void restore(struct console *c)
 {
-	if (in->tty)
-		tcsetattr(in->fd, TCSANOW, &in->saved);
+	if (c->tty)
+		tcsetattr(c->fd, TCSANOW, &c->saved);
 }
 
-/* Feeds what fits into the UART. Returns false when the VM should quit (Ctrl-A x). */
-static bool input_pump(struct input *in, struct vm *vm, struct serial *serial)
+/* Feeds what fits into the UART; on a tty, Ctrl-A x stops the VM. */
+static void pump(struct console *c)
 {
 	uint8_t buf[64];
-	size_t room = serial_rx_room(serial);
+	size_t room = serial_rx_room(c->serial);
 	if (room == 0)
-		return true;
+		return;
 	if (room > sizeof(buf))
 		room = sizeof(buf);
-	ssize_t n = read(in->fd, buf, room);
-	if (n < 0) {
-		if (errno != EINTR && errno != EAGAIN)
-			in->open = false;
-		return true;
-	}
-	if (n == 0) {
-		/* EOF on a pipe or file: the guest keeps running without input */
-		in->open = false;
-		return true;
+	ssize_t n = read(c->fd, buf, room);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		/* EOF on a pipe or file (or a dead tty): the guest runs on without input */
+		c->open = false;
+		return;
 	}
 	size_t out = 0;
 	for (ssize_t i = 0; i < n; i++) {
-		uint8_t c = buf[i];
-		if (in->tty && in->escape) {
-			in->escape = false;
-			if (c == 'x' || c == 'X') {
-				vm_stop(vm, 128 + SIGINT, "Ctrl-A x on the console");
-				return false;
+		uint8_t ch = buf[i];
+		if (c->tty && c->escape) {
+			c->escape = false;
+			if (ch == 'x' || ch == 'X') {
+				vm_stop(c->vm, 128 + SIGINT, "Ctrl-A x on the console");
+				return;
 			}
-			if (c != CTRL_A)
+			if (ch != CTRL_A)
 				buf[out++] = CTRL_A;
-		} else if (in->tty && c == CTRL_A) {
-			in->escape = true;
+		} else if (c->tty && ch == CTRL_A) {
+			c->escape = true;
 			continue;
 		}
-		buf[out++] = c;
+		buf[out++] = ch;
 	}
-	serial_rx_push(serial, buf, out);
-	return true;
+	serial_rx_push(c->serial, buf, out);
+}
+
+static void on_stdin(void *opaque, uint32_t events)
+{
+	(void)events;
+	pump(opaque);
+}
+
+/* With a full FIFO stdin is left unread (and unwatched) until the guest drains it. */
+static void watch_stdin(struct console *c)
+{
+	bool want = c->open && c->pollable && serial_rx_room(c->serial) > 0;
+	if (want == c->registered)
+		return;
+	if (want)
+		c->registered = loop_add(c->loop, c->fd, EPOLLIN, on_stdin, c, NULL) == 0;
+	else {
+		loop_del(c->loop, c->fd);
+		c->registered = false;
+	}
+}
+
+static void on_signal(void *opaque, uint32_t events)
+{
+	struct console *c = opaque;
+	(void)events;
+	struct signalfd_siginfo si;
+	if (read(c->sfd, &si, sizeof(si)) == sizeof(si)) {
+		vs_info("signal %u: stopping the VM", si.ssi_signo);
+		vm_stop(c->vm, 128 + (int)si.ssi_signo, "signal");
+	}
+}
+
+static void on_stop(void *opaque, uint32_t events)
+{
+	(void)opaque;
+	(void)events; /* the loop ends: vm_stopping() is now true */
 }
 
 int console_loop(struct vm *vm, struct serial *serial, vs_err_t *err)
@@ -107,63 +145,44 @@ int console_loop(struct vm *vm, struct serial *serial, vs_err_t *err)
 	stop_signals(&sigs);
 	sigdelset(&sigs, SIGUSR1);
 	cleanup_close int sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-	cleanup_close int ep = epoll_create1(EPOLL_CLOEXEC);
-	if (sfd < 0 || ep < 0)
-		return vs_err(err, errno, "console: signalfd/epoll");
-	struct epoll_event ev = {.events = EPOLLIN, .data.fd = sfd};
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev) < 0)
-		return vs_err(err, errno, "epoll_ctl");
-	ev.data.fd = vm->stop_fd;
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, vm->stop_fd, &ev) < 0)
-		return vs_err(err, errno, "epoll_ctl");
+	if (sfd < 0)
+		return vs_err(err, errno, "signalfd");
+	struct loop *loop = loop_new(err);
+	if (!loop)
+		return -1;
+	struct console c = {
+	    .vm = vm, .serial = serial, .loop = loop, .fd = STDIN_FILENO, .sfd = sfd, .open = true};
+	int status = -1;
+	if (loop_add(loop, sfd, EPOLLIN, on_signal, &c, err) < 0 ||
+	    loop_add(loop, vm->stop_fd, EPOLLIN, on_stop, &c, err) < 0)
+		goto out;
 
-	struct input in = {.fd = STDIN_FILENO, .open = true};
-	in.tty = isatty(in.fd);
-	ev.data.fd = in.fd;
-	bool registered = false;
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, in.fd, &ev) == 0)
-		in.pollable = registered = true;
-	else if (errno != EPERM) /* EPERM: a regular file, always readable */
-		in.open = false;
-	input_raw(&in);
+	c.tty = isatty(c.fd);
+	vs_err_t probe = NULL;
+	if (loop_add(loop, c.fd, EPOLLIN, on_stdin, &c, &probe) == 0)
+		c.pollable = c.registered = true;
+	else if (probe->errnum != EPERM) /* EPERM: a regular file, always readable */
+		c.open = false;
+	vs_err_free(&probe);
+	make_raw(&c);
 
 	while (!vm_stopping(vm)) {
-		/* with a full receive FIFO, stop listening to stdin and look again soon */
-		bool want = in.open && serial_rx_room(serial) > 0;
-		if (in.pollable && want != registered) {
-			ev.data.fd = in.fd;
-			epoll_ctl(ep, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, in.fd, &ev);
-			registered = want;
-		}
-		/* a file or /dev/null never signals readiness: read it now while it has data */
+		watch_stdin(&c);
+		/* a file or /dev/null never signals readiness: read it while it has data */
+		bool file_ready = c.open && !c.pollable && serial_rx_room(serial) > 0;
 		int timeout = -1;
-		if (want && !in.pollable)
+		if (file_ready)
 			timeout = 0;
-		else if (in.open && !want)
+		else if (c.open && serial_rx_room(serial) == 0)
 			timeout = RETRY_MS;
-		struct epoll_event evs[4];
-		int n = epoll_wait(ep, evs, 4, timeout);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			input_restore(&in);
-			return vs_err(err, errno, "epoll_wait");
-		}
-		bool stdin_ready = want && !in.pollable;
-		for (int i = 0; i < n; i++) {
-			if (evs[i].data.fd == sfd) {
-				struct signalfd_siginfo si;
-				if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-					vs_info("signal %u: stopping the VM", si.ssi_signo);
-					vm_stop(vm, 128 + (int)si.ssi_signo, "signal");
-				}
-			} else if (evs[i].data.fd == in.fd) {
-				stdin_ready = want;
-			}
-		}
-		if (stdin_ready && !vm_stopping(vm))
-			input_pump(&in, vm, serial);
+		if (loop_run_once(loop, timeout, err) < 0)
+			goto out;
+		if (file_ready && !vm_stopping(vm))
+			pump(&c);
 	}
-	input_restore(&in);
-	return atomic_load(&vm->status);
+	status = atomic_load(&vm->status);
+out:
+	restore(&c);
+	loop_free(loop);
+	return status;
 }

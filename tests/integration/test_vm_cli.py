@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import run
-from vm_images import POWEROFF, SPIN, UNCLAIMED_READ, pvh_elf, write
+from vm_images import ECHO, POWEROFF, SPIN, UNCLAIMED_READ, pvh_elf, write
 
 KVM_CHECK_EXTENSION = 0xAE03
 KVM_CAP_MAX_VCPUS = 66
@@ -83,6 +83,23 @@ def test_unclaimed_port_reads_all_ones_and_is_logged(vessel, tmp_path):
     assert r.returncode == 0
     assert b"unclaimed port read 0x99" in r.stderr
     assert b"unclaimed port 0x99: 1 reads, 0 writes" in r.stderr
+
+
+def test_stdin_reaches_the_guest_in_order_past_the_fifo(vessel, tmp_path):
+    # far more than the UART's 64-byte FIFO: stdin must wait for the guest, never drop
+    k = write(tmp_path / "echo.elf", pvh_elf(ECHO))
+    line = bytes(range(32, 127)) * 5 + b"\n"
+    r = subprocess.run([vessel, "vm", "run", "--kernel", k], input=line, capture_output=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == line
+    # the same from a regular file, which epoll cannot watch
+    f = write(tmp_path / "input", line)
+    with open(f, "rb") as stdin:
+        r = subprocess.run([vessel, "vm", "run", "--kernel", k], stdin=stdin,
+                           capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == line
 
 
 def test_missing_kernel(vessel):

@@ -33,6 +33,18 @@ UNCLAIMED_READ = (b"\xe4\x99"                 # in al, 0x99
                   + b"\x66\xba\xf8\x03\xee"   # mov dx, 0x3f8; out dx, al
                   + out_dx(0x3f8, ord("\n")) + POWEROFF)
 
+# echoes COM1 input byte by byte until a newline, then powers off
+ECHO = (b"\x66\xba\xfd\x03"          # 0: mov dx, 0x3fd (LSR)
+        b"\xec"                      # 4: in al, dx
+        b"\xa8\x01"                  # 5: test al, 1 (data ready)
+        b"\x74\xfb"                  # 7: jz 4
+        b"\x66\xba\xf8\x03"          # 9: mov dx, 0x3f8
+        b"\xec"                      # 13: in al, dx (RBR)
+        b"\xee"                      # 14: out dx, al (THR)
+        b"\x3c\x0a"                  # 15: cmp al, '\\n'
+        b"\x75\xed"                  # 17: jne 0
+        + POWEROFF)
+
 # spins forever in the guest kernel (for signal and stdin tests)
 SPIN = b"\xeb\xfe"
 
