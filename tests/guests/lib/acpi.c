@@ -94,7 +94,7 @@ static const struct acpi_header *valid(const struct acpi_header *h, const char *
 	return h && !memcmp(h->signature, sig, 4) && !checksum8(h, h->length) ? h : NULL;
 }
 
-const struct acpi_header *acpi_table(const char *sig)
+static const struct acpi_header *find_table(const char *sig)
 {
 	const struct acpi_header *root = acpi_root(acpi_rsdp());
 
@@ -117,6 +117,27 @@ const struct acpi_header *acpi_table(const char *sig)
 			return h;
 	}
 	return NULL;
+}
+
+const struct acpi_header *acpi_table(const char *sig)
+{
+	/* the VMM's tables do not move: walk and checksum each one once */
+	static struct {
+		char sig[4];
+		const struct acpi_header *table;
+	} cache[4];
+	static unsigned used;
+
+	for (unsigned i = 0; i < used; i++)
+		if (!memcmp(cache[i].sig, sig, 4))
+			return cache[i].table;
+	const struct acpi_header *h = find_table(sig);
+
+	if (h && used < 4) {
+		memcpy(cache[used].sig, sig, 4);
+		cache[used++].table = h;
+	}
+	return h;
 }
 
 int madt_cpu_ids(uint8_t *ids, int max)
@@ -178,7 +199,8 @@ uint8_t acpi_s5_slp_typ(void)
 	for (; p + 12 <= end; p++) {
 		const uint8_t *q;
 
-		if (memcmp(p, "_S5_", 4) || p[4] != 0x12) /* PackageOp */
+		/* "_S5_" as one word: a memcmp call per byte is dear when interpreted */
+		if (*(const uint32_t *)p != 0x5f35535f || p[4] != 0x12) /* PackageOp */
 			continue;
 		q = p + 5 + 1 + (p[5] >> 6) + 1; /* PkgLength bytes, then NumElements */
 		if (q + 2 > end)

@@ -76,11 +76,24 @@ uint64_t guest_ram_bytes(void)
 uint8_t checksum8(const void *p, uint32_t len)
 {
 	const uint8_t *b = p;
-	uint8_t sum = 0;
+	uint32_t sum = 0;
 
+	/* Four bytes a step in two 16-bit lanes (the byte loop costs 4x the instructions where
+	 * each is interpreted); a lane takes at most 510 a word, so fold every 128 words. */
+	while (len >= 4) {
+		uint32_t words = len / 4 > 128 ? 128 : len / 4, lanes = 0;
+
+		len -= words * 4;
+		for (; words; words--, b += 4) {
+			uint32_t w = *(const uint32_t *)b;
+
+			lanes += (w & 0x00ff00ff) + ((w >> 8) & 0x00ff00ff);
+		}
+		sum += (lanes & 0xffff) + (lanes >> 16);
+	}
 	while (len--)
 		sum += *b++;
-	return sum;
+	return (uint8_t)sum;
 }
 
 void *memcpy(void *dst, const void *src, size_t n)
