@@ -6,7 +6,8 @@
 # read; what the fuzzer finds goes to BUILD_DIR/fuzz/<name>/corpus, so the tree stays
 # clean and a later run starts from there. tests/fuzz/<name>.dict is used when present.
 # Any crash, leak, timeout or out-of-memory fails the run; the input is kept in
-# BUILD_DIR/fuzz/<name>/ and the fuzzer's log named.
+# BUILD_DIR/fuzz/<name>/ and the fuzzer's log named. Leaks inside third-party libraries
+# are suppressed by tests/fuzz/lsan.supp.
 set -uo pipefail
 
 if [ $# -ne 2 ] || ! [[ "$2" =~ ^[0-9]+$ ]] || [ "$2" -lt 1 ]; then
@@ -26,6 +27,9 @@ if [ ${#harnesses[@]} -eq 0 ]; then
 	echo "fuzz.sh: no harnesses in $build/tests/fuzz (configure with -Dfuzz=true)" >&2
 	exit 1
 fi
+
+# Leaks inside third-party libraries we cannot fix, each explained in the file.
+export LSAN_OPTIONS="suppressions=$root/tests/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 failed=0
 for h in "${harnesses[@]}"; do
