@@ -48,7 +48,9 @@ kpkg=$(kernel_package)
 kver=${kpkg#linux-image-}
 kpkg_version=$(package_version "$kpkg")
 bb_version=$(package_version busybox-static)
-[ -n "$kpkg_version" ] && [ -n "$bb_version" ] || die "apt-cache knows no version of $kpkg or busybox-static"
+if [ -z "$kpkg_version" ] || [ -z "$bb_version" ]; then
+	die "apt-cache knows no version of $kpkg or busybox-static"
+fi
 
 stamp="$kver $kpkg_version busybox-static $bb_version $(cat "$0" "$HERE/init" | sha256sum | cut -c1-16)"
 if [ "${1:-}" != --force ] && [ -f "$OUT/stamp" ] && [ "$(cat "$OUT/stamp")" = "$stamp" ] &&
@@ -61,16 +63,18 @@ fi
 echo "images: building the guest image for $kver" >&2
 mkdir -p "$DEBS"
 
-# apt-get download names files <name>_<version with : escaped as %3a>_<arch>.deb
+# apt-get download names files <name>_<version, ':' escaped as %3a>_<arch>.deb
 deb_file() {
 	local f
-	f=$(ls "$DEBS/$1"_*.deb 2>/dev/null | grep -F "_$(sed 's/:/%3a/' <<<"$2")_" | head -1 || true)
-	[ -n "$f" ] || {
-		rm -f "$DEBS/$1"_*.deb
-		(cd "$DEBS" && apt-get download -q "$1=$2" >&2 2>/dev/null) || die "apt-get download $1=$2 failed"
-		f=$(ls "$DEBS/$1"_*.deb | head -1)
-	}
-	echo "$f"
+	for f in "$DEBS/$1_${2//:/%3a}_"*.deb; do
+		[ -f "$f" ] && { echo "$f"; return; }
+	done
+	rm -f "$DEBS/$1"_*.deb
+	(cd "$DEBS" && apt-get download -q "$1=$2" >&2 2>/dev/null) || die "apt-get download $1=$2 failed"
+	for f in "$DEBS/$1_${2//:/%3a}_"*.deb; do
+		[ -f "$f" ] && { echo "$f"; return; }
+	done
+	die "apt-get download $1=$2 left no .deb in $DEBS"
 }
 kdeb=$(deb_file "$kpkg" "$kpkg_version")
 bbdeb=$(deb_file busybox-static "$bb_version")
