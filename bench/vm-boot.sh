@@ -61,6 +61,7 @@ def once(cmd):
     return first * 1e3, end * 1e3, kib / 1024, rc
 
 
+load0 = os.getloadavg()[0]
 results = {name: [] for name in vmms}
 for i in range(runs):
     for name, cmd in vmms.items():
@@ -70,6 +71,8 @@ def column(name, k):
     return [r[k] for r in results[name]]
 
 print(f"vm-boot: {runs} runs each, alternating; guest {os.path.basename(guest)}, {mem} MiB, 1 vCPU")
+print("load average before/after: %.2f / %.2f (other work on the machine skews both VMMs)"
+      % (load0, os.getloadavg()[0]))
 print(f"kvm: {next((m for m in ('kvm_intel', 'kvm_amd', 'kvm_pvm') if os.path.isdir('/sys/module/' + m)), '?')}")
 print(f"{'figure':<22}{'vessel':>24}{'qemu-microvm':>24}{'ratio':>9}")
 for k, label in ((0, "first line (ms)"), (1, "exit (ms)"), (2, "peak RSS (MiB)")):
@@ -83,4 +86,12 @@ for k, label in ((0, "first line (ms)"), (1, "exit (ms)"), (2, "peak RSS (MiB)")
 for name in vmms:
     codes = sorted(set(column(name, 3)))
     print(f"exit status {name}: {codes}")
+
+# the promises in docs: spawn -> exit <= 5 ms and <= 0.15x QEMU, peak RSS <= 3 MiB (128 MiB guest)
+exit_ms, qemu_exit_ms = statistics.median(column("vessel", 1)), statistics.median(column("qemu-microvm", 1))
+rss = statistics.median(column("vessel", 2))
+for ok, what in ((exit_ms <= 5, f"vessel spawn -> exit {exit_ms:.2f} ms <= 5 ms"),
+                 (exit_ms <= 0.15 * qemu_exit_ms, f"vessel/QEMU exit {exit_ms / qemu_exit_ms:.3f}x <= 0.15x"),
+                 (rss <= 3 or mem != 128, f"vessel peak RSS {rss:.2f} MiB <= 3 MiB")):
+    print(f"target {'met' if ok else 'MISSED'}: {what}")
 PY
