@@ -89,7 +89,12 @@ def test_linux_early_boot_sees_our_machine(vessel):
     assert len(rsdp) == 1 and 0xE0000 <= rsdp[0] < 0x100000, text
     for table in ("XSDT", "FACP", "APIC", "DSDT"):
         assert has(rf"ACPI: {table} 0x[0-9A-F]+ "), f"no {table}\n{text}"
-    assert has(rf"Allowing {CPUS} CPUs"), text
+    # the MADT as Linux parsed it
+    assert has(r"IOAPIC\[0\]: apic_id 0, version \d+, address 0xfec00000, GSI 0-\d+"), text
+    assert has(r"INT_SRC_OVR \(bus 0 bus_irq 0 global_irq 2 "), text
+    assert has(r"Using ACPI \(MADT\) for SMP configuration"), text
+    assert has(rf"Allowing {CPUS} CPUs, 0 hotplug CPUs"), text
+    assert has(r"Hypervisor detected: KVM"), text
     assert not has(r"ACPI BIOS Error|ACPI Error"), text
 
     if kvm_flavour() == "kvm_pvm":
