@@ -8,7 +8,7 @@ demo=(busybox-static)
 test=(libcriterion-dev python3-pytest busybox-static acpica-tools qemu-system-x86)
 bench=(crun runc hyperfine time busybox-static qemu-system-x86)
 fuzz=(clang libclang-rt-14-dev)
-images=(cpio kmod xz-utils zstd)
+images=(cpio kmod lz4 xz-utils zstd)
 
 want=("${build[@]}")
 for kind in "$@"; do
