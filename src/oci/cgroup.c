@@ -322,8 +322,7 @@ undo:
 		vs_err_t e = NULL;
 		struct cg_dir mine = cg->d[i];
 		mine.created = mine.made;
-		if (mine.made > 0 &&
-		    remove_dirs(&mine, cg_now_ms() + RMDIR_WAIT_MS, &e) < 0)
+		if (mine.made > 0 && remove_dirs(&mine, cg_now_ms() + RMDIR_WAIT_MS, &e) < 0)
 			vs_warn("cgroup: cleanup: %s", e->msg);
 		vs_err_free(&e);
 	}

@@ -107,9 +107,14 @@ int cg_dev_bpf_build(const struct cg_dev_rule *rules, size_t n, struct bpf_insn 
 	p[k++] = LDX_W(R5, R1, 4);
 	p[k++] = LDX_W(R6, R1, 8);
 	/* last match wins: test the rules from the last one back */
-	for (size_t i = n; i-- > 0;) {
+	bool catch_all = false;
+	for (size_t i = n; i-- > 0 && !catch_all;) {
 		const struct cg_dev_rule *r = &rules[i];
 		size_t start = k;
+		/* a rule for every device and access ends the program: the verifier refuses
+		 * the unreachable code that would follow it */
+		catch_all =
+		    r->type == 'a' && r->major < 0 && r->minor < 0 && r->access == CG_ACC_ALL;
 		if (r->type != 'a')
 			p[k++] =
 			    JNE_IMM(R3, r->type == 'b' ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR);
@@ -135,8 +140,10 @@ int cg_dev_bpf_build(const struct cg_dev_rule *rules, size_t n, struct bpf_insn 
 			if (BPF_CLASS(p[j].code) == BPF_JMP && BPF_OP(p[j].code) != BPF_EXIT)
 				p[j].off = (int16_t)(k - (j + 1));
 	}
-	p[k++] = MOV_IMM(R0, 0);
-	p[k++] = EXIT;
+	if (!catch_all) {
+		p[k++] = MOV_IMM(R0, 0);
+		p[k++] = EXIT;
+	}
 	*insns = p;
 	*count = k;
 	return 0;

@@ -225,15 +225,14 @@ static json_t *hugetlb_stats(const struct cg_dir *d)
 			snprintf(size, sizeof(size), "%luKB", kb);
 		if (d->v2) {
 			snprintf(f1, sizeof(f1), "hugetlb.%s.current", size);
-			snprintf(f2, sizeof(f2), "hugetlb.%s.max", size);
 			snprintf(f3, sizeof(f3), "hugetlb.%s.events", size);
 			if (!cg_file_exists(d->dir, f1))
 				continue;
+			/* runc's "max" is the peak usage, which v2 does not keep */
 			json_object_set_new(out, size,
 					    json_pack("{s:o, s:o, s:o}", "usage",
-						      num(u64(d->dir, f1)), "max",
-						      num(u64(d->dir, f2)), "failcnt",
-						      num(key(d->dir, f3, "max"))));
+						      num(u64(d->dir, f1)), "max", num(0),
+						      "failcnt", num(key(d->dir, f3, "max"))));
 		} else {
 			snprintf(f1, sizeof(f1), "hugetlb.%s.usage_in_bytes", size);
 			snprintf(f2, sizeof(f2), "hugetlb.%s.max_usage_in_bytes", size);
