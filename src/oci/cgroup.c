@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "base/json.h"
@@ -327,7 +329,8 @@ undo:
 		vs_err_free(&e);
 	}
 fail:
-	vs_err_wrap(err, "cgroup %s", cg->path ? cg->path : "");
+	if (cg->path)
+		vs_err_wrap(err, "cgroup %s", cg->path);
 	cgroup_free(cg);
 	return -1;
 }
@@ -533,8 +536,15 @@ static int dir_from_json(json_t *j, const char *jpath, struct cg_dir *d, vs_err_
 	    vjson_require(vjson_int_range(j, jpath, "created", 0, MAX_DEPTH, &created, err), jpath,
 			  "created", "", err) < 0)
 		return -1;
-	if (!clean_abs_path(dir) || !clean_abs_path(mnt) || !vs_str_has_prefix(dir, mnt))
+	/* destroy kills and rmdirs what this names: only directories inside a cgroup mount */
+	size_t mlen = strlen(mnt);
+	if (!clean_abs_path(dir) || !clean_abs_path(mnt) || strncmp(dir, mnt, mlen) != 0 ||
+	    dir[mlen] != '/')
 		return vs_err(err, 0, "%s.dir: `%s` is not a cgroup directory", jpath, dir);
+	struct statfs fs;
+	if (statfs(mnt, &fs) < 0 ||
+	    (fs.f_type != CGROUP_SUPER_MAGIC && fs.f_type != CGROUP2_SUPER_MAGIC))
+		return vs_err(err, 0, "%s.mountpoint: `%s` is not a cgroup mount", jpath, mnt);
 	if (strcmp(fstype, "cgroup") != 0 && strcmp(fstype, "cgroup2") != 0)
 		return vs_err(err, 0, "%s.fstype: must be \"cgroup\" or \"cgroup2\"", jpath);
 	d->name = strdup(name);

@@ -581,4 +581,25 @@ Test(cgroup_live, from_json_refuses_paths_outside_cgroupfs)
 		  "%s", err->msg);
 	vs_err_free(&err);
 	json_decref(j);
+	/* a directory path that is in a cgroup mount only by its spelling */
+	j = json_loads(
+	    "{\"path\": \"/x\", \"dirs\": [{\"name\": \"memory\", \"dir\": "
+	    "\"/sys/fs/cgroup/memoryx/y\", \"fstype\": \"cgroup\", \"options\": \"memory\","
+	    " \"mountpoint\": \"/sys/fs/cgroup/memory\", \"controllers\": [\"memory\"],"
+	    " \"created\": 1}]}",
+	    0, NULL);
+	cr_assert_eq(cgroup_from_json(j, &cg, &err), -1);
+	cr_assert(strstr(err->msg, "is not a cgroup directory"), "%s", err->msg);
+	vs_err_free(&err);
+	json_decref(j);
+	/* a mount point that is not a cgroup file system */
+	j = json_loads(
+	    "{\"path\": \"/x\", \"dirs\": [{\"name\": \"memory\", \"dir\": "
+	    "\"/tmp/x\", \"fstype\": \"cgroup\", \"options\": \"memory\","
+	    " \"mountpoint\": \"/tmp\", \"controllers\": [\"memory\"], \"created\": 1}]}",
+	    0, NULL);
+	cr_assert_eq(cgroup_from_json(j, &cg, &err), -1);
+	cr_assert_str_eq(err->msg, "cgroup.dirs[0].mountpoint: `/tmp` is not a cgroup mount");
+	vs_err_free(&err);
+	json_decref(j);
 }
