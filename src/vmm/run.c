@@ -248,6 +248,10 @@ static int run_machine(struct vm *vm, struct devices *d, vs_err_t *err)
 	int status = *err ? -1 : console_loop(vm, d->serial, err);
 	if (status < 0)
 		vm_stop(vm, VM_EXIT_ERROR, "main loop error");
+	/* A vCPU that stopped the VM while we were still starting others could not
+	 * signal those not yet marked started; every thread is marked now. */
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		vcpu_join(&vm->vcpus[i]);
 	vm_log_unclaimed(vm);

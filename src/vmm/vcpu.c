@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -292,7 +293,24 @@ int vcpu_start(struct vcpu *c, vs_err_t *err)
 
 void vcpu_join(struct vcpu *c)
 {
-	if (c->started)
-		pthread_join(c->thread, NULL);
+	if (!c->started)
+		return;
+	/* kick again every 100 ms; after 5 s say so and leave the thread to our exit */
+	for (int i = 0; i < 50; i++) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 100 * 1000 * 1000;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		if (pthread_timedjoin_np(c->thread, NULL, &until) == 0) {
+			c->started = false;
+			return;
+		}
+		vcpu_kick(c);
+	}
+	vs_warn("vCPU %u did not stop within 5 s; exiting without it", c->id);
+	pthread_detach(c->thread);
 	c->started = false;
 }

@@ -73,6 +73,13 @@ def test_minimal_guest_powers_off(vessel, guest):
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
 
 
+def test_poweroff_while_aps_wait_for_sipi(vessel, guest):
+    # the BSP stops the VM while vessel may still be starting AP threads: never a hang
+    for _ in range(10):
+        r = vm(vessel, "--kernel", guest, "--cpus", "64")
+        assert (r.returncode, r.stderr) == (0, "")
+
+
 def test_unclaimed_port_reads_all_ones_and_is_logged(vessel, tmp_path):
     k = write(tmp_path / "g.elf", pvh_elf(UNCLAIMED_READ))
     r = subprocess.run([vessel, "vm", "run", "--kernel", k], capture_output=True, timeout=30)

@@ -1,6 +1,7 @@
 #include "vmm/devices/serial.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -101,10 +102,16 @@ static void transmit_locked(struct serial *s, uint8_t c)
 	if (s->mcr & MCR_LOOP) {
 		rx_put_locked(s, c);
 	} else if (s->out_fd >= 0) {
-		ssize_t r;
-		do
-			r = write(s->out_fd, &c, 1);
-		while (r < 0 && errno == EINTR);
+		/* a non-blocking stdout that is full: wait a little, as a slow line would */
+		for (int tries = 0; tries < 100; tries++) {
+			ssize_t r = write(s->out_fd, &c, 1);
+			if (r >= 0 || (errno != EINTR && errno != EAGAIN))
+				break;
+			if (errno == EAGAIN) {
+				struct pollfd p = {.fd = s->out_fd, .events = POLLOUT};
+				poll(&p, 1, 10);
+			}
+		}
 	}
 	s->thr_pending = true;
 }
