@@ -41,9 +41,9 @@ struct blob {
 
 static void blob_free(struct blob *b)
 {
-	if (b->mapped && b->len)
+	if (b->mapped && b->p)
 		munmap((void *)b->p, b->len);
-	b->p = NULL;
+	*b = (struct blob){0};
 }
 
 static int blob_map(const char *what, const char *path, struct blob *b, vs_err_t *err)
@@ -331,6 +331,8 @@ int vm_run(const struct vm_options *o, vs_err_t *err)
 			goto out;
 	if (boot_setup(&vm, &k, &f, cmdline, err) < 0 || devices_add(&vm, &d, err) < 0)
 		goto out;
+	/* the guest has its copy: the file's pages need not count in our RSS */
+	blob_free(&f.kernel);
 	status = run_machine(&vm, &d, err);
 	if (status >= 0)
 		release_detached();

@@ -128,6 +128,19 @@ static void report(struct vcpu *c, const char *what)
 			(unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 	}
 	fputc('\n', f);
+	if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&
+	    run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION &&
+	    run->emulation_failure.ndata >= 3 &&
+	    (run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
+		/* what the emulator could not do, e.g. f0 48 0f c7 = lock cmpxchg16b */
+		unsigned n = run->emulation_failure.insn_size;
+		if (n > sizeof(run->emulation_failure.insn_bytes))
+			n = sizeof(run->emulation_failure.insn_bytes);
+		fprintf(f, "  instruction bytes:");
+		for (unsigned i = 0; i < n; i++)
+			fprintf(f, " %02x", run->emulation_failure.insn_bytes[i]);
+		fputc('\n', f);
+	}
 	if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR && run->internal.ndata) {
 		uint32_t n = run->internal.ndata;
 		if (n > sizeof(run->internal.data) / sizeof(run->internal.data[0]))
