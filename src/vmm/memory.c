@@ -36,11 +36,26 @@ int guest_mem_check_size(uint64_t size, uint64_t host_ram, vs_err_t *err)
 	return 0;
 }
 
-int guest_mem_map(struct guest_mem *m, uint64_t size, vs_err_t *err)
+int guest_mem_map(struct guest_mem *m, uint64_t size, unsigned flags, vs_err_t *err)
 {
-	/* MAP_NORESERVE and no pre-faulting: the host only pays for what the guest touches. */
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	/* MAP_NORESERVE and no pre-faulting: the host only pays for what the guest touches.
+	 * Huge pages are the exception: without a reservation an empty pool would be a
+	 * SIGBUS at the guest's first touch, so they are reserved here or refused. */
+	int mflags = MAP_PRIVATE | MAP_ANONYMOUS;
+	if (flags & GUEST_MEM_HUGEPAGES) {
+		if (size % GUEST_HUGEPAGE)
+			return vs_err(err, 0, "huge pages: %llu bytes is not a multiple of 2 MiB",
+				      (unsigned long long)size);
+		mflags |= MAP_HUGETLB;
+	} else {
+		mflags |= MAP_NORESERVE;
+	}
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, mflags, -1, 0);
+	if (p == MAP_FAILED && (flags & GUEST_MEM_HUGEPAGES))
+		return vs_err(err, errno,
+			      "--hugepages: cannot reserve %llu huge pages of 2 MiB (raise "
+			      "/proc/sys/vm/nr_hugepages)",
+			      (unsigned long long)(size / GUEST_HUGEPAGE));
 	if (p == MAP_FAILED)
 		return vs_err(err, errno, "mmap %llu MiB of guest RAM",
 			      (unsigned long long)(size >> 20));

@@ -8,6 +8,10 @@
 #include "base/error.h"
 
 #define GUEST_MEM_MIN (2ULL << 20)
+#define GUEST_HUGEPAGE (2ULL << 20)
+
+/* guest_mem_map flags */
+#define GUEST_MEM_HUGEPAGES 0x1 /* 2 MiB pages from the hugetlbfs pool, reserved up front */
 
 struct guest_mem {
 	uint8_t *host;	   /* ram_size bytes, MAP_NORESERVE */
@@ -30,7 +34,7 @@ size_t guest_memmap(uint64_t ram_size, struct guest_region out[GUEST_MEMMAP_MAX]
 /* Checks a --memory value: page multiple, at least GUEST_MEM_MIN, at most host_ram. */
 int guest_mem_check_size(uint64_t size, uint64_t host_ram, vs_err_t *err);
 
-int guest_mem_map(struct guest_mem *m, uint64_t size, vs_err_t *err);
+int guest_mem_map(struct guest_mem *m, uint64_t size, unsigned flags, vs_err_t *err);
 void guest_mem_unmap(struct guest_mem *m);
 
 /* Host pointer for [gpa, gpa + len) if all of it is RAM, else NULL. */

@@ -20,6 +20,8 @@ const char vm_run_help[] =
     "  --cmdline STR    kernel command line (default image: console=ttyS0 panic=-1)\n"
     "  --cpus N         vCPUs, 1 up to KVM's limit (default 1)\n"
     "  --memory SIZE    guest RAM, e.g. 512M or 2G (default 128M)\n"
+    "  --hugepages      back guest RAM with 2 MiB huge pages, reserved up front\n"
+    "                   (needs free pages in /proc/sys/vm/nr_hugepages)\n"
     "  --demo           run the tiny guest built into vessel (for hosts where Linux\n"
     "                   cannot boot, e.g. kvm_pvm)\n"
     "  -- COMMAND...    appended to the command line after ` -- ` (init's argv)\n"
@@ -65,7 +67,7 @@ int vm_parse_memory(const char *s, uint64_t *out, vs_err_t *err)
 	return 0;
 }
 
-enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_DEMO };
+enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_DEMO, OPT_HUGEPAGES };
 
 int vm_options_parse(int argc, char **argv, struct vm_options *o, vs_err_t *err)
 {
@@ -76,6 +78,7 @@ int vm_options_parse(int argc, char **argv, struct vm_options *o, vs_err_t *err)
 	    {"cpus", required_argument, NULL, OPT_CPUS},
 	    {"memory", required_argument, NULL, OPT_MEMORY},
 	    {"demo", no_argument, NULL, OPT_DEMO},
+	    {"hugepages", no_argument, NULL, OPT_HUGEPAGES},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -104,6 +107,9 @@ int vm_options_parse(int argc, char **argv, struct vm_options *o, vs_err_t *err)
 			break;
 		case OPT_DEMO:
 			o->demo = true;
+			break;
+		case OPT_HUGEPAGES:
+			o->hugepages = true;
 			break;
 		case 'h':
 			o->help = true;

@@ -14,7 +14,7 @@ struct vm_options {
 	const char *kernel, *initrd, *cmdline;
 	unsigned cpus;
 	uint64_t memory;
-	bool demo, help;
+	bool demo, help, hugepages;
 	char **command; /* words after `--`, for init's argv */
 	int ncommand;
 };

@@ -124,7 +124,8 @@ static int pick_files(const struct vm_options *o, struct boot_files *f, vs_err_t
 			f->cmdline = DEFAULT_IMAGE_CMDLINE;
 	}
 	f->kernel_name = o->kernel ? o->kernel : f->kernel_path;
-	return blob_map("kernel", f->kernel_name, &f->kernel, err);
+	return blob_map(o->kernel ? "--kernel" : "default guest kernel", f->kernel_name, &f->kernel,
+			err);
 }
 
 static uint64_t host_ram(void)
@@ -141,24 +142,24 @@ static int load_initrd(struct vm *vm, const struct kimage *k, const char *path, 
 {
 	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return vs_err(err, errno, "initrd `%s`", path);
+		return vs_err(err, errno, "--initrd `%s`", path);
 	struct stat st;
 	if (fstat(fd, &st) < 0)
-		return vs_err(err, errno, "initrd `%s`", path);
+		return vs_err(err, errno, "--initrd `%s`", path);
 	if (!S_ISREG(st.st_mode) || st.st_size == 0)
-		return vs_err(err, 0, "initrd `%s`: not a non-empty regular file", path);
+		return vs_err(err, 0, "--initrd `%s`: not a non-empty regular file", path);
 	uint64_t limit = linux_initrd_limit(k, &vm->mem);
 	if (initrd_place((uint64_t)st.st_size, k->load_end, limit, addr, err) < 0)
-		return vs_err_wrap(err, "initrd `%s`", path);
+		return vs_err_wrap(err, "--initrd `%s`", path);
 	uint8_t *dst = guest_mem_ptr(&vm->mem, *addr, (uint64_t)st.st_size);
 	if (!dst)
-		return vs_err(err, 0, "initrd `%s`: outside guest RAM", path);
+		return vs_err(err, 0, "--initrd `%s`: outside guest RAM", path);
 	for (uint64_t done = 0; done < (uint64_t)st.st_size;) {
 		ssize_t n = pread(fd, dst + done, (size_t)st.st_size - done, (off_t)done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return vs_err(err, n < 0 ? errno : EIO, "initrd `%s`: read", path);
+			return vs_err(err, n < 0 ? errno : EIO, "--initrd `%s`: read", path);
 		done += (uint64_t)n;
 	}
 	*size = (uint64_t)st.st_size;
@@ -283,6 +284,8 @@ int vm_run(const struct vm_options *o, vs_err_t *err)
 {
 	if (guest_mem_check_size(o->memory, host_ram(), err) < 0)
 		return -1;
+	if (o->hugepages && o->memory % GUEST_HUGEPAGE)
+		return vs_err(err, 0, "--hugepages: --memory must be a multiple of 2 MiB");
 
 	cleanup_close int kvm_fd = -1;
 	struct boot_files f = {0};
@@ -296,7 +299,7 @@ int vm_run(const struct vm_options *o, vs_err_t *err)
 	if (pick_files(o, &f, err) < 0)
 		goto out;
 	if (kimage_parse(f.kernel.p, f.kernel.len, &k, err) < 0) {
-		vs_err_wrap(err, "kernel `%s`", f.kernel_name);
+		vs_err_wrap(err, "%s `%s`", o->kernel ? "--kernel" : "kernel", f.kernel_name);
 		goto out;
 	}
 	vs_debug("kernel `%s`: %s, entry 0x%llx, loads 0x%llx-0x%llx", f.kernel_name,
@@ -321,7 +324,8 @@ int vm_run(const struct vm_options *o, vs_err_t *err)
 		       max);
 		goto out;
 	}
-	if (vm_create(&vm, kvm_fd, o->cpus, o->memory, err) < 0) {
+	if (vm_create(&vm, kvm_fd, o->cpus, o->memory, o->hugepages ? GUEST_MEM_HUGEPAGES : 0,
+		      err) < 0) {
 		vm_made = true;
 		goto out;
 	}

@@ -50,7 +50,9 @@ int vm_open_kvm(int *kvm_fd, vs_err_t *err);
 /* KVM_CAP_MAX_VCPUS (falls back to NR_VCPUS, then 4, as the API documents). */
 unsigned vm_max_vcpus(int kvm_fd);
 
-int vm_create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size, vs_err_t *err);
+/* mem_flags: GUEST_MEM_* */
+int vm_create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size, unsigned mem_flags,
+	      vs_err_t *err);
 void vm_destroy(struct vm *vm);
 
 /* Level of an IOAPIC/PIC input line (KVM_IRQ_LINE). */

@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct guest_mem mem;
 	static struct boot_params bp;
-	if (!mem.host && guest_mem_map(&mem, GUEST_RAM, NULL) < 0)
+	if (!mem.host && guest_mem_map(&mem, GUEST_RAM, 0, NULL) < 0)
 		return 0;
 
 	struct kimage k;

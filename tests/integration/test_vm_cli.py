@@ -63,7 +63,7 @@ def test_help_documents_options_and_exit_statuses(vessel):
     r = vm(vessel, "--help")
     assert r.returncode == 0
     for s in ("--kernel FILE", "--initrd FILE", "--cmdline STR", "--cpus N",
-              "--memory SIZE", "-- COMMAND", "exit status", "0  the guest powered off",
+              "--memory SIZE", "--hugepages", "-- COMMAND", "exit status", "0  the guest powered off",
               "3  the guest reset", "4  triple fault", "5  KVM internal error"):
         assert s in r.stdout, s
 
@@ -176,6 +176,15 @@ def test_memory_smaller_than_the_kernel_needs(vessel, tmp_path):
                    "needs 65 MiB", "--memory is 16 MiB")
     r = vm(vessel, "--kernel", k, "--memory", "80M")
     assert r.returncode == 0, r.stderr
+
+
+def test_hugepages_beyond_the_pool(vessel, guest):
+    free = int(next(l for l in open("/proc/meminfo") if l.startswith("HugePages_Free:")).split()[1])
+    pages = free + 1  # one more 2 MiB page than the pool has
+    one_error_line(vm(vessel, "--kernel", guest, "--hugepages", "--memory", f"{pages * 2}M"), 1,
+                   "--hugepages", f"cannot reserve {pages} huge pages", "nr_hugepages")
+    one_error_line(vm(vessel, "--kernel", guest, "--hugepages", "--memory", "3M"), 1,
+                   "multiple of 2 MiB")
 
 
 def test_initrd_that_does_not_fit(vessel, guest, tmp_path):

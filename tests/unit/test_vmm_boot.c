@@ -68,7 +68,7 @@ Test(memory, pointers_respect_the_hole)
 {
 	struct guest_mem m = {0};
 	vs_err_t err = NULL;
-	cr_assert_eq(guest_mem_map(&m, 0xc0000000ULL + (64ULL << 20), &err), 0);
+	cr_assert_eq(guest_mem_map(&m, 0xc0000000ULL + (64ULL << 20), 0, &err), 0);
 	cr_assert_not_null(guest_mem_ptr(&m, 0, 4096));
 	cr_assert_not_null(guest_mem_ptr(&m, 0xc0000000ULL - 4096, 4096));
 	cr_assert_null(guest_mem_ptr(&m, 0xc0000000ULL - 4096, 8192), "runs into the hole");
@@ -121,7 +121,7 @@ Test(cmdline, too_long_is_refused)
 {
 	struct guest_mem m = {0};
 	vs_err_t err = NULL;
-	cr_assert_eq(guest_mem_map(&m, 4ULL << 20, &err), 0);
+	cr_assert_eq(guest_mem_map(&m, 4ULL << 20, 0, &err), 0);
 	struct kimage k = {.kind = KIMAGE_BZIMAGE, .bz.cmdline_size = 8};
 	cr_assert_eq(cmdline_load(&k, "12345678", &m, &err), 0);
 	cr_assert_str_eq((char *)m.host + LAYOUT_CMDLINE, "12345678");
@@ -183,7 +183,7 @@ Test(pvh, start_info_and_memmap)
 {
 	struct guest_mem m = {0};
 	vs_err_t err = NULL;
-	cr_assert_eq(guest_mem_map(&m, 64ULL << 20, &err), 0);
+	cr_assert_eq(guest_mem_map(&m, 64ULL << 20, 0, &err), 0);
 	cr_assert_eq(pvh_write_start_info(&m, 0xe0000, 0x3000000, 4096, &err), 0);
 	struct hvm_start_info si;
 	memcpy(&si, m.host + LAYOUT_PVH_INFO, sizeof(si));
@@ -209,7 +209,7 @@ Test(load, kernel_bigger_than_memory)
 {
 	struct guest_mem m = {0};
 	vs_err_t err = NULL;
-	cr_assert_eq(guest_mem_map(&m, 4ULL << 20, &err), 0);
+	cr_assert_eq(guest_mem_map(&m, 4ULL << 20, 0, &err), 0);
 	static uint8_t file[4096];
 	struct kimage k = {.kind = KIMAGE_PVH,
 			   .nsegs = 1,

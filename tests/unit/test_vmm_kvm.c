@@ -19,7 +19,7 @@ static void setup(void)
 {
 	vs_err_t err = NULL;
 	cr_assert_eq(vm_open_kvm(&kvm_fd, &err), 0, "%s", err ? err->msg : "");
-	cr_assert_eq(vm_create(&vm, kvm_fd, 1, 16ULL << 20, &err), 0, "%s", err ? err->msg : "");
+	cr_assert_eq(vm_create(&vm, kvm_fd, 1, 16ULL << 20, 0, &err), 0, "%s", err ? err->msg : "");
 	cr_assert_eq(vcpu_create(&vm, 0, &err), 0, "%s", err ? err->msg : "");
 }
 

@@ -16,20 +16,22 @@ Test(options, defaults)
 {
 	struct vm_options o;
 	vs_err_t err = NULL;
-	char *argv[] = {"run", NULL};
+	char *argv[] = {"run", "--hugepages", NULL};
 	cr_assert_eq(parse(&o, &err, 1, argv), 0);
 	cr_assert_eq(o.cpus, 1);
 	cr_assert_eq(o.memory, 128ULL << 20);
 	cr_assert_null(o.kernel);
 	cr_assert_eq(o.ncommand, 0);
+	cr_assert_not(o.hugepages);
 }
 
 Test(options, all_and_command)
 {
 	struct vm_options o;
 	vs_err_t err = NULL;
-	char *argv[] = {"run", "--kernel", "k",	 "--initrd", "i",  "--cmdline", "c", "--cpus",
-			"4",   "--memory", "1G", "--",	     "sh", "-c",	"x", NULL};
+	char *argv[] = {"run",	     "--hugepages", "--kernel", "k", "--initrd", "i",
+			"--cmdline", "c",	    "--cpus",	"4", "--memory", "1G",
+			"--",	     "sh",	    "-c",	"x", NULL};
 	cr_assert_eq(parse(&o, &err, (int)(sizeof(argv) / sizeof(argv[0])) - 1, argv), 0, "%s",
 		     err ? err->msg : "");
 	cr_assert_str_eq(o.kernel, "k");
@@ -39,6 +41,7 @@ Test(options, all_and_command)
 	cr_assert_eq(o.memory, 1ULL << 30);
 	cr_assert_eq(o.ncommand, 3);
 	cr_assert_str_eq(o.command[1], "-c");
+	cr_assert(o.hugepages);
 }
 
 static void expect_usage(int argc, char **argv, const char *needle)

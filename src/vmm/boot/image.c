@@ -284,5 +284,5 @@ int kimage_parse(const uint8_t *buf, size_t len, struct kimage *out, vs_err_t *e
 	if (len >= BZ_MAGIC + 4 && memcmp(buf + BZ_MAGIC, "HdrS", 4) == 0)
 		return parse_bzimage(buf, len, out, err);
 	return vs_err(err, 0,
-		      "not a kernel: neither an ELF file nor a Linux bzImage (no \"HdrS\")");
+		      "not a kernel: neither ELF nor a Linux bzImage (vessel boots PVH ELF, bzImage and ELF vmlinux files)");
 }
