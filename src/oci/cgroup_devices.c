@@ -1,8 +1,9 @@
-/* Device access rules: v1 devices.allow/devices.deny lines, and on cgroup v2 a
- * BPF_PROG_TYPE_CGROUP_DEVICE program, loaded and attached with the raw bpf(2) syscall.
+/* Device access rules on cgroup v2: a BPF_PROG_TYPE_CGROUP_DEVICE program, built as an
+ * instruction array and loaded and attached with the raw bpf(2) syscall (no libbpf).
  *
- * Both start from "deny everything" and apply the rules in order (runc's model); the
- * runtime appends the devices every container needs after the config's own rules. */
+ * Like v1 (cgroup_devices_v1.c) it starts from "deny everything" and applies the rules in
+ * order (runc's model); the runtime appends the devices every container needs after the
+ * config's own rules. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
@@ -15,62 +16,6 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "oci/cgroup_internal.h"
-
-static void access_str(unsigned acc, char *buf)
-{
-	char *p = buf;
-	if (acc & CG_ACC_READ)
-		*p++ = 'r';
-	if (acc & CG_ACC_WRITE)
-		*p++ = 'w';
-	if (acc & CG_ACC_MKNOD)
-		*p++ = 'm';
-	*p = '\0';
-}
-
-static void number(int64_t v, char *buf, size_t len)
-{
-	if (v < 0)
-		snprintf(buf, len, "*");
-	else
-		snprintf(buf, len, "%lld", (long long)v);
-}
-
-size_t cg_dev_rule_v1(const struct cg_dev_rule *rule, char lines[2][CG_DEV_LINE])
-{
-	char acc[4], maj[24], min[24];
-	if (rule->type == 'a' && rule->major < 0 && rule->minor < 0 && rule->access == CG_ACC_ALL) {
-		snprintf(lines[0], CG_DEV_LINE, "a");
-		return 1;
-	}
-	access_str(rule->access, acc);
-	number(rule->major, maj, sizeof(maj));
-	number(rule->minor, min, sizeof(min));
-	/* the kernel reads any "a" line as "every device, every access": a narrower rule for
-	 * both types becomes one line per type */
-	if (rule->type == 'a') {
-		snprintf(lines[0], CG_DEV_LINE, "b %s:%s %s", maj, min, acc);
-		snprintf(lines[1], CG_DEV_LINE, "c %s:%s %s", maj, min, acc);
-		return 2;
-	}
-	snprintf(lines[0], CG_DEV_LINE, "%c %s:%s %s", rule->type, maj, min, acc);
-	return 1;
-}
-
-int cg_devices_v1_apply(const char *dir, const struct cg_dev_rule *rules, size_t n, vs_err_t *err)
-{
-	if (cg_write(dir, "devices.deny", "a", err) < 0)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		char lines[2][CG_DEV_LINE];
-		size_t k = cg_dev_rule_v1(&rules[i], lines);
-		for (size_t j = 0; j < k; j++)
-			if (cg_write(dir, rules[i].allow ? "devices.allow" : "devices.deny",
-				     lines[j], err) < 0)
-				return vs_err_wrap(err, "[%zu]", i);
-	}
-	return 0;
-}
 
 /* --- the v2 program --- */
 

@@ -6,7 +6,8 @@
  * cgroup.c           create, enter, freeze, pids, destroy, JSON, mounts
  * cgroup_apply.c     routes each limit to the hierarchy owning its controller
  * cgroup_v1.c        the v1 files;  cgroup_v2.c  the v2 files and value conversions
- * cgroup_devices.c   device rules -> v1 lines and the v2 eBPF program
+ * cgroup_devices_v1.c device rules -> v1 devices.allow/deny, updated without a gap
+ * cgroup_devices.c   device rules -> the v2 eBPF program
  * cgroup_stats.c     `events --stats` */
 #ifndef VESSEL_OCI_CGROUP_INTERNAL_H
 #define VESSEL_OCI_CGROUP_INTERNAL_H
@@ -227,12 +228,26 @@ int cg_v2_unified(struct cgroup *cg, struct cg_dir *d, const struct cgroup_resou
  * of every ancestor that does not yet delegate it. */
 int cg_v2_enable(struct cg_dir *d, const char *cgpath, const char *ctrl, vs_err_t *err);
 
-/* --- devices (cgroup_devices.c) --- */
+/* --- devices (cgroup_devices_v1.c, cgroup_devices.c) --- */
 
 /* The v1 lines for devices.allow/devices.deny: one ("c 1:3 rwm", "a" for everything), or
  * two for a narrower rule of type "a" (its "b" and "c" halves). Returns the count. */
 #define CG_DEV_LINE 64
 size_t cg_dev_rule_v1(const struct cg_dev_rule *rule, char lines[2][CG_DEV_LINE]);
+/* The rules applied from "deny all", last match wins, in the kernel's v1 model: a default
+ * and exceptions to it (allowed devices when the default denies, denied ones when it
+ * allows; .allow tells which), each for one exact type:major:minor pattern. */
+struct cg_dev_list {
+	bool allow_all;
+	size_t n, cap;
+	struct cg_dev_rule *ex;
+	size_t lossy; /* 1 + index of the first rule v1 cannot express, else 0 */
+};
+int cg_dev_v1_emulate(const struct cg_dev_rule *rules, size_t n, struct cg_dev_list *out,
+		      vs_err_t *err);
+void cg_dev_list_free(struct cg_dev_list *l);
+/* Makes the v1 directory's device list what the rules say, with no moment on the way
+ * where an access allowed before and after is refused. */
 int cg_devices_v1_apply(const char *dir, const struct cg_dev_rule *rules, size_t n, vs_err_t *err);
 
 struct bpf_insn;

@@ -48,6 +48,74 @@ Test(cgroup_devices, v1_lines)
 	cr_assert_str_eq(lines[1], "c 1:3 r");
 }
 
+static struct cg_dev_list emulate(const struct cg_dev_rule *rules, size_t n)
+{
+	struct cg_dev_list l;
+	vs_err_t err = NULL;
+	cr_assert_eq(cg_dev_v1_emulate(rules, n, &l, &err), 0);
+	return l;
+}
+
+static void assert_exception(const struct cg_dev_list *l, size_t i, char type, int64_t maj,
+			     int64_t min, unsigned acc)
+{
+	cr_assert_lt(i, l->n);
+	cr_assert_eq(l->ex[i].type, type);
+	cr_assert_eq(l->ex[i].major, maj);
+	cr_assert_eq(l->ex[i].minor, min);
+	cr_assert_eq(l->ex[i].access, acc, "exception %zu: access %u, want %u", i, l->ex[i].access,
+		     acc);
+}
+
+Test(cgroup_devices, v1_model_last_match_wins)
+{
+	/* the usual shape: deny all, then what is allowed; repeated rules merge */
+	struct cg_dev_rule usual[] = {DENY('a', -1, -1, CG_ACC_ALL), ALLOW('c', 1, 3, RW),
+				      ALLOW('c', 136, -1, RW), ALLOW('c', 1, 3, CG_ACC_MKNOD)};
+	struct cg_dev_list l = emulate(usual, 4);
+	cr_assert_not(l.allow_all);
+	cr_assert_eq(l.n, 2);
+	assert_exception(&l, 0, 'c', 1, 3, CG_ACC_ALL);
+	assert_exception(&l, 1, 'c', 136, -1, RW);
+	cr_assert_eq(l.lossy, 0);
+	cg_dev_list_free(&l);
+
+	/* a later wildcard deny takes back what it covers (the kernel alone would not) */
+	struct cg_dev_rule wide_deny[] = {DENY('a', -1, -1, CG_ACC_ALL),
+					  ALLOW('c', 1, 3, CG_ACC_ALL), ALLOW('b', 8, 0, RW),
+					  DENY('c', -1, -1, CG_ACC_WRITE)};
+	l = emulate(wide_deny, 4);
+	assert_exception(&l, 0, 'c', 1, 3, CG_ACC_READ | CG_ACC_MKNOD);
+	assert_exception(&l, 1, 'b', 8, 0, RW);
+	cg_dev_list_free(&l);
+
+	/* allow everything but writes to /dev/zero: the exceptions are the denied ones */
+	struct cg_dev_rule open_but[] = {ALLOW('a', -1, -1, CG_ACC_ALL),
+					 DENY('c', 1, 5, CG_ACC_WRITE)};
+	l = emulate(open_but, 2);
+	cr_assert(l.allow_all);
+	cr_assert_eq(l.n, 1);
+	assert_exception(&l, 0, 'c', 1, 5, CG_ACC_WRITE);
+	cr_assert_not(l.ex[0].allow);
+	cg_dev_list_free(&l);
+
+	/* a narrower "a" rule counts for both types */
+	struct cg_dev_rule both[] = {DENY('a', -1, -1, CG_ACC_ALL), ALLOW('a', 7, -1, CG_ACC_READ)};
+	l = emulate(both, 2);
+	cr_assert_eq(l.n, 2);
+	assert_exception(&l, 0, 'b', 7, -1, CG_ACC_READ);
+	assert_exception(&l, 1, 'c', 7, -1, CG_ACC_READ);
+	cg_dev_list_free(&l);
+
+	/* a hole in a wider allow cannot be written to v1: flagged, the allow stays */
+	struct cg_dev_rule hole[] = {DENY('a', -1, -1, CG_ACC_ALL), ALLOW('c', 1, -1, CG_ACC_ALL),
+				     DENY('c', 1, 3, CG_ACC_WRITE)};
+	l = emulate(hole, 3);
+	cr_assert_eq(l.lossy, 3);
+	assert_exception(&l, 0, 'c', 1, -1, CG_ACC_ALL);
+	cg_dev_list_free(&l);
+}
+
 Test(cgroup_devices, bpf_program_shape)
 {
 	struct cg_dev_rule rules[] = {DENY('a', -1, -1, CG_ACC_ALL), ALLOW('c', 1, 3, RW)};
@@ -277,6 +345,87 @@ Test(cgroup_devices, v1_rules_enforced, .timeout = 30, .fini = remove_test_dirs)
 	cr_assert_eq(p.null_rw, 0);
 	cr_assert_eq(p.zero_r, EPERM);
 	cr_assert_eq(p.mknod_null, EPERM);
+
+	/* update, exception by exception: /dev/null gains mknod, /dev/zero becomes readable */
+	struct cg_dev_rule more[] = {DENY('a', -1, -1, CG_ACC_ALL), ALLOW('c', 1, 3, CG_ACC_ALL),
+				     ALLOW('c', 1, 5, CG_ACC_READ)};
+	cr_assert_eq(cg_devices_v1_apply(dir, more, 3, &err), 0, "%s", err ? err->msg : "");
+	cr_assert_eq(cg_read(dir, "devices.list", &list, &err), 0);
+	cr_assert_str_eq(list, "c 1:3 rwm\nc 1:5 r\n");
+	free(list);
+	p = probe_in(dir);
+	cr_assert_eq(p.null_rw, 0);
+	cr_assert_eq(p.zero_r, 0);
+	cr_assert_eq(p.zero_w, EPERM);
+	cr_assert_eq(p.mknod_null, 0);
+
+	/* and back: what is gone is taken away, what stays is untouched */
+	cr_assert_eq(cg_devices_v1_apply(dir, only_null, 2, &err), 0, "%s", err ? err->msg : "");
+	cr_assert_eq(cg_read(dir, "devices.list", &list, &err), 0);
+	cr_assert_str_eq(list, "c 1:3 rw\n");
+	free(list);
+
+	/* switching the default resets: allow all but writes to /dev/zero */
+	struct cg_dev_rule open_but[] = {ALLOW('a', -1, -1, CG_ACC_ALL),
+					 DENY('c', 1, 5, CG_ACC_WRITE)};
+	cr_assert_eq(cg_devices_v1_apply(dir, open_but, 2, &err), 0, "%s", err ? err->msg : "");
+	p = probe_in(dir);
+	cr_assert_eq(p.zero_r, 0);
+	cr_assert_eq(p.zero_w, EPERM);
+	cr_assert_eq(p.mknod_null, 0);
+	cr_assert_eq(rmdir(dir), 0, "rmdir %s: %s", dir, strerror(errno));
+	free(dir);
+	free(root);
+}
+
+/* A process using /dev/null while the rules are updated over and over never sees EPERM. */
+Test(cgroup_devices, v1_update_leaves_no_gap, .timeout = 30, .fini = remove_test_dirs)
+{
+	char *root = v1_devices_root();
+	char *dir = test_dir(root, "devices");
+	struct cg_dev_rule a[] = {DENY('a', -1, -1, CG_ACC_ALL), ALLOW('c', 1, 3, RW)};
+	struct cg_dev_rule b[] = {DENY('a', -1, -1, CG_ACC_ALL), ALLOW('c', 1, 5, CG_ACC_READ),
+				  ALLOW('c', 1, 3, CG_ACC_ALL)};
+	vs_err_t err = NULL;
+	cr_assert_eq(cg_devices_v1_apply(dir, a, 2, &err), 0);
+
+	int res[2], go[2];
+	cr_assert_eq(pipe(res), 0);
+	cr_assert_eq(pipe(go), 0);
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		char c;
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(2);
+		/* open until the parent closes the pipe, counting refusals */
+		int refused = 0, opened = 0;
+		fcntl(go[0], F_SETFL, O_NONBLOCK);
+		while (read(go[0], &c, 1) < 0 && errno == EAGAIN) {
+			if (try_open("/dev/null", O_RDWR) == EPERM)
+				refused++;
+			opened++;
+		}
+		int out[2] = {refused, opened};
+		_exit(write(res[1], out, sizeof(out)) == sizeof(out) ? 0 : 3);
+	}
+	close(go[0]);
+	close(res[1]);
+	cr_assert_eq(cg_writef(dir, "cgroup.procs", &err, "%d", (int)pid), 0);
+	cr_assert_eq(write(go[1], "x", 1), 1);
+	for (int i = 0; i < 300; i++)
+		cr_assert_eq(cg_devices_v1_apply(dir, i % 2 ? a : b, i % 2 ? 2 : 3, &err), 0);
+	close(go[1]);
+	int out[2];
+	cr_assert_eq(read(res[0], out, sizeof(out)), (ssize_t)sizeof(out));
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	cr_assert_gt(out[1], 0);
+	cr_assert_eq(out[0], 0, "%d of %d opens of /dev/null refused during updates", out[0],
+		     out[1]);
+	close(res[0]);
 	cr_assert_eq(rmdir(dir), 0, "rmdir %s: %s", dir, strerror(errno));
 	free(dir);
 	free(root);
