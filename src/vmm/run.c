@@ -324,12 +324,10 @@ int vm_run(const struct vm_options *o, vs_err_t *err)
 		       max);
 		goto out;
 	}
+	vm_made = true; /* vm_create zeroes vm first: vm_destroy copes with a partial one */
 	if (vm_create(&vm, kvm_fd, o->cpus, o->memory, o->hugepages ? GUEST_MEM_HUGEPAGES : 0,
-		      err) < 0) {
-		vm_made = true;
+		      err) < 0)
 		goto out;
-	}
-	vm_made = true;
 	for (unsigned i = 0; i < o->cpus; i++)
 		if (vcpu_create(&vm, i, err) < 0)
 			goto out;
