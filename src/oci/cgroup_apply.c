@@ -45,7 +45,7 @@ static struct cg_dir *ready(struct cgroup *cg, const struct cgroup_resources *r,
 		unavailable(err, r, field, cg_ctrl_name(c));
 		return NULL;
 	}
-	if (d->v2 && cg_v2_enable(d, cg->path, cg_ctrl_v2_name(c), err) < 0) {
+	if (d->v2 && cg_v2_enable(d, cg_ctrl_v2_name(c), err) < 0) {
 		vs_err_wrap(err, "%s.%s", r->path, field);
 		return NULL;
 	}
@@ -116,7 +116,7 @@ int cgroup_apply(struct cgroup *cg, const struct cgroup_resources *r, vs_err_t *
 		if (!(d = cg_dir_v2(cg)))
 			return vs_err(err, 0, "%s.unified: needs cgroup v2, which is not mounted",
 				      r->path);
-		if (cg_v2_unified(cg, d, r, err) < 0)
+		if (cg_v2_unified(d, r, err) < 0)
 			return -1;
 	}
 	return 0;

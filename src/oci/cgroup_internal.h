@@ -222,11 +222,10 @@ cg_writer_fn cg_v1_cpuset, cg_v1_memory, cg_v1_cpu, cg_v1_blkio; /* cgroup_v1.c 
 cg_writer_fn cg_v2_cpuset, cg_v2_memory, cg_v2_cpu, cg_v2_io;	 /* cgroup_v2.c */
 cg_writer_fn cg_pids_apply, cg_hugetlb_apply, cg_rdma_apply;	 /* both, cgroup_v2.c */
 /* linux.resources.unified, verbatim, into the cgroup2 directory d. */
-int cg_v2_unified(struct cgroup *cg, struct cg_dir *d, const struct cgroup_resources *r,
-		  vs_err_t *err);
+int cg_v2_unified(struct cg_dir *d, const struct cgroup_resources *r, vs_err_t *err);
 /* Makes controller (v2 name) usable in the v2 directory: enables it in the subtree_control
  * of every ancestor that does not yet delegate it. */
-int cg_v2_enable(struct cg_dir *d, const char *cgpath, const char *ctrl, vs_err_t *err);
+int cg_v2_enable(struct cg_dir *d, const char *ctrl, vs_err_t *err);
 
 /* --- devices (cgroup_devices_v1.c, cgroup_devices.c) --- */
 

@@ -93,9 +93,8 @@ static int file_has_word(const char *dir, const char *file, const char *word, bo
 	return 0;
 }
 
-int cg_v2_enable(struct cg_dir *d, const char *cgpath, const char *ctrl, vs_err_t *err)
+int cg_v2_enable(struct cg_dir *d, const char *ctrl, vs_err_t *err)
 {
-	(void)cgpath;
 	bool yes;
 	if (!ctrl)
 		return vs_err(err, 0, "cgroup v2 has no such controller");
@@ -323,8 +322,7 @@ int cg_rdma_apply(const struct cg_dir *d, const struct cgroup_resources *r, vs_e
 	return 0;
 }
 
-int cg_v2_unified(struct cgroup *cg, struct cg_dir *d, const struct cgroup_resources *r,
-		  vs_err_t *err)
+int cg_v2_unified(struct cg_dir *d, const struct cgroup_resources *r, vs_err_t *err)
 {
 	for (size_t i = 0; i < r->n_unified; i++) {
 		const struct cg_kv *kv = &r->unified[i];
@@ -336,7 +334,7 @@ int cg_v2_unified(struct cgroup *cg, struct cg_dir *d, const struct cgroup_resou
 			return vs_err(err, ENOMEM, "%s.%s", r->path, field);
 		int c = cg_ctrl_from_name(ctrl);
 		if (c >= 0 && cg_ctrl_v2_name(c) && strcmp(cg_ctrl_v2_name(c), ctrl) == 0 &&
-		    (d->ctrls & CG_BIT(c)) && cg_v2_enable(d, cg->path, ctrl, err) < 0)
+		    (d->ctrls & CG_BIT(c)) && cg_v2_enable(d, ctrl, err) < 0)
 			return vs_err_wrap(err, "%s.%s", r->path, field);
 		if (!cg_file_exists(d->dir, kv->key))
 			return vs_err(err, 0,

@@ -4,6 +4,7 @@
  * The v2-only and v1-only cases run on layouts that keep only those hierarchies of this
  * (hybrid) host, so all three code paths meet real kernel files. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -183,8 +184,22 @@ static void note_hugetlb(const char *v2root)
 	free(text);
 }
 
+static bool has_subdirs(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return true;
+	bool found = false;
+	struct dirent *e;
+	while (!found && (e = readdir(d)))
+		found = e->d_type == DT_DIR && strcmp(e->d_name, ".") != 0 &&
+			strcmp(e->d_name, "..") != 0;
+	closedir(d);
+	return found;
+}
+
 /* Kills and removes whatever a failed test left, and gives the host's cgroup2 root its
- * subtree_control back. */
+ * subtree_control back when nothing else lives under it. */
 static void cleanup(void)
 {
 	struct cg_layout *l = NULL;
@@ -213,7 +228,8 @@ static void cleanup(void)
 				fprintf(stderr, "cleanup: %s\n", err->msg);
 			vs_err_free(&err);
 		}
-		if (l->h[i].v2 && hugetlb_was_enabled == 0 &&
+		/* only when no other cgroup could be using hugetlb limits by now */
+		if (l->h[i].v2 && hugetlb_was_enabled == 0 && !has_subdirs(l->h[i].mountpoint) &&
 		    cg_write(l->h[i].mountpoint, "cgroup.subtree_control", "-hugetlb", &err) < 0)
 			fprintf(stderr, "cleanup: %s\n", err->msg);
 		vs_err_free(&err);
