@@ -23,6 +23,32 @@ static void report_madt(void)
 	gprintf("MADT CPUS: %d\n", madt_cpu_ids(ids, MAX_CPUS));
 }
 
+/* COM1 as the DSDT declares it: _HID EISAID("PNP0501"), then the IO and IRQ descriptors of its
+ * _CRS (a byte scan, not an AML interpreter: enough for a device the VMM writes one way). */
+static void report_dsdt_com1(const struct acpi_header *dsdt)
+{
+	static const uint8_t pnp0501[5] = {0x0c, 0x41, 0xd0, 0x05, 0x01}; /* DWordPrefix, id */
+	const uint8_t *p = (const uint8_t *)(dsdt + 1), *end = (const uint8_t *)dsdt + dsdt->length;
+	int io = -1, irq = -1;
+
+	while (p + sizeof(pnp0501) <= end && memcmp(p, pnp0501, sizeof(pnp0501)))
+		p++;
+	if (p + sizeof(pnp0501) > end) {
+		gprintf("DSDT COM1: no PNP0501 device\n");
+		return;
+	}
+	for (; p + 8 <= end && (io < 0 || irq < 0); p++) {
+		uint16_t mask = (uint16_t)(p[1] | p[2] << 8);
+
+		if (io < 0 && p[0] == 0x47 && p[1] <= 1) /* IO port descriptor: decode, min */
+			io = p[2] | p[3] << 8;
+		else if (io >= 0 && irq < 0 && (p[0] == 0x22 || p[0] == 0x23) && mask &&
+			 !(mask & (mask - 1))) /* IRQ descriptor: a one-bit mask */
+			irq = __builtin_ctz(mask);
+	}
+	gprintf("DSDT COM1: PNP0501 io=0x%x irq=%d\n", io, irq);
+}
+
 void guest_main(void)
 {
 	const struct acpi_rsdp *from_info = acpi_rsdp_at(start_info->rsdp_paddr);
@@ -71,5 +97,6 @@ void guest_main(void)
 			ctl->bit_width, ctl->address);
 	}
 	gprintf("DSDT S5 SLP_TYP: %u\n", acpi_s5_slp_typ());
+	report_dsdt_com1(dsdt);
 	report_madt();
 }

@@ -141,6 +141,7 @@ def test_acpi_tables(vessel, cpus):
     assert value(lines, "FADT HW_REDUCED") == "yes"
     assert value(lines, "FADT SLEEP_CONTROL") == "space=1 width=8 addr=0x600"
     assert value(lines, "DSDT S5 SLP_TYP") == "5"
+    assert value(lines, "DSDT COM1") == "PNP0501 io=0x3f8 irq=4"
     assert value(lines, "MADT LAPIC ADDR") == "0xfee00000"
     assert value(lines, "MADT IOAPIC") == "id=0 addr=0xfec00000 gsi=0"
     assert value(lines, "MADT ISO") == "irq=0 gsi=2"
@@ -239,6 +240,8 @@ def test_same_guests_boot_under_qemu_microvm():
     assert value(lines, "RSDP START_INFO") == value(lines, "RSDP SCAN")
     assert value(lines, "CHECKSUMS") == "ok"
     assert value(lines, "FADT HW_REDUCED") == "yes"
+    assert value(lines, "DSDT S5 SLP_TYP") == "5"
+    assert value(lines, "DSDT COM1") == "PNP0501 io=0x3f8 irq=4"
     assert value(lines, "MADT CPUS") == "1"
     rc, lines, err = qemu_microvm("serial-echo", stdin_text="hello vessel\n")
     expect(rc, lines, err)
