@@ -29,6 +29,23 @@ static bool blkio_set(const struct cgroup_resources *r)
 	return any;
 }
 
+int cg_memory_check(const struct cg_dir *d, const struct cgroup_resources *r, vs_err_t *err)
+{
+	if (!r->mem.check_before_update || !r->mem.limit.set || r->mem.limit.v < 0)
+		return 0;
+	uint64_t usage;
+	if (cg_read_u64(d->dir, d->v2 ? "memory.current" : "memory.usage_in_bytes", &usage, err) <
+	    0)
+		return vs_err_wrap(err, "%s.memory.checkBeforeUpdate", r->path);
+	if (usage > (uint64_t)r->mem.limit.v)
+		return vs_err(
+		    err, 0,
+		    "%s.memory.limit: %lld is below the %llu bytes the container uses now "
+		    "(memory.checkBeforeUpdate)",
+		    r->path, (long long)r->mem.limit.v, (unsigned long long)usage);
+	return 0;
+}
+
 static int unavailable(vs_err_t *err, const struct cgroup_resources *r, const char *field,
 		       const char *ctrl)
 {

@@ -176,6 +176,7 @@ struct cgroup_resources {
 	struct {
 		struct cg_opt limit, reservation, swap, kernel, kernel_tcp, swappiness;
 		bool has_disable_oom, disable_oom, has_use_hierarchy, use_hierarchy;
+		bool check_before_update; /* refuse a limit below the current usage */
 	} mem;
 	struct {
 		struct cg_opt shares, quota, period, burst, rt_runtime, rt_period, idle;
@@ -206,6 +207,10 @@ struct cgroup_resources {
 };
 
 extern const char *const cg_thr_json[CG_NTHR]; /* "throttleReadBpsDevice", ... */
+
+/* memory.checkBeforeUpdate: fails, naming memory.limit, when the new limit is below what
+ * the cgroup uses now (on v2 such a limit would OOM-kill the container at once). */
+int cg_memory_check(const struct cg_dir *d, const struct cgroup_resources *r, vs_err_t *err);
 
 /* --- value conversions (cgroup_v2.c) --- */
 

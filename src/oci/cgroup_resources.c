@@ -78,8 +78,7 @@ static int parse_memory(json_t *o, const char *path, struct cgroup_resources *r,
 	if (rc < 0)
 		return -1;
 	r->mem.has_use_hierarchy = rc > 0;
-	bool check;
-	if (vjson_bool(o, path, "checkBeforeUpdate", &check, err) < 0)
+	if (vjson_bool(o, path, "checkBeforeUpdate", &r->mem.check_before_update, err) < 0)
 		return -1;
 	/* v1 memsw and runc's v2 conversion both count memory plus swap */
 	if (r->mem.swap.set && r->mem.swap.v > 0 && r->mem.limit.set && r->mem.limit.v > 0 &&

@@ -35,6 +35,8 @@ static void best_effort(const char *dir, const char *file, const char *field, lo
 int cg_v1_memory(const struct cg_dir *d, const struct cgroup_resources *r, vs_err_t *err)
 {
 	const char *dir = d->dir, *rp = r->path;
+	if (cg_memory_check(d, r, err) < 0)
+		return -1;
 	bool memsw = cg_file_exists(dir, "memory.memsw.limit_in_bytes");
 	long long limit = r->mem.limit.v, swap = r->mem.swap.v;
 	if (r->mem.limit.set) {

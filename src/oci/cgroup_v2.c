@@ -145,6 +145,8 @@ static void no_v2(const struct cgroup_resources *r, const char *field)
 int cg_v2_memory(const struct cg_dir *d, const struct cgroup_resources *r, vs_err_t *err)
 {
 	const char *dir = d->dir, *rp = r->path;
+	if (cg_memory_check(d, r, err) < 0)
+		return -1;
 	if (r->mem.limit.set) {
 		int rc = r->mem.limit.v < 0
 			     ? cg_set(dir, "memory.max", rp, "memory.limit", err, "max")

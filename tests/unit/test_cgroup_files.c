@@ -165,3 +165,28 @@ Test(cgroup_files, pids_and_cpuset_and_hugetlb)
 		   "{\"hugepageLimits\": [{\"pageSize\": \"1GB\", \"limit\": 0}]}");
 	assert_file("hugetlb.1GB.limit_in_bytes", "0");
 }
+
+Test(cgroup_files, check_before_update)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/memory.current", dir);
+	FILE *f = fopen(path, "w");
+	fputs("50000000\n", f);
+	fclose(f);
+	struct cg_dir d = {.dir = dir, .v2 = true};
+	struct cgroup_resources *r =
+	    resources("{\"memory\": {\"limit\": 40000000, \"checkBeforeUpdate\": true}}");
+	vs_err_t err = NULL;
+	cr_assert_eq(cg_v2_memory(&d, r, &err), -1);
+	cr_assert_str_eq(err->msg, "linux.resources.memory.limit: 40000000 is below the 50000000 "
+				   "bytes the container uses now (memory.checkBeforeUpdate)");
+	vs_err_free(&err);
+	assert_file("memory.max", "");
+	cgroup_resources_free(r);
+	/* above the usage it goes through; without the flag the kernel decides */
+	write_with(cg_v2_memory, true,
+		   "{\"memory\": {\"limit\": 60000000, \"checkBeforeUpdate\": true}}");
+	assert_file("memory.max", "60000000");
+	write_with(cg_v2_memory, true, "{\"memory\": {\"limit\": 40000000}}");
+	assert_file("memory.max", "40000000");
+}
