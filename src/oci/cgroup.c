@@ -1,23 +1,19 @@
-/* A container's cgroup: its directory in every hierarchy, from creation to removal. */
+/* A container's cgroup: its directory in every hierarchy, from creation to removal.
+ * (Freezing is in cgroup_freeze.c, state.json in cgroup_state.c.) */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/magic.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
-#include "base/json.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "oci/cgroup_internal.h"
 
 #define KILL_WAIT_MS 2000
 #define RMDIR_WAIT_MS 2000
-#define FREEZE_WAIT_MS 5000
-#define MAX_DEPTH 64
 
 const char *cgroup_path(const struct cgroup *cg)
 {
@@ -65,7 +61,7 @@ void cgroup_free(struct cgroup *cg)
 	free(cg);
 }
 
-static int finish(struct cgroup *cg, vs_err_t *err)
+int cg_finish(struct cgroup *cg, vs_err_t *err)
 {
 	cg->mounts = calloc(cg->n + 1, sizeof(*cg->mounts));
 	if (!cg->mounts)
@@ -108,11 +104,11 @@ static char *container_path(const char *cgroups_path, const char *id, vs_err_t *
 	for (char *c = strtok_r(raw, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
 		if (strcmp(c, ".") == 0)
 			continue;
-		if (strcmp(c, "..") == 0 || ++depth > MAX_DEPTH) {
+		if (strcmp(c, "..") == 0 || ++depth > CG_MAX_DEPTH) {
 			free(out);
 			vs_err(err, 0,
 			       "linux.cgroupsPath: `%s` must not contain `..` or over %d levels",
-			       cgroups_path, MAX_DEPTH);
+			       cgroups_path, CG_MAX_DEPTH);
 			return NULL;
 		}
 		strcat(out, "/");
@@ -314,7 +310,7 @@ int cg_create_in(const struct cg_layout *l, const char *cgroups_path, const char
 			goto undo;
 		}
 	}
-	if (finish(cg, err) < 0)
+	if (cg_finish(cg, err) < 0)
 		goto undo;
 	vs_debug("cgroup: %s (%s layout)", cg->path, cg_mode_name(l->mode));
 	*out = cg;
@@ -375,68 +371,6 @@ int cgroup_pids(struct cgroup *cg, pid_t **pids, size_t *n, vs_err_t *err)
 	return 0;
 }
 
-static struct cg_dir *freezer_dir(struct cgroup *cg)
-{
-	struct cg_dir *d = cg_dir_for(cg, CG_FREEZER);
-	if (d)
-		return d;
-	d = cg_dir_v2(cg);
-	return d && cg_file_exists(d->dir, "cgroup.freeze") ? d : NULL;
-}
-
-enum { THAWED, FROZEN, CHANGING };
-
-static int freeze_state(struct cg_dir *d, vs_err_t *err)
-{
-	if (d->v2) {
-		uint64_t v = 0;
-		if (cg_read_key(d->dir, "cgroup.events", "frozen", &v) < 0)
-			return vs_err(err, EIO, "read `%s/cgroup.events`", d->dir);
-		return v == 1 ? FROZEN : THAWED;
-	}
-	cleanup_free char *state = NULL;
-	if (cg_read(d->dir, "freezer.state", &state, err) < 0)
-		return -1;
-	if (vs_str_has_prefix(state, "FROZEN"))
-		return FROZEN;
-	return vs_str_has_prefix(state, "THAWED") ? THAWED : CHANGING;
-}
-
-static int write_freeze(struct cg_dir *d, bool frozen, vs_err_t *err)
-{
-	if (d->v2)
-		return cg_write(d->dir, "cgroup.freeze", frozen ? "1" : "0", err);
-	return cg_write(d->dir, "freezer.state", frozen ? "FROZEN" : "THAWED", err);
-}
-
-int cgroup_freeze(struct cgroup *cg, bool frozen, vs_err_t *err)
-{
-	struct cg_dir *d = freezer_dir(cg);
-	if (!d)
-		return vs_err(err, 0, "cannot %s: no freezer controller in any cgroup hierarchy",
-			      frozen ? "pause" : "resume");
-	int64_t deadline = cg_now_ms() + FREEZE_WAIT_MS;
-	for (unsigned round = 0;; round++) {
-		/* v1 can stay in FREEZING while tasks fork; writing FROZEN again retries them */
-		if (round % 50 == 0 && write_freeze(d, frozen, err) < 0)
-			return -1;
-		int state = freeze_state(d, err);
-		if (state < 0)
-			return -1;
-		if (state == (frozen ? FROZEN : THAWED))
-			return 0;
-		if (cg_now_ms() >= deadline)
-			break;
-		usleep(1000);
-	}
-	if (frozen) {
-		vs_err_t e = NULL;
-		write_freeze(d, false, &e);
-		vs_err_free(&e);
-	}
-	return vs_err(err, ETIMEDOUT, "%s `%s`", frozen ? "freeze" : "thaw", d->dir);
-}
-
 static int kill_all(struct cgroup *cg, vs_err_t *err)
 {
 	struct cg_dir *v2 = cg_dir_v2(cg);
@@ -458,12 +392,12 @@ static int kill_all(struct cgroup *cg, vs_err_t *err)
 		}
 		/* without cgroup.kill, freeze first so that nothing forks past the walk */
 		vs_err_t e = NULL;
-		bool froze = fz && write_freeze(fz, true, &e) == 0;
+		bool froze = fz && cg_freezer_write(fz, true, &e) == 0;
 		vs_err_free(&e);
 		for (size_t i = 0; i < n; i++)
 			kill(pids[i], SIGKILL);
 		free(pids);
-		if (froze && write_freeze(fz, false, &e) < 0)
+		if (froze && cg_freezer_write(fz, false, &e) < 0)
 			vs_err_free(&e);
 		if (cg_now_ms() >= deadline)
 			return vs_err(err, EBUSY, "processes of cgroup %s did not die", cg->path);
@@ -483,125 +417,4 @@ int cgroup_destroy(struct cgroup *cg, vs_err_t *err)
 	if (rc < 0)
 		vs_err_wrap(err, "delete cgroup %s", cg->path);
 	return rc;
-}
-
-/* --- state.json --- */
-
-json_t *cgroup_to_json(const struct cgroup *cg)
-{
-	json_t *dirs = json_array();
-	for (size_t i = 0; dirs && i < cg->n; i++) {
-		const struct cg_dir *d = &cg->d[i];
-		json_t *ctrls = json_array();
-		for (int c = 0; ctrls && c < CG_NCTRL; c++)
-			if (d->ctrls & CG_BIT(c))
-				json_array_append_new(ctrls, json_string(cg_ctrl_name(c)));
-		json_array_append_new(dirs,
-				      json_pack("{s:s, s:s, s:s, s:s, s:s, s:o*, s:i}", "name",
-						d->name, "dir", d->dir, "fstype", d->fstype,
-						"options", d->options, "mountpoint", d->mountpoint,
-						"controllers", ctrls, "created", d->created));
-	}
-	return json_pack("{s:s, s:o*}", "path", cg->path, "dirs", dirs);
-}
-
-/* Absolute, and no ".." component: state.json must not steer rmdir elsewhere. */
-static bool clean_abs_path(const char *p)
-{
-	if (p[0] != '/' || strlen(p) >= 4096)
-		return false;
-	for (const char *s = p; (s = strstr(s, "..")); s += 2)
-		if (s[-1] == '/' && (s[2] == '/' || s[2] == '\0'))
-			return false;
-	return true;
-}
-
-static int dir_from_json(json_t *j, const char *jpath, struct cg_dir *d, vs_err_t *err)
-{
-	const char *name, *dir, *fstype, *options, *mnt;
-	json_t *ctrls;
-	int64_t created;
-	if (!json_is_object(j))
-		return vs_err(err, 0, "%s: must be an object", jpath);
-	if (vjson_require(vjson_string(j, jpath, "name", &name, err), jpath, "name", "", err) < 0 ||
-	    vjson_require(vjson_string(j, jpath, "dir", &dir, err), jpath, "dir", "", err) < 0 ||
-	    vjson_require(vjson_string(j, jpath, "fstype", &fstype, err), jpath, "fstype", "",
-			  err) < 0 ||
-	    vjson_require(vjson_string(j, jpath, "options", &options, err), jpath, "options", "",
-			  err) < 0 ||
-	    vjson_require(vjson_string(j, jpath, "mountpoint", &mnt, err), jpath, "mountpoint", "",
-			  err) < 0 ||
-	    vjson_require(vjson_array(j, jpath, "controllers", &ctrls, err), jpath, "controllers",
-			  "", err) < 0 ||
-	    vjson_require(vjson_int_range(j, jpath, "created", 0, MAX_DEPTH, &created, err), jpath,
-			  "created", "", err) < 0)
-		return -1;
-	/* destroy kills and rmdirs what this names: only directories inside a cgroup mount */
-	size_t mlen = strlen(mnt);
-	if (!clean_abs_path(dir) || !clean_abs_path(mnt) || strncmp(dir, mnt, mlen) != 0 ||
-	    dir[mlen] != '/')
-		return vs_err(err, 0, "%s.dir: `%s` is not a cgroup directory", jpath, dir);
-	struct statfs fs;
-	if (statfs(mnt, &fs) < 0 ||
-	    (fs.f_type != CGROUP_SUPER_MAGIC && fs.f_type != CGROUP2_SUPER_MAGIC))
-		return vs_err(err, 0, "%s.mountpoint: `%s` is not a cgroup mount", jpath, mnt);
-	if (strcmp(fstype, "cgroup") != 0 && strcmp(fstype, "cgroup2") != 0)
-		return vs_err(err, 0, "%s.fstype: must be \"cgroup\" or \"cgroup2\"", jpath);
-	d->name = strdup(name);
-	d->dir = strdup(dir);
-	d->fstype = strdup(fstype);
-	d->options = strdup(options);
-	d->mountpoint = strdup(mnt);
-	d->v2 = strcmp(fstype, "cgroup2") == 0;
-	d->created = (int)created;
-	if (!d->name || !d->dir || !d->fstype || !d->options || !d->mountpoint)
-		return vs_err(err, ENOMEM, "%s", jpath);
-	size_t i;
-	json_t *c;
-	json_array_foreach(ctrls, i, c)
-	{
-		int ctrl = json_is_string(c) ? cg_ctrl_from_name(json_string_value(c)) : -1;
-		if (ctrl < 0)
-			return vs_err(err, 0, "%s.controllers[%zu]: unknown controller", jpath, i);
-		d->ctrls |= CG_BIT(ctrl);
-	}
-	return 0;
-}
-
-int cgroup_from_json(json_t *j, struct cgroup **out, vs_err_t *err)
-{
-	const char *path;
-	json_t *dirs;
-	if (!json_is_object(j))
-		return vs_err(err, 0, "cgroup: must be an object");
-	if (vjson_require(vjson_string(j, "cgroup", "path", &path, err), "cgroup", "path", "",
-			  err) < 0 ||
-	    vjson_require(vjson_array(j, "cgroup", "dirs", &dirs, err), "cgroup", "dirs", "", err) <
-		0)
-		return -1;
-	if (!clean_abs_path(path))
-		return vs_err(err, 0, "cgroup.path: `%s` is not a cgroup path", path);
-	if (json_array_size(dirs) > 64)
-		return vs_err(err, 0, "cgroup.dirs: too many hierarchies");
-	struct cgroup *cg = calloc(1, sizeof(*cg));
-	if (!cg || !(cg->path = strdup(path)) ||
-	    !(cg->d = calloc(json_array_size(dirs) + 1, sizeof(*cg->d)))) {
-		cgroup_free(cg);
-		return vs_err(err, ENOMEM, "cgroup");
-	}
-	for (size_t i = 0; i < json_array_size(dirs); i++) {
-		char jpath[48];
-		snprintf(jpath, sizeof(jpath), "cgroup.dirs[%zu]", i);
-		cg->n++;
-		if (dir_from_json(json_array_get(dirs, i), jpath, &cg->d[i], err) < 0) {
-			cgroup_free(cg);
-			return -1;
-		}
-	}
-	if (finish(cg, err) < 0) {
-		cgroup_free(cg);
-		return -1;
-	}
-	*out = cg;
-	return 0;
 }

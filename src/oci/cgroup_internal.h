@@ -3,7 +3,8 @@
  * cgroup_layout.c    which hierarchies are mounted and who owns each controller
  * cgroup_fs.c        reading and writing cgroup files, removing directory trees
  * cgroup_resources.c linux.resources -> struct cgroup_resources
- * cgroup.c           create, enter, freeze, pids, destroy, JSON, mounts
+ * cgroup.c           create, enter, pids, destroy, mounts
+ * cgroup_freeze.c    pause and resume;  cgroup_state.c  the state.json form
  * cgroup_apply.c     routes each limit to the hierarchy owning its controller
  * cgroup_v1.c        the v1 files;  cgroup_v2.c  the v2 files and value conversions
  * cgroup_devices_v1.c device rules -> v1 devices.allow/deny, updated without a gap
@@ -90,6 +91,13 @@ struct cgroup {
 	struct cg_dir *d;
 	struct cgroup_mount *mounts; /* n views of d[], for cgroup_mounts() */
 };
+
+#define CG_MAX_DEPTH 64 /* levels in a cgroup path */
+
+/* Fills cg->mounts from cg->d once the directories are known. */
+int cg_finish(struct cgroup *cg, vs_err_t *err);
+/* Writes the freezer state (v1 freezer.state or v2 cgroup.freeze) without waiting. */
+int cg_freezer_write(struct cg_dir *d, bool frozen, vs_err_t *err);
 
 /* cgroup_create() on a given layout (tests pass a fixture). */
 int cg_create_in(const struct cg_layout *l, const char *cgroups_path, const char *id,
