@@ -22,4 +22,96 @@ def vessel():
 
 def run(cmd, timeout=60, **kw):
     """Runs a command, never hangs the suite: a timeout fails the test."""
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    if "stdout" not in kw and "stderr" not in kw:
+        kw.setdefault("capture_output", True)
+    kw.pop("capture_output", None) if kw.get("capture_output") is False else None
+    return subprocess.run(cmd, text=True, timeout=timeout, **kw)
+
+
+# ---------------------------------------------------------------- containers
+import copy
+import json
+import shutil
+import uuid
+
+
+def traversable(path):
+    """A container in a user namespace runs as an unmapped host uid: its rootfs and
+    bundle must be reachable by others, as with runc."""
+    p = pathlib.Path(path)
+    for d in [p, *p.parents]:
+        if str(d) in ("/", "/tmp"):
+            break
+        os.chmod(d, os.stat(d).st_mode | 0o011)
+
+
+@pytest.fixture(scope="session")
+def base_bundle(tmp_path_factory, vessel):
+    """A busybox-static bundle made by scripts/mkbundle.sh, shared read-only."""
+    d = tmp_path_factory.mktemp("base")
+    traversable(d)
+    r = run([str(ROOT / "scripts" / "mkbundle.sh"), str(d)], timeout=120,
+            env={**os.environ, "VESSEL": vessel})
+    assert r.returncode == 0, r.stderr
+    return d
+
+
+class Bundle:
+    """One container's bundle: the shared rootfs and a config.json to edit."""
+
+    def __init__(self, vessel, base, path, state_root):
+        self.vessel = vessel
+        self.path = path
+        self.root = state_root
+        self.config = json.loads((base / "config.json").read_text())
+        self.config["root"]["path"] = str(base / "rootfs")
+        self.config["process"]["terminal"] = False
+        self.ids = []
+
+    def write(self):
+        (self.path / "config.json").write_text(json.dumps(self.config, indent=1))
+
+    def args(self, *argv):
+        self.config["process"]["args"] = list(argv)
+        return self
+
+    def sh(self, script):
+        return self.args("/bin/sh", "-c", script)
+
+    def cmd(self, *argv, timeout=60, **kw):
+        return run([self.vessel, "--root", str(self.root), *argv], timeout=timeout, **kw)
+
+    def new_id(self):
+        cid = "t" + uuid.uuid4().hex[:10]
+        self.ids.append(cid)
+        return cid
+
+    def run(self, *extra, timeout=60, **kw):
+        self.write()
+        return self.cmd("run", "--bundle", str(self.path), *extra, self.new_id(),
+                        timeout=timeout, **kw)
+
+    def create(self, *extra, timeout=60):
+        """create leaves the container holding its stdio: files, not pipes, or the
+        caller would wait for the container to end."""
+        self.write()
+        cid = self.new_id()
+        out, err = self.path / f"{cid}.out", self.path / f"{cid}.err"
+        with open(out, "w") as o, open(err, "w") as e:
+            p = subprocess.run([self.vessel, "--root", str(self.root), "create", "--bundle",
+                                str(self.path), *extra, cid], stdin=subprocess.DEVNULL,
+                               stdout=o, stderr=e, timeout=timeout)
+        return cid, subprocess.CompletedProcess(p.args, p.returncode, out.read_text(),
+                                                err.read_text())
+
+    def cleanup(self):
+        for cid in self.ids:
+            self.cmd("delete", "--force", cid, timeout=30)
+
+
+@pytest.fixture
+def bundle(vessel, base_bundle, tmp_path):
+    traversable(tmp_path)
+    b = Bundle(vessel, base_bundle, tmp_path, tmp_path / "state")
+    yield b
+    b.cleanup()

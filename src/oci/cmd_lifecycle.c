@@ -1,0 +1,207 @@
+/* create, start, state, kill, delete: runc's lifecycle commands. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "oci/hooks.h"
+#include "oci/create_args.h"
+#include "oci/launch.h"
+#include "oci/lifecycle.h"
+#include "oci/oci.h"
+#include "oci/state.h"
+
+static int usage_error(vs_err_t *err, const char *cmd, const char *usage)
+{
+	return vs_err(err, 0, "usage: vessel %s %s", cmd, usage);
+}
+
+int oci_cmd_create(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)
+{
+	struct create_args a;
+	int rc = create_args_parse("create", argc, argv, &a, err);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	a.o.use_fifo = true;
+	struct launch l;
+	if (launch_container(g, &a.o, &l, err) < 0) {
+		launch_release(&l);
+		return -1;
+	}
+	launch_release(&l);
+	return 0;
+}
+
+static int one_id(const char *cmd, int argc, char **argv, const char **id, vs_err_t *err)
+{
+	if (argc != 2 || argv[1][0] == '-')
+		return usage_error(err, cmd, "ID");
+	*id = argv[1];
+	return 0;
+}
+
+int oci_cmd_start(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)
+{
+	const char *id = NULL;
+	if (one_id("start", argc, argv, &id, err) < 0)
+		return -1;
+	struct container_state st;
+	if (state_load(g, id, true, &st, err) < 0) {
+		state_release(&st);
+		return -1;
+	}
+	enum container_status status = state_status(&st);
+	if (status != STATUS_CREATED) {
+		vs_err(err, 0, "cannot start container `%s`: it is %s, not created", id,
+		       state_status_name(status));
+		state_release(&st);
+		return -1;
+	}
+	/* O_NONBLOCK: if the init died, a blocking open would wait for ever */
+	int fd = openat(st.dir_fd, STATE_EXEC_FIFO, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		vs_err(err, errno, "open the exec fifo of `%s`", id);
+		state_release(&st);
+		return -1;
+	}
+	int ret = -1;
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int r = poll(&p, 1, 100);
+		if (r < 0 && errno != EINTR) {
+			vs_err(err, errno, "wait on the exec fifo");
+			break;
+		}
+		char b;
+		if (r > 0 && read(fd, &b, 1) == 1) {
+			ret = 0;
+			break;
+		}
+		if (!state_proc_alive(st.pid, st.start_time)) {
+			vs_err(err, 0, "cannot start container `%s`: its init exited", id);
+			break;
+		}
+	}
+	close(fd);
+	if (ret == 0) {
+		unlinkat(st.dir_fd, STATE_EXEC_FIFO, 0);
+		json_t *s = state_to_oci_json(&st, STATUS_RUNNING);
+		vs_err_t herr = NULL;
+		if (hooks_run_json(st.hooks, HOOK_POSTSTART, s, &herr) < 0) {
+			vs_warn("%s", herr->msg);
+			vs_err_free(&herr);
+		}
+		json_decref(s);
+	}
+	state_release(&st);
+	return ret;
+}
+
+int oci_cmd_state(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)
+{
+	const char *id = NULL;
+	if (one_id("state", argc, argv, &id, err) < 0)
+		return -1;
+	struct container_state st;
+	if (state_load(g, id, false, &st, err) < 0) {
+		state_release(&st);
+		return -1;
+	}
+	enum container_status status = state_status(&st);
+	json_t *j = state_to_oci_json(&st, status);
+	json_object_set_new(j, "rootfs", json_string(st.rootfs ? st.rootfs : ""));
+	json_object_set_new(j, "created", json_string(st.created ? st.created : ""));
+	json_object_set_new(j, "owner", json_string(""));
+	char *text = json_dumps(j, JSON_INDENT(2));
+	json_decref(j);
+	state_release(&st);
+	if (!text)
+		return vs_err(err, ENOMEM, "state");
+	printf("%s\n", text);
+	free(text);
+	return 0;
+}
+
+int oci_cmd_kill(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)
+{
+	bool all = false;
+	int c;
+	static const struct option opts[] = {{"all", no_argument, NULL, 'a'}, {0}};
+	while ((c = getopt_long(argc, argv, "+a", opts, NULL)) != -1) {
+		if (c != 'a')
+			return usage_error(err, "kill", "[--all] ID [SIGNAL]");
+		all = true;
+	}
+	(void)all;
+	if (optind >= argc || argc - optind > 2)
+		return usage_error(err, "kill", "[--all] ID [SIGNAL]");
+	const char *id = argv[optind];
+	int sig = SIGTERM;
+	if (argc - optind == 2 && lifecycle_parse_signal(argv[optind + 1], &sig, err) < 0)
+		return -1;
+	struct container_state st;
+	if (state_load(g, id, true, &st, err) < 0) {
+		state_release(&st);
+		return -1;
+	}
+	int ret = 0;
+	if (state_status(&st) == STATUS_STOPPED)
+		ret = vs_err(err, 0, "cannot kill container `%s`: container not running", id);
+	else if (kill(st.pid, sig) < 0)
+		ret = vs_err(err, errno == ESRCH ? 0 : errno, "kill container `%s`%s", id,
+			     errno == ESRCH ? ": no such process" : "");
+	state_release(&st);
+	return ret;
+}
+
+int oci_cmd_delete(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)
+{
+	bool force = false;
+	int c;
+	static const struct option opts[] = {{"force", no_argument, NULL, 'f'}, {0}};
+	while ((c = getopt_long(argc, argv, "+f", opts, NULL)) != -1) {
+		if (c != 'f')
+			return usage_error(err, "delete", "[--force] ID");
+		force = true;
+	}
+	if (optind != argc - 1)
+		return usage_error(err, "delete", "[--force] ID");
+	const char *id = argv[optind];
+	struct container_state st;
+	if (state_load(g, id, true, &st, err) < 0) {
+		state_release(&st);
+		/* runc: forcing the delete of what is not there is not an error */
+		if (force && state_check_id(id, NULL) == 0 && err && *err &&
+		    strstr((*err)->msg, "does not exist")) {
+			vs_err_free(err);
+			return 0;
+		}
+		return -1;
+	}
+	enum container_status status = state_status(&st);
+	int ret = 0;
+	if (status == STATUS_RUNNING && !force) {
+		ret = vs_err(err, 0, "cannot delete container `%s` that is not stopped: %s "
+				     "(use --force)",
+			     id, state_status_name(status));
+	} else {
+		/* a created container has not run anything of the user's yet: delete kills it */
+		if (status != STATUS_STOPPED) {
+			kill(st.pid, SIGKILL);
+			if (!lifecycle_wait_gone(&st, 10000))
+				ret = vs_err(err, 0, "container `%s` did not die after SIGKILL", id);
+		}
+		if (ret == 0)
+			ret = lifecycle_destroy(&st, err);
+	}
+	state_release(&st);
+	return ret;
+}

@@ -1,0 +1,230 @@
+#include "oci/init.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/util.h"
+#include "oci/console.h"
+#include "oci/hooks.h"
+#include "oci/mounts.h"
+#include "oci/process.h"
+#include "oci/seccomp.h"
+#include "oci/sync.h"
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+/* Order matters: the user namespace first (it owns the others), mount last-but-one
+ * so later path opens see the container's view. */
+static const enum spec_ns_type join_order[] = {NS_USER, NS_IPC, NS_UTS, NS_NET,
+					       NS_CGROUP, NS_TIME, NS_MNT};
+
+static int join_namespaces(const struct spec *s, vs_err_t *err)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(join_order); i++) {
+		enum spec_ns_type t = join_order[i];
+		if (!s->ns[t].enabled || !s->ns[t].path)
+			continue;
+		cleanup_close int fd = open(s->ns[t].path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return vs_err(err, errno, "linux.namespaces: open %s namespace `%s`",
+				      spec_ns_name(t), s->ns[t].path);
+		if (setns(fd, spec_ns_clone_flag(t)) < 0)
+			return vs_err(err, errno, "linux.namespaces: join %s namespace `%s`",
+				      spec_ns_name(t), s->ns[t].path);
+	}
+	return 0;
+}
+
+static bool maps_root(const struct spec_id_mapping *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (m[i].container_id == 0)
+			return true;
+	return false;
+}
+
+static int new_time_namespace(const struct spec *s, vs_err_t *err)
+{
+	if (unshare(CLONE_NEWTIME) < 0)
+		return vs_err(err, errno, "unshare the time namespace");
+	for (size_t i = 0; i < s->n_time_offsets; i++) {
+		char line[96];
+		int n = snprintf(line, sizeof(line), "%d %lld %u\n", s->time_offsets[i].clock,
+				 (long long)s->time_offsets[i].secs, s->time_offsets[i].nanosecs);
+		if (vs_write_file("/proc/self/timens_offsets", line, (size_t)n, err) < 0)
+			return vs_err_wrap(err, "linux.timeOffsets");
+	}
+	return 0;
+}
+
+static int set_sysctls(const struct spec *s, vs_err_t *err)
+{
+	for (size_t i = 0; i < s->n_sysctls; i++) {
+		char path[512];
+		int n = snprintf(path, sizeof(path), "/proc/sys/%s", s->sysctls[i].key);
+		if (n < 0 || n >= (int)sizeof(path))
+			return vs_err(err, ENAMETOOLONG, "linux.sysctl.%s", s->sysctls[i].key);
+		for (char *p = path + 10; *p; p++)
+			if (*p == '.')
+				*p = '/';
+		if (vs_write_file(path, s->sysctls[i].value, strlen(s->sysctls[i].value), err) < 0)
+			return vs_err_wrap(err, "linux.sysctl.%s", s->sysctls[i].key);
+	}
+	return 0;
+}
+
+static pid_t host_pid(int hostproc)
+{
+	char buf[32];
+	ssize_t n = readlinkat(hostproc, "self", buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return getpid();
+	buf[n] = '\0';
+	return (pid_t)atoi(buf);
+}
+
+static int run_hooks_here(const struct init_ctx *c, enum spec_hook_kind kind, const char *status,
+			  int hostproc, vs_err_t *err)
+{
+	if (!c->s->hooks.n[kind])
+		return 0;
+	json_t *st = launch_hook_state(c->o->id, c->o->bundle, c->s->annotations, status,
+				       host_pid(hostproc));
+	int rc = hooks_run(&c->s->hooks, kind, st, err);
+	json_decref(st);
+	return rc;
+}
+
+/* Blocks until `vessel start` opens the fifo's other end (or, for run, the
+ * runtime says start). The fifo is reached through the host's /proc, opened
+ * before pivot_root, so the container needs no /proc of its own. */
+static int wait_for_start(const struct init_ctx *c, int hostproc, vs_err_t *err)
+{
+	if (c->fifo_fd < 0)
+		return sync_expect(c->sync_fd, SYNC_START, err);
+	char path[64];
+	snprintf(path, sizeof(path), "self/fd/%d", c->fifo_fd);
+	int fd;
+	while ((fd = openat(hostproc, path, O_WRONLY | O_CLOEXEC)) < 0)
+		if (errno != EINTR)
+			return vs_err(err, errno, "open the exec fifo");
+	int rc = vs_write_all(fd, "0", 1, err);
+	close(fd);
+	close(c->fifo_fd);
+	return rc;
+}
+
+/* after READY the runtime of `create` is gone: only our stderr can tell */
+static bool ready_sent;
+
+static int init_steps(const struct init_ctx *c, vs_err_t *err)
+{
+	const struct spec *s = c->s;
+	const struct spec_process *p = &s->process;
+	bool new_userns = s->ns[NS_USER].enabled && !s->ns[NS_USER].path;
+	bool in_userns = s->ns[NS_USER].enabled;
+
+	umask(0);
+	if (sync_expect(c->sync_fd, SYNC_GO, err) < 0)
+		return -1;
+	if (new_userns && maps_root(s->uid_mappings, s->n_uid_mappings) &&
+	    maps_root(s->gid_mappings, s->n_gid_mappings)) {
+		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+			return vs_err(err, errno, "become root in the user namespace");
+	}
+	if (join_namespaces(s, err) < 0)
+		return -1;
+	/* after the runtime moved us into our cgroup, so that it becomes the ns root */
+	if (s->ns[NS_CGROUP].enabled && !s->ns[NS_CGROUP].path && unshare(CLONE_NEWCGROUP) < 0)
+		return vs_err(err, errno, "unshare the cgroup namespace");
+	if (s->ns[NS_TIME].enabled && !s->ns[NS_TIME].path && new_time_namespace(s, err) < 0)
+		return -1;
+	cleanup_close int hostproc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (hostproc < 0)
+		return vs_err(err, errno, "open /proc");
+
+	if (rootfs_prepare(s, c->cg, in_userns, err) < 0)
+		return -1;
+	if (c->hooks_round && (sync_send(c->sync_fd, SYNC_HOOKS, err) < 0 ||
+			       sync_expect(c->sync_fd, SYNC_HOOKS_DONE, err) < 0))
+		return -1;
+	if (run_hooks_here(c, HOOK_CREATE_CONTAINER, "created", hostproc, err) < 0)
+		return -1;
+	if (rootfs_pivot(s, c->o->no_pivot, err) < 0)
+		return -1;
+	if (p->terminal) {
+		if (console_setup(c->console_fd, p, err) < 0)
+			return -1;
+		close(c->console_fd);
+	} else if (setsid() < 0) {
+		return vs_err(err, errno, "setsid");
+	}
+	/* sysctls go in before readonlyPaths makes /proc/sys read-only */
+	if (set_sysctls(s, err) < 0)
+		return -1;
+	if (rootfs_finish(s, err) < 0)
+		return -1;
+	if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
+		return vs_err(err, errno, "hostname: sethostname `%s`", s->hostname);
+	if (s->domainname && setdomainname(s->domainname, strlen(s->domainname)) < 0)
+		return vs_err(err, errno, "domainname: setdomainname `%s`", s->domainname);
+	if (s->personality >= 0 && personality((unsigned long)s->personality) < 0)
+		return vs_err(err, errno, "linux.personality");
+	if (process_set_rlimits(p, err) < 0)
+		return -1;
+	/* without no_new_privs a filter needs CAP_SYS_ADMIN, so it goes in before the
+	 * capabilities are dropped (as runc does) */
+	if (c->seccomp && !p->no_new_privileges && seccomp_install(c->seccomp, err) < 0)
+		return vs_err_wrap(err, "linux.seccomp");
+	bool deny_setgroups = false;
+	if (new_userns) {
+		char buf[16] = "";
+		cleanup_free char *text = NULL;
+		if (vs_read_file("/proc/self/setgroups", 64, &text, NULL, NULL) == 0)
+			snprintf(buf, sizeof(buf), "%s", text);
+		deny_setgroups = strncmp(buf, "deny", 4) == 0;
+	}
+	if (process_set_identity(p, !deny_setgroups, err) < 0)
+		return -1;
+	umask(p->user.has_umask ? p->user.umask : 022);
+	if (chdir(p->cwd) < 0)
+		return vs_err(err, errno, "process.cwd: chdir `%s`", p->cwd);
+	if (process_prepare_fds(c->o->preserve_fds, err) < 0)
+		return -1;
+	if (sync_send(c->sync_fd, SYNC_READY, err) < 0)
+		return -1;
+	ready_sent = true;
+	if (wait_for_start(c, hostproc, err) < 0)
+		return -1;
+	if (run_hooks_here(c, HOOK_START_CONTAINER, "running", hostproc, err) < 0)
+		return -1;
+	close(hostproc);
+	hostproc = -1;
+	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return vs_err(err, errno, "process.noNewPrivileges");
+	if (c->seccomp && p->no_new_privileges && seccomp_install(c->seccomp, err) < 0)
+		return vs_err_wrap(err, "linux.seccomp");
+	return process_exec(p, err);
+}
+
+_Noreturn void init_run(const struct init_ctx *c)
+{
+	vs_err_t err = NULL;
+	init_steps(c, &err);
+	const char *msg = err ? err->msg : "container init failed";
+	sync_send_error(c->sync_fd, msg);
+	if (ready_sent && c->fifo_fd >= 0)
+		dprintf(2, "vessel: %s\n", msg);
+	_exit(127);
+}

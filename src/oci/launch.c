@@ -1,0 +1,322 @@
+#include "oci/launch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "oci/cgroup.h"
+#include "oci/console.h"
+#include "oci/hooks.h"
+#include "oci/init.h"
+#include "oci/seccomp.h"
+#include "oci/sync.h"
+
+json_t *launch_hook_state(const char *id, const char *bundle, json_t *annotations,
+			  const char *status, pid_t pid)
+{
+	json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:s}", "ociVersion", "1.2.0", "id", id,
+			      "status", status, "pid", (json_int_t)pid, "bundle", bundle);
+	if (j)
+		json_object_set_new(j, "annotations",
+				    annotations ? json_incref(annotations) : json_object());
+	return j;
+}
+
+static int write_id_map(pid_t pid, const char *file, const struct spec_id_mapping *m, size_t n,
+			vs_err_t *err)
+{
+	if (!n)
+		return 0;
+	char buf[340 * 36];
+	size_t used = 0;
+	for (size_t i = 0; i < n; i++)
+		used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%u %u %u\n",
+					 m[i].container_id, m[i].host_id, m[i].size);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, file);
+	/* one write: the kernel takes the whole map at once or not at all */
+	if (vs_write_file(path, buf, used, err) < 0)
+		return vs_err_wrap(err, "linux.%s", strcmp(file, "uid_map") ? "gidMappings"
+									  : "uidMappings");
+	return 0;
+}
+
+static int write_pid_file(const char *path, pid_t pid, vs_err_t *err)
+{
+	cleanup_free char *tmp = NULL;
+	if (asprintf(&tmp, "%s.tmp.%d", path, getpid()) < 0)
+		return vs_err(err, ENOMEM, "--pid-file");
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d", pid);
+	if (vs_write_file(tmp, buf, (size_t)n, err) < 0)
+		return vs_err_wrap(err, "--pid-file");
+	if (rename(tmp, path) < 0) {
+		unlink(tmp);
+		return vs_err(err, errno, "--pid-file: rename to `%s`", path);
+	}
+	return 0;
+}
+
+static void rfc3339_now(char *buf, size_t n)
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	size_t k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + k, n - k, ".%09ldZ", ts.tv_nsec);
+}
+
+static int clone_flags(const struct spec *s)
+{
+	int flags = 0;
+	/* cgroup and time namespaces are made by the init itself, after it joined its
+	 * cgroup and before anything reads the clocks */
+	static const enum spec_ns_type at_clone[] = {NS_USER, NS_PID, NS_NET, NS_MNT,
+						     NS_IPC, NS_UTS};
+	for (size_t i = 0; i < ARRAY_SIZE(at_clone); i++)
+		if (s->ns[at_clone[i]].enabled && !s->ns[at_clone[i]].path)
+			flags |= spec_ns_clone_flag(at_clone[i]);
+	return flags;
+}
+
+/* A pid namespace given by path is entered by the runtime: setns(CLONE_NEWPID)
+ * only changes the namespace of the children it makes next. */
+static int join_pid_namespace(const struct spec *s, vs_err_t *err)
+{
+	if (!s->ns[NS_PID].enabled || !s->ns[NS_PID].path)
+		return 0;
+	cleanup_close int fd = open(s->ns[NS_PID].path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWPID) < 0)
+		return vs_err(err, errno, "linux.namespaces: join pid namespace `%s`",
+			      s->ns[NS_PID].path);
+	return 0;
+}
+
+static int runtime_hooks(struct launch *l, const struct launch_opts *o, vs_err_t *err)
+{
+	json_t *st = launch_hook_state(o->id, o->bundle, l->spec->annotations, "creating", l->pid);
+	int rc = hooks_run(&l->spec->hooks, HOOK_PRESTART, st, err);
+	if (rc == 0)
+		rc = hooks_run(&l->spec->hooks, HOOK_CREATE_RUNTIME, st, err);
+	json_decref(st);
+	return rc;
+}
+
+static int spawn_init(struct launch *l, const struct launch_opts *o,
+		      const struct seccomp_prog *prog, vs_err_t *err)
+{
+	const struct spec *s = l->spec;
+	cleanup_close int fifo_fd = -1;
+	if (o->use_fifo) {
+		if (mkfifoat(l->st.dir_fd, STATE_EXEC_FIFO, 0622) < 0)
+			return vs_err(err, errno, "mkfifo `%s/%s`", l->st.dir, STATE_EXEC_FIFO);
+		fifo_fd = openat(l->st.dir_fd, STATE_EXEC_FIFO, O_PATH | O_CLOEXEC);
+		if (fifo_fd < 0)
+			return vs_err(err, errno, "open the exec fifo");
+	}
+	cleanup_close int console_fd = -1;
+	if (s->process.terminal) {
+		if (!o->console_socket)
+			return vs_err(err, 0, "process.terminal is true: --console-socket is needed "
+					      "to receive the pty");
+		if ((console_fd = console_connect(o->console_socket, err)) < 0)
+			return -1;
+	}
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return vs_err(err, errno, "socketpair");
+	if (join_pid_namespace(s, err) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	struct clone_args ca = {.flags = (uint64_t)clone_flags(s), .exit_signal = SIGCHLD};
+	/* our stdio may be a pipe whose reader is gone: never die of SIGPIPE */
+	fflush(NULL);
+	pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+	if (pid < 0) {
+		int e = errno;
+		close(sv[0]);
+		close(sv[1]);
+		return vs_err(err, e, "clone the container init into its namespaces");
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		/* the state lock lives on this open file: the init must not keep it held */
+		close(l->st.dir_fd);
+		struct init_ctx c = {
+			.s = s,
+			.o = o,
+			.cg = l->cg,
+			.seccomp = prog,
+			.sync_fd = sv[1],
+			.fifo_fd = fifo_fd,
+			.console_fd = console_fd,
+			.hooks_round = s->hooks.n[HOOK_PRESTART] || s->hooks.n[HOOK_CREATE_RUNTIME],
+		};
+		init_run(&c);
+	}
+	close(sv[1]);
+	l->pid = pid;
+	l->sync_fd = sv[0];
+
+	if (cgroup_enter(l->cg, pid, err) < 0)
+		return -1;
+	if (s->ns[NS_USER].enabled && !s->ns[NS_USER].path &&
+	    (write_id_map(pid, "uid_map", s->uid_mappings, s->n_uid_mappings, err) < 0 ||
+	     write_id_map(pid, "gid_map", s->gid_mappings, s->n_gid_mappings, err) < 0))
+		return -1;
+	if (s->process.has_oom_score_adj) {
+		char path[64], val[16];
+		snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", pid);
+		int n = snprintf(val, sizeof(val), "%d", s->process.oom_score_adj);
+		if (vs_write_file(path, val, (size_t)n, err) < 0)
+			return vs_err_wrap(err, "process.oomScoreAdj");
+	}
+	if (sync_send(l->sync_fd, SYNC_GO, err) < 0)
+		return -1;
+	if ((s->hooks.n[HOOK_PRESTART] || s->hooks.n[HOOK_CREATE_RUNTIME]) &&
+	    (sync_expect(l->sync_fd, SYNC_HOOKS, err) < 0 || runtime_hooks(l, o, err) < 0 ||
+	     sync_send(l->sync_fd, SYNC_HOOKS_DONE, err) < 0))
+		return -1;
+	return sync_expect(l->sync_fd, SYNC_READY, err);
+}
+
+/* "system.slice:prefix:name" -> "/system.slice/prefix-name.scope", the directory
+ * systemd itself would make; nested slices "a-b.slice" live under "a.slice". */
+static int systemd_cgroup_path(const char *spec_path, const char *id, char **out,
+			       vs_err_t *err)
+{
+	if (access("/run/systemd/system", F_OK) != 0)
+		return vs_err(err, 0, "--systemd-cgroup: systemd is not running on this host "
+				      "(no /run/systemd/system); leave the flag out to use cgroupfs");
+	char slice[256] = "system.slice", prefix[256] = "vessel", name[256];
+	snprintf(name, sizeof(name), "%s", id);
+	if (spec_path && *spec_path) {
+		if (sscanf(spec_path, "%255[^:]:%255[^:]:%255s", slice, prefix, name) != 3)
+			return vs_err(err, 0, "linux.cgroupsPath: with --systemd-cgroup it must be "
+					      "slice:prefix:name, not `%s`",
+				      spec_path);
+	}
+	char dir[1024] = "";
+	size_t used = 0;
+	/* every dash-separated prefix of the slice is a parent slice */
+	for (const char *d = strchr(slice, '-'); d; d = strchr(d + 1, '-'))
+		used += (size_t)snprintf(dir + used, sizeof(dir) - used, "/%.*s.slice",
+					 (int)(d - slice), slice);
+	snprintf(dir + used, sizeof(dir) - used, "/%s", slice);
+	if (asprintf(out, "%s/%s-%s.scope", dir, prefix, name) < 0)
+		return vs_err(err, ENOMEM, "cgroup path");
+	return 0;
+}
+
+int launch_container(const struct vs_globals *g, const struct launch_opts *o, struct launch *l,
+		     vs_err_t *err)
+{
+	cleanup_free char *systemd_path = NULL;
+	memset(l, 0, sizeof(*l));
+	l->sync_fd = -1;
+	l->st.dir_fd = -1;
+	if (state_check_id(o->id, err) < 0)
+		return -1;
+	if (spec_load(o->bundle, &l->spec, err) < 0)
+		return -1;
+	if (!l->spec->has_process)
+		return vs_err(err, 0, "%s/config.json: process: is required to start a container",
+			      o->bundle);
+	if (!l->spec->ns[NS_MNT].enabled)
+		return vs_err(err, 0, "%s/config.json: linux.namespaces: a mount namespace is "
+				      "required",
+			      o->bundle);
+	struct seccomp_prog *prog = NULL;
+	if (l->spec->seccomp && seccomp_compile(l->spec->seccomp, &prog, err) < 0)
+		return vs_err_wrap(err, "linux.seccomp");
+	const char *cgroups_path = l->spec->cgroups_path;
+	if (g->systemd_cgroup) {
+		if (systemd_cgroup_path(cgroups_path, o->id, &systemd_path, err) < 0)
+			goto fail_prog;
+		cgroups_path = systemd_path;
+	}
+	if (state_create_dir(g, o->id, &l->st, err) < 0)
+		goto fail_prog;
+	l->have_state = true;
+	if (cgroup_create(cgroups_path, o->id, &l->cg, err) < 0 ||
+	    cgroup_apply(l->cg, l->spec->resources, err) < 0)
+		goto fail;
+	if (spawn_init(l, o, prog, err) < 0)
+		goto fail;
+	seccomp_prog_free(prog);
+	prog = NULL;
+
+	char created[64];
+	rfc3339_now(created, sizeof(created));
+	l->st.pid = l->pid;
+	l->st.start_time = state_proc_start_time(l->pid);
+	l->st.bundle = strdup(o->bundle);
+	l->st.rootfs = strdup(l->spec->root_path);
+	l->st.created = strdup(created);
+	l->st.owner = getuid();
+	l->st.annotations = l->spec->annotations ? json_incref(l->spec->annotations) : NULL;
+	l->st.hooks = l->spec->hooks_json ? json_incref(l->spec->hooks_json) : NULL;
+	l->st.cgroup = cgroup_to_json(l->cg);
+	if (!l->st.bundle || !l->st.rootfs || !l->st.created) {
+		vs_err(err, ENOMEM, "state");
+		goto fail;
+	}
+	if (state_save(&l->st, err) < 0)
+		goto fail;
+	if (o->pid_file && write_pid_file(o->pid_file, l->pid, err) < 0)
+		goto fail;
+	return 0;
+fail:
+	launch_abort(l);
+fail_prog:
+	seccomp_prog_free(prog);
+	return -1;
+}
+
+void launch_abort(struct launch *l)
+{
+	if (l->pid > 0) {
+		kill(l->pid, SIGKILL);
+		while (waitpid(l->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		l->pid = 0;
+	}
+	vs_err_t e = NULL;
+	if (l->cg && cgroup_destroy(l->cg, &e) < 0) {
+		vs_warn("cleanup: %s", e->msg);
+		vs_err_free(&e);
+	}
+	if (l->have_state && state_remove(&l->st, &e) < 0) {
+		vs_warn("cleanup: %s", e->msg);
+		vs_err_free(&e);
+	}
+	l->have_state = false;
+}
+
+void launch_release(struct launch *l)
+{
+	if (l->sync_fd >= 0)
+		close(l->sync_fd);
+	l->sync_fd = -1;
+	cgroup_free(l->cg);
+	l->cg = NULL;
+	state_release(&l->st);
+	spec_free(l->spec);
+	l->spec = NULL;
+}

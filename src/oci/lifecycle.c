@@ -1,0 +1,79 @@
+#include "oci/lifecycle.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "oci/cgroup.h"
+#include "oci/hooks.h"
+
+int lifecycle_parse_signal(const char *s, int *sig, vs_err_t *err)
+{
+	if (isdigit((unsigned char)s[0])) {
+		char *end;
+		long v = strtol(s, &end, 10);
+		if (*end || v <= 0 || v > SIGRTMAX)
+			return vs_err(err, 0, "invalid signal `%s`", s);
+		*sig = (int)v;
+		return 0;
+	}
+	const char *name = strncasecmp(s, "SIG", 3) == 0 ? s + 3 : s;
+	for (int i = 1; i < NSIG; i++) {
+		const char *abbrev = sigabbrev_np(i);
+		if (abbrev && strcasecmp(abbrev, name) == 0) {
+			*sig = i;
+			return 0;
+		}
+	}
+	if (strncasecmp(name, "RTMIN+", 6) == 0 || strncasecmp(name, "RTMAX-", 6) == 0) {
+		char *end;
+		long off = strtol(name + 6, &end, 10);
+		int v = toupper((unsigned char)name[3]) == 'I' ? SIGRTMIN + (int)off
+							       : SIGRTMAX - (int)off;
+		if (!*end && off >= 0 && v >= SIGRTMIN && v <= SIGRTMAX) {
+			*sig = v;
+			return 0;
+		}
+	}
+	return vs_err(err, 0, "invalid signal `%s`", s);
+}
+
+bool lifecycle_wait_gone(const struct container_state *st, int timeout_ms)
+{
+	struct timespec d = {0, 1000000};
+	for (int waited = 0; waited < timeout_ms; waited++) {
+		if (!state_proc_alive(st->pid, st->start_time))
+			return true;
+		nanosleep(&d, NULL);
+	}
+	return !state_proc_alive(st->pid, st->start_time);
+}
+
+int lifecycle_destroy(struct container_state *st, vs_err_t *err)
+{
+	if (st->cgroup) {
+		struct cgroup *cg = NULL;
+		if (cgroup_from_json(st->cgroup, &cg, err) < 0 || cgroup_destroy(cg, err) < 0) {
+			cgroup_free(cg);
+			return vs_err_wrap(err, "delete container `%s`", st->id);
+		}
+		cgroup_free(cg);
+	}
+	if (st->hooks) {
+		json_t *s = state_to_oci_json(st, STATUS_STOPPED);
+		vs_err_t herr = NULL;
+		/* the container is gone already: a failing poststop hook cannot undo that */
+		if (hooks_run_json(st->hooks, HOOK_POSTSTOP, s, &herr) < 0) {
+			vs_warn("%s", herr->msg);
+			vs_err_free(&herr);
+		}
+		json_decref(s);
+	}
+	return state_remove(st, err);
+}

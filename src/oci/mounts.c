@@ -1,0 +1,381 @@
+#include "oci/mounts.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "oci/cgroup.h"
+#include "oci/devices.h"
+
+#define fd_path(buf, fd) snprintf(buf, sizeof(buf), "/proc/self/fd/%d", fd)
+
+static int openat2_in_root(int rootfd, const char *path, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+}
+
+int open_in_root(int rootfd, const char *path, bool create, bool as_file, vs_err_t *err)
+{
+	while (*path == '/')
+		path++;
+	if (!*path)
+		path = ".";
+	int fd = openat2_in_root(rootfd, path, O_PATH);
+	if (fd >= 0 || errno != ENOENT || !create) {
+		if (fd < 0)
+			return vs_err(err, errno, "open `/%s` in the rootfs", path);
+		return fd;
+	}
+	/* walk down, creating what is missing; each parent was resolved inside the root,
+	 * so mkdirat with a single name cannot leave it */
+	cleanup_free char *copy = strdup(path);
+	if (!copy)
+		return vs_err(err, ENOMEM, "open_in_root");
+	char *p = copy;
+	for (;;) {
+		char *slash = strchr(p, '/');
+		bool last = !slash;
+		if (slash)
+			*slash = '\0';
+		int probe = openat2_in_root(rootfd, copy, O_PATH);
+		if (probe >= 0) {
+			close(probe);
+		} else if (errno == ENOENT) {
+			char *base = strrchr(copy, '/');
+			cleanup_close int parent = -1;
+			if (base) {
+				*base = '\0';
+				parent = openat2_in_root(rootfd, copy, O_PATH | O_DIRECTORY);
+				*base = '/';
+				base++;
+			} else {
+				parent = openat2_in_root(rootfd, ".", O_PATH | O_DIRECTORY);
+				base = copy;
+			}
+			if (parent < 0)
+				return vs_err(err, errno, "open parent of `/%s` in the rootfs", copy);
+			int rc;
+			if (last && as_file) {
+				rc = openat(parent, base, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+				if (rc >= 0)
+					close(rc);
+			} else {
+				rc = mkdirat(parent, base, 0755);
+			}
+			if (rc < 0 && errno != EEXIST)
+				return vs_err(err, errno, "create `/%s` in the rootfs", copy);
+		} else {
+			return vs_err(err, errno, "open `/%s` in the rootfs", copy);
+		}
+		if (last)
+			break;
+		*slash = '/';
+		p = slash + 1;
+	}
+	fd = openat2_in_root(rootfd, path, O_PATH);
+	if (fd < 0)
+		return vs_err(err, errno, "open `/%s` in the rootfs", path);
+	return fd;
+}
+
+/* Flags the kernel locks on a mount seen from a user namespace: a remount must
+ * repeat them or it fails with EPERM. */
+static unsigned long current_mount_flags(const char *target)
+{
+	struct statvfs sv;
+	if (statvfs(target, &sv) < 0)
+		return 0;
+	unsigned long f = 0;
+	if (sv.f_flag & ST_RDONLY)
+		f |= MS_RDONLY;
+	if (sv.f_flag & ST_NOSUID)
+		f |= MS_NOSUID;
+	if (sv.f_flag & ST_NODEV)
+		f |= MS_NODEV;
+	if (sv.f_flag & ST_NOEXEC)
+		f |= MS_NOEXEC;
+	if (sv.f_flag & ST_NOATIME)
+		f |= MS_NOATIME;
+	if (sv.f_flag & ST_NODIRATIME)
+		f |= MS_NODIRATIME;
+	if (sv.f_flag & ST_RELATIME)
+		f |= MS_RELATIME;
+	return f;
+}
+
+static int remount_bind(const char *target, unsigned long set, unsigned long clear,
+			const char *what, vs_err_t *err)
+{
+	unsigned long flags = (current_mount_flags(target) & ~clear) | set;
+	if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0)
+		return vs_err(err, errno, "remount `%s`", what);
+	return 0;
+}
+
+static const unsigned long mount_flag_mask = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC |
+					     MS_SYNCHRONOUS | MS_DIRSYNC | MS_MANDLOCK |
+					     MS_NOATIME | MS_NODIRATIME | MS_RELATIME |
+					     MS_STRICTATIME | MS_LAZYTIME | MS_SILENT;
+
+/* A path fd opened before a mount still names what the mount covers: flags of the
+ * new mount are changed through a fresh open of its destination. */
+static int remount_in_root(int rootfd, const char *dest, unsigned long set, unsigned long clear,
+			   vs_err_t *err)
+{
+	cleanup_close int fd = open_in_root(rootfd, dest, false, false, err);
+	if (fd < 0)
+		return -1;
+	char target[64];
+	fd_path(target, fd);
+	return remount_bind(target, set, clear, dest, err);
+}
+
+static int mount_bind(const struct spec_mount *m, int rootfd, const char *target, vs_err_t *err)
+{
+	if (mount(m->source, target, NULL, MS_BIND | (m->recursive ? MS_REC : 0), NULL) < 0)
+		return vs_err(err, errno, "bind `%s` on `%s`", m->source, m->destination);
+	if ((m->flags & mount_flag_mask) || (m->clear_flags & mount_flag_mask))
+		return remount_in_root(rootfd, m->destination, m->flags & mount_flag_mask,
+				       m->clear_flags, err);
+	return 0;
+}
+
+/* /sys/fs/cgroup in the container: its own cgroup in each hierarchy, bound from the
+ * host, so it sees its limits and nothing of its neighbours. */
+static int mount_cgroup(const struct spec_mount *m, const struct cgroup *cg, int rootfd,
+			const char *target, vs_err_t *err)
+{
+	const struct cgroup_mount *cm = NULL;
+	size_t n = cg ? cgroup_mounts(cg, &cm) : 0;
+	unsigned long ro = m->flags & MS_RDONLY;
+	unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	if (n == 1 && strcmp(cm[0].fstype, "cgroup2") == 0) {
+		if (mount(cm[0].host_dir, target, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return vs_err(err, errno, "bind cgroup `%s`", cm[0].host_dir);
+		return remount_in_root(rootfd, m->destination, flags | ro, 0, err);
+	}
+	if (mount("tmpfs", target, "tmpfs", flags, "mode=755") < 0)
+		return vs_err(err, errno, "mount tmpfs on `%s`", m->destination);
+	for (size_t i = 0; i < n; i++) {
+		cleanup_free char *sub = NULL;
+		if (asprintf(&sub, "%s/%s", m->destination, cm[i].name) < 0)
+			return vs_err(err, ENOMEM, "cgroup mount");
+		cleanup_close int fd = open_in_root(rootfd, sub, true, false, err);
+		if (fd < 0)
+			return -1;
+		char t[64];
+		fd_path(t, fd);
+		if (mount(cm[i].host_dir, t, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return vs_err(err, errno, "bind cgroup `%s` on `%s`", cm[i].host_dir, sub);
+		if (remount_in_root(rootfd, sub, flags | ro, 0, err) < 0)
+			return -1;
+	}
+	if (!ro)
+		return 0;
+	cleanup_close int fd = open_in_root(rootfd, m->destination, false, false, err);
+	if (fd < 0)
+		return -1;
+	char t[64];
+	fd_path(t, fd);
+	if (mount(NULL, t, NULL, MS_REMOUNT | flags | MS_RDONLY, "mode=755") < 0)
+		return vs_err(err, errno, "remount `%s` read-only", m->destination);
+	return 0;
+}
+
+/* data without the options that start with prefix */
+static char *strip_option(const char *data, const char *prefix)
+{
+	char *out = malloc(strlen(data) + 1);
+	if (!out)
+		return NULL;
+	size_t used = 0, plen = strlen(prefix);
+	for (const char *p = data; *p;) {
+		const char *e = strchrnul(p, ',');
+		size_t len = (size_t)(e - p);
+		if (!(len >= plen && strncmp(p, prefix, plen) == 0)) {
+			if (used)
+				out[used++] = ',';
+			memcpy(out + used, p, len);
+			used += len;
+		}
+		p = *e ? e + 1 : e;
+	}
+	out[used] = '\0';
+	return out;
+}
+
+static int mount_special(const struct spec_mount *m, const char *target, vs_err_t *err)
+{
+	unsigned long flags = m->flags & mount_flag_mask;
+	const char *source = m->source ? m->source : m->type;
+	if (mount(source, target, m->type, flags, m->data) == 0)
+		return 0;
+	int e = errno;
+	/* in a user namespace without its own network namespace sysfs cannot be mounted:
+	 * show the host's read-only instead, as runc does */
+	if (e == EPERM && strcmp(m->type, "sysfs") == 0) {
+		if (mount("/sys", target, NULL, MS_BIND | MS_REC, NULL) == 0)
+			return 1; /* the caller remounts it read-only */
+	}
+	/* devpts' gid=5 is refused when group 5 is not mapped into a user namespace */
+	if (e == EINVAL && strcmp(m->type, "devpts") == 0 && m->data && strstr(m->data, "gid=")) {
+		cleanup_free char *data = strip_option(m->data, "gid=");
+		if (data && mount(source, target, m->type, flags, data) == 0)
+			return 0;
+	}
+	return vs_err(err, e, "mount %s on `%s`", m->type, m->destination);
+}
+
+static int mount_one(const struct spec *s, const struct spec_mount *m, const struct cgroup *cg,
+		     int rootfd, vs_err_t *err)
+{
+	bool as_file = false;
+	if (m->bind) {
+		struct stat st;
+		if (stat(m->source, &st) < 0)
+			return vs_err(err, errno, "mount source `%s` for `%s`", m->source,
+				      m->destination);
+		as_file = !S_ISDIR(st.st_mode);
+	}
+	cleanup_close int fd = open_in_root(rootfd, m->destination, true, as_file, err);
+	if (fd < 0)
+		return -1;
+	char target[64];
+	fd_path(target, fd);
+	int rc;
+	if (m->bind)
+		rc = mount_bind(m, rootfd, target, err);
+	else if (strcmp(m->type, "cgroup") == 0 || strcmp(m->type, "cgroup2") == 0)
+		rc = mount_cgroup(m, cg, rootfd, target, err);
+	else
+		rc = mount_special(m, target, err);
+	if (rc < 0)
+		return -1;
+	if (rc == 1 && remount_in_root(rootfd, m->destination, (m->flags & mount_flag_mask) | MS_RDONLY,
+				       0, err) < 0)
+		return -1;
+	if (m->propagation) {
+		/* the path now names the new mount: reopen it to set propagation on it */
+		cleanup_close int nfd = open_in_root(rootfd, m->destination, false, false, err);
+		if (nfd < 0)
+			return -1;
+		fd_path(target, nfd);
+		if (mount(NULL, target, NULL, m->propagation, NULL) < 0)
+			return vs_err(err, errno, "set propagation of `%s`", m->destination);
+	}
+	(void)s;
+	return 0;
+}
+
+int rootfs_prepare(const struct spec *s, const struct cgroup *cg, bool in_userns,
+		   vs_err_t *err)
+{
+	/* never let our mounts reach the host; rslave keeps host mounts flowing in */
+	unsigned long prop = s->rootfs_propagation ? s->rootfs_propagation : MS_SLAVE | MS_REC;
+	if (prop & MS_SHARED)
+		prop = MS_SLAVE | MS_REC; /* applied to the rootfs itself after pivot */
+	if (mount(NULL, "/", NULL, prop | MS_REC, NULL) < 0)
+		return vs_err(err, errno, "make / %s", "a slave mount");
+	struct stat st;
+	if (stat(s->root_path, &st) < 0)
+		return vs_err(err, errno, "root.path `%s`", s->root_path);
+	if (!S_ISDIR(st.st_mode))
+		return vs_err(err, ENOTDIR, "root.path `%s`", s->root_path);
+	/* pivot_root needs the new root to be a mount point */
+	if (mount(s->root_path, s->root_path, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return vs_err(err, errno, "bind the rootfs `%s`", s->root_path);
+	cleanup_close int rootfd = open(s->root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return vs_err(err, errno, "open the rootfs `%s`", s->root_path);
+	bool dev_mounted = false;
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		if (mount_one(s, &s->mounts[i], cg, rootfd, err) < 0)
+			return vs_err_wrap(err, "mounts[%zu]", i);
+		if (strcmp(s->mounts[i].destination, "/dev") == 0)
+			dev_mounted = true;
+	}
+	return devices_setup(s, rootfd, dev_mounted, in_userns, err);
+}
+
+int rootfs_pivot(const struct spec *s, bool no_pivot, vs_err_t *err)
+{
+	if (chdir(s->root_path) < 0)
+		return vs_err(err, errno, "chdir to the rootfs `%s`", s->root_path);
+	if (no_pivot) {
+		if (mount(s->root_path, "/", NULL, MS_MOVE, NULL) < 0)
+			return vs_err(err, errno, "move the rootfs to /");
+		if (chroot(".") < 0)
+			return vs_err(err, errno, "chroot to the rootfs");
+	} else {
+		/* pivot onto itself: the old root ends up stacked under "." and is detached */
+		if (syscall(SYS_pivot_root, ".", ".") < 0)
+			return vs_err(err, errno, "pivot_root to `%s`", s->root_path);
+		if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+			return vs_err(err, errno, "make the old root a slave");
+		if (umount2(".", MNT_DETACH) < 0)
+			return vs_err(err, errno, "detach the old root");
+	}
+	if (chdir("/") < 0)
+		return vs_err(err, errno, "chdir /");
+	return 0;
+}
+
+static int mask_path(const char *p, vs_err_t *err)
+{
+	struct stat st;
+	if (lstat(p, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return vs_err(err, errno, "linux.maskedPaths: `%s`", p);
+	}
+	int rc;
+	if (S_ISDIR(st.st_mode))
+		rc = mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0");
+	else
+		rc = mount("/dev/null", p, NULL, MS_BIND, NULL);
+	if (rc < 0 && errno != ENOENT)
+		return vs_err(err, errno, "linux.maskedPaths: mask `%s`", p);
+	return 0;
+}
+
+static int readonly_path(const char *p, vs_err_t *err)
+{
+	if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return vs_err(err, errno, "linux.readonlyPaths: bind `%s`", p);
+	}
+	if (remount_bind(p, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 0, p, err) < 0)
+		return vs_err_wrap(err, "linux.readonlyPaths");
+	return 0;
+}
+
+int rootfs_finish(const struct spec *s, vs_err_t *err)
+{
+	for (char **p = s->masked_paths; p && *p; p++)
+		if (mask_path(*p, err) < 0)
+			return -1;
+	for (char **p = s->readonly_paths; p && *p; p++)
+		if (readonly_path(*p, err) < 0)
+			return -1;
+	if (s->root_readonly && remount_bind("/", MS_RDONLY, 0, "/ (root.readonly)", err) < 0)
+		return -1;
+	if (s->rootfs_propagation && mount(NULL, "/", NULL, s->rootfs_propagation, NULL) < 0)
+		return vs_err(err, errno, "linux.rootfsPropagation");
+	return 0;
+}

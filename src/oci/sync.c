@@ -1,0 +1,44 @@
+#include "oci/sync.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+int sync_send(int fd, enum sync_type type, vs_err_t *err)
+{
+	char b = (char)type;
+	while (send(fd, &b, 1, MSG_NOSIGNAL) < 0)
+		if (errno != EINTR)
+			return vs_err(err, errno, "sync with container init");
+	return 0;
+}
+
+void sync_send_error(int fd, const char *msg)
+{
+	char buf[4096];
+	buf[0] = SYNC_ERROR;
+	size_t n = strlen(msg);
+	if (n > sizeof(buf) - 1)
+		n = sizeof(buf) - 1;
+	memcpy(buf + 1, msg, n);
+	while (send(fd, buf, n + 1, MSG_NOSIGNAL) < 0 && errno == EINTR)
+		;
+}
+
+int sync_expect(int fd, enum sync_type type, vs_err_t *err)
+{
+	char buf[4097];
+	ssize_t n;
+	while ((n = recv(fd, buf, sizeof(buf) - 1, 0)) < 0)
+		if (errno != EINTR)
+			return vs_err(err, errno, "sync with container init");
+	if (n == 0)
+		return vs_err(err, 0, "the container init exited during setup");
+	buf[n] = '\0';
+	if (buf[0] == SYNC_ERROR)
+		return vs_err(err, 0, "%s", buf + 1);
+	if (buf[0] != (char)type)
+		return vs_err(err, 0, "sync with container init: expected `%c`, got `%c`",
+			      (char)type, buf[0]);
+	return 0;
+}
