@@ -1,5 +1,6 @@
 /* vessel: argument dispatch only. Each command lives in its area. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,18 +9,21 @@
 #include "base/globals.h"
 #include "base/log.h"
 #include "oci/oci.h"
+#include "oci/selfexe.h"
 #include "vmm/vmm.h"
 
 struct command {
 	const char *name;
 	oci_command_fn fn;
 	const char *help;
+	/* starts container processes: runs from a sealed copy of the binary */
+	bool sealed;
 };
 
 static const struct command commands[] = {
-	{"create", oci_cmd_create, "create a container (its process waits for start)"},
+	{"create", oci_cmd_create, "create a container (its process waits for start)", true},
 	{"start", oci_cmd_start, "start the process of a created container"},
-	{"run", oci_cmd_run, "create, start and wait for a container"},
+	{"run", oci_cmd_run, "create, start and wait for a container", true},
 	{"state", oci_cmd_state, "print a container's OCI state JSON"},
 	{"kill", oci_cmd_kill, "send a signal to a container's init"},
 	{"delete", oci_cmd_delete, "delete a container and its resources"},
@@ -110,6 +114,10 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(commands[i].name, name) != 0)
 			continue;
+		if (commands[i].sealed && selfexe_reexec_sealed(argv, &err) < 0) {
+			vs_report(err);
+			return 1;
+		}
 		/* getopt state is global: let the command parse its own argv afresh */
 		int cargc = argc - optind;
 		char **cargv = argv + optind;

@@ -1,0 +1,15 @@
+/* process.terminal: a pty made inside the container, its master handed to the
+ * caller over --console-socket (SCM_RIGHTS), exactly as runc does. */
+#ifndef VESSEL_OCI_CONSOLE_H
+#define VESSEL_OCI_CONSOLE_H
+
+#include "base/error.h"
+#include "oci/spec.h"
+
+/* Connects to the caller's console socket (in the runtime, before the init exists). */
+int console_connect(const char *path, vs_err_t *err);
+/* In the init after pivot_root: opens a pty, sends its master over sock, binds the
+ * slave to /dev/console and makes it the controlling terminal and stdio. */
+int console_setup(int sock, const struct spec_process *p, vs_err_t *err);
+
+#endif

@@ -1,0 +1,16 @@
+/* What several commands do to an existing container: signal it, wait for it to
+ * die, and take it down (cgroup, poststop hooks, state). */
+#ifndef VESSEL_OCI_LIFECYCLE_H
+#define VESSEL_OCI_LIFECYCLE_H
+
+#include "base/error.h"
+#include "oci/state.h"
+
+/* "TERM", "SIGTERM", "15", "sigkill" ... -> signal number. */
+int lifecycle_parse_signal(const char *s, int *sig, vs_err_t *err);
+/* Waits up to timeout_ms for the container's init to be gone. */
+bool lifecycle_wait_gone(const struct container_state *st, int timeout_ms);
+/* Removes the cgroup, runs poststop hooks (failures only warn), removes the state. */
+int lifecycle_destroy(struct container_state *st, vs_err_t *err);
+
+#endif

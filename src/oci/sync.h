@@ -1,0 +1,24 @@
+/* The runtime <-> container init handshake over a SOCK_SEQPACKET pair.
+ * One message is one packet: a type byte and, for errors, the text. */
+#ifndef VESSEL_OCI_SYNC_H
+#define VESSEL_OCI_SYNC_H
+
+#include "base/error.h"
+
+enum sync_type {
+	SYNC_GO = 'G',	       /* runtime -> init: cgroup joined, id maps written */
+	SYNC_HOOKS = 'H',      /* init -> runtime: rootfs mounted, run prestart/createRuntime */
+	SYNC_HOOKS_DONE = 'D', /* runtime -> init */
+	SYNC_READY = 'R',      /* init -> runtime: set up, waiting for start */
+	SYNC_START = 'S',      /* runtime -> init (run: no exec fifo) */
+	SYNC_ERROR = 'E',      /* init -> runtime: text follows */
+};
+
+int sync_send(int fd, enum sync_type type, vs_err_t *err);
+/* Sends an error's text; never fails (the init is about to exit anyway). */
+void sync_send_error(int fd, const char *msg);
+/* Receives one message and checks its type. An error message from the init becomes
+ * *err with its text; EOF is "the container init exited during setup". */
+int sync_expect(int fd, enum sync_type type, vs_err_t *err);
+
+#endif
