@@ -411,9 +411,12 @@ int cgroup_destroy(struct cgroup *cg, vs_err_t *err)
 		return vs_err_wrap(err, "delete cgroup %s", cg->path);
 	int64_t deadline = cg_now_ms() + RMDIR_WAIT_MS;
 	int rc = 0;
-	for (size_t i = 0; i < cg->n; i++)
+	for (size_t i = 0; i < cg->n; i++) {
 		if (remove_dirs(&cg->d[i], deadline, err) < 0)
 			rc = -1; /* the first error is kept; the others are still removed */
+		else
+			cg_v2_give_back(&cg->d[i]);
+	}
 	if (rc < 0)
 		vs_err_wrap(err, "delete cgroup %s", cg->path);
 	return rc;

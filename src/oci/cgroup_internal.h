@@ -81,8 +81,10 @@ struct cg_dir {
 	char *name, *dir, *fstype, *options, *mountpoint;
 	bool v2;
 	uint32_t ctrls;
-	int created; /* how many trailing components of the path destroy removes */
-	int made;    /* how many of them cgroup_create itself made (undone on failure) */
+	int created;	       /* how many trailing components of the path destroy removes */
+	int made;	       /* how many of them cgroup_create itself made (undone on failure) */
+	uint32_t root_enabled; /* v2: controllers this container enabled in the hierarchy
+				  root's subtree_control, given back when it is the last */
 };
 
 struct cgroup {
@@ -239,6 +241,13 @@ int cg_v2_unified(struct cg_dir *d, const struct cgroup_resources *r, vs_err_t *
 /* Makes controller (v2 name) usable in the v2 directory: enables it in the subtree_control
  * of every ancestor that does not yet delegate it. */
 int cg_v2_enable(struct cg_dir *d, const char *ctrl, vs_err_t *err);
+/* After the container's directories are gone: turns off at the hierarchy root (and in
+ * any cgroup below that delegates it on) each controller cg_v2_enable turned on there,
+ * unless a cgroup below still holds a limit of it (cg_v2_limited). */
+void cg_v2_give_back(const struct cg_dir *d);
+/* Does any cgroup below dir hold a limit of ctrl: a "<ctrl>.…max" file that is neither
+ * "max" nor empty? */
+bool cg_v2_limited(const char *dir, const char *ctrl);
 
 /* --- devices (cgroup_devices_v1.c, cgroup_devices.c) --- */
 

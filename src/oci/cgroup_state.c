@@ -11,20 +11,41 @@
 #include "base/util.h"
 #include "oci/cgroup_internal.h"
 
+static json_t *ctrl_names(uint32_t mask)
+{
+	json_t *names = json_array();
+	for (int c = 0; names && c < CG_NCTRL; c++)
+		if (mask & CG_BIT(c))
+			json_array_append_new(names, json_string(cg_ctrl_name(c)));
+	return names;
+}
+
+static int ctrl_mask(json_t *arr, const char *jpath, const char *key, uint32_t *out, vs_err_t *err)
+{
+	size_t i;
+	json_t *c;
+	json_array_foreach(arr, i, c)
+	{
+		int ctrl = json_is_string(c) ? cg_ctrl_from_name(json_string_value(c)) : -1;
+		if (ctrl < 0)
+			return vs_err(err, 0, "%s.%s[%zu]: unknown controller", jpath, key, i);
+		*out |= CG_BIT(ctrl);
+	}
+	return 0;
+}
+
 json_t *cgroup_to_json(const struct cgroup *cg)
 {
 	json_t *dirs = json_array();
 	for (size_t i = 0; dirs && i < cg->n; i++) {
 		const struct cg_dir *d = &cg->d[i];
-		json_t *ctrls = json_array();
-		for (int c = 0; ctrls && c < CG_NCTRL; c++)
-			if (d->ctrls & CG_BIT(c))
-				json_array_append_new(ctrls, json_string(cg_ctrl_name(c)));
-		json_array_append_new(dirs,
-				      json_pack("{s:s, s:s, s:s, s:s, s:s, s:o*, s:i}", "name",
-						d->name, "dir", d->dir, "fstype", d->fstype,
-						"options", d->options, "mountpoint", d->mountpoint,
-						"controllers", ctrls, "created", d->created));
+		json_t *entry = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o*, s:i}", "name", d->name,
+					  "dir", d->dir, "fstype", d->fstype, "options", d->options,
+					  "mountpoint", d->mountpoint, "controllers",
+					  ctrl_names(d->ctrls), "created", d->created);
+		if (entry && d->root_enabled)
+			json_object_set_new(entry, "rootEnabled", ctrl_names(d->root_enabled));
+		json_array_append_new(dirs, entry);
 	}
 	return json_pack("{s:s, s:o*}", "path", cg->path, "dirs", dirs);
 }
@@ -80,15 +101,12 @@ static int dir_from_json(json_t *j, const char *jpath, struct cg_dir *d, vs_err_
 	d->created = (int)created;
 	if (!d->name || !d->dir || !d->fstype || !d->options || !d->mountpoint)
 		return vs_err(err, ENOMEM, "%s", jpath);
-	size_t i;
-	json_t *c;
-	json_array_foreach(ctrls, i, c)
-	{
-		int ctrl = json_is_string(c) ? cg_ctrl_from_name(json_string_value(c)) : -1;
-		if (ctrl < 0)
-			return vs_err(err, 0, "%s.controllers[%zu]: unknown controller", jpath, i);
-		d->ctrls |= CG_BIT(ctrl);
-	}
+	json_t *root_enabled = NULL;
+	if (ctrl_mask(ctrls, jpath, "controllers", &d->ctrls, err) < 0 ||
+	    vjson_array(j, jpath, "rootEnabled", &root_enabled, err) < 0 ||
+	    (root_enabled &&
+	     ctrl_mask(root_enabled, jpath, "rootEnabled", &d->root_enabled, err) < 0))
+		return -1;
 	return 0;
 }
 

@@ -1,10 +1,13 @@
 /* Limits in cgroup v2 files, the v1 -> v2 value conversions, and the files both versions
  * share (pids.max, hugetlb, rdma.max). */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h> /* constants only: M_LN2l, M_LN10l (no libm) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 
 #include "base/log.h"
 #include "base/util.h"
@@ -93,6 +96,17 @@ static int file_has_word(const char *dir, const char *file, const char *word, bo
 	return 0;
 }
 
+/* Enabling a controller at the root and giving it back are serialised between vessel
+ * processes, so a container being created never loses a controller it just checked. */
+static int lock_root(const char *mountpoint)
+{
+	int fd = open(mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0)
+		while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
+			;
+	return fd;
+}
+
 int cg_v2_enable(struct cg_dir *d, const char *ctrl, vs_err_t *err)
 {
 	bool yes;
@@ -111,6 +125,7 @@ int cg_v2_enable(struct cg_dir *d, const char *ctrl, vs_err_t *err)
 	cleanup_free char *walk = strdup(d->dir);
 	if (!walk)
 		return vs_err(err, ENOMEM, "cgroup");
+	cleanup_close int lock = lock_root(d->mountpoint);
 	size_t mlen = strlen(d->mountpoint);
 	for (char *s = walk + mlen;;) {
 		char saved = *s;
@@ -119,10 +134,111 @@ int cg_v2_enable(struct cg_dir *d, const char *ctrl, vs_err_t *err)
 			return -1;
 		if (!yes && cg_writef(walk, "cgroup.subtree_control", err, "+%s", ctrl) < 0)
 			return vs_err_wrap(err, "enable the %s controller", ctrl);
+		if (!yes && s == walk + mlen) {
+			int c = cg_ctrl_from_name(ctrl);
+			if (c >= 0)
+				d->root_enabled |= CG_BIT(c);
+			vs_debug("cgroup: enabled %s in %s/cgroup.subtree_control", ctrl, walk);
+		}
 		*s = saved;
 		s = strchr(s + 1, '/');
 		if (!s)
 			return 0;
+	}
+}
+
+static bool is_subdir(const struct dirent *e)
+{
+	return e->d_type == DT_DIR && strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+}
+
+/* A "<ctrl>.…max" file below dir holding a limit (not "max", not empty). Unreadable or
+ * too deep counts as limited: when in doubt the controller stays on. */
+static bool limited_below(const char *dir, const char *ctrl, int depth)
+{
+	DIR *d = depth <= CG_MAX_DEPTH ? opendir(dir) : NULL;
+	if (!d)
+		return true;
+	size_t clen = strlen(ctrl);
+	bool found = false;
+	struct dirent *e;
+	while (!found && (e = readdir(d))) {
+		cleanup_free char *sub = NULL;
+		if (asprintf(&sub, "%s/%s", dir, e->d_name) < 0) {
+			found = true;
+			break;
+		}
+		if (is_subdir(e)) {
+			found = limited_below(sub, ctrl, depth + 1);
+			continue;
+		}
+		size_t len = strlen(e->d_name);
+		if (depth == 0 || strncmp(e->d_name, ctrl, clen) != 0 || e->d_name[clen] != '.' ||
+		    len < 3 || strcmp(e->d_name + len - 3, "max") != 0)
+			continue;
+		cleanup_free char *v = NULL;
+		vs_err_t err = NULL;
+		if (vs_read_file(sub, 65536, &v, NULL, &err) < 0) {
+			vs_err_free(&err);
+			found = true;
+			continue;
+		}
+		found = v[0] != '\0' && v[0] != '\n' && strncmp(v, "max", 3) != 0;
+	}
+	closedir(d);
+	return found;
+}
+
+/* Takes ctrl out of every subtree_control from dir down, deepest first (the kernel
+ * refuses a parent while a child still delegates it). */
+static int switch_off(const char *dir, const char *ctrl, int depth, vs_err_t *err)
+{
+	DIR *d = depth <= CG_MAX_DEPTH ? opendir(dir) : NULL;
+	if (!d)
+		return vs_err(err, errno ? errno : ELOOP, "opendir `%s`", dir);
+	struct dirent *e;
+	int rc = 0;
+	while (rc == 0 && (e = readdir(d))) {
+		cleanup_free char *sub = NULL;
+		if (!is_subdir(e))
+			continue;
+		if (asprintf(&sub, "%s/%s", dir, e->d_name) < 0)
+			rc = vs_err(err, ENOMEM, "cgroup");
+		else
+			rc = switch_off(sub, ctrl, depth + 1, err);
+	}
+	closedir(d);
+	bool on;
+	if (rc == 0 && file_has_word(dir, "cgroup.subtree_control", ctrl, &on, err) == 0 && on)
+		rc = cg_writef(dir, "cgroup.subtree_control", err, "-%s", ctrl);
+	return rc;
+}
+
+bool cg_v2_limited(const char *dir, const char *ctrl)
+{
+	return limited_below(dir, ctrl, 0);
+}
+
+void cg_v2_give_back(const struct cg_dir *d)
+{
+	if (!d->v2 || !d->root_enabled)
+		return;
+	cleanup_close int lock = lock_root(d->mountpoint);
+	for (int c = 0; c < CG_NCTRL; c++) {
+		const char *name = cg_ctrl_v2_name(c);
+		if (!(d->root_enabled & CG_BIT(c)) || !name)
+			continue;
+		/* switching it off would drop someone's limits with it: then it stays */
+		if (limited_below(d->mountpoint, name, 0)) {
+			vs_debug("cgroup: %s stays on at %s: a cgroup below has a limit", name,
+				 d->mountpoint);
+			continue;
+		}
+		vs_err_t e = NULL;
+		if (switch_off(d->mountpoint, name, 0, &e) < 0) {
+			vs_debug("cgroup: give back %s: %s", name, e->msg);
+			vs_err_free(&e);
+		}
 	}
 }
 

@@ -4,7 +4,6 @@
  * The v2-only and v1-only cases run on layouts that keep only those hierarchies of this
  * (hybrid) host, so all three code paths meet real kernel files. */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -184,20 +183,6 @@ static void note_hugetlb(const char *v2root)
 	free(text);
 }
 
-static bool has_subdirs(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return true;
-	bool found = false;
-	struct dirent *e;
-	while (!found && (e = readdir(d)))
-		found = e->d_type == DT_DIR && strcmp(e->d_name, ".") != 0 &&
-			strcmp(e->d_name, "..") != 0;
-	closedir(d);
-	return found;
-}
-
 /* Kills and removes whatever a failed test left, and gives the host's cgroup2 root its
  * subtree_control back when nothing else lives under it. */
 static void cleanup(void)
@@ -228,11 +213,13 @@ static void cleanup(void)
 				fprintf(stderr, "cleanup: %s\n", err->msg);
 			vs_err_free(&err);
 		}
-		/* only when no other cgroup could be using hugetlb limits by now */
-		if (l->h[i].v2 && hugetlb_was_enabled == 0 && !has_subdirs(l->h[i].mountpoint) &&
-		    cg_write(l->h[i].mountpoint, "cgroup.subtree_control", "-hugetlb", &err) < 0)
-			fprintf(stderr, "cleanup: %s\n", err->msg);
-		vs_err_free(&err);
+		/* as a delete does: off again unless some cgroup now holds a hugetlb limit */
+		if (l->h[i].v2 && hugetlb_was_enabled == 0) {
+			struct cg_dir root = {.v2 = true,
+					      .mountpoint = l->h[i].mountpoint,
+					      .root_enabled = CG_BIT(CG_HUGETLB)};
+			cg_v2_give_back(&root);
+		}
 	}
 	cg_layout_free(l);
 }
@@ -462,6 +449,7 @@ Test(cgroup_live, hybrid_hugetlb_goes_to_cgroup2)
 	const struct cg_hier *owner = cg_layout_owner(host, CG_HUGETLB);
 	cr_assert_not_null(owner, "no hugetlb controller on this host");
 	cr_assert(owner->v2, "this test is about hosts whose cgroup2 owns hugetlb");
+	char *h_root = strdup(owner->mountpoint);
 	note_hugetlb(owner->mountpoint);
 	cg_layout_free(host);
 
@@ -487,9 +475,29 @@ Test(cgroup_live, hybrid_hugetlb_goes_to_cgroup2)
 	cr_assert_not_null(huge);
 	cr_assert_eq(json_integer_value(json_object_get(huge, "usage")), 0);
 	json_decref(stats);
+
+	/* what the container switched on at the cgroup2 root is in state.json, and a delete
+	 * from there switches it off again when nothing else lives under the root */
+	json_t *state = cgroup_to_json(cg);
+	json_t *on = NULL;
+	for (size_t i = 0; i < cg->n; i++)
+		if (cg->d[i].v2)
+			on = json_object_get(json_array_get(json_object_get(state, "dirs"), i),
+					     "rootEnabled");
+	if (!hugetlb_was_enabled)
+		cr_assert_str_eq(json_string_value(json_array_get(on, 0)), "hugetlb");
+	cgroup_free(cg);
+	OK(cgroup_from_json(state, &cg, &_e));
+	json_decref(state);
 	OK(cgroup_destroy(cg, &_e));
 	cgroup_free(cg);
 	assert_nothing_left();
+	char *root_ctl = read_file(h_root, "cgroup.subtree_control");
+	if (!hugetlb_was_enabled && !cg_v2_limited(h_root, "hugetlb"))
+		cr_assert_not(strstr(root_ctl, "hugetlb"), "hugetlb left on at the root: %s",
+			      root_ctl);
+	free(root_ctl);
+	free(h_root);
 	free(path);
 }
 
