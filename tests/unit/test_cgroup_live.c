@@ -501,6 +501,44 @@ Test(cgroup_live, hybrid_hugetlb_goes_to_cgroup2)
 	free(path);
 }
 
+Test(cgroup_live, root_controller_given_back_by_the_last_user)
+{
+	struct cg_layout *host = host_layout();
+	const struct cg_hier *owner = cg_layout_owner(host, CG_HUGETLB);
+	cr_assert(owner && owner->v2, "this test is about hosts whose cgroup2 owns hugetlb");
+	char *root = strdup(owner->mountpoint);
+	cg_layout_free(host);
+	note_hugetlb(root);
+
+	char *pa = test_path("a"), *pb = test_path("b");
+	struct cgroup *a = NULL, *b = NULL;
+	OK(cgroup_create(pa, "a", &a, &_e));
+	OK(cgroup_create(pb, "b", &b, &_e));
+	apply(a, "{\"hugepageLimits\": [{\"pageSize\": \"2MB\", \"limit\": 2097152}]}");
+	apply(b, "{\"hugepageLimits\": [{\"pageSize\": \"2MB\", \"limit\": 4194304}]}");
+	cr_assert(cg_v2_limited(root, "hugetlb"));
+	/* b goes first: a still has its limit, so hugetlb stays on */
+	OK(cgroup_destroy(b, &_e));
+	assert_file(dir_of(a, CG_HUGETLB)->dir, "hugetlb.2MB.max", "2097152");
+	char *ctl = read_file(root, "cgroup.subtree_control");
+	cr_assert(strstr(ctl, "hugetlb"), "%s", ctl);
+	free(ctl);
+	/* a was the last (unless another process set a hugetlb limit meanwhile): the root
+	 * is as before */
+	OK(cgroup_destroy(a, &_e));
+	if (!hugetlb_was_enabled && !cg_v2_limited(root, "hugetlb")) {
+		ctl = read_file(root, "cgroup.subtree_control");
+		cr_assert_not(strstr(ctl, "hugetlb"), "%s", ctl);
+		free(ctl);
+	}
+	cgroup_free(a);
+	cgroup_free(b);
+	assert_nothing_left();
+	free(pa);
+	free(pb);
+	free(root);
+}
+
 Test(cgroup_live, v2_only_layout)
 {
 	struct cg_layout *l = host_layout_only(true);
