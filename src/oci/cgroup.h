@@ -33,7 +33,9 @@ struct cgroup;
  * Fails cleanly (nothing left behind) on error. */
 int cgroup_create(const char *cgroups_path, const char *id, struct cgroup **out, vs_err_t *err);
 /* Writes the limits (at create and later by `update`). A limit whose controller is not
- * available gives an error naming the field. r may be NULL (nothing to do). */
+ * available gives an error naming the field. r may be NULL (nothing to do).
+ * It may switch a controller on at a cgroup2 root (recorded for delete to give back):
+ * save cgroup_to_json() into state.json after it, `update` included. */
 int cgroup_apply(struct cgroup *cg, const struct cgroup_resources *r, vs_err_t *err);
 /* Moves pid into the container's cgroup in every hierarchy. */
 int cgroup_enter(struct cgroup *cg, pid_t pid, vs_err_t *err);
