@@ -125,7 +125,8 @@ int cg_v2_enable(struct cg_dir *d, const char *ctrl, vs_err_t *err)
 	cleanup_free char *walk = strdup(d->dir);
 	if (!walk)
 		return vs_err(err, ENOMEM, "cgroup");
-	cleanup_close int lock = lock_root(d->mountpoint);
+	cleanup_close int lock = lock_root(d->mountpoint); /* held until return */
+	(void)lock;
 	size_t mlen = strlen(d->mountpoint);
 	for (char *s = walk + mlen;;) {
 		char saved = *s;
@@ -223,7 +224,8 @@ void cg_v2_give_back(const struct cg_dir *d)
 {
 	if (!d->v2 || !d->root_enabled)
 		return;
-	cleanup_close int lock = lock_root(d->mountpoint);
+	cleanup_close int lock = lock_root(d->mountpoint); /* held until return */
+	(void)lock;
 	for (int c = 0; c < CG_NCTRL; c++) {
 		const char *name = cg_ctrl_v2_name(c);
 		if (!(d->root_enabled & CG_BIT(c)) || !name)
