@@ -145,17 +145,21 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 	}
 	if (join_namespaces(s, err) < 0)
 		return -1;
-	/* after the runtime moved us into our cgroup, so that it becomes the ns root */
-	if (s->ns[NS_CGROUP].enabled && !s->ns[NS_CGROUP].path && unshare(CLONE_NEWCGROUP) < 0)
-		return vs_err(err, errno, "unshare the cgroup namespace");
 	if (s->ns[NS_TIME].enabled && !s->ns[NS_TIME].path && new_time_namespace(s, err) < 0)
 		return -1;
 	cleanup_close int hostproc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (hostproc < 0)
 		return vs_err(err, errno, "open /proc");
 
+	/* Mounting needs nothing of the cgroup, and moving a task between v1 cgroups waits
+	 * for an RCU grace period (milliseconds): the rootfs is built meanwhile. */
 	if (rootfs_prepare(s, c->cg, in_userns, err) < 0)
 		return -1;
+	if (sync_expect(c->sync_fd, SYNC_CGROUP, err) < 0)
+		return -1;
+	/* after the runtime moved us into our cgroup, so that it becomes the ns root */
+	if (s->ns[NS_CGROUP].enabled && !s->ns[NS_CGROUP].path && unshare(CLONE_NEWCGROUP) < 0)
+		return vs_err(err, errno, "unshare the cgroup namespace");
 	if (c->hooks_round && (sync_send(c->sync_fd, SYNC_HOOKS, err) < 0 ||
 			       sync_expect(c->sync_fd, SYNC_HOOKS_DONE, err) < 0))
 		return -1;

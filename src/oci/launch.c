@@ -174,26 +174,33 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 	l->pid = pid;
 	l->sync_fd = sv[0];
 
-	if (cgroup_enter(l->cg, pid, err) < 0)
-		return -1;
 	if (s->ns[NS_USER].enabled && !s->ns[NS_USER].path &&
 	    (write_id_map(pid, "uid_map", s->uid_mappings, s->n_uid_mappings, err) < 0 ||
 	     write_id_map(pid, "gid_map", s->gid_mappings, s->n_gid_mappings, err) < 0))
-		return -1;
+		goto fail;
 	if (s->process.has_oom_score_adj) {
 		char path[64], val[16];
 		snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", pid);
 		int n = snprintf(val, sizeof(val), "%d", s->process.oom_score_adj);
-		if (vs_write_file(path, val, (size_t)n, err) < 0)
-			return vs_err_wrap(err, "process.oomScoreAdj");
+		if (vs_write_file(path, val, (size_t)n, err) < 0) {
+			vs_err_wrap(err, "process.oomScoreAdj");
+			goto fail;
+		}
 	}
-	if (sync_send(l->sync_fd, SYNC_GO, err) < 0)
-		return -1;
+	/* the init builds its rootfs while we move it into its cgroup */
+	if (sync_send(l->sync_fd, SYNC_GO, err) < 0 || cgroup_enter(l->cg, pid, err) < 0 ||
+	    sync_send(l->sync_fd, SYNC_CGROUP, err) < 0)
+		goto fail;
 	if ((s->hooks.n[HOOK_PRESTART] || s->hooks.n[HOOK_CREATE_RUNTIME]) &&
 	    (sync_expect(l->sync_fd, SYNC_HOOKS, err) < 0 || runtime_hooks(l, o, err) < 0 ||
 	     sync_send(l->sync_fd, SYNC_HOOKS_DONE, err) < 0))
-		return -1;
-	return sync_expect(l->sync_fd, SYNC_READY, err);
+		goto fail;
+	if (sync_expect(l->sync_fd, SYNC_READY, err) < 0)
+		goto fail;
+	return 0;
+fail:
+	sync_prefer_init_error(l->sync_fd, err);
+	return -1;
 }
 
 /* "system.slice:prefix:name" -> "/system.slice/prefix-name.scope", the directory

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 int sync_send(int fd, enum sync_type type, vs_err_t *err)
 {
@@ -41,4 +42,26 @@ int sync_expect(int fd, enum sync_type type, vs_err_t *err)
 		return vs_err(err, 0, "sync with container init: expected `%c`, got `%c`",
 			      (char)type, buf[0]);
 	return 0;
+}
+
+void sync_prefer_init_error(int fd, vs_err_t *err)
+{
+	char buf[4097];
+	ssize_t n;
+	/* the init writes its error and exits: give it a moment to get there */
+	for (int tries = 0; tries < 100; tries++) {
+		n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+		if (n > 0 && buf[0] == SYNC_ERROR) {
+			buf[n] = '\0';
+			vs_err_free(err);
+			vs_err(err, 0, "%s", buf + 1);
+			return;
+		}
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			return;
+		if (n < 0) {
+			struct timespec d = {0, 1000000};
+			nanosleep(&d, NULL);
+		}
+	}
 }

@@ -6,7 +6,8 @@
 #include "base/error.h"
 
 enum sync_type {
-	SYNC_GO = 'G',	       /* runtime -> init: cgroup joined, id maps written */
+	SYNC_GO = 'G',	       /* runtime -> init: id maps written, start the setup */
+	SYNC_CGROUP = 'C',     /* runtime -> init: joined to the container's cgroup */
 	SYNC_HOOKS = 'H',      /* init -> runtime: rootfs mounted, run prestart/createRuntime */
 	SYNC_HOOKS_DONE = 'D', /* runtime -> init */
 	SYNC_READY = 'R',      /* init -> runtime: set up, waiting for start */
@@ -20,5 +21,9 @@ void sync_send_error(int fd, const char *msg);
 /* Receives one message and checks its type. An error message from the init becomes
  * *err with its text; EOF is "the container init exited during setup". */
 int sync_expect(int fd, enum sync_type type, vs_err_t *err);
+
+/* After a failure of ours: if the init already reported why it failed (its message is
+ * queued on the socket), that cause replaces *err, which only describes the symptom. */
+void sync_prefer_init_error(int fd, vs_err_t *err);
 
 #endif
