@@ -213,7 +213,7 @@ static int find_pvh_note(const uint8_t *b, size_t len, uint64_t off, uint64_t si
 
 static int parse_elf(const uint8_t *b, size_t len, struct kimage *k, vs_err_t *err)
 {
-	struct elf_view v;
+	struct elf_view v = {0};
 	if (elf_header(b, len, &v, err) < 0)
 		return -1;
 	uint64_t pvh_entry = 0;
