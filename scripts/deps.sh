@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages vessel needs that are missing. Idempotent and quick when
-# nothing is missing (one dpkg-query). Usage: scripts/deps.sh build|test|demo|bench|fuzz|images
+# nothing is missing (one dpkg-query). Usage: scripts/deps.sh build|test|demo|bench|fuzz|images|clients
 set -euo pipefail
 
 build=(meson ninja-build pkg-config gcc libjansson-dev libseccomp-dev)
 demo=(busybox-static)
-test=(libcriterion-dev python3-pytest busybox-static acpica-tools qemu-system-x86)
+# podman and containerd driving vessel (tests/integration/test_{podman,containerd}.py, bench/clients.sh)
+clients=(podman containerd netavark iptables)
+test=(libcriterion-dev python3-pytest busybox-static acpica-tools qemu-system-x86 "${clients[@]}")
 bench=(crun runc hyperfine time busybox-static qemu-system-x86)
 fuzz=(clang libclang-rt-14-dev)
 images=(cpio kmod lz4 xz-utils zstd)
@@ -19,6 +21,7 @@ for kind in "$@"; do
 	bench) want+=("${bench[@]}") ;;
 	fuzz) want+=("${fuzz[@]}") ;;
 	images) want+=("${images[@]}") ;;
+	clients) want+=("${clients[@]}") ;;
 	*) echo "deps.sh: unknown kind '$kind'" >&2; exit 2 ;;
 	esac
 done
