@@ -1,0 +1,158 @@
+"""containerd (Debian's, with its io.containerd.runc.v2 shim) driving vessel through
+`ctr run --runc-binary`.
+
+One containerd per module, started here with its own root, state and socket and the CRI
+plugin disabled (clients/containerd.toml, the file docs/kubernetes.md shows); the image is
+an OCI layout tarball made from the busybox rootfs and loaded with `ctr image import`.
+"""
+import os
+import re
+import time
+
+import pytest
+
+from clients import Containerd, busybox_rootfs, oci_archive, run_in_pty, wait_for
+from conftest import run
+
+IMAGE = "docker.io/library/vessel-busybox:test"
+MiB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def containerd(vessel, tmp_path_factory):
+    work = tmp_path_factory.mktemp("containerd-image")
+    rootfs = busybox_rootfs(work / "bundle", vessel)
+    archive = oci_archive(rootfs, work / "image.tar", IMAGE)
+    daemon = Containerd(vessel)
+    try:
+        daemon.ok("image", "import", str(archive), timeout=120)
+        yield daemon
+    finally:
+        problems = daemon.stop()
+        assert not problems, f"containerd left things behind: {problems}"
+
+
+@pytest.fixture
+def ids(containerd):
+    """Container ids for one test; each task and container is removed afterwards."""
+    made = []
+
+    def new():
+        made.append(f"vt{len(made)}-{int(time.time() * 1000) % 10**8}")
+        return made[-1]
+
+    yield new
+    for cid in made:
+        containerd.ctr("task", "kill", "--signal", "SIGKILL", cid, timeout=30)
+        wait_for(lambda: containerd.ctr("task", "delete", cid, timeout=30).returncode == 0
+                 or cid not in [r[0] for r in containerd.table("task", "ls")],
+                 timeout=15, interval=0.1, what=f"task {cid} to be deleted")
+        containerd.ctr("container", "delete", cid, timeout=30)
+
+
+def task_status(containerd, cid):
+    for row in containerd.table("task", "ls"):
+        if row[0] == cid:
+            return row[2]
+    return None
+
+
+def run_detached(containerd, cid, *argv):
+    containerd.ok("run", "--detach", *containerd.run_args(), IMAGE, cid, *argv)
+    wait_for(lambda: task_status(containerd, cid) == "RUNNING", what=f"task {cid} to run")
+
+
+def test_containerd_config_names_vessel_for_the_cri_runtime(containerd, tmp_path):
+    """The runtime entry docs/kubernetes.md tells a node to use, as containerd reads it:
+    the test's own config with the CRI plugin enabled, as on a node."""
+    text = containerd.config.read_text()
+    node_config = tmp_path / "node.toml"
+    node_config.write_text(re.sub(r"(?m)^disabled_plugins = .*$", "", text))
+    r = run(["containerd", "--config", str(node_config), "config", "dump"], timeout=30)
+    assert r.returncode == 0, r.stderr
+    entry = r.stdout.split('[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.vessel]')
+    assert len(entry) == 2, r.stdout
+    table, options = entry[1].split("\n\n")[:2]
+    assert 'runtime_type = "io.containerd.runc.v2"' in table
+    assert 'runtimes.vessel.options]' in options
+    assert f'BinaryName = "{containerd.vessel}"' in options
+
+
+def test_ctr_run_rm_gives_output_and_exit_status(containerd, ids):
+    cid = ids()
+    r = containerd.ctr("run", "--rm", *containerd.run_args(), IMAGE, cid, "/bin/sh", "-c",
+                       "echo hello from $(hostname); echo pid=$$; exit 3")
+    assert r.returncode == 3, r.stderr
+    assert "hello from" in r.stdout and "pid=1" in r.stdout.split()
+    assert cid not in [row[0] for row in containerd.table("container", "ls")]
+
+
+def test_the_shim_runs_vessel(containerd, ids):
+    """vessel's own state directory (the shim's --runc-root) holds the container while it
+    runs: the calls went to vessel, not to the runc the shim would default to."""
+    cid = ids()
+    run_detached(containerd, cid, "sleep", "300")
+    state_root = containerd.work / "runtime" / containerd.namespace
+    r = run([containerd.vessel, "--root", str(state_root), "state", cid], timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert '"running"' in r.stdout and cid in r.stdout
+
+
+def test_task_kill_and_delete(containerd, ids):
+    cid = ids()
+    run_detached(containerd, cid, "/bin/sh", "-c",
+                 "trap 'exit 7' TERM; while true; do sleep 0.1; done")
+    containerd.ok("task", "kill", cid)  # SIGTERM, ctr's default
+    wait_for(lambda: task_status(containerd, cid) == "STOPPED", what="the task to stop")
+    r = containerd.ctr("task", "delete", cid)
+    assert r.returncode == 0, r.stderr
+    # the trap ran: SIGTERM reached the container's init, whose exit status ctr reports
+    assert "exit code 7" in r.stderr, r.stderr
+    assert task_status(containerd, cid) is None
+    containerd.ok("container", "delete", cid)
+    assert cid not in [row[0] for row in containerd.table("container", "ls")]
+    assert not (containerd.work / "runtime" / containerd.namespace / cid).exists()
+
+
+def cgroup_dir(pid, controller):
+    """The host's directory of pid's cgroup for a controller (cgroup v1, or v2 unified)."""
+    with open(f"/proc/{pid}/cgroup") as f:
+        lines = [line.rstrip("\n").split(":", 2) for line in f]
+    for _, names, path in lines:
+        if controller in names.split(","):
+            return f"/sys/fs/cgroup/{controller}{path}"
+    return "/sys/fs/cgroup" + next(path for hid, _, path in lines if hid == "0")
+
+
+def test_memory_limit_is_set_and_enforced(containerd, ids):
+    """ctr's spec mounts no cgroupfs inside: the limit is read on the host. The allocating
+    child is OOM-killed and the container's shell lives on."""
+    cid = ids()
+    containerd.ok("run", "--detach", *containerd.run_args(), "--memory-limit", str(48 * MiB),
+                  IMAGE, cid, "/bin/sh", "-c", "sleep 0.5; tail /dev/zero; sleep 300")
+    pid = wait_for(lambda: next((row[1] for row in containerd.table("task", "ls")
+                                 if row[0] == cid and row[2] == "RUNNING"), None),
+                   what=f"task {cid} to run")
+    memory = cgroup_dir(pid, "memory")
+    if os.path.exists(f"{memory}/memory.limit_in_bytes"):
+        limit, events = "memory.limit_in_bytes", "memory.oom_control"
+    else:
+        limit, events = "memory.max", "memory.events"
+    with open(f"{memory}/{limit}") as f:
+        assert f.read().strip() == str(48 * MiB)
+
+    def oom_kills():
+        with open(f"{memory}/{events}") as f:
+            return int(re.search(r"^oom_kill (\d+)$", f.read(), re.M).group(1))
+
+    wait_for(lambda: oom_kills() >= 1, timeout=20, what="the allocation to be OOM-killed")
+    assert task_status(containerd, cid) == "RUNNING"
+
+
+def test_run_with_a_terminal(containerd, ids):
+    argv = ["ctr", "--address", str(containerd.socket), "--namespace", containerd.namespace,
+            "run", "--rm", "--tty", *containerd.run_args(), IMAGE, ids(), "/bin/sh"]
+    status, out = run_in_pty(argv, "tty; echo answer=$((6 * 7)); exit 5\r", timeout=60,
+                             cwd=containerd.work)
+    assert status == 5, out
+    assert "/dev/pts/0" in out and "answer=42" in out, out
