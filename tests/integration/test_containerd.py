@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from clients import Containerd, busybox_rootfs, oci_archive, run_in_pty, wait_for
-from conftest import run
+from clients import TEMPLATES, Containerd, busybox_rootfs, oci_archive, run_in_pty, wait_for
+from conftest import ROOT, run
 
 IMAGE = "docker.io/library/vessel-busybox:test"
 MiB = 1 << 20
@@ -76,6 +76,19 @@ def test_containerd_config_names_vessel_for_the_cri_runtime(containerd, tmp_path
     assert 'runtime_type = "io.containerd.runc.v2"' in table
     assert 'runtimes.vessel.options]' in options
     assert f'BinaryName = "{containerd.vessel}"' in options
+
+
+def test_docs_show_the_tests_containerd_config():
+    """docs/kubernetes.md shows this test's containerd config and its runtime entry as they
+    are, with vessel's path for a node."""
+    template = (TEMPLATES / "containerd.toml").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", (ROOT / "docs" / "kubernetes.md").read_text(),
+                        re.S)
+    without_comments = "".join(line + "\n" for line in template.splitlines()
+                               if not line.startswith("#"))
+    assert without_comments in blocks
+    entry = template[template.index('[plugins."io.containerd.grpc.v1.cri"'):]
+    assert entry.replace("$vessel", "/usr/local/bin/vessel") in blocks
 
 
 def test_ctr_run_rm_gives_output_and_exit_status(containerd, ids):
