@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "oci/hooks.h"
+#include "oci/cgroup.h"
 #include "oci/create_args.h"
 #include "oci/launch.h"
 #include "oci/lifecycle.h"
@@ -130,6 +131,28 @@ int oci_cmd_state(const struct vs_globals *g, int argc, char **argv, vs_err_t *e
 	return 0;
 }
 
+/* --all: every process in the container's cgroup, the init or not */
+static int kill_all(struct container_state *st, int sig, vs_err_t *err)
+{
+	struct cgroup *cg = NULL;
+	pid_t *pids = NULL;
+	size_t n = 0;
+	if (!st->cgroup)
+		return vs_err(err, 0, "container `%s` has no cgroup", st->id);
+	if (cgroup_from_json(st->cgroup, &cg, err) < 0 || cgroup_pids(cg, &pids, &n, err) < 0) {
+		cgroup_free(cg);
+		return -1;
+	}
+	int ret = 0;
+	if (n == 0)
+		ret = vs_err(err, 0, "cannot kill container `%s`: container not running", st->id);
+	for (size_t i = 0; i < n; i++)
+		kill(pids[i], sig);
+	free(pids);
+	cgroup_free(cg);
+	return ret;
+}
+
 int oci_cmd_kill(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)
 {
 	bool all = false;
@@ -140,7 +163,6 @@ int oci_cmd_kill(const struct vs_globals *g, int argc, char **argv, vs_err_t *er
 			return usage_error(err, "kill", "[--all] ID [SIGNAL]");
 		all = true;
 	}
-	(void)all;
 	if (optind >= argc || argc - optind > 2)
 		return usage_error(err, "kill", "[--all] ID [SIGNAL]");
 	const char *id = argv[optind];
@@ -153,7 +175,9 @@ int oci_cmd_kill(const struct vs_globals *g, int argc, char **argv, vs_err_t *er
 		return -1;
 	}
 	int ret = 0;
-	if (state_status(&st) == STATUS_STOPPED)
+	if (all)
+		ret = kill_all(&st, sig, err);
+	else if (state_status(&st) == STATUS_STOPPED)
 		ret = vs_err(err, 0, "cannot kill container `%s`: container not running", id);
 	else if (kill(st.pid, sig) < 0)
 		ret = vs_err(err, errno == ESRCH ? 0 : errno, "kill container `%s`%s", id,

@@ -51,7 +51,7 @@ static int send_fd(int sock, int fd, const char *name, vs_err_t *err)
 	return 0;
 }
 
-int console_setup(int sock, const struct spec_process *p, vs_err_t *err)
+int console_setup(int sock, const struct spec_process *p, bool bind_console, vs_err_t *err)
 {
 	cleanup_close int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (master < 0)
@@ -69,7 +69,7 @@ int console_setup(int sock, const struct spec_process *p, vs_err_t *err)
 	cleanup_close int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (slave < 0)
 		return vs_err(err, errno, "open `%s`", name);
-	if (access("/dev/console", F_OK) == 0 && mount(name, "/dev/console", NULL, MS_BIND, NULL) < 0)
+	if (bind_console && access("/dev/console", F_OK) == 0 && mount(name, "/dev/console", NULL, MS_BIND, NULL) < 0)
 		return vs_err(err, errno, "bind `%s` on /dev/console", name);
 	if (send_fd(sock, master, "/dev/ptmx", err) < 0)
 		return -1;

@@ -3,13 +3,15 @@
 #ifndef VESSEL_OCI_CONSOLE_H
 #define VESSEL_OCI_CONSOLE_H
 
+#include <stdbool.h>
 #include "base/error.h"
 #include "oci/spec.h"
 
 /* Connects to the caller's console socket (in the runtime, before the init exists). */
 int console_connect(const char *path, vs_err_t *err);
-/* In the init after pivot_root: opens a pty, sends its master over sock, binds the
- * slave to /dev/console and makes it the controlling terminal and stdio. */
-int console_setup(int sock, const struct spec_process *p, vs_err_t *err);
+/* In the init after pivot_root (or an exec'd process after joining the mount
+ * namespace): opens a pty, sends its master over sock, binds the slave to /dev/console
+ * (the init only) and makes it the controlling terminal and stdio. */
+int console_setup(int sock, const struct spec_process *p, bool bind_console, vs_err_t *err);
 
 #endif

@@ -31,6 +31,7 @@ int create_args_parse(const char *cmd, int argc, char **argv, struct create_args
 			    "[--no-pivot] [--preserve-fds N]%s ID";
 	const char *extra = strcmp(cmd, "run") == 0 ? " [--detach] [--keep]" : "";
 	memset(a, 0, sizeof(*a));
+	a->o.console_fd = -1;
 	const char *bundle = ".";
 	int c;
 	while ((c = getopt_long(argc, argv, "+b:dh", create_opts, NULL)) != -1) {

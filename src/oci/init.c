@@ -168,7 +168,7 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 	if (rootfs_pivot(s, c->o->no_pivot, err) < 0)
 		return -1;
 	if (p->terminal) {
-		if (console_setup(c->console_fd, p, err) < 0)
+		if (console_setup(c->console_fd, p, true, err) < 0)
 			return -1;
 		close(c->console_fd);
 	} else if (setsid() < 0) {

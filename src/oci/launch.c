@@ -21,8 +21,10 @@
 #include "oci/console.h"
 #include "oci/hooks.h"
 #include "oci/init.h"
+#include "oci/nsenter.h"
 #include "oci/seccomp.h"
 #include "oci/sync.h"
+#include "oci/waitloop.h"
 
 json_t *launch_hook_state(const char *id, const char *bundle, json_t *annotations,
 			  const char *status, pid_t pid)
@@ -54,22 +56,6 @@ static int write_id_map(pid_t pid, const char *file, const struct spec_id_mappin
 	return 0;
 }
 
-static int write_pid_file(const char *path, pid_t pid, vs_err_t *err)
-{
-	cleanup_free char *tmp = NULL;
-	if (asprintf(&tmp, "%s.tmp.%d", path, getpid()) < 0)
-		return vs_err(err, ENOMEM, "--pid-file");
-	char buf[32];
-	int n = snprintf(buf, sizeof(buf), "%d", pid);
-	if (vs_write_file(tmp, buf, (size_t)n, err) < 0)
-		return vs_err_wrap(err, "--pid-file");
-	if (rename(tmp, path) < 0) {
-		unlink(tmp);
-		return vs_err(err, errno, "--pid-file: rename to `%s`", path);
-	}
-	return 0;
-}
-
 static void rfc3339_now(char *buf, size_t n)
 {
 	struct timespec ts;
@@ -95,14 +81,16 @@ static int clone_flags(const struct spec *s)
 
 /* A pid namespace given by path is entered by the runtime: setns(CLONE_NEWPID)
  * only changes the namespace of the children it makes next. */
-static int join_pid_namespace(const struct spec *s, vs_err_t *err)
+static int join_pid_namespace(const struct spec *s, int *own, vs_err_t *err)
 {
 	if (!s->ns[NS_PID].enabled || !s->ns[NS_PID].path)
 		return 0;
 	cleanup_close int fd = open(s->ns[NS_PID].path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || setns(fd, CLONE_NEWPID) < 0)
-		return vs_err(err, errno, "linux.namespaces: join pid namespace `%s`",
+	if (fd < 0)
+		return vs_err(err, errno, "linux.namespaces: open pid namespace `%s`",
 			      s->ns[NS_PID].path);
+	if (ns_enter_pid_for_child(fd, own, err) < 0)
+		return vs_err_wrap(err, "linux.namespaces: `%s`", s->ns[NS_PID].path);
 	return 0;
 }
 
@@ -130,29 +118,40 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 	}
 	cleanup_close int console_fd = -1;
 	if (s->process.terminal) {
-		if (!o->console_socket)
+		if (o->console_fd >= 0)
+			console_fd = dup(o->console_fd);
+		else if (!o->console_socket)
 			return vs_err(err, 0, "process.terminal is true: --console-socket is needed "
 					      "to receive the pty");
-		if ((console_fd = console_connect(o->console_socket, err)) < 0)
-			return -1;
+		else
+			console_fd = console_connect(o->console_socket, err);
+		if (console_fd < 0)
+			return err && *err ? -1 : vs_err(err, errno, "console");
 	}
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return vs_err(err, errno, "socketpair");
-	if (join_pid_namespace(s, err) < 0) {
+	cleanup_close int own_pid_ns = -1;
+	if (join_pid_namespace(s, &own_pid_ns, err) < 0) {
 		close(sv[0]);
 		close(sv[1]);
 		return -1;
 	}
 	struct clone_args ca = {.flags = (uint64_t)clone_flags(s), .exit_signal = SIGCHLD};
-	/* our stdio may be a pipe whose reader is gone: never die of SIGPIPE */
 	fflush(NULL);
 	pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
-	if (pid < 0) {
-		int e = errno;
+	int clone_errno = errno;
+	if (pid != 0 && ns_restore_pid_for_children(&own_pid_ns, err) < 0) {
+		if (pid > 0)
+			l->pid = pid;
 		close(sv[0]);
 		close(sv[1]);
-		return vs_err(err, e, "clone the container init into its namespaces");
+		return -1;
+	}
+	if (pid < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return vs_err(err, clone_errno, "clone the container init into its namespaces");
 	}
 	if (pid == 0) {
 		close(sv[0]);
@@ -286,7 +285,7 @@ int launch_container(const struct vs_globals *g, const struct launch_opts *o, st
 	}
 	if (state_save(&l->st, err) < 0)
 		goto fail;
-	if (o->pid_file && write_pid_file(o->pid_file, l->pid, err) < 0)
+	if (o->pid_file && waitloop_write_pid_file(o->pid_file, l->pid, err) < 0)
 		goto fail;
 	return 0;
 fail:

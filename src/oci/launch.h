@@ -18,6 +18,7 @@ struct launch_opts {
 	const char *bundle; /* absolute */
 	const char *pid_file;
 	const char *console_socket;
+	int console_fd; /* run's own terminal (a tty proxy), or -1 */
 	int preserve_fds;
 	bool no_pivot;
 	bool use_fifo; /* create: the init waits on the exec fifo; run: on SYNC_START */

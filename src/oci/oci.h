@@ -16,6 +16,12 @@ int oci_cmd_kill(const struct vs_globals *g, int argc, char **argv, vs_err_t *er
 int oci_cmd_delete(const struct vs_globals *g, int argc, char **argv, vs_err_t *err);
 int oci_cmd_list(const struct vs_globals *g, int argc, char **argv, vs_err_t *err);
 int oci_cmd_spec(const struct vs_globals *g, int argc, char **argv, vs_err_t *err);
+int oci_cmd_exec(const struct vs_globals *g, int argc, char **argv, vs_err_t *err);
+int oci_cmd_ps(const struct vs_globals *g, int argc, char **argv, vs_err_t *err);
+int oci_cmd_pause(const struct vs_globals *g, int argc, char **argv, vs_err_t *err);
+int oci_cmd_resume(const struct vs_globals *g, int argc, char **argv, vs_err_t *err);
+int oci_cmd_update(const struct vs_globals *g, int argc, char **argv, vs_err_t *err);
+int oci_cmd_events(const struct vs_globals *g, int argc, char **argv, vs_err_t *err);
 int oci_cmd_features(const struct vs_globals *g, int argc, char **argv, vs_err_t *err);
 
 #endif

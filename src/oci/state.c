@@ -131,10 +131,12 @@ int state_load(const struct vs_globals *g, const char *id, bool lock, struct con
 	if (!j)
 		return -1;
 	int64_t pid = 0, start = 0, owner = 0;
+	bool paused = false;
 	int rc = 0;
 	if (vjson_int64(j, "state.json", "pid", &pid, err) < 0 ||
 	    vjson_int64(j, "state.json", "start_time", &start, err) < 0 ||
 	    vjson_int64(j, "state.json", "owner", &owner, err) < 0 ||
+	    vjson_bool(j, "state.json", "paused", &paused, err) < 0 ||
 	    str_field(j, "bundle", &st->bundle, err) < 0 ||
 	    str_field(j, "rootfs", &st->rootfs, err) < 0 ||
 	    str_field(j, "created", &st->created, err) < 0)
@@ -142,6 +144,7 @@ int state_load(const struct vs_globals *g, const char *id, bool lock, struct con
 	st->pid = (pid_t)pid;
 	st->start_time = (uint64_t)start;
 	st->owner = (uid_t)owner;
+	st->paused = paused;
 	st->annotations = not_null(json_object_get(j, "annotations"));
 	st->hooks = not_null(json_object_get(j, "hooks"));
 	st->cgroup = not_null(json_object_get(j, "cgroup"));
@@ -156,12 +159,12 @@ static json_t *maybe(json_t *j)
 
 int state_save(struct container_state *st, vs_err_t *err)
 {
-	json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:I, s:o, s:o, s:o}",
+	json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:I, s:b, s:o, s:o, s:o}",
 			      "ociVersion", "1.2.0", "id", st->id, "pid", (json_int_t)st->pid,
 			      "start_time", (json_int_t)st->start_time, "bundle",
 			      st->bundle ? st->bundle : "", "rootfs", st->rootfs ? st->rootfs : "",
 			      "created", st->created ? st->created : "", "owner",
-			      (json_int_t)st->owner, "annotations", maybe(st->annotations), "hooks", maybe(st->hooks),
+			      (json_int_t)st->owner, "paused", st->paused, "annotations", maybe(st->annotations), "hooks", maybe(st->hooks),
 			      "cgroup", maybe(st->cgroup));
 	if (!j)
 		return vs_err(err, ENOMEM, "state.json");
@@ -252,6 +255,8 @@ enum container_status state_status(const struct container_state *st)
 		return STATUS_STOPPED;
 	if (faccessat(st->dir_fd, STATE_EXEC_FIFO, F_OK, 0) == 0)
 		return STATUS_CREATED;
+	if (st->paused)
+		return STATUS_PAUSED;
 	return STATUS_RUNNING;
 }
 

@@ -27,6 +27,7 @@ struct container_state {
 	json_t *annotations; /* may be NULL */
 	json_t *hooks;	     /* poststart/poststop need them later; may be NULL */
 	json_t *cgroup;	     /* cgroup_to_json(); may be NULL */
+	bool paused;	     /* frozen by `vessel pause` */
 };
 
 /* A container id: what runc accepts, so paths built from it stay inside --root. */
