@@ -4,7 +4,7 @@
 # vessel/runc. See bench/README.md for what each figure means and how it is taken.
 #
 # Usage: bench/container.sh            (as root; `make bench` builds vessel first)
-# Env:   VESSEL=build/vessel  ROUNDS=30  WARMUP=3  SEQ=100  RSS_RUNS=10  SETTLE=0.02
+# Env:   VESSEL=build/vessel  ROUNDS=30  WARMUP=3  SEQ=100  RSS_RUNS=10  SETTLE=0.1
 set -euo pipefail
 export LC_ALL=C # EPOCHREALTIME's decimal point
 
@@ -13,7 +13,7 @@ ROUNDS=${ROUNDS:-30}
 WARMUP=${WARMUP:-3}
 SEQ=${SEQ:-100}
 RSS_RUNS=${RSS_RUNS:-10}
-SETTLE=${SETTLE:-0.02}
+SETTLE=${SETTLE:-0.1}
 BUNDLE=$ROOT/images/out/bench-bundle
 CG=/sys/fs/cgroup
 
@@ -50,73 +50,110 @@ tag=vb$$ # every container id starts with it: the cleanup finds leftovers by it
 
 # ---------------------------------------------------------------- crun's cgroup fix
 # crun 1.8 refuses every container while the cgroup2 hierarchy of a hybrid host owns a
-# controller (here hugetlb). Mounting that controller as a v1 hierarchy moves it off
-# cgroup2. It is mounted only around crun's runs: vessel and runc see the host's layout.
-# After crun deleted its cgroup the kernel frees it asynchronously (about 1 s here); the
-# v1 hierarchy dies, and the controller returns to cgroup2, only when it is unmounted with
-# no child left, so fix_off remounts and unmounts until the controller is back.
+# controller (here hugetlb). The fix is in place only around crun's runs, so vessel and
+# runc see the host's own layout. Two ways, the first preferred:
+#  v1:   mount the controller as a cgroup v1 hierarchy, which moves it off cgroup2 (what the
+#        anchors do; crun then also makes a hugetlb cgroup). After crun deleted its cgroup
+#        the kernel frees it asynchronously (0.2 to 1.5 s here), and the v1 hierarchy dies,
+#        giving the controller back to cgroup2, only when unmounted with no child left: so
+#        fix_v1_off remounts and unmounts until the controller is back.
+#  mask: when the controller is enabled in cgroup2's root subtree_control (something on
+#        cgroup2 uses it), the kernel will not move it; then an empty file is bind-mounted
+#        over cgroup2's controller list instead, which is all crun looks at.
+CG2=$CG/unified
 fix_ctrls=""
+fix_mode=""
 fix_note="none needed"
 fix_mounted=0
 fix_stuck=0
 fix_windows=0
 fix_wait_us=0
+declare -A fix_used=()
 declare -A fix_made_dir=()
-[ "$(stat -fc %T $CG)" = cgroup2fs ] || fix_ctrls=$(cat $CG/unified/cgroup.controllers 2>/dev/null || true)
+[ "$(stat -fc %T $CG)" = cgroup2fs ] || fix_ctrls=$(cat $CG2/cgroup.controllers 2>/dev/null || true)
 if [ -n "$fix_ctrls" ]; then
-	fix_note="cgroup v1 mount of '$fix_ctrls' (off cgroup2) only around crun's runs; vessel and runc ran without it"
-elif [ "$(stat -fc %T $CG)" != cgroup2fs ] && [ -e $CG/unified ] && [ -e $CG/hugetlb ]; then
+	fix_mode=v1
+elif [ "$(stat -fc %T $CG)" != cgroup2fs ] && [ -e $CG2 ] && [ -e $CG/hugetlb ]; then
 	fix_note="someone else's v1 mount of cgroup2's controllers was in place for all runtimes"
 fi
 
-fix_on() { # fails, saying why in $rt's error log, when crun cannot have its fix
+fix_in_use_on_cgroup2() {
 	local c
-	[ -n "$fix_ctrls" ] && [ $fix_mounted = 0 ] || return 0
-	fix_mounted=1
+	for c in $fix_ctrls; do ! grep -qw "$c" $CG2/cgroup.subtree_control || return 0; done
+	return 1
+}
+
+fix_restored() {
+	local c
+	for c in $fix_ctrls; do grep -qw "$c" $CG2/cgroup.controllers || return 1; done
+}
+
+fix_v1_on() {
+	local c
 	for c in $fix_ctrls; do
 		if [ ! -d "$CG/$c" ]; then
 			mkdir "$CG/$c"
 			fix_made_dir[$c]=1
 		fi
-		mount -t cgroup -o "$c" cgroup "$CG/$c" 2>"$work/fix.err" && continue
-		local why
-		why="cannot mount cgroup v1 '$c' for crun: $(head -1 "$work/fix.err")"
-		! grep -qw "$c" $CG/unified/cgroup.subtree_control ||
-			why+=" ($c is in use on cgroup2: enabled in $CG/unified/cgroup.subtree_control)"
-		log "$why"
-		echo "$why" >>"$work/crun.err"
-		fix_off 2
-		return 1
+		mount -t cgroup -o "$c" cgroup "$CG/$c" 2>"$work/fix.err" || {
+			log "cannot mount cgroup v1 '$c' for crun: $(head -1 "$work/fix.err")"
+			fix_v1_off 2
+			return 1
+		}
 	done
 }
 
-fix_restored() {
-	local c
-	for c in $fix_ctrls; do grep -qw "$c" $CG/unified/cgroup.controllers || return 1; done
-}
-
-fix_off() { # [seconds to wait for the kernel]
+fix_v1_off() { # [seconds to wait for the kernel]
 	local c i limit=$((${1:-10} * 50))
-	[ $fix_mounted = 1 ] || return 0
-	local t0=$EPOCHREALTIME
 	for c in $fix_ctrls; do ! mountpoint -q "$CG/$c" || umount "$CG/$c"; done
 	for ((i = 1; i <= limit; i++)); do
 		fix_restored && break
 		sleep 0.02
 		if ((i % 5 == 0)); then
 			for c in $fix_ctrls; do
-				mount -t cgroup -o "$c" cgroup "$CG/$c" && umount "$CG/$c"
+				mount -t cgroup -o "$c" cgroup "$CG/$c" 2>/dev/null && umount "$CG/$c"
 			done
 		fi
 	done
 	for c in "${!fix_made_dir[@]}"; do rmdir "$CG/$c" && unset "fix_made_dir[$c]"; done
-	fix_mounted=0
-	fix_windows=$((fix_windows + 1))
-	fix_wait_us=$((fix_wait_us + $(usec "$EPOCHREALTIME") - $(usec "$t0")))
 	fix_restored || {
 		fix_stuck=1
 		log "WARNING: '$fix_ctrls' not yet back on cgroup2 (the kernel still holds the v1 hierarchy)"
 	}
+}
+
+fix_mask_on() {
+	: >"$work/no-controllers"
+	mount --bind "$work/no-controllers" $CG2/cgroup.controllers 2>"$work/fix.err" || {
+		log "cannot hide $CG2/cgroup.controllers for crun: $(head -1 "$work/fix.err")"
+		return 1
+	}
+}
+
+fix_mask_off() { ! mountpoint -q $CG2/cgroup.controllers || umount $CG2/cgroup.controllers; }
+
+fix_on() { # fails, saying why in crun's error log, when crun cannot have its fix
+	[ -n "$fix_mode" ] && [ $fix_mounted = 0 ] || return 0
+	if [ $fix_mode = v1 ] && fix_in_use_on_cgroup2; then
+		log "'$fix_ctrls' is in use on cgroup2 ($CG2/cgroup.subtree_control): masking its controller list for crun instead"
+		fix_mode=mask
+	fi
+	if fix_${fix_mode}_on; then
+		fix_mounted=1
+		fix_used[$fix_mode]=1
+		return 0
+	fi
+	echo "no cgroup fix for crun possible (see the log above)" >>"$work/crun.err"
+	return 1
+}
+
+fix_off() { # [seconds to wait for the kernel]
+	[ $fix_mounted = 1 ] || return 0
+	local t0=$EPOCHREALTIME
+	fix_${fix_mode}_off "$@"
+	fix_mounted=0
+	fix_windows=$((fix_windows + 1))
+	fix_wait_us=$((fix_wait_us + $(usec "$EPOCHREALTIME") - $(usec "$t0")))
 }
 
 crun_fix_on() { # a crun that cannot have its fix is out of the bench from then on
@@ -227,7 +264,11 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 # -------------------------------------------------------- run latency, alternating
 # Each round runs every runtime once, the order rotated by one per round so none is always
 # first. Each timed run starts after the same SETTLE pause (crun's cgroup fix is mounted
-# before it and removed after, outside the timed span). Timed with bash's EPOCHREALTIME
+# before it and removed after, outside the timed span). The pause matters: the first write
+# to a v1 cgroup.procs after an idle spell waits for an RCU grace period (8-20 ms here),
+# later ones within a grace period do not, so back-to-back runs hide a cost that a lone
+# `run` pays; crun's fix, when it has to wait for the kernel, would hand that idle spell to
+# whichever runtime comes next. The SEQ series shows the back-to-back case. Timed with bash's EPOCHREALTIME
 # around a plain fork+exec+wait of `RUNTIME run`: no `date` process inside the span.
 declare -A FAILS
 for rt in "${active[@]}"; do : >"$work/$rt.lat" && FAILS[$rt]=0; done
@@ -296,9 +337,17 @@ echo "# container runtimes, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(uname -r), $(nproc
 echo "bundle: $BUNDLE (busybox-static, process /bin/true, config from \`$(basename "$vessel") spec\`)"
 [[ $oci_version == 1.0.* ]] || echo "ociVersion: \"$oci_version\" from spec, run as \"1.0.2\" (crun 1.8 accepts only 1.0.x)"
 [ "$(basename "$vessel")" = vessel ] || echo "NOTE: vessel's row is $vessel standing in for vessel"
+if [ -n "${fix_used[v1]:-}" ]; then
+	fix_note="'$fix_ctrls' mounted as cgroup v1 (off cgroup2) only around crun's runs"
+fi
+if [ -n "${fix_used[mask]:-}" ]; then
+	fix_note="${fix_note/#none needed/}${fix_used[v1]:+; later, }'$fix_ctrls' in use on cgroup2, so an empty"
+	fix_note+=" file over $CG2/cgroup.controllers only around crun's runs (no hugetlb cgroup for crun)"
+fi
+[ -z "${fix_used[*]}" ] || fix_note+="; vessel and runc ran without it"
 echo "cgroup fix for crun: $fix_note"
-[ $fix_windows = 0 ] || echo "  ($fix_windows crun windows; giving '$fix_ctrls' back to cgroup2 took" \
-	"$(awk -v u=$fix_wait_us -v n=$fix_windows 'BEGIN { printf "%.2f", u / n / 1e6 }') s each, untimed)"
+[ $fix_windows = 0 ] || echo "  ($fix_windows crun windows; undoing the fix took" \
+	"$(awk -v u=$fix_wait_us -v n=$fix_windows 'BEGIN { printf "%.3f", u / n / 1e6 }') s each, untimed)"
 [ $fix_stuck = 0 ] || echo "NOTE: at times the kernel kept '$fix_ctrls' off cgroup2 beyond crun's runs"
 echo "before: ${busy}% CPU busy over 1 s, loadavg $load_before"
 echo
@@ -358,10 +407,9 @@ left=""
 [ -z "$(leftover_cgroups)" ] || left+=" cgroups: $(leftover_cgroups | tr '\n' ' ')"
 awk -v b="$BUNDLE/" -v w="$work" '$5 == w || index($5, b) == 1 || index($5, w "/") == 1 { f = 1 }
 	END { exit !f }' /proc/self/mountinfo && left+=" mounts under $BUNDLE or $work"
-for c in $fix_ctrls; do
-	fix_restored || left+=" cgroup controller $c still off cgroup2"
-	! mountpoint -q "$CG/$c" || left+=" mount $CG/$c"
-done
+fix_restored || left+=" '$fix_ctrls' still off cgroup2"
+for c in $fix_ctrls; do ! mountpoint -q "$CG/$c" || left+=" mount $CG/$c"; done
+[ -z "$fix_ctrls" ] || ! mountpoint -q $CG2/cgroup.controllers || left+=" mount $CG2/cgroup.controllers"
 echo
 [ -z "$leaked" ] || echo "the runtimes left behind (removed by the bench):$leaked"
 if [ -n "$left" ]; then
