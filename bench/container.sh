@@ -138,7 +138,7 @@ fix_on() { # fails, saying why in crun's error log, when crun cannot have its fi
 		log "'$fix_ctrls' is in use on cgroup2 ($CG2/cgroup.subtree_control): masking its controller list for crun instead"
 		fix_mode=mask
 	fi
-	if fix_${fix_mode}_on; then
+	if fix_${fix_mode}_on || { [ $fix_mode = v1 ] && fix_mode=mask && fix_mask_on; }; then
 		fix_mounted=1
 		fix_used[$fix_mode]=1
 		return 0
