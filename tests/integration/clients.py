@@ -163,6 +163,49 @@ def remove_cgroups(relative):
     return left
 
 
+def cgroup_dir(pid, controller):
+    """The host's directory of pid's cgroup for a controller (cgroup v1, or v2 unified)."""
+    with open(f"/proc/{pid}/cgroup") as f:
+        lines = [line.rstrip("\n").split(":", 2) for line in f]
+    for _, names, path in lines:
+        if controller in names.split(","):
+            return f"/sys/fs/cgroup/{controller}{path}"
+    return "/sys/fs/cgroup" + next(path for hid, _, path in lines if hid == "0")
+
+
+def memory_limit(pid):
+    """pid's memory limit in bytes as its cgroup says (v1 limit_in_bytes, v2 memory.max)."""
+    d = cgroup_dir(pid, "memory")
+    name = "memory.limit_in_bytes" if os.path.exists(f"{d}/memory.limit_in_bytes") else "memory.max"
+    with open(f"{d}/{name}") as f:
+        return f.read().strip()
+
+
+def counter_in(pid, path="/tmp/n"):
+    """A number the container keeps writing to a file of its own, read through its root."""
+    try:
+        with open(f"/proc/{pid}/root{path}") as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+COUNTER = "i=0; while true; do i=$((i + 1)); echo $i > /tmp/n; sleep 0.05; done"
+
+
+def assert_frozen_then_running(pid, pause, resume):
+    """pause() must stop the container's counter (it stays put for 0.5 s) and resume()
+    start it again."""
+    wait_for(lambda: counter_in(pid) > 2, what="the counter to start")
+    pause()
+    time.sleep(0.2)  # a write in flight lands
+    frozen = counter_in(pid)
+    time.sleep(0.5)
+    assert counter_in(pid) == frozen, "the counter ran while paused"
+    resume()
+    wait_for(lambda: counter_in(pid) > frozen + 2, what="the counter to run after resume")
+
+
 def wait_for(predicate, timeout=10, interval=0.05, what="condition"):
     deadline = time.monotonic() + timeout
     while True:

@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from clients import TEMPLATES, Containerd, busybox_rootfs, oci_archive, run_in_pty, wait_for
+from clients import (COUNTER, TEMPLATES, Containerd, assert_frozen_then_running, busybox_rootfs,
+                     cgroup_dir, oci_archive, run_in_pty, wait_for)
 from conftest import ROOT, run
 
 IMAGE = "docker.io/library/vessel-busybox:test"
@@ -125,16 +126,6 @@ def test_task_kill_and_delete(containerd, ids):
     containerd.ok("container", "delete", cid)
     assert cid not in [row[0] for row in containerd.table("container", "ls")]
     assert not (containerd.work / "runtime" / containerd.namespace / cid).exists()
-
-
-def cgroup_dir(pid, controller):
-    """The host's directory of pid's cgroup for a controller (cgroup v1, or v2 unified)."""
-    with open(f"/proc/{pid}/cgroup") as f:
-        lines = [line.rstrip("\n").split(":", 2) for line in f]
-    for _, names, path in lines:
-        if controller in names.split(","):
-            return f"/sys/fs/cgroup/{controller}{path}"
-    return "/sys/fs/cgroup" + next(path for hid, _, path in lines if hid == "0")
 
 
 def test_memory_limit_is_set_and_enforced(containerd, ids):

@@ -8,7 +8,8 @@ import time
 import pytest
 
 from conftest import run
-from clients import NetNS, Podman, busybox_rootfs, run_in_pty, wait_for
+from clients import (COUNTER, NetNS, Podman, assert_frozen_then_running, busybox_rootfs,
+                     memory_limit, run_in_pty, wait_for)
 
 IMAGE = "localhost/vessel-busybox:test"
 MiB = 1 << 20
