@@ -14,20 +14,6 @@
 #include "base/log.h"
 #include "base/util.h"
 
-static const char *const kind_names[HOOK_KIND_COUNT] = {
-	[HOOK_PRESTART] = "prestart",
-	[HOOK_CREATE_RUNTIME] = "createRuntime",
-	[HOOK_CREATE_CONTAINER] = "createContainer",
-	[HOOK_START_CONTAINER] = "startContainer",
-	[HOOK_POSTSTART] = "poststart",
-	[HOOK_POSTSTOP] = "poststop",
-};
-
-const char *hooks_kind_name(enum spec_hook_kind kind)
-{
-	return kind_names[kind];
-}
-
 static int64_t now_ms(void)
 {
 	struct timespec ts;
@@ -117,7 +103,7 @@ int hooks_run(const struct spec_hooks *hooks, enum spec_hook_kind kind, json_t *
 		return vs_err(err, ENOMEM, "hooks");
 	for (size_t i = 0; i < hooks->n[kind]; i++) {
 		char name[64];
-		snprintf(name, sizeof(name), "hooks.%s[%zu]", kind_names[kind], i);
+		snprintf(name, sizeof(name), "hooks.%s[%zu]", spec_hook_kind_name(kind), i);
 		vs_debug("running %s: %s", name, hooks->list[kind][i].path);
 		if (run_one(&hooks->list[kind][i], name, text, err) < 0)
 			return -1;

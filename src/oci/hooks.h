@@ -7,7 +7,6 @@
 #include "base/error.h"
 #include "oci/spec.h"
 
-const char *hooks_kind_name(enum spec_hook_kind kind);
 /* Runs hooks[kind] in order; stops at the first failure. */
 int hooks_run(const struct spec_hooks *hooks, enum spec_hook_kind kind, json_t *state,
 	      vs_err_t *err);

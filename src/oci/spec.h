@@ -156,6 +156,8 @@ int spec_parse_process(json_t *process, const char *path, struct spec_process *o
 void spec_process_release(struct spec_process *p);
 
 int spec_parse_mounts(json_t *mounts, struct spec *s, vs_err_t *err);
+/* "prestart", "createRuntime", ...: the config.json key of a hook kind */
+const char *spec_hook_kind_name(enum spec_hook_kind kind);
 int spec_parse_hooks(json_t *hooks, const char *path, struct spec_hooks *out, vs_err_t *err);
 void spec_hooks_release(struct spec_hooks *h);
 int spec_parse_linux(json_t *linux_obj, struct spec *s, vs_err_t *err);

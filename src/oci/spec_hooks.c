@@ -17,6 +17,11 @@ static const char *const hook_keys[HOOK_KIND_COUNT] = {
 	[HOOK_POSTSTOP] = "poststop",
 };
 
+const char *spec_hook_kind_name(enum spec_hook_kind kind)
+{
+	return hook_keys[kind];
+}
+
 static int parse_hook(json_t *o, const char *ip, struct spec_hook *h, vs_err_t *err)
 {
 	if (!json_is_object(o))
