@@ -3,7 +3,7 @@
 # nothing is missing (one dpkg-query). Usage: scripts/deps.sh build|test|demo|bench|fuzz|images|clients
 set -euo pipefail
 
-build=(meson ninja-build pkg-config gcc libjansson-dev libseccomp-dev)
+build=(meson ninja-build pkg-config gcc libjansson-dev libseccomp-dev liburing-dev)
 demo=(busybox-static)
 # podman and containerd driving vessel (tests/integration/test_{podman,containerd}.py, bench/clients.sh)
 clients=(podman containerd netavark iptables)
