@@ -1,0 +1,626 @@
+/* The virtio-mmio transport (virtio 1.x, 4.2, register layout version 2).
+ *
+ * Registers are read and written on vCPU threads under regs_lock; device work runs
+ * on one worker thread per device, which holds work_lock while it calls the device.
+ * A reset or activation from a vCPU takes work_lock too, so the device never sees
+ * its queues change under it; the hot path (kick -> pop -> push -> irqfd) takes only
+ * the worker's own lock, once per batch of events. */
+#include "vmm/virtio/virtio.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "vmm/layout.h"
+#include "vmm/vm.h"
+
+#define REG_MAGIC 0x000
+#define REG_VERSION 0x004
+#define REG_DEVICE_ID 0x008
+#define REG_VENDOR_ID 0x00c
+#define REG_DEVICE_FEATURES 0x010
+#define REG_DEVICE_FEATURES_SEL 0x014
+#define REG_DRIVER_FEATURES 0x020
+#define REG_DRIVER_FEATURES_SEL 0x024
+#define REG_QUEUE_SEL 0x030
+#define REG_QUEUE_NUM_MAX 0x034
+#define REG_QUEUE_NUM 0x038
+#define REG_QUEUE_READY 0x044
+#define REG_QUEUE_NOTIFY 0x050
+#define REG_INTERRUPT_STATUS 0x060
+#define REG_INTERRUPT_ACK 0x064
+#define REG_STATUS 0x070
+#define REG_QUEUE_DESC_LOW 0x080
+#define REG_QUEUE_DESC_HIGH 0x084
+#define REG_QUEUE_DRIVER_LOW 0x090
+#define REG_QUEUE_DRIVER_HIGH 0x094
+#define REG_QUEUE_DEVICE_LOW 0x0a0
+#define REG_QUEUE_DEVICE_HIGH 0x0a4
+#define REG_CONFIG_GENERATION 0x0fc
+#define REG_CONFIG 0x100
+
+#define MMIO_MAGIC 0x74726976 /* "virt" */
+#define MMIO_VERSION 2
+#define MMIO_VENDOR 0x4c535356 /* "VSSL" */
+
+#define ISR_USED 1
+#define ISR_CONFIG 2
+
+#define MAX_DEV_FDS 8
+#define FAILURES_LOGGED 16
+
+enum ev_kind { EV_CTL, EV_NOTIFY, EV_TIMER, EV_DEVFD };
+
+struct queue_regs {
+	uint16_t num;
+	bool ready;
+	struct virtq_addrs a;
+};
+
+struct virtio_mmio {
+	struct vm *vm;
+	const struct virtio_device_ops *ops;
+	void *dev;
+	struct acpi_virtio_mmio slot;
+	struct virtio_mmio *next;
+	char name[48];
+
+	pthread_mutex_t regs_lock; /* the register file, vCPU side */
+	uint32_t dev_features_sel, drv_features_sel, queue_sel;
+	uint64_t offered, driver_features;
+	struct queue_regs qregs[VIRTIO_MMIO_MAX_QUEUES];
+
+	pthread_mutex_t work_lock; /* held while the device runs; guards queues */
+	struct virtq queues[VIRTIO_MMIO_MAX_QUEUES];
+	atomic_uint status, isr;
+	atomic_bool active, failed, stopping;
+	atomic_uint failures;
+
+	int irq_fd, ctl_fd, timer_fd, epfd;
+	int notify_fd[VIRTIO_MMIO_MAX_QUEUES];
+	int dev_fd[MAX_DEV_FDS];
+	uint32_t dev_events[MAX_DEV_FDS];
+	unsigned ndev_fds;
+	pthread_t worker;
+	bool worker_started;
+};
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct virtio_mmio *registry;
+
+void virtio_mmio_slot(unsigned i, struct acpi_virtio_mmio *out)
+{
+	*out = (struct acpi_virtio_mmio){
+	    .base = LAYOUT_VIRTIO_MMIO + (uint64_t)i * VIRTIO_MMIO_WINDOW,
+	    .size = VIRTIO_MMIO_WINDOW,
+	    .gsi = VIRTIO_MMIO_FIRST_GSI + i,
+	};
+}
+
+static void raise_irq(struct virtio_mmio *t, unsigned why)
+{
+	atomic_fetch_or(&t->isr, why);
+	uint64_t one = 1;
+	if (write(t->irq_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		vs_warn("%s: interrupt: %s", t->name, strerror(errno));
+}
+
+static void ctl_poke(struct virtio_mmio *t)
+{
+	uint64_t one = 1;
+	if (write(t->ctl_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		vs_warn("%s: waking the worker: %s", t->name, strerror(errno));
+}
+
+/* Device fds are polled only while the device may use them, so a readable tap on a
+ * reset device does not spin the worker. */
+static void dev_fds_enable(struct virtio_mmio *t, bool on)
+{
+	for (unsigned i = 0; i < t->ndev_fds; i++) {
+		struct epoll_event ev = {.events = on ? t->dev_events[i] : 0,
+					 .data.u64 = ((uint64_t)EV_DEVFD << 32) | i};
+		if (epoll_ctl(t->epfd, EPOLL_CTL_MOD, t->dev_fd[i], &ev) < 0)
+			vs_warn("%s: epoll: %s", t->name, strerror(errno));
+	}
+}
+
+struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned qi)
+{
+	return qi < t->ops->num_queues ? &t->queues[qi] : NULL;
+}
+
+void virtio_mmio_notify_used(struct virtio_mmio *t, unsigned qi)
+{
+	if (qi < t->ops->num_queues && virtq_should_interrupt(&t->queues[qi]))
+		raise_irq(t, ISR_USED);
+}
+
+void virtio_mmio_notify_config(struct virtio_mmio *t)
+{
+	raise_irq(t, ISR_CONFIG);
+}
+
+void virtio_mmio_fail(struct virtio_mmio *t, const char *why)
+{
+	if (atomic_exchange(&t->failed, true))
+		return;
+	atomic_fetch_or(&t->status, VIRTIO_STATUS_NEEDS_RESET);
+	dev_fds_enable(t, false);
+	unsigned n = atomic_fetch_add(&t->failures, 1);
+	if (n < FAILURES_LOGGED)
+		vs_warn("%s: %s; the device needs a reset", t->name, why);
+	else if (n == FAILURES_LOGGED)
+		vs_warn("%s: further failures are not logged", t->name);
+	raise_irq(t, ISR_CONFIG);
+}
+
+int virtio_mmio_add_fd(struct virtio_mmio *t, int fd, uint32_t events, vs_err_t *err)
+{
+	if (t->ndev_fds == MAX_DEV_FDS)
+		return vs_err(err, 0, "%s: more than %u device fds", t->name, MAX_DEV_FDS);
+	unsigned i = t->ndev_fds;
+	struct epoll_event ev = {.events = atomic_load(&t->active) ? events : 0,
+				 .data.u64 = ((uint64_t)EV_DEVFD << 32) | i};
+	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return vs_err(err, errno, "%s: epoll", t->name);
+	t->dev_fd[i] = fd;
+	t->dev_events[i] = events;
+	t->ndev_fds++;
+	return 0;
+}
+
+void virtio_mmio_wake_after(struct virtio_mmio *t, unsigned ms)
+{
+	struct itimerspec its = {
+	    .it_value = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L}};
+	if (ms == 0)
+		its.it_value.tv_nsec = 1000; /* zero would disarm the timer */
+	if (timerfd_settime(t->timer_fd, 0, &its, NULL) < 0)
+		vs_warn("%s: timer: %s", t->name, strerror(errno));
+}
+
+static void drain(int fd)
+{
+	uint64_t v;
+	while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+}
+
+static void *worker_main(void *arg)
+{
+	struct virtio_mmio *t = arg;
+	struct epoll_event evs[32];
+	while (!atomic_load(&t->stopping)) {
+		int n = epoll_wait(t->epfd, evs, 32, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			vs_warn("%s: epoll_wait: %s", t->name, strerror(errno));
+			break;
+		}
+		uint32_t kicked = 0;
+		pthread_mutex_lock(&t->work_lock);
+		bool live = atomic_load(&t->active) && !atomic_load(&t->failed);
+		for (int i = 0; i < n; i++) {
+			enum ev_kind kind = (enum ev_kind)(evs[i].data.u64 >> 32);
+			unsigned idx = (unsigned)evs[i].data.u64;
+			switch (kind) {
+			case EV_CTL: /* activation: look at every queue once */
+			case EV_TIMER:
+				drain(kind == EV_CTL ? t->ctl_fd : t->timer_fd);
+				kicked = ~0u;
+				break;
+			case EV_NOTIFY:
+				drain(t->notify_fd[idx]);
+				kicked |= 1u << idx;
+				break;
+			case EV_DEVFD:
+				if (live && t->ops->fd_ready)
+					t->ops->fd_ready(t->dev, t->dev_fd[idx], evs[i].events);
+				break;
+			}
+		}
+		for (unsigned qi = 0; qi < t->ops->num_queues; qi++) {
+			if (!(kicked & (1u << qi)))
+				continue;
+			if (!atomic_load(&t->active) || atomic_load(&t->failed))
+				break;
+			if (t->ops->queue_notify)
+				t->ops->queue_notify(t->dev, qi);
+		}
+		pthread_mutex_unlock(&t->work_lock);
+	}
+	return NULL;
+}
+
+/* vCPU thread, regs_lock held. */
+static void device_reset(struct virtio_mmio *t)
+{
+	pthread_mutex_lock(&t->work_lock);
+	bool was_active = atomic_exchange(&t->active, false);
+	dev_fds_enable(t, false);
+	if (t->ops->reset)
+		t->ops->reset(t->dev);
+	for (unsigned qi = 0; qi < VIRTIO_MMIO_MAX_QUEUES; qi++) {
+		virtq_reset(&t->queues[qi]);
+		t->qregs[qi] = (struct queue_regs){0};
+	}
+	t->dev_features_sel = t->drv_features_sel = t->queue_sel = 0;
+	t->driver_features = 0;
+	atomic_store(&t->isr, 0);
+	atomic_store(&t->failed, false);
+	atomic_store(&t->status, 0);
+	pthread_mutex_unlock(&t->work_lock);
+	vs_debug("%s: reset%s", t->name, was_active ? " (was active)" : "");
+}
+
+/* vCPU thread, regs_lock held: DRIVER_OK was just set. */
+static void device_activate(struct virtio_mmio *t)
+{
+	pthread_mutex_lock(&t->work_lock);
+	bool event_idx = t->driver_features & (1ULL << VIRTIO_F_RING_EVENT_IDX);
+	bool indirect = t->driver_features & (1ULL << VIRTIO_F_RING_INDIRECT_DESC);
+	char why[256] = "";
+	for (unsigned qi = 0; qi < t->ops->num_queues && !why[0]; qi++) {
+		struct queue_regs *r = &t->qregs[qi];
+		if (!r->ready)
+			continue;
+		vs_err_t e = NULL;
+		if (virtq_init(&t->queues[qi], &t->vm->mem, r->num, &r->a, event_idx, indirect,
+			       &e) < 0) {
+			snprintf(why, sizeof(why), "queue %u: %s", qi, e->msg);
+			vs_err_free(&e);
+		}
+	}
+	if (!why[0] && t->ops->activate && t->ops->activate(t->dev, t->driver_features) < 0)
+		snprintf(why, sizeof(why), "the device refused to start");
+	if (why[0]) {
+		virtio_mmio_fail(t, why);
+	} else {
+		atomic_store(&t->active, true);
+		dev_fds_enable(t, true);
+	}
+	pthread_mutex_unlock(&t->work_lock);
+	if (!why[0])
+		ctl_poke(t);
+}
+
+static void status_write(struct virtio_mmio *t, uint32_t v)
+{
+	if (v == 0) {
+		device_reset(t);
+		return;
+	}
+	uint32_t old = atomic_load(&t->status);
+	v &= 0xff;
+	if ((v & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK)) {
+		/* refuse (leave FEATURES_OK clear) what we did not offer, or no VERSION_1 */
+		if ((t->driver_features & ~t->offered) ||
+		    !(t->driver_features & (1ULL << VIRTIO_F_VERSION_1)))
+			v &= ~(uint32_t)VIRTIO_STATUS_FEATURES_OK;
+	}
+	if ((old & VIRTIO_STATUS_FEATURES_OK) && !(v & VIRTIO_STATUS_FEATURES_OK))
+		v |= VIRTIO_STATUS_FEATURES_OK; /* it cannot be taken back but by a reset */
+	bool starting = (v & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK);
+	if (starting && !(v & VIRTIO_STATUS_FEATURES_OK)) {
+		v &= ~(uint32_t)VIRTIO_STATUS_DRIVER_OK;
+		starting = false;
+	}
+	atomic_store(&t->status, v | (atomic_load(&t->status) & VIRTIO_STATUS_NEEDS_RESET));
+	if (starting)
+		device_activate(t);
+}
+
+static uint32_t reg_read(struct virtio_mmio *t, uint64_t off)
+{
+	struct queue_regs *q = t->queue_sel < t->ops->num_queues ? &t->qregs[t->queue_sel] : NULL;
+	switch (off) {
+	case REG_MAGIC:
+		return MMIO_MAGIC;
+	case REG_VERSION:
+		return MMIO_VERSION;
+	case REG_DEVICE_ID:
+		return t->ops->device_id;
+	case REG_VENDOR_ID:
+		return MMIO_VENDOR;
+	case REG_DEVICE_FEATURES:
+		return t->dev_features_sel < 2
+			   ? (uint32_t)(t->offered >> (32 * t->dev_features_sel))
+			   : 0;
+	case REG_QUEUE_NUM_MAX:
+		return q ? t->ops->queue_max : 0;
+	case REG_QUEUE_READY:
+		return q ? q->ready : 0;
+	case REG_INTERRUPT_STATUS:
+		return atomic_load(&t->isr);
+	case REG_STATUS:
+		return atomic_load(&t->status);
+	case REG_CONFIG_GENERATION:
+		return 0;
+	}
+	return 0;
+}
+
+static void set_half(uint64_t *v, bool high, uint32_t x)
+{
+	*v = high ? (*v & 0xffffffffULL) | ((uint64_t)x << 32) : (*v & ~0xffffffffULL) | x;
+}
+
+static void reg_write(struct virtio_mmio *t, uint64_t off, uint32_t v)
+{
+	struct queue_regs *q = t->queue_sel < t->ops->num_queues ? &t->qregs[t->queue_sel] : NULL;
+	/* a live queue's set-up stays as it was activated (4.2.2.2) */
+	bool q_writable = q && !q->ready;
+	switch (off) {
+	case REG_DEVICE_FEATURES_SEL:
+		t->dev_features_sel = v;
+		break;
+	case REG_DRIVER_FEATURES:
+		if (t->drv_features_sel < 2 &&
+		    !(atomic_load(&t->status) & VIRTIO_STATUS_FEATURES_OK))
+			set_half(&t->driver_features, t->drv_features_sel == 1, v);
+		break;
+	case REG_DRIVER_FEATURES_SEL:
+		t->drv_features_sel = v;
+		break;
+	case REG_QUEUE_SEL:
+		t->queue_sel = v;
+		break;
+	case REG_QUEUE_NUM:
+		if (q_writable)
+			q->num = v <= t->ops->queue_max ? (uint16_t)v : 0;
+		break;
+	case REG_QUEUE_READY:
+		if (q && !(atomic_load(&t->status) & VIRTIO_STATUS_DRIVER_OK))
+			q->ready = v & 1;
+		break;
+	case REG_QUEUE_NOTIFY:
+		/* the ioeventfd takes 32-bit writes of a valid index; anything else lands here */
+		if (v < t->ops->num_queues) {
+			uint64_t one = 1;
+			if (write(t->notify_fd[v], &one, sizeof(one)) < 0 && errno != EAGAIN)
+				vs_warn("%s: notify: %s", t->name, strerror(errno));
+		}
+		break;
+	case REG_INTERRUPT_ACK:
+		atomic_fetch_and(&t->isr, ~v);
+		break;
+	case REG_STATUS:
+		status_write(t, v);
+		break;
+	case REG_QUEUE_DESC_LOW:
+	case REG_QUEUE_DESC_HIGH:
+		if (q_writable)
+			set_half(&q->a.desc, off == REG_QUEUE_DESC_HIGH, v);
+		break;
+	case REG_QUEUE_DRIVER_LOW:
+	case REG_QUEUE_DRIVER_HIGH:
+		if (q_writable)
+			set_half(&q->a.avail, off == REG_QUEUE_DRIVER_HIGH, v);
+		break;
+	case REG_QUEUE_DEVICE_LOW:
+	case REG_QUEUE_DEVICE_HIGH:
+		if (q_writable)
+			set_half(&q->a.used, off == REG_QUEUE_DEVICE_HIGH, v);
+		break;
+	}
+}
+
+static void mmio_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct virtio_mmio *t = opaque;
+	if (off >= REG_CONFIG) {
+		uint32_t coff = (uint32_t)(off - REG_CONFIG);
+		if (is_write && t->ops->config_write)
+			t->ops->config_write(t->dev, coff, data, len);
+		else if (!is_write && t->ops->config_read)
+			t->ops->config_read(t->dev, coff, data, len);
+		else if (!is_write)
+			memset(data, 0, len);
+		return;
+	}
+	if (len != 4 || off % 4) { /* registers take aligned 32-bit accesses only (4.2.2.2) */
+		if (!is_write)
+			memset(data, 0, len);
+		return;
+	}
+	pthread_mutex_lock(&t->regs_lock);
+	if (is_write) {
+		uint32_t v;
+		memcpy(&v, data, 4);
+		reg_write(t, off, v);
+	} else {
+		uint32_t v = reg_read(t, off);
+		memcpy(data, &v, 4);
+	}
+	pthread_mutex_unlock(&t->regs_lock);
+}
+
+static int notify_ioeventfd(struct virtio_mmio *t, unsigned qi, vs_err_t *err)
+{
+	struct kvm_ioeventfd e = {
+	    .datamatch = qi,
+	    .addr = t->slot.base + REG_QUEUE_NOTIFY,
+	    .len = 4,
+	    .fd = t->notify_fd[qi],
+	    .flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
+	};
+	if (ioctl(t->vm->vm_fd, KVM_IOEVENTFD, &e) < 0)
+		return vs_err(err, errno, "%s: KVM_IOEVENTFD", t->name);
+	return 0;
+}
+
+static void transport_free(struct virtio_mmio *t, bool destroy_dev)
+{
+	if (t->worker_started) {
+		atomic_store(&t->stopping, true);
+		ctl_poke(t);
+		pthread_join(t->worker, NULL);
+	}
+	if (destroy_dev && t->ops->destroy)
+		t->ops->destroy(t->dev);
+	int *fds[] = {&t->irq_fd, &t->ctl_fd, &t->timer_fd, &t->epfd};
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+	for (unsigned qi = 0; qi < VIRTIO_MMIO_MAX_QUEUES; qi++)
+		if (t->notify_fd[qi] >= 0)
+			close(t->notify_fd[qi]);
+	pthread_mutex_destroy(&t->regs_lock);
+	pthread_mutex_destroy(&t->work_lock);
+	free(t);
+}
+
+static int epoll_watch(struct virtio_mmio *t, int fd, enum ev_kind kind, unsigned idx,
+		       vs_err_t *err)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = ((uint64_t)kind << 32) | idx};
+	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return vs_err(err, errno, "%s: epoll", t->name);
+	return 0;
+}
+
+static int transport_setup(struct virtio_mmio *t, vs_err_t *err)
+{
+	t->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	t->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	t->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	t->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (t->irq_fd < 0 || t->ctl_fd < 0 || t->timer_fd < 0 || t->epfd < 0)
+		return vs_err(err, errno, "%s: eventfd/epoll", t->name);
+	if (vm_irqfd(t->vm, t->irq_fd, t->slot.gsi, err) < 0 ||
+	    epoll_watch(t, t->ctl_fd, EV_CTL, 0, err) < 0 ||
+	    epoll_watch(t, t->timer_fd, EV_TIMER, 0, err) < 0)
+		return -1;
+	for (unsigned qi = 0; qi < t->ops->num_queues; qi++) {
+		t->notify_fd[qi] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (t->notify_fd[qi] < 0)
+			return vs_err(err, errno, "%s: eventfd", t->name);
+		if (notify_ioeventfd(t, qi, err) < 0 ||
+		    epoll_watch(t, t->notify_fd[qi], EV_NOTIFY, qi, err) < 0)
+			return -1;
+	}
+	if (bus_add(&t->vm->mmio, t->slot.base, t->slot.size, t->name, mmio_io, t, err) < 0)
+		return -1;
+	/* the worker takes no signals: they belong to the vCPUs and the main loop */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int r = pthread_create(&t->worker, NULL, worker_main, t);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r)
+		return vs_err(err, r, "%s: worker thread", t->name);
+	t->worker_started = true;
+	return 0;
+}
+
+int virtio_mmio_add(struct vm *vm, const struct virtio_device_ops *ops, void *dev,
+		    struct virtio_mmio **out, vs_err_t *err)
+{
+	if (ops->num_queues == 0 || ops->num_queues > VIRTIO_MMIO_MAX_QUEUES)
+		return vs_err(err, 0, "virtio-%s: %u queues (1 to %u)", ops->name, ops->num_queues,
+			      VIRTIO_MMIO_MAX_QUEUES);
+	if (ops->queue_max == 0 || ops->queue_max > VIRTQ_MAX_SIZE ||
+	    (ops->queue_max & (ops->queue_max - 1)))
+		return vs_err(err, 0, "virtio-%s: queue size %u", ops->name, ops->queue_max);
+	pthread_mutex_lock(&registry_lock);
+	unsigned index = 0;
+	for (struct virtio_mmio *p = registry; p; p = p->next)
+		index += p->vm == vm;
+	pthread_mutex_unlock(&registry_lock);
+	if (index >= VIRTIO_MMIO_MAX_DEVICES)
+		return vs_err(err, 0, "virtio-%s: more than %u virtio devices", ops->name,
+			      VIRTIO_MMIO_MAX_DEVICES);
+
+	struct virtio_mmio *t = calloc(1, sizeof(*t));
+	if (!t)
+		return vs_err(err, ENOMEM, "virtio-%s", ops->name);
+	t->vm = vm;
+	t->ops = ops;
+	t->dev = dev;
+	t->offered = ops->features | (1ULL << VIRTIO_F_VERSION_1) |
+		     (1ULL << VIRTIO_F_RING_EVENT_IDX) | (1ULL << VIRTIO_F_RING_INDIRECT_DESC);
+	virtio_mmio_slot(index, &t->slot);
+	snprintf(t->name, sizeof(t->name), "virtio-%s@0x%llx", ops->name,
+		 (unsigned long long)t->slot.base);
+	t->irq_fd = t->ctl_fd = t->timer_fd = t->epfd = -1;
+	for (unsigned qi = 0; qi < VIRTIO_MMIO_MAX_QUEUES; qi++)
+		t->notify_fd[qi] = -1;
+	pthread_mutex_init(&t->regs_lock, NULL);
+	pthread_mutex_init(&t->work_lock, NULL);
+	if (transport_setup(t, err) < 0) {
+		/* bus ranges cannot be removed: a failed add ends the VM's set-up anyway */
+		transport_free(t, false);
+		return -1;
+	}
+	pthread_mutex_lock(&registry_lock);
+	struct virtio_mmio **tail = &registry;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = t;
+	pthread_mutex_unlock(&registry_lock);
+	vs_debug("%s: irq %u", t->name, t->slot.gsi);
+	if (out)
+		*out = t;
+	return 0;
+}
+
+size_t virtio_mmio_acpi(struct vm *vm, struct acpi_virtio_mmio *out, size_t max)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&registry_lock);
+	for (struct virtio_mmio *p = registry; p; p = p->next)
+		if (p->vm == vm && n < max)
+			out[n++] = p->slot;
+	pthread_mutex_unlock(&registry_lock);
+	return n;
+}
+
+char *virtio_mmio_cmdline(struct vm *vm)
+{
+	size_t cap = 64 * VIRTIO_MMIO_MAX_DEVICES + 1, len = 0;
+	char *s = calloc(1, cap);
+	if (!s)
+		return NULL;
+	pthread_mutex_lock(&registry_lock);
+	for (struct virtio_mmio *p = registry; p; p = p->next)
+		if (p->vm == vm)
+			len +=
+			    (size_t)snprintf(s + len, cap - len, " virtio_mmio.device=4K@0x%llx:%u",
+					     (unsigned long long)p->slot.base, p->slot.gsi);
+	pthread_mutex_unlock(&registry_lock);
+	return s;
+}
+
+void virtio_mmio_free_all(struct vm *vm)
+{
+	pthread_mutex_lock(&registry_lock);
+	struct virtio_mmio **pp = &registry, *mine = NULL, **mine_tail = &mine;
+	while (*pp) {
+		struct virtio_mmio *p = *pp;
+		if (p->vm == vm) {
+			*pp = p->next;
+			p->next = NULL;
+			*mine_tail = p;
+			mine_tail = &p->next;
+		} else {
+			pp = &p->next;
+		}
+	}
+	pthread_mutex_unlock(&registry_lock);
+	while (mine) {
+		struct virtio_mmio *next = mine->next;
+		transport_free(mine, true);
+		mine = next;
+	}
+}

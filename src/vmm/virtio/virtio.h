@@ -1,0 +1,95 @@
+/* virtio devices on the virtio-mmio transport (virtio 1.x, register layout version 2).
+ *
+ * A device fills a struct virtio_device_ops and calls virtio_mmio_add; the transport
+ * does the rest: a 4 KiB register window in the virtio MMIO area, an IRQ line raised
+ * through an irqfd, one ioeventfd per QueueNotify value, and a worker thread that runs
+ * the device's callbacks, so no device work ever happens on a vCPU thread. */
+#ifndef VESSEL_VMM_VIRTIO_VIRTIO_H
+#define VESSEL_VMM_VIRTIO_VIRTIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "vmm/boot/acpi.h"
+#include "vmm/virtio/queue.h"
+
+struct vm;
+struct virtio_mmio;
+
+#define VIRTIO_ID_NET 1
+#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_RNG 4
+
+/* feature bits the transport handles */
+#define VIRTIO_F_RING_INDIRECT_DESC 28
+#define VIRTIO_F_RING_EVENT_IDX 29
+#define VIRTIO_F_VERSION_1 32
+
+/* device status bits */
+#define VIRTIO_STATUS_ACKNOWLEDGE 1
+#define VIRTIO_STATUS_DRIVER 2
+#define VIRTIO_STATUS_DRIVER_OK 4
+#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_NEEDS_RESET 0x40
+#define VIRTIO_STATUS_FAILED 0x80
+
+#define VIRTIO_MMIO_WINDOW 0x1000
+#define VIRTIO_MMIO_MAX_DEVICES 16
+#define VIRTIO_MMIO_FIRST_GSI 5 /* like Firecracker: IOAPIC pins 5.. */
+#define VIRTIO_MMIO_MAX_QUEUES 8
+
+struct virtio_device_ops {
+	const char *name;    /* "blk", "net", "rng" (logs) */
+	uint32_t device_id;  /* VIRTIO_ID_BLOCK 2, VIRTIO_ID_NET 1, VIRTIO_ID_RNG 4 */
+	uint64_t features;   /* device features offered; the transport adds VERSION_1,
+				RING_EVENT_IDX and RING_INDIRECT_DESC itself */
+	uint16_t num_queues; /* at most VIRTIO_MMIO_MAX_QUEUES */
+	uint16_t queue_max;  /* QueueNumMax */
+	/* config space (offset within the device-specific config); may be NULL. These run
+	 * on a vCPU thread, concurrently with the worker. */
+	void (*config_read)(void *dev, uint32_t off, uint8_t *data, uint32_t len);
+	void (*config_write)(void *dev, uint32_t off, const uint8_t *data, uint32_t len);
+	/* DRIVER_OK: features are final, queues are set; return -1 to fail the device */
+	int (*activate)(void *dev, uint64_t features);
+	/* queue qi was kicked; runs on the device's own worker thread, never a vCPU thread.
+	 * Also called for every queue when a virtio_mmio_wake_after timer fires. */
+	void (*queue_notify)(void *dev, unsigned qi);
+	/* an fd the device added with virtio_mmio_add_fd became ready (worker thread); only
+	 * while the device is active and not failed (the fd is not polled otherwise) */
+	void (*fd_ready)(void *dev, int fd, uint32_t events);
+	void (*reset)(void *dev); /* the driver wrote 0 to Status; stop using the queues */
+	/* the VM is going and the worker has stopped: free dev (may be NULL) */
+	void (*destroy)(void *dev);
+};
+
+/* Registers a device: a 4 KiB window in the virtio MMIO area, an IRQ line (irqfd), ioeventfds for
+ * QueueNotify, a worker thread, the DSDT entry and the virtio_mmio.device= cmdline entry.
+ * On success the transport owns dev (ops->destroy frees it at teardown); on failure the
+ * caller still does. */
+int virtio_mmio_add(struct vm *vm, const struct virtio_device_ops *ops, void *dev,
+		    struct virtio_mmio **out, vs_err_t *err);
+struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned qi);
+/* After pushes to queue qi: raises the used-buffer interrupt if the driver wants one
+ * (EVENT_IDX / VIRTQ_AVAIL_F_NO_INTERRUPT honoured). */
+void virtio_mmio_notify_used(struct virtio_mmio *t, unsigned qi);
+/* A malformed chain or request: sets DEVICE_NEEDS_RESET, raises a config interrupt, logs once
+ * (with the why), and the device stops processing until the driver resets it. */
+void virtio_mmio_fail(struct virtio_mmio *t, const char *why);
+/* The device's own fds (a tap, an io_uring completion eventfd) join its worker's epoll. */
+int virtio_mmio_add_fd(struct virtio_mmio *t, int fd, uint32_t events, vs_err_t *err);
+/* Wake the worker after `ms` milliseconds (a rate-limited device waiting for tokens). */
+void virtio_mmio_wake_after(struct virtio_mmio *t, unsigned ms);
+/* Raises the configuration-change interrupt (a device whose config space changed). */
+void virtio_mmio_notify_config(struct virtio_mmio *t);
+
+/* The window and IRQ of the i-th device (pure: dump-acpi uses it without a VM). */
+void virtio_mmio_slot(unsigned i, struct acpi_virtio_mmio *out);
+/* What the VM's devices need from boot: DSDT entries (up to max; returns the count) and
+ * the " virtio_mmio.device=4K@0xd0000000:5 ..." command-line words (caller frees). */
+size_t virtio_mmio_acpi(struct vm *vm, struct acpi_virtio_mmio *out, size_t max);
+char *virtio_mmio_cmdline(struct vm *vm);
+/* Stops every worker of the VM and frees its transports (before the VM goes). */
+void virtio_mmio_free_all(struct vm *vm);
+
+#endif
