@@ -1,4 +1,5 @@
-/* virtio-blk: `--disk PATH[,ro][,id=NAME][,direct][,bw=..,iops=..]`. */
+/* virtio-blk: `--disk PATH[,ro][,id=NAME][,direct][,bw=RATE][,iops=N][,bw_burst=SIZE]
+ * [,iops_burst=N]` as a virtio-mmio block device with an io_uring backend. */
 #ifndef VESSEL_VMM_VIRTIO_BLK_H
 #define VESSEL_VMM_VIRTIO_BLK_H
 
@@ -6,7 +7,8 @@
 
 struct vm;
 
-/* Parses one --disk SPEC (errors name the option) and registers the device. */
+/* Parses spec, opens the disk and registers the device. Errors name the option:
+ * `--disk /x,bw=fast: bw: not a rate`. */
 int virtio_blk_add(struct vm *vm, const char *spec, vs_err_t *err);
 
 #endif

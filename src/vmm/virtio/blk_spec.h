@@ -1,0 +1,24 @@
+/* `--disk PATH[,ro][,id=NAME][,direct][,bw=RATE][,iops=N][,bw_burst=SIZE][,iops_burst=N]`,
+ * parsed and checked before anything is opened. */
+#ifndef VESSEL_VMM_VIRTIO_BLK_SPEC_H
+#define VESSEL_VMM_VIRTIO_BLK_SPEC_H
+
+#include <linux/virtio_blk.h>
+#include <stdbool.h>
+
+#include "base/error.h"
+#include "base/ratelimit.h"
+
+struct blk_spec {
+	char *path;
+	bool ro, direct;
+	bool has_id;
+	char id[VIRTIO_BLK_ID_BYTES + 1]; /* get-id's answer (not NUL-padded on the wire) */
+	struct rate_limiter rl;
+};
+
+/* Errors name the option (`bw: not a rate`); the caller prefixes `--disk SPEC`. */
+int blk_spec_parse(const char *spec, struct blk_spec *out, vs_err_t *err);
+void blk_spec_free(struct blk_spec *s);
+
+#endif
