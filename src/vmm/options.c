@@ -24,6 +24,14 @@ const char vm_run_help[] =
     "                   (needs free pages in /proc/sys/vm/nr_hugepages)\n"
     "  --demo           run the tiny guest built into vessel (for hosts where Linux\n"
     "                   cannot boot, e.g. kvm_pvm)\n"
+    "  --disk SPEC      a virtio-blk disk: PATH[,ro][,id=NAME][,direct][,bw=RATE]\n"
+    "                   [,iops=N][,bw_burst=SIZE][,iops_burst=N] (repeatable)\n"
+    "  --net SPEC       a virtio-net interface: tap=NAME[,mac=MAC][,bw=RATE][,ops=N]\n"
+    "                   (repeatable; the tap is created if missing)\n"
+    "  --rng            a virtio-rng device (entropy from the host's getrandom)\n"
+    "  --no-virtio-cmdline\n"
+    "                   do not append virtio_mmio.device=SIZE@ADDR:IRQ words to the\n"
+    "                   kernel command line (the DSDT declares the devices anyway)\n"
     "  -- COMMAND...    appended to the command line after ` -- ` (init's argv)\n"
     "  -h, --help       this text\n"
     "\n"
@@ -67,7 +75,31 @@ int vm_parse_memory(const char *s, uint64_t *out, vs_err_t *err)
 	return 0;
 }
 
-enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_DEMO, OPT_HUGEPAGES };
+enum {
+	OPT_KERNEL = 256,
+	OPT_INITRD,
+	OPT_CMDLINE,
+	OPT_CPUS,
+	OPT_MEMORY,
+	OPT_DEMO,
+	OPT_HUGEPAGES,
+	OPT_DISK,
+	OPT_NET,
+	OPT_RNG,
+	OPT_NO_VIRTIO_CMDLINE,
+};
+
+static int add_virtio(struct vm_options *o, const char **list, unsigned *n, const char *opt,
+		      const char *spec, vs_err_t *err)
+{
+	if (!*spec)
+		return vs_err(err, 0, "%s: empty device spec", opt);
+	if (vm_options_nvirtio(o) >= VM_MAX_VIRTIO)
+		return vs_err(err, 0, "%s %s: more than %d virtio devices", opt, spec,
+			      VM_MAX_VIRTIO);
+	list[(*n)++] = spec;
+	return 0;
+}
 
 int vm_options_parse(int argc, char **argv, struct vm_options *o, vs_err_t *err)
 {
@@ -79,6 +111,10 @@ int vm_options_parse(int argc, char **argv, struct vm_options *o, vs_err_t *err)
 	    {"memory", required_argument, NULL, OPT_MEMORY},
 	    {"demo", no_argument, NULL, OPT_DEMO},
 	    {"hugepages", no_argument, NULL, OPT_HUGEPAGES},
+	    {"disk", required_argument, NULL, OPT_DISK},
+	    {"net", required_argument, NULL, OPT_NET},
+	    {"rng", no_argument, NULL, OPT_RNG},
+	    {"no-virtio-cmdline", no_argument, NULL, OPT_NO_VIRTIO_CMDLINE},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -110,6 +146,23 @@ int vm_options_parse(int argc, char **argv, struct vm_options *o, vs_err_t *err)
 			break;
 		case OPT_HUGEPAGES:
 			o->hugepages = true;
+			break;
+		case OPT_DISK:
+			if (add_virtio(o, o->disks, &o->ndisks, "--disk", optarg, err) < 0)
+				return -1;
+			break;
+		case OPT_NET:
+			if (add_virtio(o, o->nets, &o->nnets, "--net", optarg, err) < 0)
+				return -1;
+			break;
+		case OPT_RNG:
+			if (!o->rng && vm_options_nvirtio(o) >= VM_MAX_VIRTIO)
+				return vs_err(err, 0, "--rng: more than %d virtio devices",
+					      VM_MAX_VIRTIO);
+			o->rng = true;
+			break;
+		case OPT_NO_VIRTIO_CMDLINE:
+			o->no_virtio_cmdline = true;
 			break;
 		case 'h':
 			o->help = true;

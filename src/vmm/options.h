@@ -9,12 +9,17 @@
 
 #define VM_DEFAULT_MEMORY (128ULL << 20)
 #define VM_CPUS_CEILING 4096 /* sanity bound before KVM's own limit is known */
+#define VM_MAX_VIRTIO 16     /* virtio devices of one VM (--disk, --net, --rng together) */
 
 struct vm_options {
 	const char *kernel, *initrd, *cmdline;
 	unsigned cpus;
 	uint64_t memory;
 	bool demo, help, hugepages;
+	bool rng, no_virtio_cmdline;
+	const char *disks[VM_MAX_VIRTIO]; /* --disk SPEC, in order; each device parses its own */
+	const char *nets[VM_MAX_VIRTIO];  /* --net SPEC */
+	unsigned ndisks, nnets;
 	char **command; /* words after `--`, for init's argv */
 	int ncommand;
 };
@@ -24,6 +29,12 @@ int vm_options_parse(int argc, char **argv, struct vm_options *o, vs_err_t *err)
 
 int vm_parse_cpus(const char *s, unsigned *out, vs_err_t *err);
 int vm_parse_memory(const char *s, uint64_t *out, vs_err_t *err);
+
+/* How many virtio devices the options ask for. */
+static inline unsigned vm_options_nvirtio(const struct vm_options *o)
+{
+	return o->ndisks + o->nnets + (o->rng ? 1 : 0);
+}
 
 /* base, then " -- " and the words (if any). Caller frees. */
 char *vm_build_cmdline(const char *base, char **words, int n);

@@ -28,6 +28,10 @@
 #include "vmm/devices/serial.h"
 #include "vmm/layout.h"
 #include "vmm/vcpu.h"
+#include "vmm/virtio/blk.h"
+#include "vmm/virtio/net.h"
+#include "vmm/virtio/rng.h"
+#include "vmm/virtio/virtio.h"
 #include "vmm/vm.h"
 
 #define DEFAULT_IMAGE_CMDLINE "console=ttyS0 panic=-1"
@@ -168,7 +172,12 @@ static int load_initrd(struct vm *vm, const struct kimage *k, const char *path, 
 
 static int load_acpi(struct vm *vm, vs_err_t *err)
 {
-	struct acpi_config cfg = {.ncpus = vm->ncpus};
+	struct acpi_virtio_mmio virtio[VIRTIO_MMIO_MAX_DEVICES];
+	struct acpi_config cfg = {
+	    .ncpus = vm->ncpus,
+	    .virtio = virtio,
+	    .nvirtio = virtio_mmio_acpi(vm, virtio, VIRTIO_MMIO_MAX_DEVICES),
+	};
 	struct acpi_tables t;
 	if (acpi_build(&cfg, LAYOUT_ACPI, &t, err) < 0)
 		return -1;
@@ -210,6 +219,35 @@ static int devices_add(struct vm *vm, struct devices *d, vs_err_t *err)
 	    bus_add(&vm->pio, PM_RESET_PORT, 1, "ACPI reset", pm_reset_io, &vm->ctl, err) < 0)
 		return -1;
 	return 0;
+}
+
+/* Disks first, so a Linux guest's first disk is vda at the first window; then
+ * interfaces, then entropy. */
+static int virtio_devices_add(struct vm *vm, const struct vm_options *o, vs_err_t *err)
+{
+	for (unsigned i = 0; i < o->ndisks; i++)
+		if (virtio_blk_add(vm, o->disks[i], err) < 0)
+			return -1;
+	for (unsigned i = 0; i < o->nnets; i++)
+		if (virtio_net_add(vm, o->nets[i], err) < 0)
+			return -1;
+	if (o->rng && virtio_rng_add(vm, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* The user's command line, the virtio_mmio.device= words (unless turned off), then
+ * init's words after ` -- `. */
+static char *full_cmdline(struct vm *vm, const struct vm_options *o, const char *base)
+{
+	cleanup_free char *words = o->no_virtio_cmdline ? strdup("") : virtio_mmio_cmdline(vm);
+	cleanup_free char *with = NULL;
+	if (!words)
+		return NULL;
+	const char *w = *base ? words : words + (*words == ' ');
+	if (asprintf(&with, "%s%s", base, w) < 0)
+		return NULL;
+	return vm_build_cmdline(with, o->command, o->ncommand);
 }
 
 static int boot_setup(struct vm *vm, const struct kimage *k, const struct boot_files *f,
@@ -331,6 +369,22 @@ int vm_run(const struct vm_options *o, vs_err_t *err)
 	for (unsigned i = 0; i < o->cpus; i++)
 		if (vcpu_create(&vm, i, err) < 0)
 			goto out;
+	/* the devices exist before boot: the command line and the DSDT name them */
+	if (virtio_devices_add(&vm, o, err) < 0)
+		goto out;
+	free(cmdline);
+	cmdline = full_cmdline(&vm, o, f.cmdline);
+	if (!cmdline) {
+		vs_err(err, ENOMEM, "command line");
+		goto out;
+	}
+	if (strlen(cmdline) > kimage_cmdline_max(&k)) {
+		vs_err(err, 0,
+		       "kernel command line with the virtio devices is %zu bytes; this kernel "
+		       "takes at most %zu (try --no-virtio-cmdline)",
+		       strlen(cmdline), kimage_cmdline_max(&k));
+		goto out;
+	}
 	if (boot_setup(&vm, &k, &f, cmdline, err) < 0 || devices_add(&vm, &d, err) < 0)
 		goto out;
 	/* the guest has its copy: the file's pages need not count in our RSS */
@@ -339,8 +393,10 @@ int vm_run(const struct vm_options *o, vs_err_t *err)
 	if (status >= 0)
 		release_detached();
 out:
-	if (vm_made)
+	if (vm_made) {
+		virtio_mmio_free_all(&vm); /* its workers touch guest RAM: before the VM goes */
 		vm_destroy(&vm);
+	}
 	devices_free(&d);
 	blob_free(&f.kernel);
 	free(f.kernel_path);
@@ -348,9 +404,14 @@ out:
 	return status;
 }
 
-int vm_dump_acpi(unsigned ncpus, const char *dir, vs_err_t *err)
+int vm_dump_acpi(unsigned ncpus, unsigned nvirtio, const char *dir, vs_err_t *err)
 {
-	struct acpi_config cfg = {.ncpus = ncpus};
+	struct acpi_virtio_mmio virtio[VIRTIO_MMIO_MAX_DEVICES];
+	if (nvirtio > VIRTIO_MMIO_MAX_DEVICES)
+		return vs_err(err, 0, "more than %d virtio devices", VIRTIO_MMIO_MAX_DEVICES);
+	for (unsigned i = 0; i < nvirtio; i++)
+		virtio_mmio_slot(i, &virtio[i]);
+	struct acpi_config cfg = {.ncpus = ncpus, .virtio = virtio, .nvirtio = nvirtio};
 	struct acpi_tables t;
 	if (acpi_build(&cfg, LAYOUT_ACPI, &t, err) < 0)
 		return -1;

@@ -8,6 +8,8 @@
 /* Returns the VM's exit status, or -1 with err (vessel error, status 1). */
 int vm_run(const struct vm_options *o, vs_err_t *err);
 
-int vm_dump_acpi(unsigned ncpus, const char *dir, vs_err_t *err);
+/* The tables a VM with ncpus vCPUs and nvirtio virtio devices gets (the devices' windows
+ * and IRQs are allocated in order, so only their number matters). */
+int vm_dump_acpi(unsigned ncpus, unsigned nvirtio, const char *dir, vs_err_t *err);
 
 #endif

@@ -14,7 +14,7 @@ static const char vm_help[] =
     "commands:\n"
     "  run        boot a microVM (vessel vm run --help)\n"
     "  dump-acpi  write the ACPI tables a VM would get: vessel vm dump-acpi "
-    "[--cpus N] DIR\n";
+    "[--cpus N] [--rng] [--disk SPEC]... [--net SPEC]... DIR\n";
 
 static int usage_error(vs_err_t *err)
 {
@@ -24,16 +24,26 @@ static int usage_error(vs_err_t *err)
 
 static int cmd_dump_acpi(int argc, char **argv, vs_err_t *err)
 {
-	unsigned cpus = 1;
+	unsigned cpus = 1, nvirtio = 0;
+	bool rng = false;
 	const char *dir = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--cpus") == 0 && i + 1 < argc) {
 			if (vm_parse_cpus(argv[++i], &cpus, err) < 0)
 				return usage_error(err);
+		} else if ((strcmp(argv[i], "--disk") == 0 || strcmp(argv[i], "--net") == 0) &&
+			   i + 1 < argc) {
+			i++; /* the layout depends on how many devices, not on their specs */
+			nvirtio++;
+		} else if (strcmp(argv[i], "--rng") == 0) {
+			nvirtio += !rng;
+			rng = true;
 		} else if (!dir && argv[i][0] != '-') {
 			dir = argv[i];
 		} else {
-			vs_err(err, 0, "usage: vessel vm dump-acpi [--cpus N] DIR");
+			vs_err(err, 0,
+			       "usage: vessel vm dump-acpi [--cpus N] [--rng] [--disk SPEC]... "
+			       "[--net SPEC]... DIR");
 			return usage_error(err);
 		}
 	}
@@ -41,7 +51,7 @@ static int cmd_dump_acpi(int argc, char **argv, vs_err_t *err)
 		vs_err(err, 0, "usage: vessel vm dump-acpi [--cpus N] DIR");
 		return usage_error(err);
 	}
-	return vm_dump_acpi(cpus, dir, err) < 0 ? -1 : 0;
+	return vm_dump_acpi(cpus, nvirtio, dir, err) < 0 ? -1 : 0;
 }
 
 int vmm_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)

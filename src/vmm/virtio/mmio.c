@@ -154,6 +154,8 @@ void virtio_mmio_fail(struct virtio_mmio *t, const char *why)
 {
 	if (atomic_exchange(&t->failed, true))
 		return;
+	/* ISR before Status: a driver that sees NEEDS_RESET finds the interrupt's cause */
+	atomic_fetch_or(&t->isr, ISR_CONFIG);
 	atomic_fetch_or(&t->status, VIRTIO_STATUS_NEEDS_RESET);
 	dev_fds_enable(t, false);
 	unsigned n = atomic_fetch_add(&t->failures, 1);
