@@ -1,0 +1,133 @@
+"""The virtio-mmio transport, split virtqueues and virtio-rng, seen from tiny guests
+(tests/guests/virtio-rng.c, virtio-hostile.c, cmdline-memmap.c) and from the DSDT."""
+import re
+import subprocess
+
+from conftest import run
+from test_vm_guests import boot, expect, value
+
+RNG_WINDOW = "virtio_mmio.device=4K@0xd0000000:5"
+
+
+def test_rng_returns_bytes_that_differ_run_to_run(vessel):
+    seen = []
+    for _ in range(2):
+        rc, lines, err = boot(vessel, "virtio-rng", "--rng")
+        expect(rc, lines, err)
+        assert value(lines, "VIRTIO DEVICES") == "1"
+        assert value(lines, "VIRTIO DEVICE") == "id=4 base=0xd0000000 irq=5"
+        assert value(lines, "RNG FEATURES") == "version1=1 event_idx=1 indirect=1"
+        assert value(lines, "RNG LEN") == "64"
+        assert value(lines, "RNG INDIRECT") == "48"
+        assert value(lines, "RNG BATCH") == "32 chains, 512 bytes"
+        assert value(lines, "RNG STATUS") == "0x0f"  # ACK|DRIVER|FEATURES_OK|DRIVER_OK
+        assert "RNG DONE" in lines
+        seen.append(value(lines, "RNG BYTES"))
+        assert re.fullmatch(r"[0-9a-f]{32}", seen[-1])
+    assert seen[0] != seen[1], seen
+
+
+def test_virtio_words_join_the_command_line_before_init_args(vessel):
+    rc, lines, err = boot(vessel, "cmdline-memmap", "--rng", "--cmdline", "console=ttyS0",
+                          command=["init", "arg"])
+    expect(rc, lines, err)
+    assert value(lines, "CMDLINE") == f"console=ttyS0 {RNG_WINDOW} -- init arg"
+    rc, lines, err = boot(vessel, "cmdline-memmap", "--rng", "--cmdline", "")
+    expect(rc, lines, err)
+    assert value(lines, "CMDLINE") == RNG_WINDOW
+
+
+def test_no_virtio_cmdline_leaves_the_command_line_alone(vessel):
+    rc, lines, err = boot(vessel, "cmdline-memmap", "--rng", "--no-virtio-cmdline",
+                          "--cmdline", "console=ttyS0")
+    expect(rc, lines, err)
+    assert value(lines, "CMDLINE") == "console=ttyS0"
+    # and a guest that finds devices only there finds none (FAIL, then a triple fault)
+    rc, lines, err = boot(vessel, "virtio-rng", "--rng", "--no-virtio-cmdline")
+    assert rc == 4, (rc, lines, err)
+    assert value(lines, "VIRTIO DEVICES") == "0"
+    assert "FAIL: no virtio-rng device on the command line" in lines
+
+
+def test_no_device_no_virtio_words(vessel):
+    rc, lines, err = boot(vessel, "cmdline-memmap", "--cmdline", "console=ttyS0")
+    expect(rc, lines, err)
+    assert value(lines, "CMDLINE") == "console=ttyS0"
+
+
+def test_dsdt_declares_each_virtio_device(vessel, tmp_path):
+    d = tmp_path / "acpi"
+    r = run([vessel, "vm", "dump-acpi", "--rng", "--disk", "a.img", "--net", "tap=t0", str(d)])
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(["iasl", "-d", "dsdt.dat"], capture_output=True, text=True, timeout=60,
+                       cwd=d)
+    assert r.returncode == 0, r.stdout + r.stderr
+    dsl = (d / "dsdt.dsl").read_text()
+    assert dsl.count('Name (_HID, "LNRO0005")') == 3, dsl
+    bases = re.findall(r"Memory32Fixed \(ReadWrite,\s*0x([0-9A-F]+),\s*// Address Base\s*"
+                       r"0x([0-9A-F]+),", dsl)
+    assert [(int(b, 16), int(s, 16)) for b, s in bases] == \
+        [(0xD0000000, 0x1000), (0xD0001000, 0x1000), (0xD0002000, 0x1000)], dsl
+    irqs = re.findall(r"Interrupt \(ResourceConsumer,[^)]*\)\s*\{\s*0x([0-9A-F]+),", dsl)
+    assert [int(i, 16) for i in irqs] == [5, 6, 7], dsl
+    # without devices, none
+    d2 = tmp_path / "plain"
+    assert run([vessel, "vm", "dump-acpi", str(d2)]).returncode == 0
+    assert b"LNRO0005" not in (d2 / "dsdt.dat").read_bytes()
+
+
+def test_the_running_vm_gets_the_dsdt_dump_acpi_shows(vessel, tmp_path):
+    """The window and IRQ the guest finds on its command line are the DSDT's."""
+    rc, lines, err = boot(vessel, "virtio-rng", "--rng")
+    expect(rc, lines, err)
+    d = tmp_path / "acpi"
+    assert run([vessel, "vm", "dump-acpi", "--rng", str(d)]).returncode == 0
+    dsdt = (d / "dsdt.dat").read_bytes()
+    assert dsdt.count(b"LNRO0005") == 1
+    assert (0xD0000000).to_bytes(4, "little") in dsdt
+
+
+HOSTILE_CASES = {
+    "head-out-of-range": "head index 11 is past the queue size 8",
+    "next-out-of-range": "next index 200 is past the descriptor table of 8",
+    "address-outside-ram": "buffer at 0xe0000000 (+64 bytes) is outside guest RAM",
+    "length-overflow": "buffer at 0xfffffffffffff000 (+8192 bytes) is outside guest RAM",
+    "loop": "loops (more than 8 descriptors)",
+    "over-long-chain": "longer than 256 descriptors",
+    "readable-after-writable": "device-readable descriptor after a device-writable one",
+    "readable-buffer-for-rng": "request has a device-readable buffer",
+    "indirect-bad-length": "indirect table of 24 bytes",
+    "nested-indirect": "indirect table inside an indirect table",
+    "avail-index-jump": "driver index moved by 100 on a queue of 8",
+    "ring-outside-ram": "descriptor ring at 0xe0000000 (+128 bytes): outside guest RAM",
+}
+
+
+def test_hostile_guest_breaks_the_device_not_the_vm(vessel):
+    rc, lines, err = boot(vessel, "virtio-hostile", "--rng", timeout=120)
+    expect(rc, lines, err)
+    for case in HOSTILE_CASES:
+        assert value(lines, f"HOSTILE {case}").startswith("NEEDS_RESET (status 0x4f isr 0x2)"), \
+            "\n".join(lines)
+    assert value(lines, "HOSTILE MISSED") == "0"
+    assert value(lines, "HOSTILE RECOVERED") == "32", "the reset device serves again"
+    warnings = [line for line in err.splitlines() if "the device needs a reset" in line]
+    assert len(warnings) == len(HOSTILE_CASES), err
+    for case, why in HOSTILE_CASES.items():
+        hits = [w for w in warnings if why in w]
+        assert len(hits) == 1, f"{case}: `{why}` logged {len(hits)} times\n{err}"
+        assert hits[0].startswith("vessel: warning: virtio-rng@0xd0000000: "), hits[0]
+
+
+def test_device_options_are_checked(vessel):
+    r = run([vessel, "vm", "run", "--demo", "--disk", ""])
+    assert r.returncode == 2
+    assert "--disk: empty device spec" in r.stderr
+    too_many = [a for _ in range(17) for a in ("--net", "tap=x")]
+    r = run([vessel, "vm", "run", "--demo", *too_many])
+    assert r.returncode == 2
+    assert "more than 16 virtio devices" in r.stderr
+    r = run([vessel, "vm", "run", "--help"])
+    assert r.returncode == 0
+    for opt in ("--disk SPEC", "--net SPEC", "--rng", "--no-virtio-cmdline"):
+        assert opt in r.stdout
