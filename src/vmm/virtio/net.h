@@ -1,4 +1,4 @@
-/* virtio-net over a tap: `--net tap=NAME[,mac=MAC][,bw=..,ops=..]`. */
+/* virtio-net over a host tap: `--net tap=NAME[,mac=MAC][,bw=RATE][,ops=N]` (repeatable). */
 #ifndef VESSEL_VMM_VIRTIO_NET_H
 #define VESSEL_VMM_VIRTIO_NET_H
 
@@ -6,7 +6,7 @@
 
 struct vm;
 
-/* Parses one --net SPEC (errors name the option) and registers the device. */
+/* Parses spec, attaches to (or creates) the tap, and registers a virtio-mmio net device. */
 int virtio_net_add(struct vm *vm, const char *spec, vs_err_t *err);
 
 #endif

@@ -1,0 +1,166 @@
+#include "vmm/virtio/net_spec.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "base/util.h"
+
+/* What the kernel's dev_valid_name() takes, minus `%` (a name template would make the
+ * kernel pick the name, and the user could not find their tap). */
+static int check_tap_name(const char *name, size_t len, vs_err_t *err)
+{
+	if (len == 0)
+		return vs_err(err, 0, "tap: needs an interface name (tap=NAME)");
+	if (len >= IFNAMSIZ)
+		return vs_err(err, 0, "tap: `%.*s` is longer than %d characters", (int)len, name,
+			      IFNAMSIZ - 1);
+	if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.'))
+		return vs_err(err, 0, "tap: `%.*s` is not an interface name", (int)len, name);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c == '/' || c == ':' || c == '%' || isspace(c) || !isprint(c))
+			return vs_err(err, 0, "tap: `%.*s`: `%c` cannot be in an interface name",
+				      (int)len, name, isprint(c) ? c : '?');
+	}
+	return 0;
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int net_parse_mac(const char *s, uint8_t mac[6], vs_err_t *err)
+{
+	const char *p = s;
+	for (int i = 0; i < 6; i++) {
+		int hi = hex_digit(p[0]), lo = hi < 0 ? -1 : hex_digit(p[1]);
+		if (lo < 0 || (i < 5 && p[2] != ':') || (i == 5 && p[2] != '\0'))
+			return vs_err(err, 0,
+				      "mac: `%s` is not a MAC address (use six hex pairs, e.g. "
+				      "52:54:00:12:34:56)",
+				      s);
+		mac[i] = (uint8_t)(hi << 4 | lo);
+		p += 3;
+	}
+	if (mac[0] & 1)
+		return vs_err(err, 0,
+			      "mac: `%s` is a multicast address (the first byte must be even)", s);
+	if (!(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]))
+		return vs_err(err, 0, "mac: 00:00:00:00:00:00 is not a usable address");
+	return 0;
+}
+
+void net_random_mac(uint8_t mac[6])
+{
+	/* getrandom of 6 bytes cannot be interrupted or short once the pool is up; the
+	 * fallback only matters on a host without entropy at boot */
+	if (getrandom(mac, 6, 0) != 6)
+		memcpy(mac, (uint8_t[6]){0x02, 0x56, 0x53, 0x00, 0x00, 0x01}, 6);
+	mac[0] = (uint8_t)((mac[0] & 0xfc) | 0x02); /* locally administered, unicast */
+}
+
+/* ratelimit.c speaks the disk's words (iops=); a frame count is ops= here, so its messages
+ * are respelled to name the option the user typed. */
+static int respell_ops(vs_err_t *err)
+{
+	if (!err || !*err || !(*err)->msg)
+		return -1;
+	char buf[256];
+	size_t n = 0;
+	for (const char *s = (*err)->msg; *s && n + 1 < sizeof(buf);) {
+		if (strncmp(s, "iops", 4) == 0)
+			s++;
+		buf[n++] = *s++;
+	}
+	buf[n] = '\0';
+	vs_err_free(err);
+	return vs_err(err, 0, "%s", buf);
+}
+
+static int rate_option(struct rate_limiter *rl, const char *key, size_t klen, const char *val,
+		       size_t vlen, vs_err_t *err)
+{
+	char k[16], v[64];
+	if (klen >= sizeof(k) || key[0] == 'i')
+		return 0;
+	snprintf(k, sizeof(k), "%s%.*s", klen >= 3 && memcmp(key, "ops", 3) == 0 ? "i" : "",
+		 (int)klen, key);
+	if (strcmp(k, "iops") != 0 && strcmp(k, "iops_burst") != 0 && strcmp(k, "bw") != 0 &&
+	    strcmp(k, "bw_burst") != 0)
+		return 0;
+	if (vlen >= sizeof(v))
+		return vs_err(err, 0, "%.*s: value too long", (int)klen, key);
+	snprintf(v, sizeof(v), "%.*s", (int)vlen, val);
+	int r = rl_parse_option(rl, k, v, err);
+	return r < 0 && k[0] == 'i' ? respell_ops(err) : r;
+}
+
+int net_spec_parse(const char *spec, struct net_spec *out, vs_err_t *err)
+{
+	*out = (struct net_spec){0};
+	rl_init(&out->rl);
+	bool has_tap = false;
+
+	for (const char *p = spec; *p;) {
+		const char *end = strchrnul(p, ',');
+		const char *eq = memchr(p, '=', (size_t)(end - p));
+		size_t len = (size_t)(end - p);
+		if (len == 0)
+			return vs_err(err, 0, "empty option (a stray `,`)");
+		if (!eq)
+			return vs_err(
+			    err, 0,
+			    "`%.*s`: expected KEY=VALUE (tap=, mac=, bw=, ops=, bw_burst=, "
+			    "ops_burst=)",
+			    (int)len, p);
+		size_t klen = (size_t)(eq - p), vlen = (size_t)(end - eq - 1);
+		const char *val = eq + 1;
+
+		if (klen == 3 && memcmp(p, "tap", 3) == 0) {
+			if (has_tap)
+				return vs_err(err, 0, "tap: given twice");
+			if (check_tap_name(val, vlen, err) < 0)
+				return -1;
+			memcpy(out->tap, val, vlen);
+			has_tap = true;
+		} else if (klen == 3 && memcmp(p, "mac", 3) == 0) {
+			char buf[32];
+			if (out->has_mac)
+				return vs_err(err, 0, "mac: given twice");
+			if (vlen >= sizeof(buf))
+				return vs_err(err, 0, "mac: `%.*s` is not a MAC address", (int)vlen,
+					      val);
+			memcpy(buf, val, vlen);
+			buf[vlen] = '\0';
+			if (net_parse_mac(buf, out->mac, err) < 0)
+				return -1;
+			out->has_mac = true;
+		} else {
+			int r = rate_option(&out->rl, p, klen, val, vlen, err);
+			if (r < 0)
+				return -1;
+			if (r == 1)
+				goto next;
+			return vs_err(err, 0,
+				      "%.*s: unknown option (tap=, mac=, bw=, ops=, bw_burst=, "
+				      "ops_burst=)",
+				      (int)klen, p);
+		}
+	next:
+		p = *end ? end + 1 : end;
+		if (*end && !*p)
+			return vs_err(err, 0, "empty option (a stray `,`)");
+	}
+	if (!has_tap)
+		return vs_err(err, 0, "tap: missing (use --net tap=NAME[,mac=MAC])");
+	return rl_check(&out->rl, err) < 0 ? respell_ops(err) : 0;
+}

@@ -1,0 +1,31 @@
+/* `--net tap=NAME[,mac=MAC][,bw=RATE][,ops=N][,bw_burst=SIZE][,ops_burst=N]`, parsed and
+ * checked before anything is opened, so a typo is one clear line and not a half-built VM. */
+#ifndef VESSEL_VMM_VIRTIO_NET_SPEC_H
+#define VESSEL_VMM_VIRTIO_NET_SPEC_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "base/ratelimit.h"
+
+struct net_spec {
+	char tap[IFNAMSIZ];
+	uint8_t mac[6];
+	bool has_mac;
+	/* bw= bytes/s and ops= frames/s, each direction on its own (as Firecracker's rx and
+	 * tx limiters); unlimited unless given */
+	struct rate_limiter rl;
+};
+
+/* Errors name the option (`mac: not a MAC address ...`); the caller prefixes `--net SPEC`. */
+int net_spec_parse(const char *spec, struct net_spec *out, vs_err_t *err);
+
+/* "52:54:00:12:34:56": six hex pairs; multicast and all-zero addresses are refused. */
+int net_parse_mac(const char *s, uint8_t mac[6], vs_err_t *err);
+
+/* A random locally administered unicast address (02:xx:...), for --net without mac=. */
+void net_random_mac(uint8_t mac[6]);
+
+#endif
