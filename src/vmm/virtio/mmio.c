@@ -318,7 +318,11 @@ static void status_write(struct virtio_mmio *t, uint32_t v)
 		v &= ~(uint32_t)VIRTIO_STATUS_DRIVER_OK;
 		starting = false;
 	}
-	atomic_store(&t->status, v | (atomic_load(&t->status) & VIRTIO_STATUS_NEEDS_RESET));
+	/* the worker may set NEEDS_RESET meanwhile: keep it */
+	uint32_t cur = atomic_load(&t->status);
+	while (
+	    !atomic_compare_exchange_weak(&t->status, &cur, v | (cur & VIRTIO_STATUS_NEEDS_RESET)))
+		;
 	if (starting)
 		device_activate(t);
 }
@@ -383,8 +387,17 @@ static void reg_write(struct virtio_mmio *t, uint64_t off, uint32_t v)
 			q->num = v <= t->ops->queue_max ? (uint16_t)v : 0;
 		break;
 	case REG_QUEUE_READY:
-		if (q && !(atomic_load(&t->status) & VIRTIO_STATUS_DRIVER_OK))
-			q->ready = v & 1;
+		if (!q)
+			break;
+		if (!(v & 1) && q->ready) {
+			/* the driver takes the queue back (Linux's del_vq): stop using it */
+			pthread_mutex_lock(&t->work_lock);
+			virtq_reset(&t->queues[t->queue_sel]);
+			pthread_mutex_unlock(&t->work_lock);
+			q->ready = false;
+		} else if ((v & 1) && !(atomic_load(&t->status) & VIRTIO_STATUS_DRIVER_OK)) {
+			q->ready = true;
+		}
 		break;
 	case REG_QUEUE_NOTIFY:
 		/* the ioeventfd takes 32-bit writes of a valid index; anything else lands here */
