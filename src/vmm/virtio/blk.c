@@ -22,6 +22,7 @@
 
 #define BLK_QUEUE_MAX 256
 #define BLK_IO_DEPTH 256
+#define BLK_SUBMIT_BYTES (256u << 10)
 
 /* One request between the avail ring and the used ring; slots are indexed by head. */
 struct blk_slot {
@@ -43,6 +44,7 @@ struct blk_dev {
 	struct blk_slot *stalled; /* parsed, waiting for rate-limit tokens */
 	bool broken;		  /* failed until the driver resets */
 	unsigned used;		  /* pushes since the last interrupt decision */
+	uint64_t unsubmitted;	  /* data bytes queued since the last submit */
 };
 
 static void fail(struct blk_dev *d, vs_err_t *err)
@@ -82,6 +84,37 @@ static void answer_get_id(struct blk_dev *d, struct blk_slot *s)
 	complete(d, s, VIRTIO_BLK_S_OK, (uint32_t)s->req.len);
 }
 
+static void io_done(void *arg, void *tag, int res)
+{
+	struct blk_dev *d = arg;
+	struct blk_slot *s = tag;
+	struct blk_req *r = &s->req;
+	if (res < 0 && !s->error)
+		s->error = res;
+	if (res > 0)
+		s->done += (uint64_t)res;
+	if (--s->pending)
+		return;
+	int e = s->error;
+	if ((r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT) && !e && s->done < r->len)
+		e = blk_io_finish_rw(&d->io, r, s->done);
+	if (r->type == VIRTIO_BLK_T_WRITE_ZEROES && e == -EOPNOTSUPP) {
+		/* no FALLOC_FL_ZERO_RANGE here (tmpfs, for one): zero range by range */
+		e = 0;
+		for (unsigned i = 0; i < r->nranges && !e; i++)
+			e = blk_io_zero_sync(&d->io, &r->ranges[i]);
+	}
+	if (e) {
+		static bool warned;
+		if (!warned)
+			vs_warn("virtio-blk %s: request type %u at %llu: %s", d->spec.path, r->type,
+				(unsigned long long)r->offset, strerror(-e));
+		warned = true;
+	}
+	uint32_t data = r->type == VIRTIO_BLK_T_IN && !e ? (uint32_t)r->len : 0;
+	complete(d, s, e ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK, data);
+}
+
 /* Starts the request in s, or parks it when the rate limiter says wait. */
 static bool start(struct blk_dev *d, struct blk_slot *s)
 {
@@ -103,7 +136,22 @@ static bool start(struct blk_dev *d, struct blk_slot *s)
 	s->error = 0;
 	s->done = 0;
 	blk_io_queue(&d->io, r, s);
+	d->unsubmitted += r->len;
 	return true;
+}
+
+/* Submits what is queued and answers what io_uring finished inline (buffered I/O that hit
+ * the page cache), so the guest can work on those while the next batch is copied. */
+static void submit(struct blk_dev *d)
+{
+	vs_err_t err = NULL;
+	d->unsubmitted = 0;
+	if (blk_io_submit(&d->io, &err) < 0) {
+		vs_warn("virtio-blk %s: %s", d->spec.path, err->msg);
+		vs_err_free(&err);
+	}
+	blk_io_reap(&d->io, io_done, d);
+	flush_used(d);
 }
 
 static void process(struct blk_dev *d)
@@ -142,44 +190,13 @@ static void process(struct blk_dev *d)
 		s->busy = true;
 		if (!start(d, s))
 			break;
+		/* Large transfers go at once: small ones share a syscall, big ones gain
+		 * more from the guest seeing the first completions early. */
+		if (d->unsubmitted >= BLK_SUBMIT_BYTES)
+			submit(d);
 	}
 out:
-	if (blk_io_submit(&d->io, &err) < 0) {
-		vs_warn("virtio-blk %s: %s", d->spec.path, err->msg);
-		vs_err_free(&err);
-	}
-	flush_used(d);
-}
-
-static void io_done(void *arg, void *tag, int res)
-{
-	struct blk_dev *d = arg;
-	struct blk_slot *s = tag;
-	struct blk_req *r = &s->req;
-	if (res < 0 && !s->error)
-		s->error = res;
-	if (res > 0)
-		s->done += (uint64_t)res;
-	if (--s->pending)
-		return;
-	int e = s->error;
-	if ((r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT) && !e && s->done < r->len)
-		e = blk_io_finish_rw(&d->io, r, s->done);
-	if (r->type == VIRTIO_BLK_T_WRITE_ZEROES && e == -EOPNOTSUPP) {
-		/* no FALLOC_FL_ZERO_RANGE here (tmpfs, for one): zero range by range */
-		e = 0;
-		for (unsigned i = 0; i < r->nranges && !e; i++)
-			e = blk_io_zero_sync(&d->io, &r->ranges[i]);
-	}
-	if (e) {
-		static bool warned;
-		if (!warned)
-			vs_warn("virtio-blk %s: request type %u at %llu: %s", d->spec.path, r->type,
-				(unsigned long long)r->offset, strerror(-e));
-		warned = true;
-	}
-	uint32_t data = r->type == VIRTIO_BLK_T_IN && !e ? (uint32_t)r->len : 0;
-	complete(d, s, e ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK, data);
+	submit(d);
 }
 
 static void blk_queue_notify(void *dev, unsigned qi)
