@@ -416,6 +416,18 @@ static void print_features(void)
 /* A transmit chain with a device-writable buffer: the device must ask for a reset. */
 static void bad_tx(void)
 {
+	/* first a frame the host refuses (a TSO header with gso_size 0): dropped, no reset */
+	static const uint8_t nobody[6] = {0x02, 0, 0, 0, 0, 0x01};
+	memset(eth(nobody, ETH_IP), 0, 46);
+	struct net_hdr *h = (struct net_hdr *)tx;
+	h->flags = HDR_F_NEEDS_CSUM;
+	h->gso_type = GSO_TCPV4;
+	h->csum_start = 60000;
+	send(60);
+	if (virtio_status(&dev) & VIRTIO_STATUS_NEEDS_RESET)
+		guest_fail("a frame the host refused reset the device");
+	gprintf("REFUSED FRAME: the device goes on\n");
+
 	struct vbuf out = {vaddr(tx), HDR_LEN + 60}, in = {vaddr(tx) + 4096, 64};
 	memset(tx, 0, HDR_LEN + 60);
 	int head = vq_add(&txq, &out, 1, &in, 1);
