@@ -6,6 +6,9 @@
  * checks the file after vessel exits). Command-line words change what it does:
  *   blk.wait           print `BLK WAITING` and wait for a line on COM1 before powering off
  *                      (the host looks at vessel's open files meanwhile)
+ *   blk.hostile        malformed requests (a read into a device-readable buffer, a short
+ *                      header, a write with a device-writable buffer), each followed by
+ *                      `BLK HOSTILE ...: 0xSTATUS` and a reset; then a good read
  *   blk.bench=MODE     seqread, seqwrite or randread instead of the checks: `blk.bs=` bytes
  *                      a request (K/M suffixes), `blk.depth=` requests in flight,
  *                      `blk.total=` bytes in all (K/M); prints `BENCH START` and `BENCH END` so
@@ -231,6 +234,56 @@ static void checks(uint64_t capacity)
 	gprintf("BLK DEVICE STATUS: 0x%02x\n", virtio_status(&dev));
 }
 
+static uint64_t want_features;
+
+static void setup(void)
+{
+	if (virtio_init(&dev, want_features) < 0)
+		guest_fail("virtio-blk: feature negotiation");
+	if (virtio_queue_setup(&dev, &q, 0, 256) < 0)
+		guest_fail("virtio-blk: queue set-up");
+	virtio_driver_ok(&dev);
+}
+
+/* Posts one chain the device must refuse; prints the Status it ends with (NEEDS_RESET
+ * expected, and no used entry), then resets and sets the device up again. */
+static void hostile(const char *what, const struct vbuf *out, int n_out, const struct vbuf *in,
+		    int n_in)
+{
+	int head = vq_add(&q, out, n_out, in, n_in);
+	if (head < 0)
+		guest_fail("virtio-blk: queue full");
+	vq_publish(&q, (uint16_t)head);
+	vq_kick(&q);
+	uint64_t t0 = rdtsc();
+	while (!(virtio_status(&dev) & VIRTIO_STATUS_NEEDS_RESET) && rdtsc() - t0 < STOP_WAIT_TICKS)
+		cpu_relax();
+	uint32_t id, len;
+	bool used = vq_get_used(&q, &id, &len);
+	gprintf("BLK HOSTILE %s: 0x%02x%s\n", what, virtio_status(&dev), used ? " (answered)" : "");
+	virtio_reset(&dev);
+	setup();
+}
+
+static void hostiles(void)
+{
+	uint8_t *buf = virtio_alloc(4096, 4096);
+	struct slot *s = &slots[0];
+	s->hdr = (struct blk_hdr){T_IN, 0, 0};
+	struct vbuf hdr = {vaddr(&s->hdr), sizeof(s->hdr)}, data = {vaddr(buf), 512},
+		    status = {vaddr(&s->status), 1};
+	struct vbuf out2[2] = {hdr, data}, in2[2] = {data, status};
+	hostile("READ INTO READ-ONLY BUFFER", out2, 2, &status, 1);
+	struct vbuf shorthdr = {vaddr(&s->hdr), 8};
+	hostile("SHORT HEADER", &shorthdr, 1, &status, 1);
+	s->hdr = (struct blk_hdr){T_OUT, 0, 0};
+	hostile("WRITE FROM WRITABLE BUFFER", &hdr, 1, in2, 2);
+	hostile("NO STATUS", &hdr, 1, 0, 0);
+	int st = request(T_IN, 0, buf, 4096, true, 0);
+	gprintf("BLK AFTER RESET READ STATUS: %d\n", st);
+	print_text("BLK AFTER RESET READ", buf, 48);
+}
+
 static uint32_t rand_state = 12345;
 
 static uint32_t next_rand(void)
@@ -300,15 +353,11 @@ void guest_main(void)
 {
 	if (!virtio_find_id(VIRTIO_ID_BLOCK, 0, &dev))
 		guest_fail("no virtio-blk device on the command line");
-	uint64_t want = VIRTIO_BIT(VIRTIO_F_EVENT_IDX) | VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) |
+	want_features = VIRTIO_BIT(VIRTIO_F_EVENT_IDX) | VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) |
 			VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_RO) |
 			VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) | VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) |
 			VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) | VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES);
-	if (virtio_init(&dev, want) < 0)
-		guest_fail("virtio-blk: feature negotiation");
-	if (virtio_queue_setup(&dev, &q, 0, 256) < 0)
-		guest_fail("virtio-blk: queue set-up");
-	virtio_driver_ok(&dev);
+	setup();
 	slots = virtio_alloc(MAX_DEPTH * sizeof(*slots), 16);
 	uint64_t capacity = virtio_config32(&dev, 0) | (uint64_t)virtio_config32(&dev, 4) << 32;
 	gprintf("BLK CAPACITY: %llu\n", (unsigned long long)capacity);
@@ -321,6 +370,8 @@ void guest_main(void)
 
 	if (param("blk.bench"))
 		bench(capacity);
+	else if (param("blk.hostile"))
+		hostiles();
 	else
 		checks(capacity);
 

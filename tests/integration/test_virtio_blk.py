@@ -130,6 +130,27 @@ def test_direct_io(vessel, tmp_path):
     check_rw_file(img.read_bytes(), before)
 
 
+def test_malformed_requests_break_only_the_device_until_reset(vessel, tmp_path):
+    """Each malformed request sets DEVICE_NEEDS_RESET (0x40 in Status, no used entry), logs
+    one line that says why, and after a reset the disk reads again; the VM goes on."""
+    img = tmp_path / "disk.img"
+    make_image(img)
+    rc, lines, err = boot(vessel, "virtio-blk", "--cmdline", "blk.hostile", "--disk", str(img))
+    expect(rc, lines, err)
+    cases = {
+        "READ INTO READ-ONLY BUFFER": "read request with 512 device-readable data bytes",
+        "SHORT HEADER": "request header is 8 bytes, not 16",
+        "WRITE FROM WRITABLE BUFFER": "write request with 512 device-writable data bytes",
+        "NO STATUS": "request has no device-writable status byte",
+    }
+    for case, why in cases.items():
+        assert value(lines, f"BLK HOSTILE {case}") == "0x4f", case
+        assert f"virtio-blk@0xd0000000: {why}; the device needs a reset" in err, err
+    assert len(err.strip().splitlines()) == len(cases), err
+    assert value(lines, "BLK AFTER RESET READ STATUS") == "0"
+    assert value(lines, "BLK AFTER RESET READ") == HOST_TEXT.decode()
+
+
 class Waiting:
     """vessel running the guest with blk.wait: stopped at `BLK WAITING` until told."""
 
