@@ -2,7 +2,7 @@
  * network stack on the far side of a tap, and what came back. The command line says where:
  *   vnet.host=A.B.C.D vnet.guest=A.B.C.D   addresses (the test gives the tap the host one)
  *   vnet.udp=PORT [vnet.big=N]             UDP to an echo server: 100 bytes, then N bytes
- *   vnet.only=features|arp|badtx|bench     one part only
+ *   vnet.only=features|arp|badtx|badrx|bench   one part only
  *   vnet.frames=N vnet.size=BYTES          bench: N frames of BYTES (>1514: one TSO frame)
  *   vnet.dev=N                             the N-th virtio-net device (from 0)
  * Lines: MAC, LINK, FEATURES, ARP REPLY, PING REPLY, UDP REPLY, UDP BIG REPLY, TX ...
@@ -47,6 +47,7 @@ static uint8_t *rx_buf[256];	   /* the buffer behind each rx head */
 static uint8_t *frame;		   /* the frame being assembled from rx buffers */
 static uint8_t *tx;		   /* one transmit buffer: header + frame */
 static bool have_host_mac;
+static bool bad_rx_first; /* net_setup posts a read-only receive buffer first */
 
 static uint32_t htonl(uint32_t v)
 {
@@ -155,7 +156,14 @@ static void net_setup(void)
 		tx = virtio_alloc(FRAME_MAX, 64);
 	}
 	uint8_t *bufs = virtio_alloc(RX_BUFS * RX_BUF_LEN, 64);
-	for (int i = 0; i < RX_BUFS; i++)
+	if (bad_rx_first) {
+		struct vbuf b = {vaddr(bufs), RX_BUF_LEN};
+		int head = vq_add(&rxq, &b, 1, 0, 0);
+		if (head < 0)
+			guest_fail("virtio-net: rx add");
+		vq_publish(&rxq, (uint16_t)head);
+	}
+	for (int i = bad_rx_first; i < RX_BUFS; i++)
 		rx_post(bufs + i * RX_BUF_LEN);
 	vq_kick(&rxq);
 }
@@ -446,6 +454,26 @@ static void bad_tx(void)
 	net_setup();
 }
 
+/* A receive buffer the device may not write: it must ask for a reset when a frame comes. */
+static void bad_rx(void)
+{
+	uint64_t start = rdtsc(), last = 0;
+	while (!(virtio_status(&dev) & VIRTIO_STATUS_NEEDS_RESET)) {
+		if (rdtsc() - start > 20 * STOP_WAIT_TICKS)
+			guest_fail("a read-only receive buffer did not set DEVICE_NEEDS_RESET");
+		if (!last || rdtsc() - last > STOP_WAIT_TICKS / 4) {
+			send_arp(1, 0, host_ip); /* the host's answer is the frame */
+			last = rdtsc();
+		}
+	}
+	gprintf("BAD RX STATUS: needs reset\n");
+	virtio_reset(&dev);
+	for (int i = 0; i < 256; i++)
+		rx_buf[i] = 0;
+	bad_rx_first = false;
+	net_setup();
+}
+
 /* ---------------------------------------------------------------- bench */
 
 /* N frames of `size` bytes as fast as the queue takes them. Over 1514 bytes a frame is one
@@ -521,6 +549,7 @@ static void bench(uint32_t frames, uint32_t size)
 
 static void run(void)
 {
+	bad_rx_first = only("badrx");
 	net_setup();
 	gprintf("MAC: %02x:%02x:%02x:%02x:%02x:%02x\n", mac[0], mac[1], mac[2], mac[3], mac[4],
 		mac[5]);
@@ -534,8 +563,10 @@ static void run(void)
 	}
 	if (only("badtx"))
 		bad_tx();
+	if (only("badrx"))
+		bad_rx();
 	resolve_host();
-	if (only("arp") || only("badtx"))
+	if (only("arp") || only("badtx") || only("badrx"))
 		return;
 	ping();
 	uint32_t port = arg_num("vnet.udp", 0);

@@ -266,6 +266,18 @@ def test_bad_transmit_chain_needs_reset_and_the_device_recovers(vessel, netns):
     assert "device-writable" in why[0], why
 
 
+def test_read_only_receive_buffer_needs_reset_and_the_device_recovers(vessel, netns):
+    tap = make_tap(netns)
+    rc, lines, err = vm_in(netns, vessel, "--net", f"tap={tap},mac={GUEST_MAC}",
+                           cmdline="vnet.only=badrx")
+    expect(rc, lines, err)
+    assert value(lines, "BAD RX STATUS") == "needs reset"
+    assert value(lines, "ARP REPLY").startswith(f"{HOST_IP} is at ")
+    why = [line for line in err.splitlines() if "virtio-net" in line and "reset" in line]
+    assert len(why) == 1, err
+    assert "receive buffer has no device-writable part" in why[0], why
+
+
 # ---------------------------------------------------------------- bad input
 
 def one_error_line(r, *needles):
