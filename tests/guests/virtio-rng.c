@@ -6,6 +6,7 @@
 #include "virtio.h"
 
 #define BATCH 32
+#define ROUND_TRIPS 100
 
 static bool all_zero(const uint8_t *p, uint32_t n)
 {
@@ -84,6 +85,15 @@ void guest_main(void)
 		total += ulen;
 	}
 	gprintf("RNG BATCH: %d chains, %u bytes\n", got, total);
+	/* round trips one at a time: kick (ioeventfd) -> worker -> used ring, polled */
+	uint64_t t0 = rdtsc();
+	for (int i = 0; i < ROUND_TRIPS; i++) {
+		struct vbuf b = {vaddr(bbuf), 16};
+		if (vq_transfer(&q, 0, 0, &b, 1) != 16)
+			guest_fail("virtio-rng: round trip");
+	}
+	uint32_t rem;
+	gprintf("RNG ROUND TRIP TSC: %llu\n", udiv64(rdtsc() - t0, ROUND_TRIPS, &rem));
 	gprintf("RNG STATUS: 0x%02x\n", virtio_status(&d));
 	virtio_reset(&d);
 	gprintf("RNG DONE\n");

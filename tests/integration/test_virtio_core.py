@@ -20,6 +20,7 @@ def test_rng_returns_bytes_that_differ_run_to_run(vessel):
         assert value(lines, "RNG LEN") == "64"
         assert value(lines, "RNG INDIRECT") == "48"
         assert value(lines, "RNG BATCH") == "32 chains, 512 bytes"
+        assert int(value(lines, "RNG ROUND TRIP TSC")) > 0  # 100 kick-to-used round trips
         assert value(lines, "RNG STATUS") == "0x0f"  # ACK|DRIVER|FEATURES_OK|DRIVER_OK
         assert "RNG DONE" in lines
         seen.append(value(lines, "RNG BYTES"))
