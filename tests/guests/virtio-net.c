@@ -2,8 +2,9 @@
  * network stack on the far side of a tap, and what came back. The command line says where:
  *   vnet.host=A.B.C.D vnet.guest=A.B.C.D   addresses (the test gives the tap the host one)
  *   vnet.udp=PORT [vnet.big=N]             UDP to an echo server: 100 bytes, then N bytes
- *   vnet.only=features|arp|badtx|badrx|bench   one part only
- *   vnet.frames=N vnet.size=BYTES          bench: N frames of BYTES (>1514: one TSO frame)
+ *   vnet.only=features|arp|badtx|badrx|bench|rxcount   one part only
+ *   vnet.frames=N vnet.size=BYTES          bench: N frames of BYTES (>1514: one TSO frame);
+ *                                          rxcount: wait for N UDP frames from the host
  *   vnet.dev=N                             the N-th virtio-net device (from 0)
  * Lines: MAC, LINK, FEATURES, ARP REPLY, PING REPLY, UDP REPLY, UDP BIG REPLY, TX ...
  * The same file runs under QEMU microvm (acpi=off): without an FADT it leaves through
@@ -474,6 +475,22 @@ static void bad_rx(void)
 	net_setup();
 }
 
+/* Counts UDP frames from the host until n came (the host sends them; rate-limit test). */
+static void rx_count(uint32_t n)
+{
+	uint32_t got = 0, plen, nbufs;
+	gprintf("RX READY\n");
+	uint64_t start = rdtsc();
+	while (got < n) {
+		if (rdtsc() - start > 60 * STOP_WAIT_TICKS)
+			guest_fail("the host's frames did not all come");
+		uint32_t len = receive(STOP_WAIT_TICKS, &nbufs);
+		if (len && classify(len, 17, &plen))
+			got++;
+	}
+	gprintf("RX FRAMES: %u\n", got);
+}
+
 /* ---------------------------------------------------------------- bench */
 
 /* N frames of `size` bytes as fast as the queue takes them. Over 1514 bytes a frame is one
@@ -559,6 +576,10 @@ static void run(void)
 	}
 	if (only("bench")) {
 		bench(arg_num("vnet.frames", 1000), arg_num("vnet.size", 1514));
+		return;
+	}
+	if (only("rxcount")) {
+		rx_count(arg_num("vnet.frames", 10));
 		return;
 	}
 	if (only("badtx"))

@@ -241,6 +241,46 @@ def test_ops_limit_paces_frames(vessel, netns):
     assert elapsed >= 1.2, elapsed
 
 
+UDP_BLAST = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(int(sys.argv[2])):
+    s.sendto(b"x" * 1000, (sys.argv[1], 9))
+"""
+
+
+def test_rate_limited_receive_waits_not_drops(vessel, netns):
+    """ops=10 on the way in: the host sends 40 datagrams at once (they wait in the tap's
+    queue); 10 pass with the full bucket, 30 more at 10/s take about 3 s."""
+    tap = make_tap(netns)
+    ip("-n", netns, "neigh", "add", GUEST_IP, "lladdr", GUEST_MAC, "dev", tap)
+    cmd = ["ip", "netns", "exec", netns, vessel, "vm", "run", "--kernel", guest("virtio-net"),
+           "--net", f"tap={tap},mac={GUEST_MAC},ops=10",
+           "--cmdline", f"vnet.host={HOST_IP} vnet.guest={GUEST_IP} vnet.only=rxcount "
+           "vnet.frames=40"]
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        head = []
+        while "RX READY" not in (line := p.stdout.readline()):
+            assert line, "".join(head) + p.stderr.read()
+            head.append(line)
+        t0 = time.monotonic()
+        r = run(["ip", "netns", "exec", netns, "/usr/bin/python3", "-c", UDP_BLAST, GUEST_IP,
+                 "40"], timeout=20)
+        assert r.returncode == 0, r.stderr
+        out, err = p.communicate(timeout=60)
+        elapsed = time.monotonic() - t0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    lines = [line.rstrip("\r") for line in out.splitlines()]
+    expect(p.returncode, lines, err)
+    assert value(lines, "RX FRAMES") == "40"
+    assert elapsed >= 3 * 0.8, elapsed
+
+
 def open_counter(ns, dev, name):
     r = run(["ip", "netns", "exec", ns, "cat", f"/sys/class/net/{dev}/statistics/{name}"],
             timeout=10)
