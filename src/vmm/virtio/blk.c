@@ -60,7 +60,7 @@ static void complete(struct blk_dev *d, struct blk_slot *s, uint8_t status, uint
 	s->busy = false;
 	if (d->broken)
 		return;
-	virtq_push(virtio_mmio_queue(d->t, 0), s->req.head, data + 1);
+	virtq_push(virtio_mmio_queue(d->t, 0), s->req.head, data < UINT32_MAX ? data + 1 : data);
 	d->used++;
 }
 
@@ -111,7 +111,10 @@ static void io_done(void *arg, void *tag, int res)
 				(unsigned long long)r->offset, strerror(-e));
 		warned = true;
 	}
-	uint32_t data = r->type == VIRTIO_BLK_T_IN && !e ? (uint32_t)r->len : 0;
+	/* the used length is 32 bits; a chain can carry more (many 4 GiB buffers) */
+	uint32_t data = r->type == VIRTIO_BLK_T_IN && !e
+			    ? (r->len < UINT32_MAX ? (uint32_t)r->len : UINT32_MAX - 1)
+			    : 0;
 	complete(d, s, e ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK, data);
 }
 
