@@ -4,7 +4,7 @@
 # vessel/runc. See bench/README.md for what each figure means and how it is taken.
 #
 # Usage: bench/container.sh            (as root; `make bench` builds vessel first)
-# Env:   VESSEL=build/vessel  ROUNDS=30  WARMUP=3  SEQ=100  RSS_RUNS=10  SETTLE=0.1
+# Env:   VESSEL=build/vessel  ROUNDS=30  WARMUP=3  SEQ=100  RSS_RUNS=10  SETTLE=0.1  CRUN_FIX=mask
 set -euo pipefail
 export LC_ALL=C # EPOCHREALTIME's decimal point
 
@@ -51,15 +51,20 @@ tag=vb$$ # every container id starts with it: the cleanup finds leftovers by it
 # ---------------------------------------------------------------- crun's cgroup fix
 # crun 1.8 refuses every container while the cgroup2 hierarchy of a hybrid host owns a
 # controller (here hugetlb). The fix is in place only around crun's runs, so vessel and
-# runc see the host's own layout. Two ways, the first preferred:
-#  v1:   mount the controller as a cgroup v1 hierarchy, which moves it off cgroup2 (what the
-#        anchors do; crun then also makes a hugetlb cgroup). After crun deleted its cgroup
-#        the kernel frees it asynchronously (0.2 to 1.5 s here), and the v1 hierarchy dies,
-#        giving the controller back to cgroup2, only when unmounted with no child left: so
-#        fix_v1_off remounts and unmounts until the controller is back.
-#  mask: when the controller is enabled in cgroup2's root subtree_control (something on
-#        cgroup2 uses it), the kernel will not move it; then an empty file is bind-mounted
-#        over cgroup2's controller list instead, which is all crun looks at.
+# runc see the host's own layout. CRUN_FIX picks how:
+#  mask (default): bind-mount an empty file over cgroup2's controller list, which is all
+#        crun looks at. Undone with one umount; nothing else on the host changes.
+#  v1:   mount the controller as a cgroup v1 hierarchy, as the anchors do; this moves it off
+#        cgroup2 and crun then also makes a hugetlb cgroup. The hierarchy dies, giving the
+#        controller back to cgroup2, only when unmounted with no child cgroup left, and the
+#        kernel frees crun's cgroup asynchronously (0.2 to 1.5 s here), so fix_v1_off
+#        remounts and unmounts until the controller is back. Not the default: any other
+#        runtime (podman, a test) that makes a cgroup while it is mounted pins the
+#        hierarchy, and the controller stays off cgroup2 until that cgroup is removed.
+#        When the controller is in use on cgroup2 (enabled in the root's subtree_control)
+#        the kernel refuses to move it; the bench then masks instead.
+CRUN_FIX=${CRUN_FIX:-mask}
+[[ $CRUN_FIX =~ ^(mask|v1)$ ]] || die "CRUN_FIX must be mask or v1, not '$CRUN_FIX'"
 CG2=$CG/unified
 fix_ctrls=""
 fix_mode=""
@@ -72,8 +77,8 @@ declare -A fix_used=()
 declare -A fix_made_dir=()
 [ "$(stat -fc %T $CG)" = cgroup2fs ] || fix_ctrls=$(cat $CG2/cgroup.controllers 2>/dev/null || true)
 if [ -n "$fix_ctrls" ]; then
-	fix_mode=v1
-elif [ "$(stat -fc %T $CG)" != cgroup2fs ] && [ -e $CG2 ] && [ -e $CG/hugetlb ]; then
+	fix_mode=$CRUN_FIX
+elif [ "$(stat -fc %T $CG)" != cgroup2fs ] && mountpoint -q $CG/hugetlb; then
 	fix_note="someone else's v1 mount of cgroup2's controllers was in place for all runtimes"
 fi
 
@@ -115,10 +120,15 @@ fix_v1_off() { # [seconds to wait for the kernel]
 			done
 		fi
 	done
-	for c in "${!fix_made_dir[@]}"; do rmdir "$CG/$c" && unset "fix_made_dir[$c]"; done
+	for c in "${!fix_made_dir[@]}"; do
+		! mountpoint -q "$CG/$c" && rmdir "$CG/$c" 2>/dev/null && unset "fix_made_dir[$c]"
+	done
 	fix_restored || {
+		# another runtime's cgroup pins the hierarchy: mounting it again would only let
+		# more in, so the rest of the run masks instead
 		fix_stuck=1
-		log "WARNING: '$fix_ctrls' not yet back on cgroup2 (the kernel still holds the v1 hierarchy)"
+		fix_mode=mask
+		log "WARNING: '$fix_ctrls' not back on cgroup2: a cgroup made by someone else pins the v1 hierarchy; masking from now on"
 	}
 }
 
@@ -134,11 +144,11 @@ fix_mask_off() { ! mountpoint -q $CG2/cgroup.controllers || umount $CG2/cgroup.c
 
 fix_on() { # fails, saying why in crun's error log, when crun cannot have its fix
 	[ -n "$fix_mode" ] && [ $fix_mounted = 0 ] || return 0
-	if [ $fix_mode = v1 ] && fix_in_use_on_cgroup2; then
+	if [ "$fix_mode" = v1 ] && fix_in_use_on_cgroup2; then
 		log "'$fix_ctrls' is in use on cgroup2 ($CG2/cgroup.subtree_control): masking its controller list for crun instead"
 		fix_mode=mask
 	fi
-	if fix_${fix_mode}_on || { [ $fix_mode = v1 ] && fix_mode=mask && fix_mask_on; }; then
+	if "fix_${fix_mode}_on" || { [ "$fix_mode" = v1 ] && fix_mode=mask && fix_mask_on; }; then
 		fix_mounted=1
 		fix_used[$fix_mode]=1
 		return 0
@@ -150,7 +160,7 @@ fix_on() { # fails, saying why in crun's error log, when crun cannot have its fi
 fix_off() { # [seconds to wait for the kernel]
 	[ $fix_mounted = 1 ] || return 0
 	local t0=$EPOCHREALTIME
-	fix_${fix_mode}_off "$@"
+	"fix_${fix_mode}_off" "$@"
 	fix_mounted=0
 	fix_windows=$((fix_windows + 1))
 	fix_wait_us=$((fix_wait_us + $(usec "$EPOCHREALTIME") - $(usec "$t0")))
@@ -181,7 +191,8 @@ cleanup() {
 	done
 	leftover_cgroups | sort -r | while read -r d; do
 		log "removing leftover cgroup $d"
-		rmdir "$d"
+		# a runtime that took a plain directory for a v1 hierarchy filled it with files
+		if [ "$(stat -fc %T "$d")" = tmpfs ]; then rm -rf "$d"; else rmdir "$d"; fi
 	done
 	fix_off 10
 	rm -rf "$work"
@@ -341,14 +352,14 @@ if [ -n "${fix_used[v1]:-}" ]; then
 	fix_note="'$fix_ctrls' mounted as cgroup v1 (off cgroup2) only around crun's runs"
 fi
 if [ -n "${fix_used[mask]:-}" ]; then
-	fix_note="${fix_note/#none needed/}${fix_used[v1]:+; later, }'$fix_ctrls' in use on cgroup2, so an empty"
-	fix_note+=" file over $CG2/cgroup.controllers only around crun's runs (no hugetlb cgroup for crun)"
+	fix_note="${fix_note/#none needed/}${fix_used[v1]:+; later, }an empty file over $CG2/cgroup.controllers"
+	fix_note+=" only around crun's runs (crun then makes no '$fix_ctrls' cgroup, like vessel and runc here)"
 fi
 [ -z "${fix_used[*]}" ] || fix_note+="; vessel and runc ran without it"
 echo "cgroup fix for crun: $fix_note"
 [ $fix_windows = 0 ] || echo "  ($fix_windows crun windows; undoing the fix took" \
 	"$(awk -v u=$fix_wait_us -v n=$fix_windows 'BEGIN { printf "%.3f", u / n / 1e6 }') s each, untimed)"
-[ $fix_stuck = 0 ] || echo "NOTE: at times the kernel kept '$fix_ctrls' off cgroup2 beyond crun's runs"
+[ $fix_stuck = 0 ] || echo "NOTE: a cgroup someone else made in the v1 '$fix_ctrls' hierarchy kept it off cgroup2; masked from then on"
 echo "before: ${busy}% CPU busy over 1 s, loadavg $load_before"
 echo
 printf '| %-7s | %-14s | %11s | %8s | %8s | %10s | %12s | %5s |\n' runtime version \
@@ -407,9 +418,12 @@ left=""
 [ -z "$(leftover_cgroups)" ] || left+=" cgroups: $(leftover_cgroups | tr '\n' ' ')"
 awk -v b="$BUNDLE/" -v w="$work" '$5 == w || index($5, b) == 1 || index($5, w "/") == 1 { f = 1 }
 	END { exit !f }' /proc/self/mountinfo && left+=" mounts under $BUNDLE or $work"
-fix_restored || left+=" '$fix_ctrls' still off cgroup2"
-for c in $fix_ctrls; do ! mountpoint -q "$CG/$c" || left+=" mount $CG/$c"; done
-[ -z "$fix_ctrls" ] || ! mountpoint -q $CG2/cgroup.controllers || left+=" mount $CG2/cgroup.controllers"
+# only what this bench did: others may mount or move the same controllers meanwhile
+if [ -n "${fix_used[v1]:-}" ]; then
+	fix_restored || left+=" '$fix_ctrls' still off cgroup2: cgroups someone else made in its v1 hierarchy pin it (mount -t cgroup -o $fix_ctrls cgroup /mnt to see them)"
+	for c in $fix_ctrls; do ! mountpoint -q "$CG/$c" || left+=" mount $CG/$c"; done
+fi
+[ -z "${fix_used[mask]:-}" ] || ! mountpoint -q $CG2/cgroup.controllers || left+=" mount $CG2/cgroup.controllers"
 echo
 [ -z "$leaked" ] || echo "the runtimes left behind (removed by the bench):$leaked"
 if [ -n "$left" ]; then
