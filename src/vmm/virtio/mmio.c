@@ -91,6 +91,7 @@ struct virtio_mmio {
 	int dev_fd[MAX_DEV_FDS];
 	uint32_t dev_events[MAX_DEV_FDS];
 	unsigned ndev_fds;
+	bool dev_fds_on; /* in the epoll set (work_lock) */
 	pthread_t worker;
 	bool worker_started;
 };
@@ -122,16 +123,24 @@ static void ctl_poke(struct virtio_mmio *t)
 		vs_warn("%s: waking the worker: %s", t->name, strerror(errno));
 }
 
-/* Device fds are polled only while the device may use them, so a readable tap on a
- * reset device does not spin the worker. */
+static int dev_fd_watch(struct virtio_mmio *t, unsigned i, bool on)
+{
+	struct epoll_event ev = {.events = t->dev_events[i],
+				 .data.u64 = ((uint64_t)EV_DEVFD << 32) | i};
+	return epoll_ctl(t->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, t->dev_fd[i], &ev);
+}
+
+/* Device fds are in the worker's epoll set only while the device may use them, so a
+ * readable tap (or a hung-up fd, which epoll reports whatever the mask) on a reset or
+ * failed device does not spin the worker. Called with work_lock held. */
 static void dev_fds_enable(struct virtio_mmio *t, bool on)
 {
-	for (unsigned i = 0; i < t->ndev_fds; i++) {
-		struct epoll_event ev = {.events = on ? t->dev_events[i] : 0,
-					 .data.u64 = ((uint64_t)EV_DEVFD << 32) | i};
-		if (epoll_ctl(t->epfd, EPOLL_CTL_MOD, t->dev_fd[i], &ev) < 0)
+	if (t->dev_fds_on == on)
+		return;
+	t->dev_fds_on = on;
+	for (unsigned i = 0; i < t->ndev_fds; i++)
+		if (dev_fd_watch(t, i, on) < 0)
 			vs_warn("%s: epoll: %s", t->name, strerror(errno));
-	}
 }
 
 struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned qi)
@@ -171,12 +180,13 @@ int virtio_mmio_add_fd(struct virtio_mmio *t, int fd, uint32_t events, vs_err_t 
 	if (t->ndev_fds == MAX_DEV_FDS)
 		return vs_err(err, 0, "%s: more than %u device fds", t->name, MAX_DEV_FDS);
 	unsigned i = t->ndev_fds;
-	struct epoll_event ev = {.events = atomic_load(&t->active) ? events : 0,
-				 .data.u64 = ((uint64_t)EV_DEVFD << 32) | i};
-	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-		return vs_err(err, errno, "%s: epoll", t->name);
 	t->dev_fd[i] = fd;
 	t->dev_events[i] = events;
+	/* added now even when idle: an fd epoll cannot watch is refused here, not later */
+	if (dev_fd_watch(t, i, true) < 0)
+		return vs_err(err, errno, "%s: epoll", t->name);
+	if (!t->dev_fds_on)
+		dev_fd_watch(t, i, false);
 	t->ndev_fds++;
 	return 0;
 }
@@ -212,7 +222,6 @@ static void *worker_main(void *arg)
 		}
 		uint32_t kicked = 0;
 		pthread_mutex_lock(&t->work_lock);
-		bool live = atomic_load(&t->active) && !atomic_load(&t->failed);
 		for (int i = 0; i < n; i++) {
 			enum ev_kind kind = (enum ev_kind)(evs[i].data.u64 >> 32);
 			unsigned idx = (unsigned)evs[i].data.u64;
@@ -227,7 +236,8 @@ static void *worker_main(void *arg)
 				kicked |= 1u << idx;
 				break;
 			case EV_DEVFD:
-				if (live && t->ops->fd_ready)
+				if (atomic_load(&t->active) && !atomic_load(&t->failed) &&
+				    t->ops->fd_ready)
 					t->ops->fd_ready(t->dev, t->dev_fd[idx], evs[i].events);
 				break;
 			}
