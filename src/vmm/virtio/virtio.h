@@ -47,7 +47,8 @@ struct virtio_device_ops {
 	uint16_t num_queues; /* at most VIRTIO_MMIO_MAX_QUEUES */
 	uint16_t queue_max;  /* QueueNumMax */
 	/* config space (offset within the device-specific config); may be NULL. These run
-	 * on a vCPU thread, concurrently with the worker. */
+	 * on a vCPU thread, concurrently with the worker. off is guest-chosen (0..0xeff) and
+	 * len is 1, 2, 4 or 8: clip to the real config; a read must fill all of data. */
 	void (*config_read)(void *dev, uint32_t off, uint8_t *data, uint32_t len);
 	void (*config_write)(void *dev, uint32_t off, const uint8_t *data, uint32_t len);
 	/* DRIVER_OK: features are final, queues are set; return -1 to fail the device */
