@@ -151,6 +151,37 @@ def test_malformed_requests_break_only_the_device_until_reset(vessel, tmp_path):
     assert value(lines, "BLK AFTER RESET READ") == HOST_TEXT.decode()
 
 
+def test_host_io_error_is_ioerr_and_the_vm_goes_on(vessel, tmp_path):
+    """A write the host cannot store (ENOSPC on a full tmpfs) is answered IOERR; the
+    device keeps working (reads, flush) and vessel logs the cause once."""
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    r = run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], timeout=30)
+    assert r.returncode == 0, r.stderr
+    try:
+        img = mnt / "disk.img"
+        with open(img, "wb") as f:
+            f.truncate(1 << 20)  # sparse: every write needs a new page
+        fd = os.open(mnt / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, b"x" * 4096) == 4096:
+                pass
+        except OSError:
+            pass  # full: what the test wants
+        finally:
+            os.close(fd)
+        rc, lines, err = boot(vessel, "virtio-blk", "--disk", str(img))
+    finally:
+        run(["umount", str(mnt)], timeout=30)
+    expect(rc, lines, err)
+    assert value(lines, "BLK READ STATUS") == "0"
+    assert value(lines, "BLK WRITE STATUS") == "1"
+    assert value(lines, "BLK FLUSH STATUS") == "0"
+    assert value(lines, "BLK DEVICE STATUS") == "0x0f"
+    logged = [line for line in err.splitlines() if "answered IOERR" in line]
+    assert len(logged) == 1 and "No space left on device" in logged[0], err
+
+
 class Waiting:
     """vessel running the guest with blk.wait: stopped at `BLK WAITING` until told."""
 

@@ -45,6 +45,7 @@ struct blk_dev {
 	bool broken;		  /* failed until the driver resets */
 	unsigned used;		  /* pushes since the last interrupt decision */
 	uint64_t unsubmitted;	  /* data bytes queued since the last submit */
+	bool io_error_logged;
 };
 
 static void fail(struct blk_dev *d, vs_err_t *err)
@@ -104,12 +105,10 @@ static void io_done(void *arg, void *tag, int res)
 		for (unsigned i = 0; i < r->nranges && !e; i++)
 			e = blk_io_zero_sync(&d->io, &r->ranges[i]);
 	}
-	if (e) {
-		static bool warned;
-		if (!warned)
-			vs_warn("virtio-blk %s: request type %u at %llu: %s", d->spec.path, r->type,
-				(unsigned long long)r->offset, strerror(-e));
-		warned = true;
+	if (e && !d->io_error_logged) { /* the guest sees IOERR each time; the log once */
+		vs_warn("virtio-blk %s: request type %u at byte %llu: %s (answered IOERR)",
+			d->spec.path, r->type, (unsigned long long)r->offset, strerror(-e));
+		d->io_error_logged = true;
 	}
 	/* the used length is 32 bits; a chain can carry more (many 4 GiB buffers) */
 	uint32_t data = r->type == VIRTIO_BLK_T_IN && !e
