@@ -81,6 +81,8 @@ Test(net_spec, bad_inputs_name_the_option)
 	spec_bad("tap=a,ops=0", "ops: must be above 0");
 	spec_bad("tap=a,bw_burst=1M", "bw_burst: needs bw=");
 	spec_bad("tap=a,ops_burst=10", "ops_burst: needs ops=");
+	spec_bad("tap=a\nb", "byte 0xa at offset 5 is not a printable character");
+	spec_bad("t\x07p", "byte 0x7 at offset 1");
 }
 
 Test(net_spec, random_mac_is_local_unicast_and_varies)

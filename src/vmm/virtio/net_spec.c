@@ -109,6 +109,11 @@ int net_spec_parse(const char *spec, struct net_spec *out, vs_err_t *err)
 	*out = (struct net_spec){0};
 	rl_init(&out->rl);
 	bool has_tap = false;
+	/* errors quote the spec: a control character in it would break their one line */
+	for (const char *p = spec; *p; p++)
+		if (!isprint((unsigned char)*p))
+			return vs_err(err, 0, "byte %#x at offset %zu is not a printable character",
+				      (unsigned char)*p, (size_t)(p - spec));
 
 	for (const char *p = spec; *p;) {
 		const char *end = strchrnul(p, ',');
