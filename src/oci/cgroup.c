@@ -1,6 +1,7 @@
 /* A container's cgroup: its directory in every hierarchy, from creation to removal.
  * (Freezing is in cgroup_freeze.c, state.json in cgroup_state.c.) */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -337,6 +338,27 @@ int cgroup_enter(struct cgroup *cg, pid_t pid, vs_err_t *err)
 		if (cg_writef(cg->d[i].dir, "cgroup.procs", err, "%d", (int)pid) < 0)
 			return vs_err_wrap(err, "move pid %d into its cgroup", (int)pid);
 	return 0;
+}
+
+int cgroup_enter_self(struct cgroup *cg, bool born_in_v2, vs_err_t *err)
+{
+	for (size_t i = 0; i < cg->n; i++) {
+		if (cg->d[i].v2 && born_in_v2)
+			continue;
+		/* "0" is the caller itself: one thread, no threadgroup lock (see cgroup.h) */
+		const char *file = cg->d[i].v2 ? "cgroup.procs" : "tasks";
+		if (cg_writef(cg->d[i].dir, file, err, "0") < 0)
+			return vs_err_wrap(err, "join the container's cgroup");
+	}
+	return 0;
+}
+
+int cgroup_v2_dir_fd(const struct cgroup *cg)
+{
+	for (size_t i = 0; i < cg->n; i++)
+		if (cg->d[i].v2)
+			return open(cg->d[i].dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return -1;
 }
 
 static int cmp_pid(const void *a, const void *b)

@@ -39,6 +39,16 @@ int cgroup_create(const char *cgroups_path, const char *id, struct cgroup **out,
 int cgroup_apply(struct cgroup *cg, const struct cgroup_resources *r, vs_err_t *err);
 /* Moves pid into the container's cgroup in every hierarchy. */
 int cgroup_enter(struct cgroup *cg, pid_t pid, vs_err_t *err);
+/* Moves the calling process (it must have one thread, and host privileges) into its
+ * cgroup. Moving any other task, or a whole thread group through cgroup.procs, takes the
+ * kernel's threadgroup rwsem for writing and waits out an RCU grace period: 10-20 ms on
+ * a loaded host. A thread that writes "0" to a v1 `tasks` file skips that lock (about
+ * 0.15 ms). born_in_v2: the process was cloned into the cgroup2 directory already
+ * (CLONE_INTO_CGROUP), which is then left alone. */
+int cgroup_enter_self(struct cgroup *cg, bool born_in_v2, vs_err_t *err);
+/* An O_DIRECTORY fd of the container's cgroup2 directory for clone3's
+ * CLONE_INTO_CGROUP, or -1 when it has none. */
+int cgroup_v2_dir_fd(const struct cgroup *cg);
 /* Kills whatever is left (SIGKILL, through cgroup.kill on v2 where available, else by
  * walking cgroup.procs), waits briefly for it to go, then removes every directory
  * (retrying EBUSY for a bounded time). Idempotent: removing what is gone is success. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -49,6 +50,52 @@ static int one_id(const char *cmd, int argc, char **argv, const char **id, vs_er
 	return 0;
 }
 
+/* The init writes one byte when start releases it, then keeps the fifo open until its
+ * execve (close-on-exec): EOF after that byte means the user's process runs. Anything
+ * more it writes is why it failed first. */
+static int wait_started(int fd, const struct container_state *st, vs_err_t *err)
+{
+	char msg[4096];
+	size_t got = 0;
+	bool released = false;
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int r = poll(&p, 1, 100);
+		if (r < 0 && errno != EINTR)
+			return vs_err(err, errno, "wait on the exec fifo");
+		if (r > 0) {
+			char buf[512];
+			ssize_t n = read(fd, buf, sizeof(buf));
+			if (n > 0) {
+				size_t skip = released ? 0 : 1;
+				released = true;
+				for (size_t i = skip; i < (size_t)n && got < sizeof(msg) - 1; i++)
+					msg[got++] = buf[i];
+				continue;
+			}
+			/* EOF before the release byte only means no writer yet */
+			if (n == 0 && released)
+				break;
+		}
+		if (!state_proc_alive(st->pid, st->start_time)) {
+			if (released)
+				break;
+			return vs_err(err, 0, "cannot start container `%s`: its init exited", st->id);
+		}
+		if (released && r == 0)
+			continue;
+		if (r > 0 && !released) {
+			/* nothing to read yet and no writer: do not spin */
+			struct timespec d = {0, 2000000};
+			nanosleep(&d, NULL);
+		}
+	}
+	msg[got] = '\0';
+	if (got)
+		return vs_err(err, 0, "cannot start container `%s`: %s", st->id, msg);
+	return 0;
+}
+
 int oci_cmd_start(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)
 {
 	const char *id = NULL;
@@ -73,24 +120,7 @@ int oci_cmd_start(const struct vs_globals *g, int argc, char **argv, vs_err_t *e
 		state_release(&st);
 		return -1;
 	}
-	int ret = -1;
-	for (;;) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		int r = poll(&p, 1, 100);
-		if (r < 0 && errno != EINTR) {
-			vs_err(err, errno, "wait on the exec fifo");
-			break;
-		}
-		char b;
-		if (r > 0 && read(fd, &b, 1) == 1) {
-			ret = 0;
-			break;
-		}
-		if (!state_proc_alive(st.pid, st.start_time)) {
-			vs_err(err, 0, "cannot start container `%s`: its init exited", id);
-			break;
-		}
-	}
+	int ret = wait_started(fd, &st, err);
 	close(fd);
 	if (ret == 0) {
 		unlinkat(st.dir_fd, STATE_EXEC_FIFO, 0);

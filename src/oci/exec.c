@@ -34,6 +34,7 @@ static const enum spec_ns_type join_order[] = {NS_USER, NS_IPC, NS_UTS, NS_NET,
 struct exec_child {
 	const struct exec_opts *o;
 	const struct seccomp_prog *seccomp;
+	struct cgroup *cg;
 	int ns_fd[NS_COUNT];
 	int sync_fd;
 	int console_fd;
@@ -43,6 +44,9 @@ static int exec_child_steps(const struct exec_child *c, vs_err_t *err)
 {
 	const struct spec_process *p = c->o->process;
 	if (sync_expect(c->sync_fd, SYNC_GO, err) < 0)
+		return -1;
+	/* still host root here, before any setns: join the cgroup ourselves (cheap) */
+	if (c->cg && cgroup_enter_self(c->cg, false, err) < 0)
 		return -1;
 	for (size_t i = 0; i < ARRAY_SIZE(join_order); i++) {
 		enum spec_ns_type t = join_order[i];
@@ -169,7 +173,7 @@ int exec_in_container(const struct vs_globals *g, const struct exec_opts *o, vs_
 	if (pid == 0) {
 		close(sv[0]);
 		struct exec_child c = {.o = o, .seccomp = prog, .sync_fd = sv[1],
-				       .console_fd = console_fd};
+				       .console_fd = console_fd, .cg = cg};
 		memcpy(c.ns_fd, ns_fd, sizeof(ns_fd));
 		vs_err_t cerr = NULL;
 		exec_child_steps(&c, &cerr);
@@ -182,7 +186,7 @@ int exec_in_container(const struct vs_globals *g, const struct exec_opts *o, vs_
 		close(console_fd);
 		console_fd = -1;
 	}
-	if ((cg && cgroup_enter(cg, pid, err) < 0) || sync_send(sv[0], SYNC_GO, err) < 0 ||
+	if ( sync_send(sv[0], SYNC_GO, err) < 0 ||
 	    waitloop_exec_result(sv[0], err) < 0) {
 		sync_prefer_init_error(sv[0], err);
 		kill(pid, SIGKILL);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/util.h"
+#include "oci/cgroup.h"
 #include "oci/console.h"
 #include "oci/hooks.h"
 #include "oci/mounts.h"
@@ -106,9 +107,13 @@ static int run_hooks_here(const struct init_ctx *c, enum spec_hook_kind kind, co
 	return rc;
 }
 
-/* Blocks until `vessel start` opens the fifo's other end (or, for run, the
- * runtime says start). The fifo is reached through the host's /proc, opened
- * before pivot_root, so the container needs no /proc of its own. */
+/* Blocks until `vessel start` opens the fifo's other end (or, for run, the runtime
+ * says start). The fifo is reached through the host's /proc, opened before pivot_root,
+ * so the container needs no /proc of its own. Our end stays open, close-on-exec: start
+ * sees EOF when execve succeeds, which is when poststart hooks may run; a failure before
+ * that is written to the fifo for start to report. */
+static int start_fifo = -1;
+
 static int wait_for_start(const struct init_ctx *c, int hostproc, vs_err_t *err)
 {
 	if (c->fifo_fd < 0)
@@ -119,10 +124,9 @@ static int wait_for_start(const struct init_ctx *c, int hostproc, vs_err_t *err)
 	while ((fd = openat(hostproc, path, O_WRONLY | O_CLOEXEC)) < 0)
 		if (errno != EINTR)
 			return vs_err(err, errno, "open the exec fifo");
-	int rc = vs_write_all(fd, "0", 1, err);
-	close(fd);
 	close(c->fifo_fd);
-	return rc;
+	start_fifo = fd;
+	return vs_write_all(fd, "0", 1, err);
 }
 
 /* after READY the runtime of `create` is gone: only our stderr can tell */
@@ -138,6 +142,8 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 	umask(0);
 	if (sync_expect(c->sync_fd, SYNC_GO, err) < 0)
 		return -1;
+	if (c->join_cgroup && cgroup_enter_self((struct cgroup *)c->cg, c->born_in_v2, err) < 0)
+		return -1;
 	if (new_userns && maps_root(s->uid_mappings, s->n_uid_mappings) &&
 	    maps_root(s->gid_mappings, s->n_gid_mappings)) {
 		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
@@ -151,11 +157,11 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 	if (hostproc < 0)
 		return vs_err(err, errno, "open /proc");
 
-	/* Mounting needs nothing of the cgroup, and moving a task between v1 cgroups waits
-	 * for an RCU grace period (milliseconds): the rootfs is built meanwhile. */
+	/* When the runtime moves us (we are in a new user namespace and cannot), that waits
+	 * for an RCU grace period (see cgroup_enter_self): the rootfs is built meanwhile. */
 	if (rootfs_prepare(s, c->cg, in_userns, err) < 0)
 		return -1;
-	if (sync_expect(c->sync_fd, SYNC_CGROUP, err) < 0)
+	if (!c->join_cgroup && sync_expect(c->sync_fd, SYNC_CGROUP, err) < 0)
 		return -1;
 	/* after the runtime moved us into our cgroup, so that it becomes the ns root */
 	if (s->ns[NS_CGROUP].enabled && !s->ns[NS_CGROUP].path && unshare(CLONE_NEWCGROUP) < 0)
@@ -228,7 +234,9 @@ _Noreturn void init_run(const struct init_ctx *c)
 	init_steps(c, &err);
 	const char *msg = err ? err->msg : "container init failed";
 	sync_send_error(c->sync_fd, msg);
-	if (ready_sent && c->fifo_fd >= 0)
+	if (start_fifo >= 0)
+		vs_write_all(start_fifo, msg, strlen(msg), NULL);
+	else if (ready_sent && c->fifo_fd >= 0)
 		dprintf(2, "vessel: %s\n", msg);
 	_exit(127);
 }

@@ -15,6 +15,8 @@ struct init_ctx {
 	int fifo_fd;	/* O_PATH of the exec fifo, or -1 */
 	int console_fd; /* connected --console-socket, or -1 */
 	bool hooks_round;
+	bool join_cgroup;  /* the init moves itself into its cgroup (else the runtime does) */
+	bool born_in_v2;   /* cloned into its cgroup2 directory already */
 };
 
 _Noreturn void init_run(const struct init_ctx *c);

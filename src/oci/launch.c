@@ -137,9 +137,26 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 		close(sv[1]);
 		return -1;
 	}
+	/* born in its cgroup2 directory, the init joins its v1 cgroups itself: both without
+	 * the kernel's threadgroup lock (see cgroup_enter_self). In a new user namespace the
+	 * init has no rights on the host's cgroup files: then we move it. */
+	bool self_join = !(s->ns[NS_USER].enabled && !s->ns[NS_USER].path);
+	cleanup_close int v2fd = cgroup_v2_dir_fd(l->cg);
 	struct clone_args ca = {.flags = (uint64_t)clone_flags(s), .exit_signal = SIGCHLD};
+	if (v2fd >= 0) {
+		ca.flags |= CLONE_INTO_CGROUP;
+		ca.cgroup = (uint64_t)v2fd;
+	}
 	fflush(NULL);
 	pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+	if (pid < 0 && v2fd >= 0) {
+		/* a kernel or cgroup that refuses it: clone plainly and move the init later */
+		ca.flags &= ~(uint64_t)CLONE_INTO_CGROUP;
+		ca.cgroup = 0;
+		close(v2fd);
+		v2fd = -1;
+		pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+	}
 	int clone_errno = errno;
 	if (pid != 0 && ns_restore_pid_for_children(&own_pid_ns, err) < 0) {
 		if (pid > 0)
@@ -166,6 +183,8 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 			.fifo_fd = fifo_fd,
 			.console_fd = console_fd,
 			.hooks_round = s->hooks.n[HOOK_PRESTART] || s->hooks.n[HOOK_CREATE_RUNTIME],
+			.join_cgroup = self_join,
+			.born_in_v2 = v2fd >= 0,
 		};
 		init_run(&c);
 	}
@@ -187,8 +206,10 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 		}
 	}
 	/* the init builds its rootfs while we move it into its cgroup */
-	if (sync_send(l->sync_fd, SYNC_GO, err) < 0 || cgroup_enter(l->cg, pid, err) < 0 ||
-	    sync_send(l->sync_fd, SYNC_CGROUP, err) < 0)
+	if (sync_send(l->sync_fd, SYNC_GO, err) < 0)
+		goto fail;
+	if (!self_join && (cgroup_enter(l->cg, pid, err) < 0 ||
+			   sync_send(l->sync_fd, SYNC_CGROUP, err) < 0))
 		goto fail;
 	if ((s->hooks.n[HOOK_PRESTART] || s->hooks.n[HOOK_CREATE_RUNTIME]) &&
 	    (sync_expect(l->sync_fd, SYNC_HOOKS, err) < 0 || runtime_hooks(l, o, err) < 0 ||

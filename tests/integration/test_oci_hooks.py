@@ -93,3 +93,15 @@ def test_failing_poststop_hook_only_warns(bundle):
     assert r.returncode == 0
     assert "hooks.poststop[0]" in r.stderr
     assert not (bundle.root / bundle.ids[-1]).exists()
+
+
+def test_failing_start_container_hook_fails_start(bundle):
+    bundle.config["hooks"] = {"startContainer": [{"path": "/bin/sh",
+                                                  "args": ["sh", "-c", "exit 6"]}]}
+    bundle.args("sleep", "30")
+    cid, r = bundle.create()
+    assert r.returncode == 0, r.stderr
+    r = bundle.cmd("start", cid)
+    assert r.returncode != 0
+    assert "hooks.startContainer[0]" in r.stderr and "exit status 6" in r.stderr
+    assert json.loads(bundle.cmd("state", cid).stdout)["status"] == "stopped"
