@@ -188,13 +188,20 @@ int vm_options_parse(int argc, char **argv, struct vm_options *o, vs_err_t *err)
 	return 0;
 }
 
+/* Linux splits the command line at spaces unless a word is in double quotes, which
+ * it strips (next_arg()); there is no escape for a quote itself. */
 char *vm_build_cmdline(const char *base, char **words, int n)
 {
 	size_t len = strlen(base) + 1;
 	if (n > 0)
 		len += 4;
-	for (int i = 0; i < n; i++)
-		len += strlen(words[i]) + 1;
+	for (int i = 0; i < n; i++) {
+		if (strchr(words[i], '"')) {
+			errno = EINVAL;
+			return NULL;
+		}
+		len += strlen(words[i]) + 3;
+	}
 	char *s = malloc(len);
 	if (!s)
 		return NULL;
@@ -202,8 +209,13 @@ char *vm_build_cmdline(const char *base, char **words, int n)
 	if (n > 0)
 		p = stpcpy(p, *base ? " --" : "--");
 	for (int i = 0; i < n; i++) {
+		bool quote = !*words[i] || strpbrk(words[i], " \t\n");
 		*p++ = ' ';
+		if (quote)
+			*p++ = '"';
 		p = stpcpy(p, words[i]);
+		if (quote)
+			*p++ = '"';
 	}
 	*p = '\0';
 	return s;

@@ -37,6 +37,8 @@ static inline unsigned vm_options_nvirtio(const struct vm_options *o)
 }
 
 /* base, then " -- " and the words (if any). Caller frees. */
+/* base, then " -- " and the words (quoted when they hold spaces). NULL with errno EINVAL
+ * for a word holding a double quote, which Linux cannot take. */
 char *vm_build_cmdline(const char *base, char **words, int n);
 
 extern const char vm_run_help[];

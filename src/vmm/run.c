@@ -345,7 +345,11 @@ int vm_run(const struct vm_options *o, vs_err_t *err)
 		 (unsigned long long)k.load_start, (unsigned long long)k.load_end);
 	cmdline = vm_build_cmdline(f.cmdline, o->command, o->ncommand);
 	if (!cmdline) {
-		vs_err(err, ENOMEM, "command line");
+		if (errno == EINVAL)
+			vs_err(err, 0, "-- COMMAND: a word with a double quote cannot be passed on a "
+				       "kernel command line");
+		else
+			vs_err(err, ENOMEM, "command line");
 		goto out;
 	}
 	if (strlen(cmdline) > kimage_cmdline_max(&k)) {
@@ -375,7 +379,11 @@ int vm_run(const struct vm_options *o, vs_err_t *err)
 	free(cmdline);
 	cmdline = full_cmdline(&vm, o, f.cmdline);
 	if (!cmdline) {
-		vs_err(err, ENOMEM, "command line");
+		if (errno == EINVAL)
+			vs_err(err, 0, "-- COMMAND: a word with a double quote cannot be passed on a "
+				       "kernel command line");
+		else
+			vs_err(err, ENOMEM, "command line");
 		goto out;
 	}
 	if (strlen(cmdline) > kimage_cmdline_max(&k)) {

@@ -1,5 +1,6 @@
 /* Boot structures: memory map, initrd placement, command line limits,
  * boot_params and hvm_start_info contents. */
+#include <errno.h>
 #include <criterion/criterion.h>
 #include <asm/bootparam.h>
 #include <stdlib.h>
@@ -107,8 +108,13 @@ Test(cmdline, limits_and_command_words)
 
 	char *words[] = {"sh", "-c", "echo hi"};
 	char *s = vm_build_cmdline("console=ttyS0", words, 3);
-	cr_assert_str_eq(s, "console=ttyS0 -- sh -c echo hi");
+	/* Linux keeps a double-quoted word whole and strips the quotes */
+	cr_assert_str_eq(s, "console=ttyS0 -- sh -c \"echo hi\"");
 	free(s);
+	char *bad[] = {"say", "\"hi\""};
+	errno = 0;
+	cr_assert_null(vm_build_cmdline("", bad, 2));
+	cr_assert_eq(errno, EINVAL);
 	s = vm_build_cmdline("", words, 1);
 	cr_assert_str_eq(s, "-- sh");
 	free(s);
