@@ -128,6 +128,45 @@ def test_task_kill_and_delete(containerd, ids):
     assert not (containerd.work / "runtime" / containerd.namespace / cid).exists()
 
 
+def test_task_exec(containerd, ids):
+    cid = ids()
+    run_detached(containerd, cid, "sleep", "300")
+    r = containerd.ctr("task", "exec", "--exec-id", "probe", "--cwd", "/tmp", "--user",
+                       "65534", cid, "/bin/sh", "-c",
+                       "echo $(tr '\\0' ' ' < /proc/1/cmdline)/$(pwd)/$(id -u); exit 4")
+    assert r.returncode == 4, r.stderr
+    assert r.stdout.strip() == "sleep 300 //tmp/65534", r.stdout
+
+
+def test_task_exec_with_a_terminal(containerd, ids):
+    cid = ids()
+    run_detached(containerd, cid, "sleep", "300")
+    argv = ["ctr", "--address", str(containerd.socket), "--namespace", containerd.namespace,
+            "task", "exec", "--tty", "--exec-id", "shell", "--fifo-dir",
+            str(containerd.work / "fifo"), cid, "/bin/sh"]
+    status, out = run_in_pty(argv, "tty; echo answer=$((6 * 7)); exit 6\r", timeout=60,
+                             cwd=containerd.work)
+    assert status == 6, out
+    assert "/dev/pts/" in out and "answer=42" in out, out
+
+
+def test_task_ps_lists_the_containers_processes(containerd, ids):
+    """The shim asks the runtime for the container's host pids (`ps --format json`)."""
+    cid = ids()
+    run_detached(containerd, cid, "/bin/sh", "-c", "sleep 300 & sleep 301 & wait")
+    init_pid = next(row[1] for row in containerd.table("task", "ls") if row[0] == cid)
+
+    def listed():
+        pids = [row[0] for row in containerd.table("task", "ps", cid)]
+        return pids if len(pids) == 3 else None
+
+    pids = wait_for(listed, what="the shell and its two sleeps in task ps")
+    assert init_pid in pids
+    cmdlines = sorted(open(f"/proc/{pid}/cmdline").read().replace("\0", " ").strip()
+                      for pid in pids)
+    assert cmdlines == ["/bin/sh -c sleep 300 & sleep 301 & wait", "sleep 300", "sleep 301"]
+
+
 def test_memory_limit_is_set_and_enforced(containerd, ids):
     """ctr's spec mounts no cgroupfs inside: the limit is read on the host. The allocating
     child is OOM-killed and the container's shell lives on."""
@@ -151,6 +190,22 @@ def test_memory_limit_is_set_and_enforced(containerd, ids):
 
     wait_for(lambda: oom_kills() >= 1, timeout=20, what="the allocation to be OOM-killed")
     assert task_status(containerd, cid) == "RUNNING"
+
+
+def test_task_pause_and_resume(containerd, ids):
+    cid = ids()
+    run_detached(containerd, cid, "/bin/sh", "-c", COUNTER)
+    pid = next(row[1] for row in containerd.table("task", "ls") if row[0] == cid)
+
+    def pause():
+        containerd.ok("task", "pause", cid)
+        assert task_status(containerd, cid) == "PAUSED"
+
+    def resume():
+        containerd.ok("task", "resume", cid)
+        assert task_status(containerd, cid) == "RUNNING"
+
+    assert_frozen_then_running(pid, pause, resume)
 
 
 def test_run_with_a_terminal(containerd, ids):

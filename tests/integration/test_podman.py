@@ -92,6 +92,22 @@ def test_detached_container_logs_top_ps_stop_rm(podman, names):
     assert name not in podman.ok("ps", "--all", "--format", "{{.Names}}").split()
 
 
+def test_exec_in_a_running_container(podman, names):
+    name = names()
+    podman.ok("run", "-d", "--network", "none", "--name", name, IMAGE, "sleep", "300")
+    r = podman("exec", name, "/bin/sh", "-c",
+               "echo in=$(cat /proc/1/cmdline | tr '\\0' ' '); exit 4")
+    assert r.returncode == 4, r.stderr
+    assert r.stdout.strip() == "in=sleep 300"
+    r = podman("exec", "--env", "GREETING=hi", "--workdir", "/tmp", "--user", "65534",
+               name, "/bin/sh", "-c", "echo $GREETING $(pwd) $(id -u)")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["hi", "/tmp", "65534"]
+    # the exec'd process is inside the container's pid namespace, beside pid 1
+    pids = podman.ok("exec", name, "ps", "-o", "pid,args")
+    assert "sleep 300" in pids and "ps -o pid,args" in pids
+
+
 def test_run_interactive_with_a_terminal(podman, names):
     status, out = run_in_pty(podman.argv("run", "-it", "--rm", "--network", "none", "--name",
                                          names(), IMAGE, "/bin/sh"),
@@ -99,6 +115,16 @@ def test_run_interactive_with_a_terminal(podman, names):
                              env=podman.env, cwd=podman.work)
     assert status == 5, out
     assert "/dev/pts/0" in out and "answer=42" in out, out
+
+
+def test_exec_interactive_with_a_terminal(podman, names):
+    name = names()
+    podman.ok("run", "-d", "--network", "none", "--name", name, IMAGE, "sleep", "300")
+    status, out = run_in_pty(podman.argv("exec", "-it", name, "/bin/sh"),
+                             "tty; echo answer=$((6 * 7)); exit 6\r", timeout=60,
+                             env=podman.env, cwd=podman.work)
+    assert status == 6, out
+    assert "/dev/pts/" in out and "answer=42" in out, out
 
 
 def test_memory_limit_is_set_and_enforced(podman):
@@ -131,6 +157,34 @@ def test_pids_limit_is_set_and_enforced(podman):
     assert child == "child=2" and "can't fork" in r.stderr, r.stdout + r.stderr
     # this shell and the sleeps that fit: the child that hit the limit is gone
     assert 12 <= int(current.split("=")[1]) <= 16, r.stdout
+
+
+def test_pause_and_unpause(podman, names):
+    name = names()
+    podman.ok("run", "-d", "--network", "none", "--name", name, IMAGE, "/bin/sh", "-c",
+              COUNTER)
+    pid = podman.inspect(name, "{{.State.Pid}}")
+
+    def pause():
+        podman.ok("pause", name)
+        assert podman.inspect(name, "{{.State.Status}}") == "paused"
+
+    def unpause():
+        podman.ok("unpause", name)
+        assert podman.inspect(name, "{{.State.Status}}") == "running"
+
+    assert_frozen_then_running(pid, pause, unpause)
+
+
+def test_update_changes_the_memory_limit(podman, names):
+    name = names()
+    podman.ok("run", "-d", "--network", "none", "--memory", "32m", "--name", name, IMAGE,
+              "sleep", "300")
+    pid = podman.inspect(name, "{{.State.Pid}}")
+    assert memory_limit(pid) == str(32 * MiB)
+    podman.ok("update", "--memory", "64m", "--memory-swap", "64m", name)
+    # read from the cgroup: podman 4.3's inspect keeps showing the limit it started with
+    assert memory_limit(pid) == str(64 * MiB)
 
 
 def test_network_none_has_only_loopback(podman):
