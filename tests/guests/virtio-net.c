@@ -6,6 +6,7 @@
  *   vnet.frames=N vnet.size=BYTES          bench: N frames of BYTES (>1514: one TSO frame);
  *                                          rxcount: wait for N UDP frames from the host
  *   vnet.dev=N                             the N-th virtio-net device (from 0)
+ *   vnet.no_guest_csum=1                   leave out GUEST_CSUM and GUEST_TSO4/6
  * Lines: MAC, LINK, FEATURES, ARP REPLY, PING REPLY, UDP REPLY, UDP BIG REPLY, TX ...
  * The same file runs under QEMU microvm (acpi=off): without an FADT it leaves through
  * isa-debug-exit (port 0x501). */
@@ -137,11 +138,13 @@ static void net_setup(void)
 {
 	if (!virtio_find_id(VIRTIO_ID_NET, (int)arg_num("vnet.dev", 0), &dev))
 		guest_fail("no virtio-net device on the command line");
-	uint64_t want = VIRTIO_BIT(NET_F_CSUM) | VIRTIO_BIT(NET_F_GUEST_CSUM) |
-			VIRTIO_BIT(NET_F_MAC) | VIRTIO_BIT(NET_F_GUEST_TSO4) |
-			VIRTIO_BIT(NET_F_GUEST_TSO6) | VIRTIO_BIT(NET_F_HOST_TSO4) |
-			VIRTIO_BIT(NET_F_HOST_TSO6) | VIRTIO_BIT(NET_F_MRG_RXBUF) |
-			VIRTIO_BIT(NET_F_STATUS) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
+	uint64_t want = VIRTIO_BIT(NET_F_CSUM) | VIRTIO_BIT(NET_F_MAC) |
+			VIRTIO_BIT(NET_F_HOST_TSO4) | VIRTIO_BIT(NET_F_HOST_TSO6) |
+			VIRTIO_BIT(NET_F_MRG_RXBUF) | VIRTIO_BIT(NET_F_STATUS) |
+			VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
+	if (!arg("vnet.no_guest_csum"))
+		want |= VIRTIO_BIT(NET_F_GUEST_CSUM) | VIRTIO_BIT(NET_F_GUEST_TSO4) |
+			VIRTIO_BIT(NET_F_GUEST_TSO6);
 	if (virtio_init(&dev, want) < 0)
 		guest_fail("virtio-net: feature negotiation");
 	if (!(dev.features & VIRTIO_BIT(NET_F_MRG_RXBUF)))
@@ -392,6 +395,16 @@ static void udp(uint16_t port, uint32_t size, const char *key)
 	for (uint32_t i = 0; ok && i < got; i++)
 		ok = r[8 + i] == (uint8_t)i;
 	gprintf("%s: %u bytes in %u buffers, pattern %s\n", key, got, nbufs, ok ? "ok" : "BAD");
+	/* with GUEST_CSUM the host may leave the checksum to us (NEEDS_CSUM); without it the
+	 * device must hand over a complete, valid one */
+	if (((struct net_hdr *)frame)->flags & HDR_F_NEEDS_CSUM) {
+		gprintf("%s CSUM: partial\n", key);
+	} else if (ok) {
+		uint32_t hs = htonl(host_ip), gs = htonl(guest_ip), ulen = 8 + got;
+		uint32_t sum = csum_add(csum_add(17 + ulen, (uint8_t *)&hs, 4), (uint8_t *)&gs, 4);
+		bool valid = csum_fold(csum_add(sum, r, ulen)) == 0xffff;
+		gprintf("%s CSUM: complete, %s\n", key, valid ? "valid" : "INVALID");
+	}
 }
 
 static void print_features(void)

@@ -109,7 +109,24 @@ def test_guest_talks_to_the_host_stack_through_the_tap(vessel, netns):
     # device merges receive buffers and says how many in num_buffers
     assert f"GOT 9 SIZE 6000 {GUEST_IP}" in out, out + serr
     assert value(lines, "UDP BIG REPLY") == "6000 bytes in 3 buffers, pattern ok"
+    # the guest took GUEST_CSUM, so the tap may hand over the host's partial checksums
+    assert value(lines, "UDP REPLY CSUM") == "partial"
+    assert value(lines, "UDP BIG REPLY CSUM") == "partial"
     assert "Sanitizer" not in err and "runtime error" not in err, err
+
+
+def test_without_guest_csum_the_guest_gets_complete_checksums(vessel, netns):
+    """No GUEST_CSUM: the tap gets no offloads, the host checksums every frame itself and
+    the header's flags reach the guest clear."""
+    tap = make_tap(netns, mtu=9000)
+    server = udp_echo(netns, 2)
+    rc, lines, err = vm_in(netns, vessel, "--net", f"tap={tap},mac={GUEST_MAC}",
+                           cmdline=f"vnet.udp={UDP_PORT} vnet.big=6000 vnet.no_guest_csum=1")
+    out, serr = finish(server)
+    expect(rc, lines, err)
+    assert value(lines, "UDP REPLY") == "100 bytes in 1 buffers, pattern ok"
+    assert value(lines, "UDP REPLY CSUM") == "complete, valid"
+    assert value(lines, "UDP BIG REPLY CSUM") == "complete, valid"
 
 
 def test_features_the_guest_negotiated(vessel, netns):
