@@ -1,4 +1,4 @@
-"""`make demo`'s container part: scripts/demo.sh runs a real container with $VESSEL."""
+"""`make demo`: scripts/demo.sh runs a real container and boots a microVM with $VESSEL."""
 import os
 import re
 import stat
@@ -29,6 +29,20 @@ def test_demo_shows_hostname_pid1_namespaces_and_limits(vessel):
         assert field(out, f"namespace {ns}").split()[0] != os.readlink(f"/proc/self/ns/{ns}")
     assert "FAIL" not in out
     assert "demo finished: all steps passed" in out
+
+
+def test_demo_boots_a_microvm(vessel):
+    r = run([DEMO, vessel], timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr
+    vm = r.stdout[r.stdout.index("== 5. microVM =="):]
+    if os.path.isdir("/sys/module/kvm_pvm"):
+        # on kvm_pvm the demo says why and runs the built-in guest, which reports back
+        assert "kvm_pvm" in vm and "built-in tiny PVH guest" in vm
+        assert "guest | CPUS (from the ACPI MADT): 2" in vm
+        assert re.search(r"vCPUs in the MADT +ok: 2", vm), vm
+        assert "guest | POWEROFF: through the ACPI FADT" in vm
+    else:
+        assert "vessel-guest: exit status 0" in vm
 
 
 def test_demo_fails_when_the_container_fails(vessel, tmp_path):
