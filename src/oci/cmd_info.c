@@ -197,7 +197,7 @@ int oci_cmd_features(const struct vs_globals *g, int argc, char **argv, vs_err_t
 	json_t *f = json_pack(
 		"{s:s, s:s, s:[s,s,s,s,s,s], s:[s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s],"
 		" s:{s:[s,s,s,s,s,s,s,s], s:o, s:{s:b, s:b, s:b, s:b, s:b}, s:o, s:{s:b},"
-		" s:{s:b}, s:{s:b}, s:{s:b}, s:{s:b}}, s:{s:s, s:s}}",
+		" s:{s:b}, s:{s:b}, s:{s:{s:b}}, s:{s:b}}, s:{s:s, s:s}}",
 		"ociVersionMin", "1.0.0", "ociVersionMax", "1.2.0", "hooks", "prestart",
 		"createRuntime", "createContainer", "startContainer", "poststart", "poststop",
 		"mountOptions", "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync",
@@ -209,7 +209,7 @@ int oci_cmd_features(const struct vs_globals *g, int argc, char **argv, vs_err_t
 		caps_all_names_json(), "cgroup", "v1", true, "v2", true, "systemd", false,
 		"systemdUser", false, "rdma", false, "seccomp", seccomp_features_json(), "apparmor",
 		"enabled", false, "selinux", "enabled", false, "intelRdt", "enabled", false,
-		"mountExtensions", "enabled", false, "netDevices", "enabled", false, "annotations",
+		"mountExtensions", "idmap", "enabled", false, "netDevices", "enabled", false, "annotations",
 		"org.vessel.version", VESSEL_VERSION, "org.vessel.seccomp.compiler", "libseccomp");
 	if (!f)
 		return vs_err(err, ENOMEM, "features");
