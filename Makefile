@@ -12,7 +12,7 @@ all: vessel
 
 $(BUILD)/build.ninja:
 	@scripts/deps.sh build
-	@rm -rf $(BUILD) && meson setup $(BUILD) -Dbuildtype=release -Dtests=disabled >/dev/null
+	@rm -rf $(BUILD) && meson setup $(BUILD) -Dbuildtype=release -Dstatic_binary=true -Dtests=disabled >/dev/null
 
 # The default guest image (Debian kernel + busybox initramfs); quick when up to date.
 images:
