@@ -48,10 +48,14 @@ fuzz:
 	@ninja -C $(BUILD_FUZZ)
 	@scripts/fuzz.sh $(BUILD_FUZZ) $${FUZZ_SECONDS:-30}
 
+# Side-by-side figures against crun, runc and QEMU (never pass/fail; bench/README.md).
+# BENCH=container (or vm-boot, blk, net, clients) runs one of them.
+BENCH ?= container vm-boot blk net clients
 bench:
 	@scripts/deps.sh build bench
 	@$(MAKE) --no-print-directory vessel
-	@bench/container.sh
+	@ninja -C $(BUILD) >/dev/null
+	@for b in $(BENCH); do echo "== bench/$$b.sh"; bench/$$b.sh || exit 1; done
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
