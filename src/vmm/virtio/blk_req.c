@@ -44,9 +44,13 @@ static void to_iov(const struct virtq_seg *segs, unsigned n, uint64_t skip, uint
 	}
 }
 
+/* In the disk, and its byte offsets representable (a disk never has 2^55 sectors, but
+ * the checks should not lean on that). */
 static bool range_ok(const struct blk_geometry *g, uint64_t sector, uint64_t sectors)
 {
-	return sector <= g->sectors && sectors <= g->sectors - sector;
+	uint64_t max = UINT64_MAX >> BLK_SECTOR_SHIFT;
+	uint64_t end = g->sectors < max ? g->sectors : max;
+	return sector <= end && sectors <= end - sector;
 }
 
 static int parse_rw(const struct virtq_chain *c, const struct blk_geometry *g, uint64_t sector,
