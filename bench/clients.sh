@@ -65,6 +65,7 @@ fix_ctrls=""
 fix_note="none needed"
 fix_mounted=0
 fix_failed=""
+declare -A fix_made_dir=()
 [ "$(stat -fc %T $CG)" = cgroup2fs ] || fix_ctrls=$(cat $CG/unified/cgroup.controllers 2>/dev/null || true)
 [ -z "$fix_ctrls" ] ||
 	fix_note="cgroup v1 mount of '$fix_ctrls' (off cgroup2) only around crun's runs"
@@ -79,6 +80,7 @@ fix_on() {
 	[ -n "$fix_ctrls" ] && [ $fix_mounted = 0 ] || return 0
 	fix_mounted=1
 	for c in $fix_ctrls; do
+		[ -d "$CG/$c" ] || fix_made_dir[$c]=1
 		mkdir -p "$CG/$c"
 		mount -t cgroup -o "$c" cgroup "$CG/$c" 2>"$work/fix.err" && continue
 		fix_failed="cannot mount cgroup v1 '$c' for crun: $(head -1 "$work/fix.err")"
@@ -93,7 +95,8 @@ fix_on() {
 fix_off() {
 	local c i
 	[ $fix_mounted = 1 ] || return 0
-	for ((i = 0; i < 250; i++)); do
+	settle_clients
+	for ((i = 1; i <= 500; i++)); do
 		for c in $fix_ctrls; do
 			mountpoint -q "$CG/$c" || continue
 			# the runtimes' and clients' cgroups here were all made in crun's window
@@ -103,10 +106,16 @@ fix_off() {
 		fix_restored && break
 		sleep 0.02
 		# the kernel frees a v1 hierarchy only once it is unmounted with no child left
-		for c in $fix_ctrls; do mount -t cgroup -o "$c" cgroup "$CG/$c" 2>/dev/null || true; done
+		# (asynchronously, after crun's cgroup is gone): remount now and then to clear it
+		((i % 5)) || for c in $fix_ctrls; do mount -t cgroup -o "$c" cgroup "$CG/$c" 2>/dev/null || true; done
 	done
-	for c in $fix_ctrls; do ! mountpoint -q "$CG/$c" || umount "$CG/$c"; done
-	for c in $fix_ctrls; do rmdir "$CG/$c" 2>/dev/null || true; done
+	for c in $fix_ctrls; do
+		! mountpoint -q "$CG/$c" || umount "$CG/$c"
+		# podman, seeing a v1 hierarchy still alive, may have put a conmon `tasks` file in
+		# the plain tmpfs directory: remove it with the directory the bench made
+		[ "${fix_made_dir[$c]:-}" = 1 ] && [ -d "$CG/$c" ] || continue
+		[ "$(stat -fc %T "$CG/$c")" != tmpfs ] || rm -r "$CG/$c"
+	done
 	fix_mounted=0
 	fix_restored || log "WARNING: '$fix_ctrls' not yet back on cgroup2"
 }
@@ -118,12 +127,20 @@ unmount_work() {
 }
 
 pids_naming() { # pids whose command line names $1 (this run's private paths)
-	local p
-	for p in /proc/[0-9]*; do
-		[ "${p#/proc/}" != $$ ] || continue
-		tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF "$1" && echo "${p#/proc/}"
+	pgrep -f -- "$1" || true
+}
+
+settle_clients() {
+	# podman's exit command (`podman container cleanup`) and conmon outlive `podman run
+	# --rm` a little; both name the storage root. Wait for them (untimed, at most 5 s) so
+	# no run pays for the last one's cleanup, and crun's cgroup fix is not unmounted while
+	# conmon still sits in a cgroup of it.
+	local i
+	for ((i = 0; i < 250; i++)); do
+		[ -z "$(pids_naming "$work/root")" ] && return 0
+		sleep 0.02
 	done
-	return 0
+	log "WARNING: podman or conmon still running 5 s after the run"
 }
 
 cleanup() {
@@ -262,6 +279,7 @@ for ((r = 0; r < WARMUP + ROUNDS; r++)); do
 		fi
 		for client in "${order[@]}"; do
 			[ "${OK[$client-$rt]}" = 1 ] || continue
+			settle_clients
 			sleep "$SETTLE"
 			t0=$EPOCHREALTIME
 			if run_one "$client" "$rt"; then
@@ -351,7 +369,10 @@ awk -v w="$work" '$5 == w || index($5, w "/") == 1 { f = 1 } END { exit !f }' /p
 	left+=" mounts under $work"
 [ -z "$(find $CG -maxdepth 2 -mindepth 2 -type d -name "$ns")" ] || left+=" cgroups named $ns"
 [ -z "$(pids_naming "$work")" ] || left+=" processes naming $work"
-for c in $fix_ctrls; do fix_restored || left+=" cgroup controller $c still off cgroup2"; done
+for c in $fix_ctrls; do
+	fix_restored || left+=" cgroup controller $c still off cgroup2"
+	[ "${fix_made_dir[$c]:-}" != 1 ] || [ ! -e "$CG/$c" ] || left+=" $CG/$c"
+done
 echo
 [ -z "$leaked" ] || echo "the clients left behind (removed by the bench):$leaked"
 if [ -n "$left" ]; then
