@@ -164,7 +164,7 @@ cleanup() {
 	fi
 	for p in $(pids_naming "$work"); do kill -9 "$p" 2>/dev/null; done
 	fix_off
-	find $CG -maxdepth 2 -mindepth 2 -type d -name "$ns" -exec rmdir {} + 2>/dev/null
+	find $CG -maxdepth 2 -mindepth 1 -type d -name "$ns" -exec rmdir {} + 2>/dev/null
 	unmount_work
 	rm -rf "$work"
 }
@@ -367,7 +367,7 @@ left=""
 [ ! -e "$work" ] || left+=" $work"
 awk -v w="$work" '$5 == w || index($5, w "/") == 1 { f = 1 } END { exit !f }' /proc/self/mountinfo &&
 	left+=" mounts under $work"
-[ -z "$(find $CG -maxdepth 2 -mindepth 2 -type d -name "$ns")" ] || left+=" cgroups named $ns"
+[ -z "$(find $CG -maxdepth 2 -mindepth 1 -type d -name "$ns")" ] || left+=" cgroups named $ns"
 [ -z "$(pids_naming "$work")" ] || left+=" processes naming $work"
 for c in $fix_ctrls; do
 	fix_restored || left+=" cgroup controller $c still off cgroup2"
