@@ -110,7 +110,10 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 	const struct spec *s = l->spec;
 	cleanup_close int fifo_fd = -1;
 	if (o->use_fifo) {
-		if (mkfifoat(l->st.dir_fd, STATE_EXEC_FIFO, 0622) < 0)
+		/* 0622 whatever our umask: an init that dropped to another user still opens
+		 * it for writing */
+		if (mkfifoat(l->st.dir_fd, STATE_EXEC_FIFO, 0622) < 0 ||
+		    fchmodat(l->st.dir_fd, STATE_EXEC_FIFO, 0622, 0) < 0)
 			return vs_err(err, errno, "mkfifo `%s/%s`", l->st.dir, STATE_EXEC_FIFO);
 		fifo_fd = openat(l->st.dir_fd, STATE_EXEC_FIFO, O_PATH | O_CLOEXEC);
 		if (fifo_fd < 0)

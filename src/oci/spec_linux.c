@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "base/json.h"
@@ -149,9 +150,17 @@ static int parse_devices(json_t *lx, struct spec *s, vs_err_t *err)
 		int r = vjson_uint32(o, ip, "fileMode", &mode, err);
 		if (r < 0)
 			return -1;
-		if (r > 0 && mode > 07777)
-			return vs_err(err, 0, "%s.fileMode: must be a permission mode (<= 07777)",
-				      ip);
+		/* podman passes the host node's st_mode, file type bits included: those are
+		 * fine when they say the same as `type` */
+		if (r > 0 && mode > 07777) {
+			mode_t kind = d->type == 'b' ? S_IFBLK : d->type == 'p' ? S_IFIFO : S_IFCHR;
+			if ((mode & ~07777u) != kind)
+				return vs_err(err, 0,
+					      "%s.fileMode: must be a permission mode (<= 07777), with "
+					      "file type bits only if they match type `%c`",
+					      ip, d->type);
+			mode &= 07777;
+		}
 		d->has_mode = r > 0;
 		d->mode = mode;
 		if ((r = vjson_uint32(o, ip, "uid", &uid, err)) < 0)

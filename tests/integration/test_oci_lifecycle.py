@@ -273,3 +273,23 @@ def test_user_namespace_mappings(bundle):
     # the rootfs belongs to host root, which is not mapped: it shows as the overflow id
     assert lines[3] == ["65534"]
     assert lines[4] == ["devnull-ok"]
+
+
+def test_create_start_as_a_non_root_user(bundle):
+    """The init drops to the container user before it opens the exec fifo (podman --user,
+    Kubernetes runAsUser): the fifo must stay writable for it."""
+    bundle.config["process"]["user"] = {"uid": 65534, "gid": 65534}
+    bundle.sh("id -u > /dev/null; exit 5")
+    cid, r = bundle.create("--pid-file", str(bundle.path / "pid"))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(bundle.cmd("state", cid).stdout)["status"] == "created", r.stderr
+    r = bundle.cmd("start", cid)
+    assert r.returncode == 0, r.stderr
+
+
+def test_device_file_mode_with_type_bits(bundle):
+    bundle.config["linux"]["devices"] = [{"path": "/dev/fuse", "type": "c", "major": 10,
+                                          "minor": 229, "fileMode": 0o20600}]
+    r = bundle.sh("ls -l /dev/fuse").run()
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("crw-------")

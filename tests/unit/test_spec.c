@@ -137,6 +137,10 @@ Test(spec, every_bad_field_is_named)
 		     "linux.devices[0].path: must be an absolute path without `..`");
 	expect_error("linux.devices", "[{\"path\": \"/dev/x\", \"type\": \"c\", \"major\": 1}]",
 		     "major and minor are required");
+	expect_error("linux.devices",
+		     "[{\"path\": \"/dev/x\", \"type\": \"c\", \"major\": 1, \"minor\": 3,"
+		     " \"fileMode\": 25008}]",
+		     "linux.devices[0].fileMode: must be a permission mode");
 	expect_error("linux.sysctl", "{\"kernel.panic\": \"1\"}",
 		     "linux.sysctl.kernel.panic: not a namespaced sysctl");
 	expect_error("linux.sysctl", "{\"net/../x\": \"1\"}", "linux.sysctl: invalid key");
@@ -148,6 +152,17 @@ Test(spec, every_bad_field_is_named)
 		     "linux.personality.domain: must be LINUX or LINUX32");
 	expect_error("annotations", "{\"a\": 1}", "annotations.a: must be a string");
 	expect_error("linux.resources.pids", "{\"limit\": \"many\"}", "linux.resources.pids.limit");
+}
+
+Test(spec, device_file_mode_may_carry_its_type_bits)
+{
+	/* podman's --device: the host's st_mode, S_IFCHR | 0600 */
+	struct spec *s = parse_ok(
+		"{\"ociVersion\": \"1.2.0\", \"root\": {\"path\": \"r\"}, \"linux\": {\"devices\": ["
+		"{\"path\": \"/dev/fuse\", \"type\": \"c\", \"major\": 10, \"minor\": 229,"
+		" \"fileMode\": 8576}]}}");
+	cr_assert_eq(s->devices[0].mode, 0600);
+	spec_free(s);
 }
 
 Test(spec, the_whole_default_spec_parses)
