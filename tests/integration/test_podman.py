@@ -3,6 +3,9 @@
 One podman per module: a private storage root, containers.conf and network namespace
 (clients.py), a local busybox image made with `podman import` (no registry is reachable).
 """
+import os
+import re
+import stat
 import time
 
 import pytest
@@ -125,6 +128,33 @@ def test_exec_interactive_with_a_terminal(podman, names):
                              env=podman.env, cwd=podman.work)
     assert status == 6, out
     assert "/dev/pts/" in out and "answer=42" in out, out
+
+
+def test_run_as_a_non_root_user(podman):
+    # create + start, as every client does: the init must reach start as that user
+    r = run_rm(podman, "--user", "65534:65534", IMAGE, "/bin/sh", "-c", "id -u; id -g")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["65534", "65534"]
+
+
+def test_device_from_the_host(podman):
+    """podman writes the host's st_mode as the device's fileMode (type bits included)."""
+    st = os.stat("/dev/fuse")
+    r = run_rm(podman, "--device", "/dev/fuse", IMAGE, "stat", "-c", "%F %t:%T %a",
+               "/dev/fuse")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["character", "special", "file",
+                                f"{os.major(st.st_rdev):x}:{os.minor(st.st_rdev):x}",
+                                f"{stat.S_IMODE(st.st_mode):o}"]
+
+
+def test_privileged_has_every_capability_and_the_hosts_devices(podman):
+    with open("/proc/self/status") as f:
+        bounding = re.search(r"^CapBnd:\s+(\w+)$", f.read(), re.M).group(1)
+    r = run_rm(podman, "--privileged", IMAGE, "/bin/sh", "-c",
+               "grep CapEff /proc/self/status; ls /dev/fuse")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["CapEff:", bounding, "/dev/fuse"]
 
 
 def test_memory_limit_is_set_and_enforced(podman):
