@@ -217,6 +217,23 @@ def test_update_changes_the_memory_limit(podman, names):
     assert memory_limit(pid) == str(64 * MiB)
 
 
+def test_joins_another_containers_namespaces(podman, names):
+    """What a Kubernetes pod does: containers join the sandbox's network, IPC, UTS (and
+    here pid) namespaces by path (/proc/PID/ns/*) in config.json."""
+    sandbox = names()
+    podman.ok("run", "-d", "--network", "none", "--hostname", "sandbox", "--name", sandbox,
+              IMAGE, "sleep", "300")
+    pid = podman.inspect(sandbox, "{{.State.Pid}}")
+    kinds = ("net", "ipc", "uts", "pid")
+    joined = [f"--{k if k != 'net' else 'network'}=container:{sandbox}" for k in kinds]
+    r = podman("run", "--rm", *joined, IMAGE, "/bin/sh", "-c",
+               "hostname; for k in " + " ".join(kinds) + "; do readlink /proc/self/ns/$k; done; "
+               "ps -o args | grep -x 'sleep 300'")
+    assert r.returncode == 0, r.stderr
+    want = ["sandbox", *[os.readlink(f"/proc/{pid}/ns/{k}") for k in kinds], "sleep", "300"]
+    assert r.stdout.split() == want
+
+
 def test_network_none_has_only_loopback(podman):
     r = run_rm(podman, IMAGE, "/bin/sh", "-c", "ls /sys/class/net")
     assert r.returncode == 0, r.stderr
