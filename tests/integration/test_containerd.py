@@ -16,6 +16,7 @@ from clients import (COUNTER, TEMPLATES, Containerd, assert_frozen_then_running,
 from conftest import ROOT, run
 
 IMAGE = "docker.io/library/vessel-busybox:test"
+NOBODY_IMAGE = "docker.io/library/vessel-busybox:nobody"  # USER 65534:65534
 MiB = 1 << 20
 
 
@@ -24,9 +25,11 @@ def containerd(vessel, tmp_path_factory):
     work = tmp_path_factory.mktemp("containerd-image")
     rootfs = busybox_rootfs(work / "bundle", vessel)
     archive = oci_archive(rootfs, work / "image.tar", IMAGE)
+    nobody = oci_archive(rootfs, work / "nobody.tar", NOBODY_IMAGE, user="65534:65534")
     daemon = Containerd(vessel)
     try:
         daemon.ok("image", "import", str(archive), timeout=120)
+        daemon.ok("image", "import", str(nobody), timeout=120)
         yield daemon
     finally:
         problems = daemon.stop()
@@ -99,6 +102,14 @@ def test_ctr_run_rm_gives_output_and_exit_status(containerd, ids):
     assert r.returncode == 3, r.stderr
     assert "hello from" in r.stdout and "pid=1" in r.stdout.split()
     assert cid not in [row[0] for row in containerd.table("container", "ls")]
+
+
+def test_image_user_runs_the_process(containerd, ids):
+    """An image's USER (a pod's runAsUser) goes through create and start as that user."""
+    r = containerd.ctr("run", "--rm", *containerd.run_args(), NOBODY_IMAGE, ids(),
+                       "/bin/sh", "-c", "id -u; id -g")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["65534", "65534"]
 
 
 def test_the_shim_runs_vessel(containerd, ids):
