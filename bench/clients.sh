@@ -114,7 +114,7 @@ fix_off() {
 		# podman, seeing a v1 hierarchy still alive, may have put a conmon `tasks` file in
 		# the plain tmpfs directory: remove it with the directory the bench made
 		[ "${fix_made_dir[$c]:-}" = 1 ] && [ -d "$CG/$c" ] || continue
-		[ "$(stat -fc %T "$CG/$c")" != tmpfs ] || rm -r "$CG/$c"
+		[ "$(stat -fc %T "$CG/$c")" != tmpfs ] || rm -r "${CG:?}/${c:?}"
 	done
 	fix_mounted=0
 	fix_restored || log "WARNING: '$fix_ctrls' not yet back on cgroup2"
