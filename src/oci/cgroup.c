@@ -234,7 +234,8 @@ static int remove_dirs(const struct cg_dir *d, int64_t deadline, vs_err_t *err)
 	return 0;
 }
 
-static int add_dir(struct cgroup *cg, const struct cg_hier *h, const char *path, vs_err_t *err)
+static int add_dir(struct cgroup *cg, const struct cg_hier *h, const char *path, bool delegate,
+		   vs_err_t *err)
 {
 	struct cg_dir *d = &cg->d[cg->n];
 	memset(d, 0, sizeof(*d));
@@ -271,7 +272,7 @@ static int add_dir(struct cgroup *cg, const struct cg_hier *h, const char *path,
 	d->created = d->made ? d->made : 1;
 	if (!h->v2 && (h->ctrls & CG_BIT(CG_CPUSET)) && cpuset_fill(h->mountpoint, d->dir, err) < 0)
 		return -1;
-	if (h->v2)
+	if (h->v2 && delegate)
 		v2_delegate(h->mountpoint, d->dir);
 	return 0;
 }
@@ -299,7 +300,11 @@ int cg_create_in(const struct cg_layout *l, const char *cgroups_path, const char
 		goto fail;
 	}
 	for (size_t i = 0; i < l->n; i++)
-		if (add_dir(cg, &l->h[i], cg->path, err) < 0)
+		/* On a hybrid host the cgroup2 hierarchy only carries what v1 does not: switching
+		 * its controllers on along our path would keep them in use after we are gone
+		 * (and stop anyone from moving them to v1). A limit that needs one switches it on
+		 * for itself and gives it back (cg_v2_enable). */
+		if (add_dir(cg, &l->h[i], cg->path, l->mode == CG_MODE_UNIFIED, err) < 0)
 			goto undo;
 	/* a container must start alone in its cgroup */
 	for (size_t i = 0; i < cg->n; i++) {
