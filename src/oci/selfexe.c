@@ -3,12 +3,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/memfd.h>
+#include <linux/mount.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "base/util.h"
 
 #define REQUIRED_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
@@ -21,13 +24,33 @@ bool selfexe_is_sealed(void)
 	if (fd < 0)
 		return false;
 	int seals = fcntl(fd, F_GET_SEALS);
-	return seals >= 0 && (seals & REQUIRED_SEALS) == REQUIRED_SEALS;
+	if (seals >= 0 && (seals & REQUIRED_SEALS) == REQUIRED_SEALS)
+		return true;
+	/* opening the exe for writing through a read-only mount fails with EROFS */
+	struct statvfs sv;
+	return fstatvfs(fd, &sv) == 0 && (sv.f_flag & ST_RDONLY);
 }
 
-int selfexe_reexec_sealed(char **argv, vs_err_t *err)
+/* A detached read-only bind mount of our own binary, as an O_PATH fd (runc 1.2 does
+ * the same). Needs CAP_SYS_ADMIN; -1 when the kernel or our privileges refuse it. */
+static int readonly_view(void)
 {
-	if (selfexe_is_sealed())
-		return 0;
+	int fd = (int)syscall(SYS_open_tree, AT_FDCWD, "/proc/self/exe",
+			      OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	struct mount_attr attr = {
+		.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+	};
+	if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int sealed_copy(vs_err_t *err)
+{
 	cleanup_close int src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	if (src < 0)
 		return vs_err(err, errno, "open /proc/self/exe");
@@ -47,7 +70,23 @@ int selfexe_reexec_sealed(char **argv, vs_err_t *err)
 	}
 	if (fcntl(mfd, F_ADD_SEALS, REQUIRED_SEALS) < 0)
 		return vs_err(err, errno, "seal memfd");
+	return steal_fd(mfd);
+}
+
+int selfexe_reexec_sealed(char **argv, vs_err_t *err)
+{
+	if (selfexe_is_sealed())
+		return 0;
+	int fd = readonly_view();
+	if (fd < 0) {
+		vs_debug("no read-only bind mount of the binary (%m): using a sealed copy");
+		fd = sealed_copy(err);
+		if (fd < 0)
+			return -1;
+	}
 	/* execveat(AT_EMPTY_PATH) needs no /proc, unlike glibc's fexecve fallback */
-	syscall(SYS_execveat, mfd, "", argv, environ, AT_EMPTY_PATH);
-	return vs_err(err, errno, "re-execute vessel from its sealed copy");
+	syscall(SYS_execveat, fd, "", argv, environ, AT_EMPTY_PATH);
+	int e = errno;
+	close(fd);
+	return vs_err(err, e, "re-execute vessel from a read-only view of itself");
 }
