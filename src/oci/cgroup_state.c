@@ -8,6 +8,7 @@
 #include <sys/vfs.h>
 
 #include "base/json.h"
+#include "base/log.h"
 #include "base/util.h"
 #include "oci/cgroup_internal.h"
 
@@ -86,12 +87,17 @@ static int dir_from_json(json_t *j, const char *jpath, struct cg_dir *d, vs_err_
 	if (!clean_abs_path(dir) || !clean_abs_path(mnt) || strncmp(dir, mnt, mlen) != 0 ||
 	    dir[mlen] != '/')
 		return vs_err(err, 0, "%s.dir: `%s` is not a cgroup directory", jpath, dir);
-	struct statfs fs;
-	if (statfs(mnt, &fs) < 0 ||
-	    (fs.f_type != CGROUP_SUPER_MAGIC && fs.f_type != CGROUP2_SUPER_MAGIC))
-		return vs_err(err, 0, "%s.mountpoint: `%s` is not a cgroup mount", jpath, mnt);
 	if (strcmp(fstype, "cgroup") != 0 && strcmp(fstype, "cgroup2") != 0)
 		return vs_err(err, 0, "%s.fstype: must be \"cgroup\" or \"cgroup2\"", jpath);
+	/* a hierarchy unmounted since (a v1 controller moved back to cgroup2, say) took the
+	 * container's directory with it: nothing there to kill or remove, and never a reason
+	 * to keep the container undeletable */
+	struct statfs fs;
+	if (statfs(mnt, &fs) < 0 ||
+	    (fs.f_type != CGROUP_SUPER_MAGIC && fs.f_type != CGROUP2_SUPER_MAGIC)) {
+		vs_warn("%s: `%s` is no longer a cgroup mount: skipped", jpath, mnt);
+		return 1;
+	}
 	d->name = strdup(name);
 	d->dir = strdup(dir);
 	d->fstype = strdup(fstype);
@@ -135,9 +141,14 @@ int cgroup_from_json(json_t *j, struct cgroup **out, vs_err_t *err)
 		char jpath[48];
 		snprintf(jpath, sizeof(jpath), "cgroup.dirs[%zu]", i);
 		cg->n++;
-		if (dir_from_json(json_array_get(dirs, i), jpath, &cg->d[i], err) < 0) {
+		int rc = dir_from_json(json_array_get(dirs, i), jpath, &cg->d[cg->n - 1], err);
+		if (rc < 0) {
 			cgroup_free(cg);
 			return -1;
+		}
+		if (rc > 0) {
+			cg->n--;
+			memset(&cg->d[cg->n], 0, sizeof(cg->d[cg->n]));
 		}
 	}
 	if (cg_finish(cg, err) < 0) {
