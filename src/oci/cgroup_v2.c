@@ -153,6 +153,20 @@ static bool is_subdir(const struct dirent *e)
 	return e->d_type == DT_DIR && strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
 }
 
+/* Unlimited reads "max" in most files, but hugetlb shows its default as LONG_MAX rounded
+ * down to a page (9223372036854771712): anything from 2^62 up is no limit either. */
+static bool holds_limit(const char *v)
+{
+	if (v[0] == '\0' || v[0] == '\n' || strncmp(v, "max", 3) == 0)
+		return false;
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, 10);
+	if (end != v && errno == 0 && n >= (1ULL << 62))
+		return false;
+	return true;
+}
+
 /* A "<ctrl>.…max" file below dir holding a limit (not "max", not empty). Unreadable or
  * too deep counts as limited: when in doubt the controller stays on. */
 static bool limited_below(const char *dir, const char *ctrl, int depth)
@@ -184,7 +198,7 @@ static bool limited_below(const char *dir, const char *ctrl, int depth)
 			found = true;
 			continue;
 		}
-		found = v[0] != '\0' && v[0] != '\n' && strncmp(v, "max", 3) != 0;
+		found = holds_limit(v);
 	}
 	closedir(d);
 	return found;
