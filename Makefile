@@ -6,7 +6,7 @@ BUILD_SAN  ?= build-san
 BUILD_FUZZ ?= build-fuzz
 PYTHON     ?= /usr/bin/python3
 
-.PHONY: all vessel demo test unit integration fuzz bench clean deps format images
+.PHONY: all vessel demo test unit integration kvm kvmhost fuzz bench clean deps format images
 
 all: vessel
 
@@ -29,10 +29,15 @@ demo:
 	@$(MAKE) --no-print-directory vessel
 	@scripts/demo.sh $(BUILD)/vessel
 
-# Unit tests (Criterion) and integration tests (pytest) against the ASan+UBSan build.
+# The emulated KVM host's kernel and initramfs (tests/kvmhost); quick when up to date.
+kvmhost:
+	@tests/kvmhost/build.sh
+
+# Unit tests (Criterion) and integration tests (pytest) against the ASan+UBSan build; the
+# tests that need hardware KVM run where there is one: here, or in the emulated KVM host.
 test:
 	@scripts/deps.sh build test
-	@$(MAKE) --no-print-directory unit integration
+	@$(MAKE) --no-print-directory unit integration kvm
 
 unit: $(BUILD_SAN)/build.ninja
 	@ninja -C $(BUILD_SAN)
@@ -40,7 +45,12 @@ unit: $(BUILD_SAN)/build.ninja
 
 integration: $(BUILD_SAN)/build.ninja images
 	@ninja -C $(BUILD_SAN)
-	@VESSEL=$(CURDIR)/$(BUILD_SAN)/vessel $(PYTHON) -m pytest -q -rfEs tests/integration
+	@VESSEL=$(CURDIR)/$(BUILD_SAN)/vessel $(PYTHON) -m pytest -q -rfEs -m 'not kvm' tests/integration
+
+# The Criterion suite 'kvm' and the pytest tests marked kvm (tests/kvm.sh says where they run).
+kvm: $(BUILD_SAN)/build.ninja images kvmhost
+	@ninja -C $(BUILD_SAN)
+	@PYTHON=$(PYTHON) tests/kvm.sh $(BUILD_SAN)
 
 fuzz:
 	@scripts/deps.sh build fuzz

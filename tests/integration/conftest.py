@@ -20,6 +20,22 @@ def vessel():
     return path
 
 
+def hardware_kvm():
+    """A hardware-assisted /dev/kvm (VT-x or AMD-V): the only kind a KVM test trusts."""
+    return ((os.path.isdir("/sys/module/kvm_intel") or os.path.isdir("/sys/module/kvm_amd"))
+            and os.access("/dev/kvm", os.R_OK | os.W_OK))
+
+
+@pytest.fixture(autouse=True)
+def _kvm_where_marked(request):
+    """A `kvm` test on a host without hardware KVM fails at once, saying where it runs,
+    instead of failing somewhere inside with a confusing error."""
+    if request.node.get_closest_marker("kvm") and not hardware_kvm():
+        pytest.fail("this test needs a hardware-assisted /dev/kvm (kvm_intel or kvm_amd): "
+                    "run it through tests/kvm.sh (make test), which uses the emulated KVM "
+                    "host, tests/kvmhost/run, where this machine has none", pytrace=False)
+
+
 def run(cmd, timeout=60, **kw):
     """Runs a command, never hangs the suite: a timeout fails the test."""
     if "stdout" not in kw and "stderr" not in kw:

@@ -18,6 +18,9 @@ import pytest
 from conftest import run
 from test_vm_guests import boot, expect, guest, value
 
+# every test here boots a VM: tests/kvm.sh runs them where there is hardware KVM
+pytestmark = pytest.mark.kvm
+
 SECTOR = 512
 HOST_TEXT = b"vessel blk test: host wrote this"
 PATTERN = b"guest wrote this sector. "

@@ -3,8 +3,13 @@
 import re
 import subprocess
 
+import pytest
+
 from conftest import run
 from test_vm_guests import boot, expect, qemu_microvm, value
+
+# every test here boots a VM: tests/kvm.sh runs them where there is hardware KVM
+pytestmark = pytest.mark.kvm
 
 RNG_WINDOW = "virtio_mmio.device=4K@0xd0000000:5"
 

@@ -16,6 +16,9 @@ import pytest
 from conftest import run
 from test_vm_guests import expect, guest, value
 
+# every test here boots a VM: tests/kvm.sh runs them where there is hardware KVM
+pytestmark = pytest.mark.kvm
+
 HOST_IP, GUEST_IP = "10.99.0.1", "10.99.0.2"
 GUEST_MAC = "52:54:00:12:34:56"
 UDP_PORT = 7777

@@ -8,6 +8,9 @@ import pytest
 
 from conftest import run
 
+# every test here boots a VM: tests/kvm.sh runs them where there is hardware KVM
+pytestmark = pytest.mark.kvm
+
 TABLES = ["facp", "apic", "dsdt", "xsdt"]
 
 

@@ -15,6 +15,9 @@ import pytest
 from conftest import run
 from vm_images import ECHO, POWEROFF, SPIN, UNCLAIMED_READ, pvh_elf, write
 
+# every test here boots a VM: tests/kvm.sh runs them where there is hardware KVM
+pytestmark = pytest.mark.kvm
+
 KVM_CHECK_EXTENSION = 0xAE03
 KVM_CAP_MAX_VCPUS = 66
 NOBODY = 65534

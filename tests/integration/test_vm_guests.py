@@ -16,6 +16,9 @@ import pytest
 
 from conftest import run, vessel_path
 
+# every test here boots a VM: tests/kvm.sh runs them where there is hardware KVM
+pytestmark = pytest.mark.kvm
+
 MiB = 1 << 20
 GiB = 1 << 30
 LOWMEM_END = 0x9FC00

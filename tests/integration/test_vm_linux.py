@@ -18,6 +18,9 @@ import pytest
 
 from conftest import ROOT, run, vessel_path
 
+# every test here boots a VM: tests/kvm.sh runs them where there is hardware KVM
+pytestmark = pytest.mark.kvm
+
 MEMORY = 512 << 20
 CPUS = 2
 

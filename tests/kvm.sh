@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The KVM tests: the Criterion suite 'kvm' and the pytest tests marked `kvm`. They need a
+# hardware-assisted /dev/kvm (kvm_intel or kvm_amd). Where this machine has one they run
+# here; otherwise (no /dev/kvm, or kvm_pvm, where stock Linux cannot boot) they run inside
+# the emulated KVM host, tests/kvmhost/run. Nothing is skipped either way.
+#
+# Usage: tests/kvm.sh BUILD_DIR [PYTEST_ARG...]      Env: PYTHON (default /usr/bin/python3)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+build=$(realpath "${1:?usage: tests/kvm.sh BUILD_DIR [PYTEST_ARG...]}")
+shift
+PYTHON=${PYTHON:-/usr/bin/python3}
+
+hardware_kvm() {
+	{ [ -d /sys/module/kvm_intel ] || [ -d /sys/module/kvm_amd ]; } && [ -r /dev/kvm ] && [ -w /dev/kvm ]
+}
+
+if ! hardware_kvm; then
+	if [ "${VESSEL_KVMHOST:-}" = inside ]; then
+		echo "tests/kvm.sh: inside the emulated KVM host, yet no usable kvm_amd /dev/kvm" >&2
+		exit 1
+	fi
+	why="no /dev/kvm"
+	if [ -d /sys/module/kvm_pvm ]; then
+		why="/dev/kvm is kvm_pvm (no VT-x/AMD-V: stock Linux cannot boot)"
+		[ -e /dev/kvm ] || why="kvm_pvm without a /dev/kvm"
+	fi
+	echo "== KVM tests: $why here, so they run inside the emulated KVM host (tests/kvmhost/run)"
+	exec "$ROOT/tests/kvmhost/run" -- env VESSEL_KVMHOST=inside "$0" "$build" "$@"
+fi
+if [ "${VESSEL_KVMHOST:-}" = inside ]; then
+	echo "== KVM tests: inside the emulated KVM host ($(uname -r), $(nproc) CPUs, kvm_amd)"
+else
+	echo "== KVM tests: on this machine's own $(basename "$(ls -d /sys/module/kvm_intel /sys/module/kvm_amd 2>/dev/null | head -1)")"
+fi
+
+meson test -C "$build" --no-rebuild --print-errorlogs --suite kvm
+cd "$ROOT"
+VESSEL=$build/vessel exec "$PYTHON" -m pytest -q -rfEs -m kvm "$@" tests/integration
