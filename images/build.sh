@@ -25,15 +25,8 @@ die() {
 	exit 1
 }
 
-# The metapackage depends on the versioned kernel package: that names the kernel.
-kernel_package() {
-	apt-cache depends "linux-image-$FLAVOUR" 2>/dev/null |
-		sed -n "s/^ *Depends: \(linux-image-[0-9].*-$FLAVOUR\)$/\1/p" | head -1
-}
-
-package_version() {
-	apt-cache show --no-all-versions "$1" 2>/dev/null | sed -n 's/^Version: //p' | head -1
-}
+# shellcheck source=../scripts/debs.sh
+. "$HERE/../scripts/debs.sh"
 
 # Quick path without asking apt (seconds on a busy machine): nothing changed since the last
 # build, neither this script, nor init, nor apt's package lists.
@@ -43,21 +36,21 @@ if [ "${1:-}" != --force ] && [ -f "$OUT/stamp" ] && [ -s "$OUT/vmlinuz" ] && [ 
 	exit 0
 fi
 
-kpkg=$(kernel_package)
+kpkg=$(debs_kernel_package "$FLAVOUR")
 # a fresh machine may have no package lists yet: fetch them once
 if [ -z "$kpkg" ] && [ "$(id -u)" = 0 ]; then
 	apt-get update -q >/dev/null 2>&1 || true
-	kpkg=$(kernel_package)
+	kpkg=$(debs_kernel_package "$FLAVOUR")
 fi
 [ -n "$kpkg" ] || die "cannot resolve linux-image-$FLAVOUR (run apt-get update)"
 kver=${kpkg#linux-image-}
-kpkg_version=$(package_version "$kpkg")
-bb_version=$(package_version busybox-static)
+kpkg_version=$(debs_version "$kpkg")
+bb_version=$(debs_version busybox-static)
 if [ -z "$kpkg_version" ] || [ -z "$bb_version" ]; then
 	die "apt-cache knows no version of $kpkg or busybox-static"
 fi
 
-stamp="$kver $kpkg_version busybox-static $bb_version $(cat "$0" "$HERE/init" | sha256sum | cut -c1-16)"
+stamp="$kver $kpkg_version busybox-static $bb_version $(cat "$0" "$HERE/init" "$HERE/../scripts/debs.sh" | sha256sum | cut -c1-16)"
 if [ "${1:-}" != --force ] && [ -f "$OUT/stamp" ] && [ "$(cat "$OUT/stamp")" = "$stamp" ] &&
 	[ -s "$OUT/vmlinuz" ] && [ -s "$OUT/vmlinux" ] && [ -s "$OUT/initrd.img" ]; then
 	touch "$OUT/stamp"
@@ -68,21 +61,8 @@ fi
 echo "images: building the guest image for $kver" >&2
 mkdir -p "$DEBS"
 
-# apt-get download names files <name>_<version, ':' escaped as %3a>_<arch>.deb
-deb_file() {
-	local f
-	for f in "$DEBS/$1_${2//:/%3a}_"*.deb; do
-		[ -f "$f" ] && { echo "$f"; return; }
-	done
-	rm -f "$DEBS/$1"_*.deb
-	(cd "$DEBS" && apt-get download -q "$1=$2" >&2 2>/dev/null) || die "apt-get download $1=$2 failed"
-	for f in "$DEBS/$1_${2//:/%3a}_"*.deb; do
-		[ -f "$f" ] && { echo "$f"; return; }
-	done
-	die "apt-get download $1=$2 left no .deb in $DEBS"
-}
-kdeb=$(deb_file "$kpkg" "$kpkg_version")
-bbdeb=$(deb_file busybox-static "$bb_version")
+kdeb=$(debs_fetch "$DEBS" "$kpkg" "$kpkg_version") || die "cannot fetch $kpkg"
+bbdeb=$(debs_fetch "$DEBS" busybox-static "$bb_version") || die "cannot fetch busybox-static"
 
 rm -rf "$WORK"
 mkdir -p "$WORK/kernel" "$WORK/busybox"
@@ -130,18 +110,9 @@ ln -s bin "$R/sbin"
 mknod -m 600 "$R/dev/console" c 5 1 2>/dev/null || true
 install -m 755 "$HERE/init" "$R/init"
 
-# Module closure, dependencies first (modules.dep lists a module's needs, the one to load
-# first last). Names in modules.dep may use '-' where the module name uses '_'.
+# The modules and what modules.dep says they need, dependencies first.
 dep=$K/lib/modules/$kver/modules.dep
-want=()
-for m in "${MODULES[@]}"; do
-	pattern="/${m//_/[-_]}\.ko(\.[a-z]+)?:"
-	line=$(grep -E "$pattern" "$dep" | head -1) || die "module $m not in modules.dep of $kver"
-	read -r -a needs <<<"${line#*:}"
-	for ((i = ${#needs[@]} - 1; i >= 0; i--)); do want+=("${needs[i]}"); done
-	want+=("${line%%:*}")
-done
-mapfile -t want < <(printf '%s\n' "${want[@]}" | awk '!seen[$0]++')
+mapfile -t want < <(debs_module_closure "$dep" "${MODULES[@]}") || die "module closure failed"
 : >"$R/lib/modules/$kver/modules.dep"
 : >"$R/etc/modules"
 for p in "${want[@]}"; do
