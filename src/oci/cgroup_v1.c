@@ -138,6 +138,13 @@ int cg_v1_blkio(const struct cg_dir *d, const struct cgroup_resources *r, vs_err
 	bool cfq = cg_file_exists(dir, "blkio.weight");
 	const char *weight = cfq ? "blkio.weight" : "blkio.bfq.weight";
 	const char *weight_dev = cfq ? "blkio.weight_device" : "blkio.bfq.weight_device";
+	/* runc and crun fail too when the scheduler has no weight: say why, not ENOENT */
+	if (r->blkio.weight.set && !cfq && !cg_file_exists(dir, weight))
+		return vs_err(
+		    err, 0,
+		    "%s.blockIO.weight: the disks' I/O scheduler offers no weight on this "
+		    "host (neither blkio.weight nor blkio.bfq.weight)",
+		    rp);
 	if (r->blkio.weight.set && cg_set(dir, weight, rp, "blockIO.weight", err, "%lld",
 					  (long long)r->blkio.weight.v) < 0)
 		return -1;

@@ -4,6 +4,7 @@
  * The v2-only and v1-only cases run on layouts that keep only those hierarchies of this
  * (hybrid) host, so all three code paths meet real kernel files. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -131,6 +132,13 @@ static bool exists(const char *path)
 	return stat(path, &st) == 0;
 }
 
+static bool exists_in(const char *dir, const char *file)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s", dir, file);
+	return exists(p);
+}
+
 /* Nothing of /vessel-test-<pid> in any hierarchy of the host. */
 static void assert_nothing_left(void)
 {
@@ -171,6 +179,28 @@ static int run_inside(struct cgroup *cg, int (*fn)(void))
 	int status;
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	return status;
+}
+
+/* The largest huge page size this host offers, in the cgroup files' naming ("2MB", "1GB"):
+ * hosts differ (some have only 2 MiB pages), so a test takes what is there. */
+static const char *largest_huge_size(void)
+{
+	static char name[32];
+	DIR *dir = opendir("/sys/kernel/mm/hugepages");
+	cr_assert_not_null(dir, "no /sys/kernel/mm/hugepages on this host");
+	unsigned long best = 0, kb;
+	struct dirent *e;
+	while ((e = readdir(dir)))
+		if (sscanf(e->d_name, "hugepages-%lukB", &kb) == 1 && kb > best)
+			best = kb;
+	closedir(dir);
+	cr_assert(best >= 1024 && best % 1024 == 0, "no huge page size of a MiB or more listed");
+	if (best % (1ul << 20) == 0)
+		snprintf(name, sizeof(name), "%luGB", best >> 20);
+	else
+		snprintf(name, sizeof(name), "%luMB", best >> 10);
+	cr_log_info("largest huge page size on this host: %s", name);
+	return name;
 }
 
 static int hugetlb_was_enabled = -1; /* in the cgroup2 root's subtree_control */
@@ -462,8 +492,11 @@ Test(cgroup_live, hybrid_hugetlb_goes_to_cgroup2)
 	cr_assert(h->v2);
 	assert_file(h->dir, "hugetlb.2MB.max", "4194304");
 	/* the unified map writes cgroup2 files verbatim; v1-owned ones are not there */
-	apply(cg, "{\"unified\": {\"hugetlb.1GB.max\": \"0\"}}");
-	assert_file(h->dir, "hugetlb.1GB.max", "0");
+	char file[64], body[128];
+	snprintf(file, sizeof(file), "hugetlb.%s.max", largest_huge_size());
+	snprintf(body, sizeof(body), "{\"unified\": {\"%s\": \"0\"}}", file);
+	apply(cg, body);
+	assert_file(h->dir, file, "0");
 	apply_fails(cg, "{\"unified\": {\"memory.max\": \"1\"}}",
 		    "linux.resources.unified.memory.max: no such file in the cgroup v2 directory");
 	apply_fails(cg, "{\"hugepageLimits\": [{\"pageSize\": \"64KB\", \"limit\": 1}]}",
@@ -590,9 +623,23 @@ Test(cgroup_live, v1_only_layout)
 	char *path = test_path("v1");
 	struct cgroup *cg = NULL;
 	OK(cg_create_in(l, path, "v1", &cg, &_e));
-	apply(cg, "{\"memory\": {\"limit\": 67108864, \"swappiness\": 0}, \"pids\": {\"limit\": 8},"
-		  " \"blockIO\": {\"weight\": 300}}");
+	apply(cg,
+	      "{\"memory\": {\"limit\": 67108864, \"swappiness\": 0}, \"pids\": {\"limit\": 8}}");
 	assert_file(dir_of(cg, CG_MEMORY)->dir, "memory.swappiness", "0");
+	/* a block I/O weight needs CFQ or BFQ on the host's disks: many hosts have neither */
+	const char *blkio = dir_of(cg, CG_BLKIO)->dir;
+	const char *weight = exists_in(blkio, "blkio.weight")	    ? "blkio.weight"
+			     : exists_in(blkio, "blkio.bfq.weight") ? "blkio.bfq.weight"
+								    : NULL;
+	cr_log_info("block I/O weight on this host: %s", weight ? weight : "none");
+	if (weight) {
+		apply(cg, "{\"blockIO\": {\"weight\": 300}}");
+		assert_file(blkio, weight, "300");
+	} else {
+		apply_fails(
+		    cg, "{\"blockIO\": {\"weight\": 300}}",
+		    "blockIO.weight: the disks' I/O scheduler offers no weight on this host");
+	}
 	apply_fails(cg, "{\"unified\": {\"memory.high\": \"1\"}}",
 		    "linux.resources.unified: needs cgroup v2, which is not mounted");
 	apply_fails(
