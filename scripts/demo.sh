@@ -142,44 +142,44 @@ check "pids limit" "$([ "${pl%% *}" = "$pids_limit" ] && echo 1)" "$pl as set"
 [ $fails -eq 0 ] || die "$fails check(s) failed"
 
 # ---------------------------------------------------------------------------------------
-# The microVM: the default Linux guest where KVM has VT-x/AMD-V; on a kvm_pvm host, where
-# guest kernel code is interpreted and stock Linux cannot boot, the built-in tiny guest.
-vm_host_has_hw_virt() {
-	[ ! -d /sys/module/kvm_pvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo
+# The microVM: the default Linux guest (images/out) boots to init and runs a command. It needs
+# a hardware-assisted KVM (VT-x/AMD-V: kvm_intel or kvm_amd); where this machine has none (no
+# /dev/kvm, or kvm_pvm, where guest kernel code is interpreted and stock Linux dies early),
+# vessel runs inside the emulated KVM host of the tests (tests/kvmhost/run: QEMU's TCG with
+# AMD SVM and nested paging), slower but the same VMM and the same guest.
+hardware_kvm() {
+	{ [ -d /sys/module/kvm_intel ] || [ -d /sys/module/kvm_amd ]; } && [ -r /dev/kvm ] && [ -w /dev/kvm ]
 }
 
 demo_vm() {
 	section "5. microVM"
-	[ -r /dev/kvm ] || die "/dev/kvm is missing or not readable: a microVM needs KVM"
-	local vm_out vm_cpus=2 vm_mem=128
-	if vm_host_has_hw_virt; then
-		echo "booting the default Linux guest (images/out) with $vm_cpus vCPUs, ${vm_mem} MiB:"
-		vm_out=$(timeout 120 "$vessel" vm run --cpus $vm_cpus --memory ${vm_mem}M -- \
-			sh -c 'echo kernel: $(uname -r); echo cpus: $(grep -c ^processor /proc/cpuinfo)' \
-			</dev/null) || die "vessel vm run failed (status $?)"
-		vm_out=$(tr -d '\r' <<<"$vm_out")
-		sed 's/^/  guest | /' <<<"$vm_out"
-		grep -q "vessel-guest: exit status 0" <<<"$vm_out" || die "the guest's command failed"
-		return
+	local vm_out vm_cpus=2 vm_mem=128 where=() t0 t1
+	if hardware_kvm; then
+		echo "this host has hardware KVM ($(basename "$(ls -d /sys/module/kvm_intel /sys/module/kvm_amd 2>/dev/null | head -1)"))"
+	else
+		local why="this host has no /dev/kvm"
+		[ -d /sys/module/kvm_pvm ] && [ -e /dev/kvm ] &&
+			why="this host's /dev/kvm is kvm_pvm (no VT-x/AMD-V: stock Linux cannot boot there)"
+		echo "$why: vessel runs inside the emulated KVM host (tests/kvmhost/run, QEMU TCG with SVM; slow)"
+		where=("$ROOT/tests/kvmhost/run" --timeout 300 --)
 	fi
-	echo "this host's /dev/kvm is kvm_pvm (no VT-x/AMD-V: guest kernel code is interpreted),"
-	echo "so Linux cannot boot to init here. vessel runs its built-in tiny PVH guest instead,"
-	echo "which reports what the VMM gave it (a KVM VM, ACPI tables, serial console):"
-	local t0 t1
+	echo "booting the default Linux guest (images/out) with $vm_cpus vCPUs, ${vm_mem} MiB:"
 	t0=$EPOCHREALTIME
-	vm_out=$(timeout 60 "$vessel" vm run --demo --cpus $vm_cpus --memory ${vm_mem}M </dev/null) ||
-		die "vessel vm run --demo failed (status $?)"
+	# quiet: the guest's command output, not the kernel's boot log (no double quotes in the
+	# command: the kernel command line that carries it has no way to escape them)
+	vm_out=$(timeout 360 "${where[@]}" "$vessel" vm run --cpus $vm_cpus --memory ${vm_mem}M \
+		--cmdline "console=ttyS0 quiet panic=-1" -- \
+		sh -c 'echo kernel: $(uname -r); echo cpus: $(nproc); echo memory: $(sed -n s/^MemTotal:\ *//p /proc/meminfo)' \
+		</dev/null) || die "vessel vm run failed (status $?)"
 	t1=$EPOCHREALTIME
 	vm_out=$(tr -d '\r' <<<"$vm_out") # the serial console ends lines with CR LF
 	sed 's/^/  guest | /' <<<"$vm_out"
-	local cpus mem
-	cpus=$(sed -n 's/^CPUS (from the ACPI MADT): //p' <<<"$vm_out")
-	mem=$(sed -n 's/^MEMORY (RAM in the PVH memmap): \([0-9]*\) MiB.*/\1/p' <<<"$vm_out")
-	check "vCPUs in the MADT" "$([ "$cpus" = $vm_cpus ] && echo 1)" "$cpus (asked for $vm_cpus)"
-	check "guest RAM" "$([ -n "$mem" ] && [ "$mem" -le $vm_mem ] && [ "$mem" -ge $((vm_mem - 2)) ] && echo 1)" \
-		"${mem:-?} MiB usable of ${vm_mem} MiB"
-	check "powered off" "$(grep -q '^POWEROFF' <<<"$vm_out" && echo 1)" "through the ACPI FADT"
-	printf '  %-22s %s\n' "spawn to exit" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f ms", (b-a)*1000}')"
+	local cpus
+	cpus=$(sed -n 's/^cpus: //p' <<<"$vm_out")
+	check "guest kernel" "$(grep -q '^kernel: [0-9]' <<<"$vm_out" && echo 1)" "$(sed -n 's/^kernel: //p' <<<"$vm_out")"
+	check "vCPUs" "$([ "$cpus" = $vm_cpus ] && echo 1)" "${cpus:-?} online in the guest (asked for $vm_cpus)"
+	check "guest command" "$(grep -q '^vessel-guest: exit status 0$' <<<"$vm_out" && echo 1)" "exit status 0"
+	printf '  %-22s %s\n' "spawn to exit" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f s", b-a}')${where[*]:+ (in the emulated host, boot included)}"
 	[ $fails -eq 0 ] || die "$fails check(s) failed"
 }
 demo_vm

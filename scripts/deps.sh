@@ -4,7 +4,7 @@
 set -euo pipefail
 
 build=(meson ninja-build pkg-config gcc libjansson-dev libseccomp-dev liburing-dev)
-demo=(busybox-static)
+demo=(busybox-static qemu-system-x86)
 # podman and containerd driving vessel (tests/integration/test_{podman,containerd}.py, bench/clients.sh)
 clients=(podman containerd netavark iptables)
 test=(libcriterion-dev python3-pytest busybox-static acpica-tools qemu-system-x86 "${clients[@]}")
