@@ -17,8 +17,10 @@ OUT=${VESSEL_KVMHOST_OUT:-$HERE/out}
 FLAVOUR=amd64
 # virtio-pci and 9p for the host's files, overlay to make them writable, kvm-amd for
 # /dev/kvm (QEMU's TCG emulates AMD SVM with nested paging, not VT-x), virtio-rng so the
-# entropy pool fills at once
-MODULES=(virtio_pci 9pnet_virtio 9p overlay kvm_amd virtio_rng)
+# entropy pool fills at once, virtio-blk and ext4 for the scratch disk on /tmp (tmpfs has no
+# O_DIRECT before 6.6), and what the VM tests use: taps, loop devices, veth and bridges
+# (loaded here: the kernel's own module requests go to the initramfs, which has no kmod)
+MODULES=(virtio_pci 9pnet_virtio 9p overlay kvm_amd virtio_rng virtio_blk crc32c_generic ext4 tun loop veth bridge)
 
 # shellcheck source=../../scripts/debs.sh
 . "$ROOT/scripts/debs.sh"
