@@ -60,7 +60,7 @@ fuzz:
 
 # Side-by-side figures against crun, runc and QEMU (never pass/fail; bench/README.md).
 # BENCH=container (or vm-boot, blk, net, clients) runs one of them.
-BENCH ?= container vm-boot blk net clients
+BENCH ?= container vm-boot linux-boot blk net clients
 bench:
 	@scripts/deps.sh build bench
 	@$(MAKE) --no-print-directory vessel
