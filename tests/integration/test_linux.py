@@ -4,7 +4,7 @@ under `vessel vm run`, every check made on what the guest itself reports.
 Each boot is costly where these tests usually run (the emulated KVM host: Linux under
 nested TCG takes tens of seconds to reach /init), so one boot serves several tests: a
 module fixture boots once, runs a shell script in the guest that prints `T:KEY value`
-lines, and each test asserts one behaviour from those lines. Five boots in all:
+lines, and each test asserts one behaviour from those lines. Four boots in all:
 
 - pvh: vmlinux through its PVH note, 2 vCPUs, 4 GiB (across the PCI hole), two disks (one
   read-only), virtio-rng; the script exits 7; init powers off with `poweroff -f`.
@@ -14,6 +14,10 @@ lines, and each test asserts one behaviour from those lines. Five boots in all:
   entry for the same kernel), 4 vCPUs, ends with `reboot -f`.
 - console: no command, so init runs a shell on the serial console, driven through a pty;
   the shell answers, then the kernel panics with panic=-1.
+
+The early-boot checks of the former test_vm_linux.py (written when only kvm_pvm hosts were
+at hand, where Linux never reaches init) live on in the PVH boot: the kernel's own log,
+read with dmesg in the guest, shows our command line, e820 map, ACPI tables and CPUs.
 """
 import hashlib
 import os
