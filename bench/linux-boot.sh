@@ -13,7 +13,7 @@
 # cannot boot) the bench re-runs itself inside the emulated KVM host (tests/kvmhost/run).
 #
 # Usage: bench/linux-boot.sh [VESSEL]
-# Env:   ROUNDS=3 WARMUP=0 CPUS=1 MEM=256 (MiB) KERNEL=images/out/vmlinuz
+# Env:   ROUNDS=3 WARMUP=1 CPUS=1 MEM=256 (MiB) KERNEL=images/out/vmlinuz
 #        INITRD=images/out/initrd.img CMDLINE="console=ttyS0 panic=-1" BOOT_TIMEOUT=240 (s)
 #        VERBOSE=1 (print every boot's console, host ms per line, and smaps summary to stderr)
 set -euo pipefail
@@ -21,7 +21,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VESSEL=$(realpath "${1:-${VESSEL:-$ROOT/build/vessel}}")
 ROUNDS=${ROUNDS:-3}
-WARMUP=${WARMUP:-0}
+WARMUP=${WARMUP:-1}
 CPUS=${CPUS:-1}
 MEM=${MEM:-256}
 KERNEL=$(realpath "${KERNEL:-$ROOT/images/out/vmlinuz}")
