@@ -207,18 +207,18 @@ static int devices_add(struct vm *vm, struct devices *d, vs_err_t *err)
 {
 	d->serial = serial_new(STDOUT_FILENO, (struct irq_line){vm_irq_line, vm, COM1_IRQ});
 	d->i8042 = i8042_new(vm->ctl);
-	d->rtc = rtc_new();
+	d->rtc = rtc_new((struct irq_line){vm_irq_line, vm, RTC_IRQ}, NULL);
 	if (!d->serial || !d->i8042 || !d->rtc)
 		return vs_err(err, ENOMEM, "devices");
 	if (bus_add(&vm->pio, COM1_PORT, 8, "COM1", serial_io, d->serial, err) < 0 ||
 	    bus_add(&vm->pio, 0x60, 1, "i8042 data", i8042_data_io, d->i8042, err) < 0 ||
 	    bus_add(&vm->pio, 0x64, 1, "i8042 command", i8042_cmd_io, d->i8042, err) < 0 ||
-	    bus_add(&vm->pio, 0x70, 2, "CMOS RTC", rtc_io, d->rtc, err) < 0 ||
+	    bus_add(&vm->pio, RTC_PORT, 2, "CMOS RTC", rtc_io, d->rtc, err) < 0 ||
 	    bus_add(&vm->pio, PM_SLEEP_CONTROL_PORT, 2, "ACPI sleep", pm_sleep_io, &vm->ctl, err) <
 		0 ||
 	    bus_add(&vm->pio, PM_RESET_PORT, 1, "ACPI reset", pm_reset_io, &vm->ctl, err) < 0)
 		return -1;
-	return 0;
+	return rtc_start(d->rtc, err);
 }
 
 /* Disks first, so a Linux guest's first disk is vda at the first window; then

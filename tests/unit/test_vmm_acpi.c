@@ -183,6 +183,30 @@ Test(acpi, dsdt_declares_virtio_devices)
 	acpi_tables_free(&t);
 }
 
+Test(acpi, dsdt_declares_the_rtc_with_its_ports_and_irq)
+{
+	struct acpi_config cfg = {.ncpus = 1};
+	struct acpi_tables t;
+	vs_err_t err = NULL;
+	cr_assert_eq(acpi_build(&cfg, BASE, &t, &err), 0);
+	const struct acpi_table_ref *d = find(&t, "DSDT");
+	const uint8_t *p = t.buf + d->offset;
+	const uint8_t *dev = memmem(p, d->len, "RTC_", 4);
+	cr_assert_not_null(dev, "Device (RTC)");
+	size_t rest = d->len - (size_t)(dev - p);
+	uint32_t hid = aml_eisaid_value("PNP0B00");
+	uint8_t hid_obj[5] = {0x0c, (uint8_t)hid, (uint8_t)(hid >> 8), (uint8_t)(hid >> 16),
+			      (uint8_t)(hid >> 24)};
+	cr_assert_not_null(memmem(dev, rest, hid_obj, sizeof(hid_obj)), "_HID PNP0B00");
+	/* IO (Decode16, 0x70, 0x70, 1, 2) then IRQNoFlags () {8} */
+	static const uint8_t crs[] = {0x47, 0x01, 0x70, 0x00, 0x70, 0x00,
+				      0x01, 0x02, 0x22, 0x00, 0x01};
+	cr_assert_not_null(memmem(dev, rest, crs, sizeof(crs)), "_CRS");
+	const struct acpi_table_ref *f = find(&t, "FACP");
+	cr_assert_eq(t.buf[f->offset + 108], 0x32, "FADT CENTURY names CMOS byte 0x32");
+	acpi_tables_free(&t);
+}
+
 Test(acpi, bad_config)
 {
 	struct acpi_config cfg = {.ncpus = 0};

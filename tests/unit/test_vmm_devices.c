@@ -190,18 +190,53 @@ static uint8_t cmos(struct rtc *r, uint8_t reg)
 	return v;
 }
 
+static void cmos_wr(struct rtc *r, uint8_t reg, uint8_t v)
+{
+	rtc_io(r, 0, &reg, 1, true);
+	rtc_io(r, 1, &v, 1, true);
+}
+
+/* A clock the tests move: 2026-12-05 09:15:59.5 UTC to start with. */
+static int64_t fake_ns;
+#define FAKE_START ((1796462159LL * 1000000000LL) + 500000000LL)
+
+static int64_t fake_now(void *ctx)
+{
+	(void)ctx;
+	return fake_ns;
+}
+
+static const struct rtc_clock fake_clock = {fake_now, NULL};
+
+static int rtc_level = -1, rtc_edges;
+
+static void record_rtc_irq(void *ctx, unsigned gsi, int level)
+{
+	(void)ctx;
+	cr_assert_eq(gsi, RTC_IRQ);
+	if (level && rtc_level != 1)
+		rtc_edges++;
+	rtc_level = level;
+}
+
+static struct rtc *fake_rtc(void)
+{
+	fake_ns = FAKE_START;
+	rtc_level = -1;
+	rtc_edges = 0;
+	return rtc_new((struct irq_line){record_rtc_irq, NULL, RTC_IRQ}, &fake_clock);
+}
+
 Test(rtc, bcd_then_binary)
 {
-	struct rtc *r = rtc_new();
+	struct rtc *r = rtc_new((struct irq_line){0}, NULL);
 	cr_assert_eq(cmos(r, 0x0b), 0x02, "24h, BCD");
 	cr_assert(cmos(r, 0x0d) & 0x80, "valid RAM and time");
 	uint8_t month = cmos(r, 0x08);
 	cr_assert_leq(month & 0x0f, 9, "BCD digit");
-	cr_assert_eq(cmos(r, 0x32), 0x20, "century 20 in BCD");
-	uint8_t set[2] = {0x0b, 0x06}; /* binary, 24h */
-	rtc_io(r, 0, &set[0], 1, true);
-	rtc_io(r, 1, &set[1], 1, true);
-	cr_assert_eq(cmos(r, 0x32), 20, "century 20 in binary");
+	cr_assert_eq(cmos(r, RTC_CENTURY_REG), 0x20, "century 20 in BCD");
+	cmos_wr(r, 0x0b, 0x06); /* binary, 24h */
+	cr_assert_eq(cmos(r, RTC_CENTURY_REG), 20, "century 20 in binary");
 	uint8_t m = cmos(r, 0x08);
 	cr_assert(m >= 1 && m <= 12);
 	/* scratch CMOS bytes keep what is written; bit 7 of the index is the NMI mask */
@@ -209,5 +244,123 @@ Test(rtc, bcd_then_binary)
 	rtc_io(r, 0, &idx, 1, true);
 	rtc_io(r, 1, &val, 1, true);
 	cr_assert_eq(cmos(r, 0x40), 0x5a);
+	rtc_free(r);
+}
+
+Test(rtc, reads_the_clock_in_bcd_and_12_hour_mode)
+{
+	struct rtc *r = fake_rtc();
+	cr_assert_eq(cmos(r, 0x00), 0x59);
+	cr_assert_eq(cmos(r, 0x02), 0x15);
+	cr_assert_eq(cmos(r, 0x04), 0x09);
+	cr_assert_eq(cmos(r, 0x07), 0x05);
+	cr_assert_eq(cmos(r, 0x08), 0x12);
+	cr_assert_eq(cmos(r, 0x09), 0x26);
+	cr_assert_eq(cmos(r, 0x06), 0x07, "Saturday is day 7");
+	fake_ns += 4 * 3600 * 1000000000LL; /* 13:16 */
+	cmos_wr(r, 0x0b, 0x00);		    /* 12 h, BCD */
+	cr_assert_eq(cmos(r, 0x04), 0x81, "1 PM");
+	rtc_free(r);
+}
+
+Test(rtc, a_read_of_seconds_latches_the_date)
+{
+	struct rtc *r = fake_rtc();
+	cr_assert_eq(cmos(r, 0x00), 0x59, "09:15:59");
+	fake_ns += 600000000LL; /* the host is at 09:16:00.1 now */
+	cr_assert_eq(cmos(r, 0x02), 0x15, "the minute that goes with 59 s");
+	cr_assert_eq(cmos(r, 0x00), 0x00, "a new read of seconds moves on");
+	cr_assert_eq(cmos(r, 0x02), 0x16);
+	fake_ns += 2000000000LL;
+	cr_assert_eq(cmos(r, 0x02), 0x16, "a latch older than a second expires");
+	rtc_free(r);
+}
+
+static void set_time(struct rtc *r, const uint8_t v[8])
+{
+	static const uint8_t regs[] = {0x00, 0x02, 0x04, 0x06, 0x07, 0x08, 0x09, RTC_CENTURY_REG};
+	uint8_t b = cmos(r, 0x0b);
+	cmos_wr(r, 0x0b, b | 0x80);
+	for (int i = 0; i < 8; i++)
+		cmos_wr(r, regs[i], v[i]);
+	cmos_wr(r, 0x0b, b);
+}
+
+Test(rtc, the_guest_sets_the_clock_and_it_keeps_running)
+{
+	struct rtc *r = fake_rtc();
+	/* 2030-01-31 23:59:58, BCD */
+	set_time(r, (const uint8_t[]){0x58, 0x59, 0x23, 0x05, 0x31, 0x01, 0x30, 0x20});
+	cr_assert_eq(cmos(r, 0x00), 0x58);
+	fake_ns += 3000000000LL;
+	cr_assert_eq(cmos(r, 0x00), 0x01);
+	cr_assert_eq(cmos(r, 0x07), 0x01);
+	cr_assert_eq(cmos(r, 0x08), 0x02, "February");
+	cr_assert_eq(cmos(r, 0x09), 0x30);
+	/* not a date: bad BCD digits, 31 February, century 0; the clock stays */
+	set_time(r, (const uint8_t[]){0x5a, 0x00, 0x00, 0x01, 0x01, 0x01, 0x30, 0x20});
+	set_time(r, (const uint8_t[]){0x00, 0x00, 0x00, 0x01, 0x31, 0x02, 0x30, 0x20});
+	set_time(r, (const uint8_t[]){0x00, 0x00, 0x00, 0x01, 0x01, 0x01, 0x30, 0x00});
+	cr_assert_eq(cmos(r, 0x08), 0x02);
+	cr_assert_eq(cmos(r, 0x07), 0x01);
+	rtc_free(r);
+}
+
+Test(rtc, alarm_and_update_interrupts)
+{
+	struct rtc *r = fake_rtc();
+	/* alarm at 09:16:02, 2.5 s away */
+	cmos_wr(r, 0x01, 0x02);
+	cmos_wr(r, 0x03, 0x16);
+	cmos_wr(r, 0x05, 0x09);
+	cmos_wr(r, 0x0b, 0x02 | 0x20); /* AIE */
+	cr_assert_eq(cmos(r, 0x0c), 0, "nothing yet");
+	fake_ns += 1000000000LL; /* 09:16:00.5 */
+	rtc_tick(r);
+	cr_assert_neq(rtc_level, 1, "an update alone does not interrupt with only AIE");
+	cr_assert_eq(cmos(r, 0x0c), 0x10, "UF is flagged all the same");
+	fake_ns += 2000000000LL; /* 09:16:02.5 */
+	rtc_tick(r);
+	cr_assert_eq(rtc_level, 1);
+	cr_assert_eq(rtc_edges, 1);
+	cr_assert_eq(cmos(r, 0x0c), 0x80 | 0x20 | 0x10, "IRQF, AF, UF");
+	cr_assert_eq(rtc_level, 0, "reading C lowers the line");
+	cr_assert_eq(cmos(r, 0x0c), 0, "and clears the flags");
+	/* don't-care hours and minutes: every minute at :30 */
+	cmos_wr(r, 0x03, 0xc0);
+	cmos_wr(r, 0x05, 0xff);
+	cmos_wr(r, 0x01, 0x30);
+	fake_ns += 100 * 1000000000LL; /* long past 09:17:30 without a tick */
+	cr_assert_eq(cmos(r, 0x0c) & 0x20, 0x20, "an alarm between two reads still shows");
+	cr_assert_eq(rtc_edges, 2);
+	/* UIE: once a second */
+	cmos_wr(r, 0x0b, 0x02 | 0x10);
+	fake_ns += 1000000000LL;
+	rtc_tick(r);
+	cr_assert_eq(rtc_edges, 3);
+	cr_assert_eq(cmos(r, 0x0c), 0x80 | 0x10);
+	/* setting the clock clears UIE, as the chip does */
+	cmos_wr(r, 0x0b, 0x02 | 0x10 | 0x80);
+	cr_assert_eq(cmos(r, 0x0b), 0x02 | 0x80);
+	rtc_free(r);
+}
+
+Test(rtc, enabling_an_interrupt_whose_flag_is_set_raises_it)
+{
+	struct rtc *r = fake_rtc();
+	fake_ns += 1000000000LL;
+	rtc_tick(r);
+	cr_assert_neq(rtc_level, 1);
+	cmos_wr(r, 0x0b, 0x02 | 0x10);
+	cr_assert_eq(rtc_level, 1, "UF was pending");
+	rtc_free(r);
+}
+
+Test(rtc, host_clock_thread_starts_and_stops)
+{
+	struct rtc *r = rtc_new((struct irq_line){0}, NULL);
+	vs_err_t err = NULL;
+	cr_assert_eq(rtc_start(r, &err), 0);
+	cmos_wr(r, 0x0b, 0x02 | 0x10);
 	rtc_free(r);
 }

@@ -8,6 +8,7 @@
 
 #include "base/util.h"
 #include "vmm/boot/aml.h"
+#include "vmm/devices/rtc.h"
 #include "vmm/layout.h"
 
 #define OEM_ID "VESSEL"
@@ -107,6 +108,18 @@ static void build_dsdt(struct aml *a, const struct acpi_config *cfg)
 	aml_resources_end(a, res, sz);
 	aml_end(a, dev);
 
+	/* Linux's rtc_cmos binds to PNP0B00 only; in hardware-reduced mode there is no
+	 * legacy PIC to assume IRQ 8 from, so the IRQ is stated here too. */
+	dev = aml_device_begin(a, "RTC");
+	aml_name(a, "_HID");
+	aml_eisaid(a, "PNP0B00");
+	aml_name(a, "_CRS");
+	res = aml_resources_begin(a, &sz);
+	aml_res_io(a, RTC_PORT, 2);
+	aml_res_irq_noflags(a, RTC_IRQ);
+	aml_resources_end(a, res, sz);
+	aml_end(a, dev);
+
 	for (size_t i = 0; i < cfg->nvirtio; i++) {
 		char name[8];
 		snprintf(name, sizeof(name), "VR%02X", (unsigned)(i & 0xff));
@@ -144,7 +157,7 @@ static size_t build_fadt(struct aml *a, uint64_t dsdt)
 		return at;
 	uint32_t dsdt32 = (uint32_t)dsdt, flags = FADT_F_HW_REDUCED | FADT_F_RESET_REG_SUP;
 	uint16_t iapc = IAPC_VGA_NOT_PRESENT;
-	uint8_t century = 0x32, minor = FADT_MINOR, reset_value = PM_RESET_VALUE;
+	uint8_t century = RTC_CENTURY_REG, minor = FADT_MINOR, reset_value = PM_RESET_VALUE;
 	put_at(a, at + 40, &dsdt32, 4);
 	put_at(a, at + 108, &century, 1);
 	put_at(a, at + 109, &iapc, 2);
