@@ -77,3 +77,22 @@ Test(cpuid, adds_features_leaf_when_missing_and_checks_room)
 	cr_assert(f->eax & (1u << 3), "kvm-clock (CLOCKSOURCE2)");
 	cr_assert_eq(cpuid_build(sup, 2, 0, 1, out, 3), -1);
 }
+
+Test(cpuid, xcr0_is_every_user_state_component_of_leaf_d)
+{
+	struct kvm_cpuid_entry2 xs[] = {
+	    {.function = 1, .ecx = 1u << 26}, /* XSAVE */
+	    {.function = 0xd, .index = 0, .eax = 0x2e7, .ebx = 0x240, .ecx = 0xa88, .edx = 0},
+	    {.function = 0xd, .index = 1, .eax = 0xf, .ecx = 0x1800}, /* supervisor: not XCR0 */
+	};
+	cr_assert_eq(cpuid_xcr0(xs, 3), 0x2e7);
+	xs[1].edx = 0x1;
+	cr_assert_eq(cpuid_xcr0(xs, 3), 0x1000002e7ULL, "bits past 31 come from EDX");
+	xs[0].ecx = 0;
+	cr_assert_eq(cpuid_xcr0(xs, 3), 0, "no XSAVE: XCR0 is not set");
+	xs[0].ecx = 1u << 26;
+	xs[1].eax = 0x6;
+	xs[1].edx = 0;
+	cr_assert_eq(cpuid_xcr0(xs, 3), 0, "a leaf without x87 is not trusted");
+	cr_assert_eq(cpuid_xcr0(xs, 1), 0, "no leaf 0xD");
+}

@@ -12,6 +12,9 @@
 
 #define CPUID_1_ECX_HYPERVISOR (1u << 31)
 #define CPUID_1_EDX_HTT (1u << 28)
+#define CPUID_1_ECX_XSAVE (1u << 26)
+#define CPUID_XSTATE_LEAF 0xdu
+#define XFEATURE_X87 1ULL
 #define KVM_FEATURE_CLOCKSOURCE (1u << 0)
 #define KVM_FEATURE_CLOCKSOURCE2 (1u << 3)
 #define KVM_FEATURE_CLOCKSOURCE_STABLE_BIT (1u << 24)
@@ -137,6 +140,21 @@ int cpuid_build(const struct kvm_cpuid_entry2 *sup, size_t n, unsigned id, unsig
 	return (int)m;
 }
 
+uint64_t cpuid_xcr0(const struct kvm_cpuid_entry2 *e, size_t n)
+{
+	bool xsave = false;
+	uint64_t mask = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (e[i].function == 1)
+			xsave = e[i].ecx & CPUID_1_ECX_XSAVE;
+		else if (e[i].function == CPUID_XSTATE_LEAF && e[i].index == 0)
+			mask = ((uint64_t)e[i].edx << 32) | e[i].eax;
+	}
+	if (!xsave || !(mask & XFEATURE_X87))
+		return 0;
+	return mask;
+}
+
 struct kvm_cpuid2 *cpu_supported_cpuid(int kvm_fd, vs_err_t *err)
 {
 	for (unsigned nent = 256; nent <= 4096; nent *= 2) { /* 256: KVM_MAX_CPUID_ENTRIES */
@@ -173,6 +191,24 @@ static int set_cpuid(int fd, const struct kvm_cpuid2 *sup, unsigned id, unsigned
 	if (ioctl(fd, KVM_SET_CPUID2, c) < 0)
 		return vs_err(err, errno, "vCPU %u: KVM_SET_CPUID2", id);
 	return 0;
+}
+
+/* KVM answers CPUID.(0xD,0).EBX, the XSAVE area size, for the XCR0 it last saw the
+ * guest set: x87 alone (576 bytes) until the guest's XSETBV exits to KVM. Starting the
+ * vCPU with every user state component the table offers, the XCR0 Linux itself
+ * enables, makes the size right from the start; it also holds where the guest's
+ * XSETBV never reaches KVM (nested under QEMU TCG, whose SVM does not intercept it:
+ * docs/vm.md). A guest that enables less still exits to KVM on real hardware, which
+ * then recomputes. A KVM that refuses the mask leaves XCR0 at its reset value. */
+static void set_xcr0(int fd, const struct kvm_cpuid2 *sup, unsigned id)
+{
+	uint64_t mask = cpuid_xcr0(sup->entries, sup->nent);
+	if (!mask)
+		return;
+	struct kvm_xcrs x = {.nr_xcrs = 1, .xcrs[0] = {.xcr = 0, .value = mask}};
+	if (ioctl(fd, KVM_SET_XCRS, &x) < 0)
+		vs_debug("vCPU %u: KVM_SET_XCRS XCR0=0x%llx: %s", id, (unsigned long long)mask,
+			 strerror(errno));
 }
 
 static int set_msrs(int fd, unsigned id, vs_err_t *err)
@@ -232,6 +268,7 @@ int cpu_init(int vcpu_fd, const struct kvm_cpuid2 *sup, unsigned id, unsigned nc
 {
 	if (set_cpuid(vcpu_fd, sup, id, ncpus, err) < 0 || set_msrs(vcpu_fd, id, err) < 0)
 		return -1;
+	set_xcr0(vcpu_fd, sup, id);
 	struct kvm_fpu fpu = {.fcw = 0x37f, .mxcsr = 0x1f80};
 	if (ioctl(vcpu_fd, KVM_SET_FPU, &fpu) < 0)
 		return vs_err(err, errno, "vCPU %u: KVM_SET_FPU", id);

@@ -20,6 +20,10 @@
 int cpuid_build(const struct kvm_cpuid_entry2 *sup, size_t n, unsigned id, unsigned ncpus,
 		struct kvm_cpuid_entry2 *out, size_t cap);
 
+/* The XCR0 a vCPU starts with: every user state component of leaf 0xD.0 (EDX:EAX), 0
+ * when the table offers no XSAVE. Pure. */
+uint64_t cpuid_xcr0(const struct kvm_cpuid_entry2 *e, size_t n);
+
 /* What KVM supports, read once and shared by every vCPU (free with free()). */
 struct kvm_cpuid2 *cpu_supported_cpuid(int kvm_fd, vs_err_t *err);
 
