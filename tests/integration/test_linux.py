@@ -25,10 +25,8 @@ import pathlib
 import pty
 import re
 import select
-import shutil
 import struct
 import subprocess
-import termios
 import time
 import uuid
 
@@ -42,7 +40,15 @@ pytestmark = pytest.mark.kvm
 # Linux under nested TCG reaches /init in ~40 s of a shared emulated host: be generous, but
 # a hung guest must not eat the whole suite's time
 BOOT_TIMEOUT = 400
+# for boots whose end is the thing tested (reboot, panic): a guest that hangs there fails
+# sooner
+END_TIMEOUT = 240
 QUIET = "console=ttyS0 panic=-1 quiet"
+# Linux's default restart (reboot=a: the FADT reset register, then the keyboard controller)
+# hangs after "reboot: machine restart" in the emulated KVM host: vessel sees neither port
+# 0x604 nor 0x64 written (open bug, not yet understood). reboot=k (i8042 0xFE) reaches vessel
+# and reboot=t ends in a triple fault, so these tests restart through the i8042 meanwhile.
+RESTART = "reboot=k"
 MiB = 1 << 20
 HOST_IP, GUEST_IP = "10.99.0.1", "10.99.0.2"
 GUEST_MAC = "52:54:00:12:34:56"
@@ -96,8 +102,17 @@ def vm_run(vessel, args, script=None, prefix=(), timeout=BOOT_TIMEOUT, debug=Fal
         cmd += ["--", "sh", "-c", script]
     env = dict(os.environ, VESSEL_IMAGES=str(images_dir()))
     t0 = time.monotonic()
-    r = run(cmd, timeout=timeout, stdin=subprocess.DEVNULL, env=env)
-    return Boot(r.returncode, r.stdout, r.stderr, time.monotonic() - t0)
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        # a hung guest is a finding, not an error of the fixture: keep what it printed
+        p.kill()
+        out, err = p.communicate()
+        err += f"\n(test: killed after {timeout} s)"
+        return Boot(None, out, err, time.monotonic() - t0)
+    return Boot(p.returncode, out, err, time.monotonic() - t0)
 
 
 def sh(*commands):
@@ -389,8 +404,9 @@ def elf(vessel, tmp_path_factory):
     vmlinux = tmp_path_factory.mktemp("elf") / "vmlinux-nopvh"
     without_pvh_note(images / "vmlinux", vmlinux)
     return vm_run(vessel, ["--kernel", str(vmlinux), "--initrd", str(images / "initrd.img"),
-                           "--cmdline", QUIET, "--cpus", "4", "--memory", "256M"],
-                  sh(FACTS, "reboot -f"), debug=True)
+                           "--cmdline", f"{QUIET} {RESTART}", "--cpus", "4",
+                           "--memory", "256M"],
+                  sh(FACTS, "reboot -f"), timeout=END_TIMEOUT, debug=True)
 
 
 def test_elf_vmlinux_boots_to_init(elf):
@@ -438,22 +454,24 @@ def console(vessel):
     master, slave = pty.openpty()
     env = dict(os.environ, VESSEL_IMAGES=str(images_dir()))
     t0 = time.monotonic()
-    p = subprocess.Popen([vessel, "--debug", "vm", "run", "--cmdline", f"{QUIET} panic=-1",
+    p = subprocess.Popen([vessel, "--debug", "vm", "run", "--cmdline", f"{QUIET} {RESTART}",
                           "--memory", "256M"], stdin=slave, stdout=slave,
                          stderr=subprocess.PIPE, env=env, close_fds=True)
     os.close(slave)
     seen = ["", ""]
-    deadline = time.monotonic() + BOOT_TIMEOUT
-    result = {}
+    deadline = time.monotonic() + END_TIMEOUT
+    result, rc = {}, None
     try:
         # busybox's prompt for root; then a command whose answer is not its own echo
-        result["prompt"] = read_until(master, r"# $|# \x1b", deadline, seen) is not None
+        result["prompt"] = read_until(master, r"# ", deadline, seen) is not None
         os.write(master, b"echo T:ANSWER $((6 * 7))\r")
         result["answer"] = read_until(master, r"T:ANSWER (\d+)", deadline, seen)
         result["answer"] = result["answer"] and result["answer"].group(1)
         os.write(master, b"echo c >/proc/sysrq-trigger\r")
         result["panic"] = read_until(master, r"Kernel panic", deadline, seen) is not None
         rc = p.wait(timeout=max(1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        pass
     finally:
         if p.poll() is None:
             p.kill()
