@@ -157,9 +157,11 @@ def test_guest_hwclock_reads_the_host_time_and_its_alarm_interrupts(vessel):
         else:
             pytest.fail("guest did not finish in time:\n" + "\n".join(lines))
     finally:
-        if p.poll() is None:
+        try:
+            err = p.communicate(timeout=60)[1]  # stdout's EOF comes a moment before exit
+        except subprocess.TimeoutExpired:
             p.kill()
-        err = p.communicate(timeout=30)[1]
+            err = p.communicate(timeout=30)[1]
     text = "\n".join(lines) + "\n--- stderr:\n" + err
     assert p.returncode == 0, text
     assert any(re.search(r"rtc_cmos \S+: registered as rtc0", x) for x in lines), text
