@@ -96,3 +96,20 @@ Test(cpuid, xcr0_is_every_user_state_component_of_leaf_d)
 	cr_assert_eq(cpuid_xcr0(xs, 3), 0, "a leaf without x87 is not trusted");
 	cr_assert_eq(cpuid_xcr0(xs, 1), 0, "no leaf 0xD");
 }
+
+Test(cpuid, hides_vmx_and_svm)
+{
+	/* KVM offers both to a VMM that wants nested virtualization; vessel does not */
+	static const struct kvm_cpuid_entry2 nested[] = {
+	    {.function = 1, .ecx = 0x7ffafbff | (1u << 5)},
+	    {.function = 0x80000001, .ecx = 0x1f3 | (1u << 2), .edx = 0x2fd3fbff},
+	};
+	struct kvm_cpuid_entry2 out[8];
+	int n = cpuid_build(nested, 2, 0, 1, out, 8);
+	cr_assert_gt(n, 2);
+	cr_assert_not(leaf(out, n, 1, 0)->ecx & (1u << 5), "VMX hidden");
+	cr_assert_eq(leaf(out, n, 1, 0)->ecx & ~(1u << 5), (0x7ffafbff | (1u << 31)) & ~(1u << 5),
+		     "the other leaf 1 ECX bits kept");
+	cr_assert_eq(leaf(out, n, 0x80000001, 0)->ecx, 0x1f3, "SVM hidden, the rest kept");
+	cr_assert_eq(leaf(out, n, 0x80000001, 0)->edx, 0x2fd3fbff);
+}

@@ -11,6 +11,8 @@
 #include "vmm/layout.h"
 
 #define CPUID_1_ECX_HYPERVISOR (1u << 31)
+#define CPUID_1_ECX_VMX (1u << 5)
+#define CPUID_80000001_ECX_SVM (1u << 2)
 #define CPUID_1_EDX_HTT (1u << 28)
 #define CPUID_1_ECX_XSAVE (1u << 26)
 #define CPUID_XSTATE_LEAF 0xdu
@@ -92,6 +94,10 @@ int cpuid_build(const struct kvm_cpuid_entry2 *sup, size_t n, unsigned id, unsig
 			e.ebx = (e.ebx & 0x0000ffff) | ((id & 0xff) << 24) |
 				((ncpus > 255 ? 255 : ncpus) << 16);
 			e.ecx |= CPUID_1_ECX_HYPERVISOR;
+			/* no nested virtualization is offered: a Linux guest that sees VMX or
+			 * SVM tries to switch it off on every restart, with an NMI shootdown
+			 * of the other CPUs first, and its restart then never arrives */
+			e.ecx &= ~CPUID_1_ECX_VMX;
 			if (ncpus > 1)
 				e.edx |= CPUID_1_EDX_HTT;
 			break;
@@ -103,6 +109,9 @@ int cpuid_build(const struct kvm_cpuid_entry2 *sup, size_t n, unsigned id, unsig
 		case 0xb:
 		case 0x1f:
 			topology_leaf(&e, id, ncpus);
+			break;
+		case 0x80000001:
+			e.ecx &= ~CPUID_80000001_ECX_SVM;
 			break;
 		case KVM_CPUID_SIGNATURE_LEAF:
 			has_sig = true;
