@@ -173,7 +173,10 @@ int console_loop(struct vm *vm, struct serial *serial, vs_err_t *err)
 		int timeout = -1;
 		if (file_ready)
 			timeout = 0;
-		else if (c.open && serial_rx_room(serial) == 0)
+		else if (c.open && !c.registered)
+			/* a full FIFO: look again soon. Not a second read of the room: the
+			 * guest may drain it after watch_stdin() unwatched stdin, and an
+			 * unwatched stdin with no timeout waits forever */
 			timeout = RETRY_MS;
 		if (loop_run_once(loop, timeout, err) < 0)
 			goto out;
