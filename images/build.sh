@@ -37,11 +37,6 @@ if [ "${1:-}" != --force ] && [ -f "$OUT/stamp" ] && [ -s "$OUT/vmlinuz" ] && [ 
 fi
 
 kpkg=$(debs_kernel_package "$FLAVOUR")
-# a fresh machine may have no package lists yet: fetch them once
-if [ -z "$kpkg" ] && [ "$(id -u)" = 0 ]; then
-	apt-get update -q >/dev/null 2>&1 || true
-	kpkg=$(debs_kernel_package "$FLAVOUR")
-fi
 [ -n "$kpkg" ] || die "cannot resolve linux-image-$FLAVOUR (run apt-get update)"
 kver=${kpkg#linux-image-}
 kpkg_version=$(debs_version "$kpkg")

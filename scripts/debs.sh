@@ -4,10 +4,18 @@
 # Nothing here installs anything into the host.
 
 # The metapackage linux-image-FLAVOUR depends on the versioned kernel package: that names
-# the kernel. Prints nothing when apt knows no such package.
+# the kernel. A fresh machine may have no package lists yet: as root, fetch them once and
+# look again. Prints nothing when apt knows no such package.
 debs_kernel_package() {
-	apt-cache depends "linux-image-$1" 2>/dev/null |
-		sed -n "s/^ *Depends: \(linux-image-[0-9].*-$1\)$/\1/p" | head -1
+	local pkg
+	pkg=$(apt-cache depends "linux-image-$1" 2>/dev/null |
+		sed -n "s/^ *Depends: \(linux-image-[0-9].*-$1\)$/\1/p" | head -1)
+	if [ -z "$pkg" ] && [ "$(id -u)" = 0 ]; then
+		apt-get update -q >/dev/null 2>&1 || true
+		pkg=$(apt-cache depends "linux-image-$1" 2>/dev/null |
+			sed -n "s/^ *Depends: \(linux-image-[0-9].*-$1\)$/\1/p" | head -1)
+	fi
+	echo "$pkg"
 }
 
 debs_version() {

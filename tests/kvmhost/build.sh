@@ -43,10 +43,6 @@ fi
 
 "$ROOT/scripts/deps.sh" build images
 kpkg=$(debs_kernel_package "$FLAVOUR")
-if [ -z "$kpkg" ] && [ "$(id -u)" = 0 ]; then
-	apt-get update -q >/dev/null 2>&1 || true
-	kpkg=$(debs_kernel_package "$FLAVOUR")
-fi
 [ -n "$kpkg" ] || die "cannot resolve linux-image-$FLAVOUR (run apt-get update)"
 kver=${kpkg#linux-image-}
 kpkg_version=$(debs_version "$kpkg")
