@@ -7,7 +7,7 @@ build=(meson ninja-build pkg-config gcc libjansson-dev libseccomp-dev liburing-d
 demo=(busybox-static qemu-system-x86)
 # podman and containerd driving vessel (tests/integration/test_{podman,containerd}.py, bench/clients.sh)
 clients=(podman containerd netavark iptables)
-test=(libcriterion-dev python3-pytest busybox-static acpica-tools qemu-system-x86 "${clients[@]}")
+test=(libcriterion-dev python3-pytest python3-pytest-timeout busybox-static acpica-tools qemu-system-x86 "${clients[@]}")
 bench=(crun runc hyperfine time busybox-static qemu-system-x86)
 fuzz=(clang libclang-rt-14-dev)
 images=(cpio kmod lz4 xz-utils zstd)
