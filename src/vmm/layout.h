@@ -16,7 +16,9 @@
 #define LAYOUT_CMDLINE_MAX 0x10000ULL
 #define LAYOUT_LOWMEM_END 0x9fc00ULL /* RAM below the EBDA/ROM area */
 #define LAYOUT_ACPI 0xe0000ULL	     /* RSDP first, so a scan finds it */
-#define LAYOUT_ACPI_SIZE 0x20000ULL
+#define LAYOUT_ACPI_SIZE (LAYOUT_RESET_VECTOR - LAYOUT_ACPI)
+#define LAYOUT_RESET_VECTOR 0xffff0ULL /* F000:FFF0, where a real-mode restart jumps */
+#define LAYOUT_RESET_VECTOR_SIZE 16
 #define LAYOUT_HIMEM 0x100000ULL /* kernels load at 1 MiB */
 
 #define LAYOUT_MMIO_HOLE 0xc0000000ULL /* RAM above 3 GiB moves to 4 GiB */

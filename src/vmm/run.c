@@ -16,6 +16,7 @@
 #include "base/util.h"
 #include "vmm/boot/acpi.h"
 #include "vmm/boot/cpu.h"
+#include "vmm/boot/firmware.h"
 #include "vmm/boot/image.h"
 #include "vmm/boot/linux.h"
 #include "vmm/boot/load.h"
@@ -260,7 +261,7 @@ static int boot_setup(struct vm *vm, const struct kimage *k, const struct boot_f
 	uint64_t initrd = 0, initrd_size = 0;
 	if (f->initrd && load_initrd(vm, k, f->initrd, &initrd, &initrd_size, err) < 0)
 		return -1;
-	if (load_acpi(vm, err) < 0)
+	if (load_acpi(vm, err) < 0 || firmware_write_reset_vector(&vm->mem, err) < 0)
 		return -1;
 	int bsp = vm->vcpus[0].fd;
 	if (k->kind == KIMAGE_PVH) {
