@@ -27,10 +27,6 @@
 #include "oci/tty.h"
 #include "oci/waitloop.h"
 
-/* user first: it owns the others; mount last, so the paths opened before are the host's */
-static const enum spec_ns_type join_order[] = {NS_USER, NS_IPC, NS_UTS, NS_NET,
-					       NS_CGROUP, NS_TIME, NS_MNT};
-
 struct exec_child {
 	const struct exec_opts *o;
 	const struct seccomp_prog *seccomp;
@@ -48,37 +44,18 @@ static int exec_child_steps(const struct exec_child *c, vs_err_t *err)
 	/* still host root here, before any setns: join the cgroup ourselves (cheap) */
 	if (c->cg && cgroup_enter_self(c->cg, false, err) < 0)
 		return -1;
-	for (size_t i = 0; i < ARRAY_SIZE(join_order); i++) {
-		enum spec_ns_type t = join_order[i];
-		if (c->ns_fd[t] >= 0 && setns(c->ns_fd[t], spec_ns_clone_flag(t)) < 0)
-			return vs_err(err, errno, "join the container's %s namespace",
-				      spec_ns_name(t));
-	}
+	if (process_join_namespaces(c->ns_fd, err) < 0)
+		return -1;
 	if (p->terminal) {
 		if (console_setup(c->console_fd, p, false, err) < 0)
 			return -1;
 		close(c->console_fd);
 	}
-	if (process_set_rlimits(p, err) < 0)
+	struct process_run run = {.p = p, .seccomp = c->seccomp,
+				  .preserve_fds = c->o->preserve_fds};
+	if (process_setup(&run, err) < 0)
 		return -1;
-	if (c->seccomp && !p->no_new_privileges && seccomp_install(c->seccomp, err) < 0)
-		return vs_err_wrap(err, "linux.seccomp");
-	bool deny_setgroups = false;
-	cleanup_free char *sg = NULL;
-	if (vs_read_file("/proc/self/setgroups", 64, &sg, NULL, NULL) == 0)
-		deny_setgroups = strncmp(sg, "deny", 4) == 0;
-	if (process_set_identity(p, !deny_setgroups, err) < 0)
-		return -1;
-	umask(p->user.has_umask ? p->user.umask : 022);
-	if (chdir(p->cwd) < 0)
-		return vs_err(err, errno, "cwd: chdir `%s`", p->cwd);
-	if (process_prepare_fds(c->o->preserve_fds, err) < 0)
-		return -1;
-	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return vs_err(err, errno, "noNewPrivileges");
-	if (c->seccomp && p->no_new_privileges && seccomp_install(c->seccomp, err) < 0)
-		return vs_err_wrap(err, "linux.seccomp");
-	return process_exec(p, err);
+	return process_finish(&run, err);
 }
 
 static int open_namespaces(const struct spec *s, pid_t pid, int ns_fd[NS_COUNT],

@@ -25,26 +25,27 @@
 #define CLONE_NEWTIME 0x00000080
 #endif
 
-/* Order matters: the user namespace first (it owns the others), mount last-but-one
- * so later path opens see the container's view. */
-static const enum spec_ns_type join_order[] = {NS_USER, NS_IPC, NS_UTS, NS_NET,
-					       NS_CGROUP, NS_TIME, NS_MNT};
-
+/* linux.namespaces entries with a path: opened all first, then joined in process's order */
 static int join_namespaces(const struct spec *s, vs_err_t *err)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(join_order); i++) {
-		enum spec_ns_type t = join_order[i];
-		if (!s->ns[t].enabled || !s->ns[t].path)
+	int fd[NS_COUNT];
+	int rc = 0;
+	for (int t = 0; t < NS_COUNT; t++)
+		fd[t] = -1;
+	for (int t = 0; t < NS_COUNT && rc == 0; t++) {
+		if (t == NS_PID || !s->ns[t].enabled || !s->ns[t].path)
 			continue;
-		cleanup_close int fd = open(s->ns[t].path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return vs_err(err, errno, "linux.namespaces: open %s namespace `%s`",
-				      spec_ns_name(t), s->ns[t].path);
-		if (setns(fd, spec_ns_clone_flag(t)) < 0)
-			return vs_err(err, errno, "linux.namespaces: join %s namespace `%s`",
-				      spec_ns_name(t), s->ns[t].path);
+		fd[t] = open(s->ns[t].path, O_RDONLY | O_CLOEXEC);
+		if (fd[t] < 0)
+			rc = vs_err(err, errno, "linux.namespaces: open %s namespace `%s`",
+				    spec_ns_name(t), s->ns[t].path);
 	}
-	return 0;
+	if (rc == 0)
+		rc = process_join_namespaces(fd, err);
+	for (int t = 0; t < NS_COUNT; t++)
+		if (fd[t] >= 0)
+			close(fd[t]);
+	return rc;
 }
 
 static bool maps_root(const struct spec_id_mapping *m, size_t n)
@@ -191,26 +192,9 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 		return vs_err(err, errno, "domainname: setdomainname `%s`", s->domainname);
 	if (s->personality >= 0 && personality((unsigned long)s->personality) < 0)
 		return vs_err(err, errno, "linux.personality");
-	if (process_set_rlimits(p, err) < 0)
-		return -1;
-	/* without no_new_privs a filter needs CAP_SYS_ADMIN, so it goes in before the
-	 * capabilities are dropped (as runc does) */
-	if (c->seccomp && !p->no_new_privileges && seccomp_install(c->seccomp, err) < 0)
-		return vs_err_wrap(err, "linux.seccomp");
-	bool deny_setgroups = false;
-	if (new_userns) {
-		char buf[16] = "";
-		cleanup_free char *text = NULL;
-		if (vs_read_file("/proc/self/setgroups", 64, &text, NULL, NULL) == 0)
-			snprintf(buf, sizeof(buf), "%s", text);
-		deny_setgroups = strncmp(buf, "deny", 4) == 0;
-	}
-	if (process_set_identity(p, !deny_setgroups, err) < 0)
-		return -1;
-	umask(p->user.has_umask ? p->user.umask : 022);
-	if (chdir(p->cwd) < 0)
-		return vs_err(err, errno, "process.cwd: chdir `%s`", p->cwd);
-	if (process_prepare_fds(c->o->preserve_fds, err) < 0)
+	struct process_run run = {.p = p, .seccomp = c->seccomp,
+				  .preserve_fds = c->o->preserve_fds};
+	if (process_setup(&run, err) < 0)
 		return -1;
 	if (sync_send(c->sync_fd, SYNC_READY, err) < 0)
 		return -1;
@@ -221,11 +205,7 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 		return -1;
 	close(hostproc);
 	hostproc = -1;
-	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return vs_err(err, errno, "process.noNewPrivileges");
-	if (c->seccomp && p->no_new_privileges && seccomp_install(c->seccomp, err) < 0)
-		return vs_err_wrap(err, "linux.seccomp");
-	return process_exec(p, err);
+	return process_finish(&run, err);
 }
 
 _Noreturn void init_run(const struct init_ctx *c)
