@@ -170,7 +170,7 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 	if (c->hooks_round && (sync_send(c->sync_fd, SYNC_HOOKS, err) < 0 ||
 			       sync_expect(c->sync_fd, SYNC_HOOKS_DONE, err) < 0))
 		return -1;
-	if (run_hooks_here(c, HOOK_CREATE_CONTAINER, "creating", hostproc, err) < 0)
+	if (run_hooks_here(c, HOOK_CREATE_CONTAINER, "created", hostproc, err) < 0)
 		return -1;
 	if (rootfs_pivot(s, c->o->no_pivot, err) < 0)
 		return -1;

@@ -94,9 +94,11 @@ static int join_pid_namespace(const struct spec *s, int *own, vs_err_t *err)
 	return 0;
 }
 
+/* The spec's "created" is "after step 2" of the lifecycle, the environment made: the
+ * hooks of steps 3 to 5 see it, as crun's do. */
 static int runtime_hooks(struct launch *l, const struct launch_opts *o, vs_err_t *err)
 {
-	json_t *st = launch_hook_state(o->id, o->bundle, l->spec->annotations, "creating", l->pid);
+	json_t *st = launch_hook_state(o->id, o->bundle, l->spec->annotations, "created", l->pid);
 	int rc = hooks_run(&l->spec->hooks, HOOK_PRESTART, st, err);
 	if (rc == 0)
 		rc = hooks_run(&l->spec->hooks, HOOK_CREATE_RUNTIME, st, err);
