@@ -18,6 +18,7 @@
 
 #include "base/util.h"
 #include "oci/caps.h"
+#include "oci/passwd.h"
 
 static const enum spec_ns_type join_order[] = {NS_USER, NS_IPC,	 NS_UTS, NS_NET,
 					       NS_CGROUP, NS_TIME, NS_MNT};
@@ -116,6 +117,33 @@ static int look_up_exe(const struct spec_process *p, char found[PATH_MAX], vs_er
 	return vs_err(err, ENOENT, "exec: `%s`: executable file not found in $PATH", arg0);
 }
 
+/* runc and crun: without HOME in process.env, the user's home from the rootfs's
+ * /etc/passwd, else "/". Some programs crash without it. */
+static int add_home(struct process_run *r, vs_err_t *err)
+{
+	const struct spec_process *p = r->p;
+	r->env = p->env;
+	if (env_get(p->env, "HOME"))
+		return 0;
+	char home[PATH_MAX] = "/";
+	cleanup_free char *text = NULL;
+	size_t len = 0;
+	if (vs_read_file("/etc/passwd", 4 << 20, &text, &len, NULL) == 0 &&
+	    !passwd_home(text, len, p->user.uid, home, sizeof(home)))
+		snprintf(home, sizeof(home), "/");
+	size_t n = 0;
+	while (p->env && p->env[n])
+		n++;
+	/* lives until execve */
+	char **env = calloc(n + 2, sizeof(*env));
+	if (!env || asprintf(&env[n], "HOME=%s", home) < 0)
+		return vs_err(err, ENOMEM, "process.env: HOME");
+	if (n)
+		memcpy(env, p->env, n * sizeof(*env));
+	r->env = env;
+	return 0;
+}
+
 static int set_identity(const struct spec_process *p, vs_err_t *err)
 {
 	/* in a user namespace whose setgroups is denied, the groups stay as they are */
@@ -139,7 +167,7 @@ int process_setup(struct process_run *r, vs_err_t *err)
 {
 	const struct spec_process *p = r->p;
 	if (set_rlimits(p, err) < 0 || prepare_fds(r->preserve_fds, err) < 0 ||
-	    look_up_exe(p, r->exe, err) < 0)
+	    look_up_exe(p, r->exe, err) < 0 || add_home(r, err) < 0)
 		return -1;
 	/* as root first; a directory only the user may enter is tried again below */
 	bool in_cwd = chdir(p->cwd) == 0;
@@ -166,6 +194,6 @@ int process_finish(const struct process_run *r, vs_err_t *err)
 	if (r->seccomp && p->no_new_privileges && seccomp_install(r->seccomp, err) < 0)
 		return vs_err_wrap(err, "linux.seccomp");
 	char *empty_env[] = {NULL};
-	execve(r->exe, p->args, p->env ? p->env : empty_env);
+	execve(r->exe, p->args, r->env ? r->env : empty_env);
 	return vs_err(err, errno, "exec `%s`", p->args[0]);
 }

@@ -27,10 +27,11 @@ struct process_run {
 	const struct seccomp_prog *seccomp;
 	int preserve_fds;
 	char exe[PATH_MAX]; /* args[0] resolved by process_setup */
+	char **env;	    /* process.env, with HOME added when it has none */
 };
 
 /* rlimits, fds 0..2+preserve_fds kept and the rest close-on-exec, cwd, args[0] looked up
- * in PATH, the seccomp filter (without noNewPrivileges), then uid/gid/groups and
+ * in PATH, HOME from /etc/passwd when process.env has none, the seccomp filter (without noNewPrivileges), then uid/gid/groups and
  * capabilities. */
 int process_setup(struct process_run *r, vs_err_t *err);
 /* noNewPrivileges, the seccomp filter (with it), execve; returns only on failure. */
