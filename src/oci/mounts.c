@@ -219,11 +219,40 @@ static char *strip_option(const char *data, const char *prefix)
 	return out;
 }
 
-static int mount_special(const struct spec_mount *m, const char *target, vs_err_t *err)
+static bool has_option(const char *data, const char *prefix)
+{
+	size_t plen = strlen(prefix);
+	for (const char *p = data; p && *p;) {
+		if (strncmp(p, prefix, plen) == 0)
+			return true;
+		p = strchrnul(p, ',');
+		p = *p ? p + 1 : p;
+	}
+	return false;
+}
+
+/* A tmpfs without mode= takes the mode of the directory it covers, as in runc and crun
+ * (the kernel's default would be 1777). */
+static char *tmpfs_data(const struct spec_mount *m, int covered)
+{
+	struct stat st;
+	if (strcmp(m->type, "tmpfs") != 0 || has_option(m->data, "mode=") ||
+	    fstat(covered, &st) < 0)
+		return NULL;
+	char *data = NULL;
+	if (asprintf(&data, "mode=%o%s%s", st.st_mode & 07777, m->data && *m->data ? "," : "",
+		     m->data ? m->data : "") < 0)
+		return NULL;
+	return data;
+}
+
+static int mount_special(const struct spec_mount *m, int covered, const char *target,
+			 vs_err_t *err)
 {
 	unsigned long flags = m->flags & mount_flag_mask;
 	const char *source = m->source ? m->source : m->type;
-	if (mount(source, target, m->type, flags, m->data) == 0)
+	cleanup_free char *tmpfs = tmpfs_data(m, covered);
+	if (mount(source, target, m->type, flags, tmpfs ? tmpfs : m->data) == 0)
 		return 0;
 	int e = errno;
 	/* in a user namespace without its own network namespace sysfs cannot be mounted:
@@ -263,7 +292,7 @@ static int mount_one(const struct spec *s, const struct spec_mount *m, const str
 	else if (strcmp(m->type, "cgroup") == 0 || strcmp(m->type, "cgroup2") == 0)
 		rc = mount_cgroup(m, cg, rootfd, target, err);
 	else
-		rc = mount_special(m, target, err);
+		rc = mount_special(m, fd, target, err);
 	if (rc < 0)
 		return -1;
 	if (rc == 1 && remount_in_root(rootfd, m->destination, (m->flags & mount_flag_mask) | MS_RDONLY,
@@ -287,8 +316,10 @@ int rootfs_prepare(const struct spec *s, const struct cgroup *cg, bool in_userns
 {
 	/* never let our mounts reach the host; rslave keeps host mounts flowing in */
 	unsigned long prop = s->rootfs_propagation ? s->rootfs_propagation : MS_SLAVE | MS_REC;
-	if (prop & MS_SHARED)
-		prop = MS_SLAVE | MS_REC; /* applied to the rootfs itself after pivot */
+	/* applied to the rootfs itself after pivot: shared would leak our mounts to the
+	 * host, and an unbindable / could not be bound as the rootfs below */
+	if (prop & (MS_SHARED | MS_UNBINDABLE))
+		prop = MS_SLAVE | MS_REC;
 	if (mount(NULL, "/", NULL, prop | MS_REC, NULL) < 0)
 		return vs_err(err, errno, "make / %s", "a slave mount");
 	struct stat st;
@@ -309,7 +340,11 @@ int rootfs_prepare(const struct spec *s, const struct cgroup *cg, bool in_userns
 		if (strcmp(s->mounts[i].destination, "/dev") == 0)
 			dev_mounted = true;
 	}
-	return devices_setup(s, rootfd, dev_mounted, in_userns, err);
+	if (devices_setup(s, rootfd, dev_mounted, in_userns, err) < 0)
+		return -1;
+	/* runc and crun make a missing cwd (as mkdir -p), after the mounts it may be under */
+	cleanup_close int cwd = open_in_root(rootfd, s->process.cwd, true, false, err);
+	return cwd < 0 ? vs_err_wrap(err, "process.cwd") : 0;
 }
 
 int rootfs_pivot(const struct spec *s, bool no_pivot, vs_err_t *err)

@@ -11,7 +11,8 @@
 
 struct cgroup;
 
-/* Before hooks: propagation, rootfs bind, every mount of the spec, devices. */
+/* Before hooks: propagation, rootfs bind, every mount of the spec, devices, and
+ * process.cwd made when missing. */
 int rootfs_prepare(const struct spec *s, const struct cgroup *cg, bool in_userns,
 		   vs_err_t *err);
 /* Makes the rootfs the new / (pivot_root, or MS_MOVE + chroot with no_pivot). */
