@@ -50,6 +50,10 @@ static int exec_child_steps(const struct exec_child *c, vs_err_t *err)
 		if (console_setup(c->console_fd, p, false, err) < 0)
 			return -1;
 		close(c->console_fd);
+	} else if (setpgid(0, 0) < 0) {
+		/* its own process group, as in runc and crun: the runtime's is not in the
+		 * container (it reads as pgid 0 there), and a signal to the group stays inside */
+		return vs_err(err, errno, "setpgid");
 	}
 	struct process_run run = {.p = p, .seccomp = c->seccomp,
 				  .preserve_fds = c->o->preserve_fds};
