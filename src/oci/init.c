@@ -181,15 +181,16 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 	} else if (setsid() < 0) {
 		return vs_err(err, errno, "setsid");
 	}
-	/* sysctls go in before readonlyPaths makes /proc/sys read-only */
-	if (set_sysctls(s, err) < 0)
-		return -1;
-	if (rootfs_finish(s, err) < 0)
-		return -1;
 	if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
 		return vs_err(err, errno, "hostname: sethostname `%s`", s->hostname);
 	if (s->domainname && setdomainname(s->domainname, strlen(s->domainname)) < 0)
 		return vs_err(err, errno, "domainname: setdomainname `%s`", s->domainname);
+	/* after the uts names, so kernel.hostname and kernel.domainname win as in runc; before
+	 * readonlyPaths makes /proc/sys read-only */
+	if (set_sysctls(s, err) < 0)
+		return -1;
+	if (rootfs_finish(s, err) < 0)
+		return -1;
 	if (s->personality >= 0 && personality((unsigned long)s->personality) < 0)
 		return vs_err(err, errno, "linux.personality");
 	struct process_run run = {.p = p, .seccomp = c->seccomp,
