@@ -75,7 +75,8 @@ static int parse_option(struct spec_mount *m, const char *o, vs_err_t *err)
 {
 	if (strcmp(o, "bind") == 0 || strcmp(o, "rbind") == 0) {
 		m->bind = true;
-		m->recursive = o[0] == 'r';
+		/* "rbind" then "bind" stays recursive, as in runc and crun */
+		m->recursive = m->recursive || o[0] == 'r';
 		return 0;
 	}
 	for (size_t k = 0; k < ARRAY_SIZE(flag_opts); k++) {
