@@ -30,6 +30,7 @@ def test_a_profile_without_close_range_still_runs(bundle, nnp):
 
 
 def test_exec_under_a_profile_without_close_range(bundle):
+    bundle.config["process"]["noNewPrivileges"] = False
     bundle.config["linux"]["seccomp"] = seccomp_denying("close_range")
     cid, r = bundle.args("sleep", "30").create()
     assert r.returncode == 0, r.stderr
@@ -123,3 +124,109 @@ def test_hook_state_follows_the_lifecycle_as_crun(bundle):
     assert status == {"prestart": "created", "createRuntime": "created",
                       "createContainer": "created", "startContainer": "created",
                       "poststart": "running", "poststop": "stopped"}
+
+
+# ---------------------------------------------------------------- the process
+
+
+def test_home_comes_from_the_rootfs_passwd(bundle, tmp_path):
+    rootfs = tmp_path / "rootfs"
+    import shutil
+    shutil.copytree(bundle.config["root"]["path"], rootfs, symlinks=True)
+    (rootfs / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n"
+                                           "app:x:1234:1234::/home/app:/bin/sh\n")
+    bundle.config["root"]["path"] = str(rootfs)
+    bundle.config["process"]["env"] = ["PATH=/bin"]
+    assert out_of(bundle.sh('echo "$HOME"').run()) == "/root\n"
+    bundle.config["process"]["user"] = {"uid": 1234, "gid": 1234}
+    assert out_of(bundle.sh('echo "$HOME"').run()) == "/home/app\n"
+    bundle.config["process"]["user"] = {"uid": 4321, "gid": 4321}
+    assert out_of(bundle.sh('echo "$HOME"').run()) == "/\n"
+    bundle.config["process"]["env"] = ["PATH=/bin", "HOME=/given"]
+    assert out_of(bundle.sh('echo "$HOME"').run()) == "/given\n"
+
+
+def test_exec_gets_home_too(bundle):
+    bundle.config["process"]["env"] = ["PATH=/bin"]
+    cid, r = bundle.args("sleep", "30").create()
+    assert r.returncode == 0, r.stderr
+    assert bundle.cmd("start", cid).returncode == 0
+    assert out_of(bundle.cmd("exec", cid, "sh", "-c", 'echo "$HOME"')) == "/root\n"
+
+
+def test_a_missing_cwd_is_created(bundle):
+    bundle.config["process"]["cwd"] = "/made/by/vessel"
+    assert out_of(bundle.sh("pwd").run()) == "/made/by/vessel\n"
+
+
+def test_an_exec_has_its_own_process_group(bundle):
+    cid, r = bundle.args("sleep", "30").create()
+    assert r.returncode == 0, r.stderr
+    assert bundle.cmd("start", cid).returncode == 0
+    # field 5 of /proc/self/stat is the pgid; a process group leader has pgid == pid
+    stat = out_of(bundle.cmd("exec", cid, "cat", "/proc/self/stat")).split()
+    assert stat[4] != "0" and stat[4] == stat[0], stat[:8]
+
+
+def test_sysctl_hostname_and_domainname(bundle):
+    bundle.config["linux"]["sysctl"] = {"kernel.hostname": "from-sysctl",
+                                        "kernel.domainname": "dom.example"}
+    out = out_of(bundle.sh("hostname; cat /proc/sys/kernel/domainname").run())
+    assert out == "from-sysctl\ndom.example\n"
+
+
+# ---------------------------------------------------------------- mounts
+
+
+def test_tmpfs_takes_the_mode_of_the_directory_it_covers(bundle, tmp_path):
+    rootfs = tmp_path / "rootfs"
+    import shutil
+    shutil.copytree(bundle.config["root"]["path"], rootfs, symlinks=True)
+    (rootfs / "covered").mkdir()
+    os.chmod(rootfs / "covered", 0o710)
+    bundle.config["root"]["path"] = str(rootfs)
+    bundle.config["mounts"] += [
+        {"destination": "/covered", "type": "tmpfs", "source": "tmpfs"},
+        {"destination": "/given", "type": "tmpfs", "source": "tmpfs",
+         "options": ["mode=1777"]}]
+    out = out_of(bundle.sh("stat -c %a /covered /given").run())
+    assert out == "710\n1777\n"
+
+
+def test_rbind_then_bind_stays_recursive(bundle, tmp_path):
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    from conftest import run
+    assert run(["mount", "-t", "tmpfs", "tmpfs", str(src / "sub")]).returncode == 0
+    try:
+        (src / "sub" / "deep").write_text("under\n")
+        bundle.config["mounts"].append({"destination": "/mnt/r", "type": "bind",
+                                        "source": str(src), "options": ["rbind", "bind"]})
+        assert out_of(bundle.args("cat", "/mnt/r/sub/deep").run()) == "under\n"
+    finally:
+        run(["umount", "-l", str(src / "sub")])
+
+
+def test_a_device_path_with_a_trailing_slash(bundle):
+    bundle.config["linux"]["devices"] = [{"path": "/dev/mynull/", "type": "c", "major": 1,
+                                          "minor": 3, "fileMode": 0o666}]
+    out = out_of(bundle.sh("stat -c '%F %t:%T' /dev/mynull").run())
+    assert out == "character special file 1:3\n"
+
+
+@pytest.mark.parametrize("prop", ["unbindable", "runbindable"])
+def test_rootfs_propagation_unbindable(bundle, prop):
+    bundle.config["linux"]["rootfsPropagation"] = prop
+    out = out_of(bundle.args("cat", "/proc/self/mountinfo").run())
+    root = [l for l in out.splitlines() if l.split()[4] == "/"]
+    assert root and "unbindable" in root[0], root
+
+
+def test_a_mount_with_propagation_unbindable(bundle, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    bundle.config["mounts"].append({"destination": "/mnt/u", "type": "bind",
+                                    "source": str(src), "options": ["rbind", "unbindable"]})
+    out = out_of(bundle.args("cat", "/proc/self/mountinfo").run())
+    mnt = [l for l in out.splitlines() if l.split()[4] == "/mnt/u"]
+    assert mnt and "unbindable" in mnt[0], mnt
