@@ -32,6 +32,7 @@ struct exec_child {
 	const struct seccomp_prog *seccomp;
 	struct cgroup *cg;
 	int ns_fd[NS_COUNT];
+	int root_fd; /* the init's root when it shares our mount namespace, or -1 */
 	int sync_fd;
 	int console_fd;
 };
@@ -46,6 +47,9 @@ static int exec_child_steps(const struct exec_child *c, vs_err_t *err)
 		return -1;
 	if (process_join_namespaces(c->ns_fd, err) < 0)
 		return -1;
+	/* a container in the runtime's mount namespace has its rootfs by chroot only */
+	if (c->root_fd >= 0 && (fchdir(c->root_fd) < 0 || chroot(".") < 0))
+		return vs_err(err, errno, "enter the container's root");
 	if (p->terminal) {
 		if (console_setup(c->console_fd, p, false, err) < 0)
 			return -1;
@@ -95,6 +99,7 @@ int exec_in_container(const struct vs_globals *g, const struct exec_opts *o, vs_
 	struct cgroup *cg = NULL;
 	struct seccomp_prog *prog = NULL;
 	int ns_fd[NS_COUNT], pid_ns_fd = -1, own_pid_ns = -1, sv[2] = {-1, -1}, console_fd = -1;
+	int root_fd = -1;
 	struct tty_proxy *tty = NULL;
 	int ret = -1;
 	for (int t = 0; t < NS_COUNT; t++)
@@ -120,6 +125,15 @@ int exec_in_container(const struct vs_globals *g, const struct exec_opts *o, vs_
 		goto out;
 	if (open_namespaces(s, st.pid, ns_fd, &pid_ns_fd, err) < 0)
 		goto out;
+	if (!s->ns[NS_MNT].enabled) {
+		char root[64];
+		snprintf(root, sizeof(root), "/proc/%d/root", st.pid);
+		root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (root_fd < 0) {
+			vs_err(err, errno, "open the container's root");
+			goto out;
+		}
+	}
 	if (o->process->terminal) {
 		if (o->console_socket)
 			console_fd = console_connect(o->console_socket, err);
@@ -154,7 +168,7 @@ int exec_in_container(const struct vs_globals *g, const struct exec_opts *o, vs_
 	if (pid == 0) {
 		close(sv[0]);
 		struct exec_child c = {.o = o, .seccomp = prog, .sync_fd = sv[1],
-				       .console_fd = console_fd, .cg = cg};
+				       .console_fd = console_fd, .cg = cg, .root_fd = root_fd};
 		memcpy(c.ns_fd, ns_fd, sizeof(ns_fd));
 		vs_err_t cerr = NULL;
 		exec_child_steps(&c, &cerr);
@@ -190,6 +204,8 @@ out:
 			close(ns_fd[t]);
 	if (pid_ns_fd >= 0)
 		close(pid_ns_fd);
+	if (root_fd >= 0)
+		close(root_fd);
 	if (own_pid_ns >= 0)
 		close(own_pid_ns);
 	if (sv[0] >= 0)

@@ -70,17 +70,21 @@ static int new_time_namespace(const struct spec *s, vs_err_t *err)
 	return 0;
 }
 
-static int set_sysctls(const struct spec *s, vs_err_t *err)
+/* Through the host's /proc opened before the rootfs: the container may have no /proc of
+ * its own (no mount namespace, or none mounted); a sysctl acts on the writer's
+ * namespaces whichever proc instance it goes through. */
+static int set_sysctls(const struct spec *s, int hostproc, vs_err_t *err)
 {
 	for (size_t i = 0; i < s->n_sysctls; i++) {
 		char path[512];
-		int n = snprintf(path, sizeof(path), "/proc/sys/%s", s->sysctls[i].key);
+		int n = snprintf(path, sizeof(path), "sys/%s", s->sysctls[i].key);
 		if (n < 0 || n >= (int)sizeof(path))
 			return vs_err(err, ENAMETOOLONG, "linux.sysctl.%s", s->sysctls[i].key);
-		for (char *p = path + 10; *p; p++)
+		for (char *p = path + 4; *p; p++)
 			if (*p == '.')
 				*p = '/';
-		if (vs_write_file(path, s->sysctls[i].value, strlen(s->sysctls[i].value), err) < 0)
+		if (vs_write_file_at(hostproc, path, s->sysctls[i].value,
+				     strlen(s->sysctls[i].value), err) < 0)
 			return vs_err_wrap(err, "linux.sysctl.%s", s->sysctls[i].key);
 	}
 	return 0;
@@ -175,7 +179,7 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 	if (rootfs_pivot(s, c->o->no_pivot, err) < 0)
 		return -1;
 	if (p->terminal) {
-		if (console_setup(c->console_fd, p, true, err) < 0)
+		if (console_setup(c->console_fd, p, s->ns[NS_MNT].enabled, err) < 0)
 			return -1;
 		close(c->console_fd);
 	} else if (setsid() < 0) {
@@ -187,7 +191,7 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 		return vs_err(err, errno, "domainname: setdomainname `%s`", s->domainname);
 	/* after the uts names, so kernel.hostname and kernel.domainname win as in runc; before
 	 * readonlyPaths makes /proc/sys read-only */
-	if (set_sysctls(s, err) < 0)
+	if (set_sysctls(s, hostproc, err) < 0)
 		return -1;
 	if (rootfs_finish(s, err) < 0)
 		return -1;

@@ -20,6 +20,7 @@
 #include "oci/cgroup.h"
 #include "oci/console.h"
 #include "oci/hooks.h"
+#include "oci/mounts.h"
 #include "oci/init.h"
 #include "oci/nsenter.h"
 #include "oci/seccomp.h"
@@ -270,10 +271,8 @@ int launch_container(const struct vs_globals *g, const struct launch_opts *o, st
 	if (!l->spec->has_process)
 		return vs_err(err, 0, "%s/config.json: process: is required to start a container",
 			      o->bundle);
-	if (!l->spec->ns[NS_MNT].enabled)
-		return vs_err(err, 0, "%s/config.json: linux.namespaces: a mount namespace is "
-				      "required",
-			      o->bundle);
+	if (rootfs_check_shared_mount_ns(l->spec, err) < 0)
+		return vs_err_wrap(err, "%s/config.json", o->bundle);
 	struct seccomp_prog *prog = NULL;
 	if (l->spec->seccomp && seccomp_compile(l->spec->seccomp, &prog, err) < 0)
 		return vs_err_wrap(err, "linux.seccomp");

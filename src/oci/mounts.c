@@ -311,9 +311,51 @@ static int mount_one(const struct spec *s, const struct spec_mount *m, const str
 	return 0;
 }
 
+/* No mount namespace of its own: the container shares the runtime's, and only a chroot
+ * can give it its rootfs (the spec: an unlisted namespace is inherited, as runc and crun
+ * run it). Anything that would mount would change the runtime's view: refused. */
+static bool shares_mount_ns(const struct spec *s)
+{
+	return !s->ns[NS_MNT].enabled;
+}
+
+int rootfs_check_shared_mount_ns(const struct spec *s, vs_err_t *err)
+{
+	static const char why[] = "needs a mount namespace (add {\"type\": \"mount\"} to "
+				  "linux.namespaces)";
+	if (!shares_mount_ns(s))
+		return 0;
+	if (s->n_mounts)
+		return vs_err(err, 0, "mounts: %s", why);
+	if (s->masked_paths && s->masked_paths[0])
+		return vs_err(err, 0, "linux.maskedPaths: %s", why);
+	if (s->readonly_paths && s->readonly_paths[0])
+		return vs_err(err, 0, "linux.readonlyPaths: %s", why);
+	if (s->root_readonly)
+		return vs_err(err, 0, "root.readonly: %s", why);
+	if (s->rootfs_propagation)
+		return vs_err(err, 0, "linux.rootfsPropagation: %s", why);
+	if (s->n_devices)
+		return vs_err(err, 0, "linux.devices: %s", why);
+	return 0;
+}
+
+static int make_cwd(const struct spec *s, int rootfd, vs_err_t *err)
+{
+	/* runc and crun make a missing cwd (as mkdir -p), after the mounts it may be under */
+	cleanup_close int cwd = open_in_root(rootfd, s->process.cwd, true, false, err);
+	return cwd < 0 ? vs_err_wrap(err, "process.cwd") : 0;
+}
+
 int rootfs_prepare(const struct spec *s, const struct cgroup *cg, bool in_userns,
 		   vs_err_t *err)
 {
+	if (shares_mount_ns(s)) {
+		cleanup_close int rootfd = open(s->root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (rootfd < 0)
+			return vs_err(err, errno, "open the rootfs `%s`", s->root_path);
+		return make_cwd(s, rootfd, err);
+	}
 	/* never let our mounts reach the host; rslave keeps host mounts flowing in */
 	unsigned long prop = s->rootfs_propagation ? s->rootfs_propagation : MS_SLAVE | MS_REC;
 	/* applied to the rootfs itself after pivot: shared would leak our mounts to the
@@ -342,16 +384,17 @@ int rootfs_prepare(const struct spec *s, const struct cgroup *cg, bool in_userns
 	}
 	if (devices_setup(s, rootfd, dev_mounted, in_userns, err) < 0)
 		return -1;
-	/* runc and crun make a missing cwd (as mkdir -p), after the mounts it may be under */
-	cleanup_close int cwd = open_in_root(rootfd, s->process.cwd, true, false, err);
-	return cwd < 0 ? vs_err_wrap(err, "process.cwd") : 0;
+	return make_cwd(s, rootfd, err);
 }
 
 int rootfs_pivot(const struct spec *s, bool no_pivot, vs_err_t *err)
 {
 	if (chdir(s->root_path) < 0)
 		return vs_err(err, errno, "chdir to the rootfs `%s`", s->root_path);
-	if (no_pivot) {
+	if (shares_mount_ns(s)) {
+		if (chroot(".") < 0)
+			return vs_err(err, errno, "chroot to the rootfs `%s`", s->root_path);
+	} else if (no_pivot) {
 		if (mount(s->root_path, "/", NULL, MS_MOVE, NULL) < 0)
 			return vs_err(err, errno, "move the rootfs to /");
 		if (chroot(".") < 0)

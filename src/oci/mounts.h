@@ -11,11 +11,15 @@
 
 struct cgroup;
 
+/* Without a mount namespace of its own the container gets its rootfs by chroot only:
+ * refuses, naming the field, what would need mounting. */
+int rootfs_check_shared_mount_ns(const struct spec *s, vs_err_t *err);
 /* Before hooks: propagation, rootfs bind, every mount of the spec, devices, and
  * process.cwd made when missing. */
 int rootfs_prepare(const struct spec *s, const struct cgroup *cg, bool in_userns,
 		   vs_err_t *err);
-/* Makes the rootfs the new / (pivot_root, or MS_MOVE + chroot with no_pivot). */
+/* Makes the rootfs the new / (pivot_root, or MS_MOVE + chroot with no_pivot; chroot
+ * alone in the runtime's mount namespace). */
 int rootfs_pivot(const struct spec *s, bool no_pivot, vs_err_t *err);
 /* After pivot: masked paths, read-only paths, read-only root, rootfs propagation. */
 int rootfs_finish(const struct spec *s, vs_err_t *err);

@@ -1,5 +1,6 @@
 """Configs that runc and crun run (issue 14 §1): vessel runs them the same way."""
 import json
+import pathlib
 import os
 import time
 
@@ -230,3 +231,40 @@ def test_a_mount_with_propagation_unbindable(bundle, tmp_path):
     out = out_of(bundle.args("cat", "/proc/self/mountinfo").run())
     mnt = [l for l in out.splitlines() if l.split()[4] == "/mnt/u"]
     assert mnt and "unbindable" in mnt[0], mnt
+
+
+# ---------------------------------------------------------------- namespaces
+
+
+def without_mount_ns(bundle):
+    lx = bundle.config["linux"]
+    lx["namespaces"] = [n for n in lx["namespaces"] if n["type"] != "mount"]
+    bundle.config["mounts"] = []
+    lx.pop("maskedPaths", None)
+    lx.pop("readonlyPaths", None)
+    bundle.config["root"]["readonly"] = False
+
+
+def test_no_mount_namespace_runs_in_the_runtimes(bundle, tmp_path):
+    """The spec: an unlisted namespace is inherited from the runtime; the rootfs is then
+    the container's by chroot only (runc and crun run this)."""
+    without_mount_ns(bundle)
+    marker = pathlib.Path(bundle.config["root"]["path"]) / "etc" / "hostname"
+    mine = os.readlink("/proc/self/ns/mnt")
+    out = out_of(bundle.sh("cat /etc/hostname; ls /bin/busybox").run())
+    assert out == marker.read_text() + "/bin/busybox\n"
+    cid, r = bundle.args("sleep", "30").create()
+    assert r.returncode == 0, r.stderr
+    assert bundle.cmd("start", cid).returncode == 0
+    pid = json.loads(bundle.cmd("state", cid).stdout)["pid"]
+    assert os.readlink(f"/proc/{pid}/ns/mnt") == mine
+    assert os.readlink(f"/proc/{pid}/root") == bundle.config["root"]["path"]
+    assert out_of(bundle.cmd("exec", cid, "ls", "/bin/busybox")) == "/bin/busybox\n"
+
+
+def test_no_mount_namespace_refuses_what_needs_one(bundle):
+    without_mount_ns(bundle)
+    bundle.config["mounts"] = [{"destination": "/proc", "type": "proc", "source": "proc"}]
+    r = bundle.args("true").run()
+    assert r.returncode != 0
+    assert "mounts: needs a mount namespace" in r.stderr, r.stderr
