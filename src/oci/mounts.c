@@ -29,7 +29,25 @@ static int openat2_in_root(int rootfd, const char *path, int flags)
 	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
 }
 
-int open_in_root(int rootfd, const char *path, bool create, bool as_file, vs_err_t *err)
+/* copy names a dangling symlink in the rootfs, rest what follows it in the path: the
+ * path with the link's target spliced in, resolved as the kernel would inside the root */
+static char *splice_link(int parent, const char *copy, const char *base, const char *rest)
+{
+	char target[PATH_MAX];
+	ssize_t n = readlinkat(parent, base, target, sizeof(target) - 1);
+	if (n <= 0)
+		return NULL;
+	target[n] = '\0';
+	int dir_len = (int)(base - copy);
+	char *out = NULL;
+	if (asprintf(&out, "%.*s%s%s%s", target[0] == '/' ? 0 : dir_len, copy, target,
+		     rest ? "/" : "", rest ? rest : "") < 0)
+		return NULL;
+	return out;
+}
+
+static int open_in_root_at_depth(int rootfd, const char *path, bool create, bool as_file,
+				 int links, vs_err_t *err)
 {
 	while (*path == '/')
 		path++;
@@ -69,6 +87,20 @@ int open_in_root(int rootfd, const char *path, bool create, bool as_file, vs_err
 			}
 			if (parent < 0)
 				return vs_err(err, errno, "open parent of `/%s` in the rootfs", copy);
+			struct stat st;
+			if (fstatat(parent, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISLNK(st.st_mode)) {
+				/* a dangling symlink: create what it points to, as crun does */
+				if (links >= 40)
+					return vs_err(err, ELOOP, "open `/%s` in the rootfs", path);
+				cleanup_free char *next =
+				    splice_link(parent, copy, base, last ? NULL : slash + 1);
+				if (!next)
+					return vs_err(err, errno ? errno : ENOMEM,
+						      "follow `/%s` in the rootfs", copy);
+				return open_in_root_at_depth(rootfd, next, create, as_file,
+							     links + 1, err);
+			}
 			int rc;
 			if (last && as_file) {
 				rc = openat(parent, base, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -91,6 +123,11 @@ int open_in_root(int rootfd, const char *path, bool create, bool as_file, vs_err
 	if (fd < 0)
 		return vs_err(err, errno, "open `/%s` in the rootfs", path);
 	return fd;
+}
+
+int open_in_root(int rootfd, const char *path, bool create, bool as_file, vs_err_t *err)
+{
+	return open_in_root_at_depth(rootfd, path, create, as_file, 0, err);
 }
 
 /* Flags the kernel locks on a mount seen from a user namespace: a remount must

@@ -1,7 +1,8 @@
 """Configs that runc and crun run (issue 14 §1): vessel runs them the same way."""
 import json
-import pathlib
 import os
+import pathlib
+import shutil
 import time
 
 import pytest
@@ -10,6 +11,14 @@ import pytest
 def out_of(r):
     assert r.returncode == 0, r.stderr
     return r.stdout
+
+
+def own_rootfs(bundle, tmp_path):
+    """A copy of the shared rootfs this test may change."""
+    rootfs = tmp_path / "rootfs"
+    shutil.copytree(bundle.config["root"]["path"], rootfs, symlinks=True)
+    bundle.config["root"]["path"] = str(rootfs)
+    return rootfs
 
 
 def seccomp_denying(*names):
@@ -131,12 +140,9 @@ def test_hook_state_follows_the_lifecycle_as_crun(bundle):
 
 
 def test_home_comes_from_the_rootfs_passwd(bundle, tmp_path):
-    rootfs = tmp_path / "rootfs"
-    import shutil
-    shutil.copytree(bundle.config["root"]["path"], rootfs, symlinks=True)
+    rootfs = own_rootfs(bundle, tmp_path)
     (rootfs / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n"
                                            "app:x:1234:1234::/home/app:/bin/sh\n")
-    bundle.config["root"]["path"] = str(rootfs)
     bundle.config["process"]["env"] = ["PATH=/bin"]
     assert out_of(bundle.sh('echo "$HOME"').run()) == "/root\n"
     bundle.config["process"]["user"] = {"uid": 1234, "gid": 1234}
@@ -180,12 +186,9 @@ def test_sysctl_hostname_and_domainname(bundle):
 
 
 def test_tmpfs_takes_the_mode_of_the_directory_it_covers(bundle, tmp_path):
-    rootfs = tmp_path / "rootfs"
-    import shutil
-    shutil.copytree(bundle.config["root"]["path"], rootfs, symlinks=True)
+    rootfs = own_rootfs(bundle, tmp_path)
     (rootfs / "covered").mkdir()
     os.chmod(rootfs / "covered", 0o710)
-    bundle.config["root"]["path"] = str(rootfs)
     bundle.config["mounts"] += [
         {"destination": "/covered", "type": "tmpfs", "source": "tmpfs"},
         {"destination": "/given", "type": "tmpfs", "source": "tmpfs",
@@ -268,3 +271,18 @@ def test_no_mount_namespace_refuses_what_needs_one(bundle):
     r = bundle.args("true").run()
     assert r.returncode != 0
     assert "mounts: needs a mount namespace" in r.stderr, r.stderr
+
+
+def test_a_dangling_symlink_destination_is_created_where_it_points(bundle, tmp_path):
+    rootfs = own_rootfs(bundle, tmp_path)
+    os.symlink("/target/abs", rootfs / "abs")
+    (rootfs / "d").mkdir()
+    os.symlink("../rel/made", rootfs / "d" / "rel")
+    bundle.config["mounts"] += [
+        {"destination": "/abs", "type": "tmpfs", "source": "tmpfs"},
+        {"destination": "/d/rel/deeper", "type": "tmpfs", "source": "tmpfs"}]
+    out = out_of(bundle.args("cat", "/proc/self/mountinfo").run())
+    points = {l.split()[4] for l in out.splitlines()}
+    assert "/target/abs" in points and "/rel/made/deeper" in points, points
+    # resolved inside the rootfs, never on the host
+    assert not os.path.exists("/target/abs") and not os.path.exists("/rel/made")
