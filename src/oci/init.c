@@ -164,7 +164,7 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 
 	/* When the runtime moves us (we are in a new user namespace and cannot), that waits
 	 * for an RCU grace period (see cgroup_enter_self): the rootfs is built meanwhile. */
-	if (rootfs_prepare(s, c->cg, in_userns, err) < 0)
+	if (rootfs_prepare(s, c->cg, in_userns, c->bind_sources, err) < 0)
 		return -1;
 	if (!c->join_cgroup && sync_expect(c->sync_fd, SYNC_CGROUP, err) < 0)
 		return -1;

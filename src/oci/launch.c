@@ -147,6 +147,12 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 	 * the kernel's threadgroup lock (see cgroup_enter_self). In a new user namespace the
 	 * init has no rights on the host's cgroup files: then we move it. */
 	bool self_join = !(s->ns[NS_USER].enabled && !s->ns[NS_USER].path);
+	int *bind_sources = NULL;
+	if (!self_join && rootfs_open_bind_sources(s, &bind_sources, err) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
 	cleanup_close int v2fd = cgroup_v2_dir_fd(l->cg);
 	struct clone_args ca = {.flags = (uint64_t)clone_flags(s), .exit_signal = SIGCHLD};
 	if (v2fd >= 0) {
@@ -164,6 +170,8 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 		pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
 	}
 	int clone_errno = errno;
+	if (pid != 0)
+		rootfs_close_bind_sources(bind_sources, s->n_mounts);
 	if (pid != 0 && ns_restore_pid_for_children(&own_pid_ns, err) < 0) {
 		if (pid > 0)
 			l->pid = pid;
@@ -188,6 +196,7 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 			.sync_fd = sv[1],
 			.fifo_fd = fifo_fd,
 			.console_fd = console_fd,
+			.bind_sources = bind_sources,
 			.hooks_round = s->hooks.n[HOOK_PRESTART] || s->hooks.n[HOOK_CREATE_RUNTIME],
 			.join_cgroup = self_join,
 			.born_in_v2 = v2fd >= 0,

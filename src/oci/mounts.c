@@ -182,10 +182,47 @@ static int remount_in_root(int rootfd, const char *dest, unsigned long set, unsi
 	return remount_bind(target, set, clear, dest, err);
 }
 
-static int mount_bind(const struct spec_mount *m, int rootfd, const char *target, vs_err_t *err)
+int rootfs_open_bind_sources(const struct spec *s, int **fds, vs_err_t *err)
 {
-	if (mount(m->source, target, NULL, MS_BIND | (m->recursive ? MS_REC : 0), NULL) < 0)
+	*fds = calloc(s->n_mounts ? s->n_mounts : 1, sizeof(**fds));
+	if (!*fds)
+		return vs_err(err, ENOMEM, "mounts");
+	for (size_t i = 0; i < s->n_mounts; i++)
+		(*fds)[i] = -1;
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		const struct spec_mount *m = &s->mounts[i];
+		if (!m->bind)
+			continue;
+		unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (m->recursive ? AT_RECURSIVE : 0);
+		(*fds)[i] = open_tree(AT_FDCWD, m->source, flags);
+		if ((*fds)[i] < 0) {
+			vs_err(err, errno, "mounts[%zu]: open the bind source `%s`", i, m->source);
+			rootfs_close_bind_sources(*fds, s->n_mounts);
+			*fds = NULL;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void rootfs_close_bind_sources(int *fds, size_t n)
+{
+	for (size_t i = 0; fds && i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+}
+
+static int mount_bind(const struct spec_mount *m, int source_fd, int rootfd, int dest,
+		      const char *target, vs_err_t *err)
+{
+	if (source_fd >= 0) {
+		if (move_mount(source_fd, "", dest, "",
+			       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+			return vs_err(err, errno, "bind `%s` on `%s`", m->source, m->destination);
+	} else if (mount(m->source, target, NULL, MS_BIND | (m->recursive ? MS_REC : 0), NULL) < 0) {
 		return vs_err(err, errno, "bind `%s` on `%s`", m->source, m->destination);
+	}
 	if ((m->flags & mount_flag_mask) || (m->clear_flags & mount_flag_mask))
 		return remount_in_root(rootfd, m->destination, m->flags & mount_flag_mask,
 				       m->clear_flags, err);
@@ -307,13 +344,13 @@ static int mount_special(const struct spec_mount *m, int covered, const char *ta
 	return vs_err(err, e, "mount %s on `%s`", m->type, m->destination);
 }
 
-static int mount_one(const struct spec *s, const struct spec_mount *m, const struct cgroup *cg,
-		     int rootfd, vs_err_t *err)
+static int mount_one(const struct spec *s, const struct spec_mount *m, int source_fd,
+		     const struct cgroup *cg, int rootfd, vs_err_t *err)
 {
 	bool as_file = false;
 	if (m->bind) {
 		struct stat st;
-		if (stat(m->source, &st) < 0)
+		if ((source_fd >= 0 ? fstat(source_fd, &st) : stat(m->source, &st)) < 0)
 			return vs_err(err, errno, "mount source `%s` for `%s`", m->source,
 				      m->destination);
 		as_file = !S_ISDIR(st.st_mode);
@@ -325,7 +362,7 @@ static int mount_one(const struct spec *s, const struct spec_mount *m, const str
 	fd_path(target, fd);
 	int rc;
 	if (m->bind)
-		rc = mount_bind(m, rootfd, target, err);
+		rc = mount_bind(m, source_fd, rootfd, fd, target, err);
 	else if (strcmp(m->type, "cgroup") == 0 || strcmp(m->type, "cgroup2") == 0)
 		rc = mount_cgroup(m, cg, rootfd, target, err);
 	else
@@ -385,7 +422,7 @@ static int make_cwd(const struct spec *s, int rootfd, vs_err_t *err)
 }
 
 int rootfs_prepare(const struct spec *s, const struct cgroup *cg, bool in_userns,
-		   vs_err_t *err)
+		   const int *bind_sources, vs_err_t *err)
 {
 	if (shares_mount_ns(s)) {
 		cleanup_close int rootfd = open(s->root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -414,7 +451,8 @@ int rootfs_prepare(const struct spec *s, const struct cgroup *cg, bool in_userns
 		return vs_err(err, errno, "open the rootfs `%s`", s->root_path);
 	bool dev_mounted = false;
 	for (size_t i = 0; i < s->n_mounts; i++) {
-		if (mount_one(s, &s->mounts[i], cg, rootfd, err) < 0)
+		if (mount_one(s, &s->mounts[i], bind_sources ? bind_sources[i] : -1, cg, rootfd,
+			      err) < 0)
 			return vs_err_wrap(err, "mounts[%zu]", i);
 		if (strcmp(s->mounts[i].destination, "/dev") == 0)
 			dev_mounted = true;

@@ -17,7 +17,13 @@ int rootfs_check_shared_mount_ns(const struct spec *s, vs_err_t *err);
 /* Before hooks: propagation, rootfs bind, every mount of the spec, devices, and
  * process.cwd made when missing. */
 int rootfs_prepare(const struct spec *s, const struct cgroup *cg, bool in_userns,
-		   vs_err_t *err);
+		   const int *bind_sources, vs_err_t *err);
+/* In the runtime, before the init enters a new user namespace, where a source only the
+ * host's root may reach is out of its reach: each bind mount's source as a detached
+ * copy (open_tree), *fds[i] for mounts[i] (-1 for the others), moved into place by
+ * rootfs_prepare (bind_sources). */
+int rootfs_open_bind_sources(const struct spec *s, int **fds, vs_err_t *err);
+void rootfs_close_bind_sources(int *fds, size_t n);
 /* Makes the rootfs the new / (pivot_root, or MS_MOVE + chroot with no_pivot; chroot
  * alone in the runtime's mount namespace). */
 int rootfs_pivot(const struct spec *s, bool no_pivot, vs_err_t *err);

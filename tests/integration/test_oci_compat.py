@@ -286,3 +286,30 @@ def test_a_dangling_symlink_destination_is_created_where_it_points(bundle, tmp_p
     assert "/target/abs" in points and "/rel/made/deeper" in points, points
     # resolved inside the rootfs, never on the host
     assert not os.path.exists("/target/abs") and not os.path.exists("/rel/made")
+
+
+def in_a_user_namespace(bundle):
+    bundle.config["linux"]["namespaces"].append({"type": "user"})
+    bundle.config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000,
+                                              "size": 65536}]
+    bundle.config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000,
+                                              "size": 65536}]
+
+
+def test_a_bind_source_only_the_host_root_reaches(bundle, tmp_path):
+    """The container's root is an unmapped host uid: a source under a 0700 host-root
+    directory is opened by the runtime before the init enters its user namespace."""
+    in_a_user_namespace(bundle)
+    # the container's root may not write the host root's rootfs: the mount point exists
+    (own_rootfs(bundle, tmp_path) / "mnt" / "data").mkdir(parents=True, exist_ok=True)
+    secret = tmp_path / "secret"
+    (secret / "data").mkdir(parents=True)
+    (secret / "data" / "file").write_text("reached\n")
+    os.chmod(secret / "data", 0o755)
+    os.chmod(secret / "data" / "file", 0o644)
+    os.chmod(secret, 0o700)
+    bundle.config["mounts"].append({"destination": "/mnt/data", "type": "bind",
+                                    "source": str(secret / "data"), "options": ["rbind", "ro"]})
+    out = out_of(bundle.sh("cat /mnt/data/file; cat /proc/self/uid_map").run())
+    assert out.splitlines()[0] == "reached"
+    assert out.split()[1:4] == ["0", "100000", "65536"]
