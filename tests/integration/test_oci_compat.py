@@ -313,3 +313,26 @@ def test_a_bind_source_only_the_host_root_reaches(bundle, tmp_path):
     out = out_of(bundle.sh("cat /mnt/data/file; cat /proc/self/uid_map").run())
     assert out.splitlines()[0] == "reached"
     assert out.split()[1:4] == ["0", "100000", "65536"]
+
+
+# ---------------------------------------------------------------- resources
+
+CPU_V1 = "/sys/fs/cgroup/cpu"
+
+
+@pytest.mark.skipif(not os.path.exists(f"{CPU_V1}/cpu.rt_runtime_us"),
+                    reason="needs the cgroup v1 cpu controller with RT group scheduling")
+def test_realtime_runtime_gets_a_budget_from_fresh_parents(bundle):
+    """A fresh parent cgroup has an RT budget of 0: runc gives it what the child needs."""
+    import uuid
+    parent = f"vessel-compat-rt-{uuid.uuid4().hex[:8]}"
+    bundle.config["linux"]["cgroupsPath"] = f"/{parent}/mid/ctr"
+    bundle.config["linux"]["resources"] = {"cpu": {"realtimeRuntime": 20000,
+                                                   "realtimePeriod": 1000000}}
+    try:
+        out = out_of(bundle.sh("cat /sys/fs/cgroup/cpu/cpu.rt_runtime_us").run())
+        assert out == "20000\n"
+    finally:
+        for d in (f"{parent}/mid/ctr", f"{parent}/mid", parent):
+            if os.path.isdir(f"{CPU_V1}/{d}"):
+                os.rmdir(f"{CPU_V1}/{d}")
