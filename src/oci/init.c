@@ -197,6 +197,8 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 		return -1;
 	if (s->personality >= 0 && personality((unsigned long)s->personality) < 0)
 		return vs_err(err, errno, "linux.personality");
+	if (placement_apply_mempolicy(&s->mempolicy, err) < 0)
+		return -1;
 	struct process_run run = {.p = p, .seccomp = c->seccomp,
 				  .preserve_fds = c->o->preserve_fds};
 	if (process_setup(&run, err) < 0)

@@ -166,7 +166,8 @@ static int set_identity(const struct spec_process *p, vs_err_t *err)
 int process_setup(struct process_run *r, vs_err_t *err)
 {
 	const struct spec_process *p = r->p;
-	if (set_rlimits(p, err) < 0 || prepare_fds(r->preserve_fds, err) < 0 ||
+	if (set_rlimits(p, err) < 0 || placement_apply_sched(&p->sched, err) < 0 ||
+	    placement_apply_ioprio(&p->ioprio, err) < 0 || prepare_fds(r->preserve_fds, err) < 0 ||
 	    look_up_exe(p, r->exe, err) < 0 || add_home(r, err) < 0)
 		return -1;
 	/* as root first; a directory only the user may enter is tried again below */

@@ -11,6 +11,7 @@
 
 #include "base/error.h"
 #include "oci/caps.h"
+#include "oci/placement.h"
 
 struct cgroup_resources;
 struct seccomp_spec;
@@ -42,6 +43,8 @@ struct spec_process {
 	bool no_new_privileges;
 	bool has_oom_score_adj;
 	int oom_score_adj;
+	struct placement_sched sched;	/* scheduler */
+	struct placement_ioprio ioprio; /* ioPriority */
 };
 
 struct spec_mount {
@@ -141,6 +144,7 @@ struct spec {
 	struct spec_time_offset time_offsets[2];
 	size_t n_time_offsets;
 	int personality; /* -1 = unset */
+	struct placement_mempolicy mempolicy;
 };
 
 /* Loads <bundle>/config.json. root.path is made absolute against the bundle. */

@@ -336,3 +336,54 @@ def test_realtime_runtime_gets_a_budget_from_fresh_parents(bundle):
         for d in (f"{parent}/mid/ctr", f"{parent}/mid", parent):
             if os.path.isdir(f"{CPU_V1}/{d}"):
                 os.rmdir(f"{CPU_V1}/{d}")
+
+
+# ---------------------------------------------------------------- runtime-spec 1.2
+
+
+def stat_fields(text):
+    """/proc/PID/stat split after the command (which may hold spaces): [0] is field 3."""
+    return text[text.rindex(")") + 2:].split()
+
+
+def test_process_scheduler_is_applied(bundle):
+    bundle.config["process"]["scheduler"] = {"policy": "SCHED_BATCH", "nice": 7}
+    f = stat_fields(out_of(bundle.args("cat", "/proc/self/stat").run()))
+    assert (f[19 - 3], f[41 - 3]) == ("7", "3")  # nice, policy (SCHED_BATCH)
+
+
+def test_process_scheduler_on_exec(bundle):
+    cid, r = bundle.args("sleep", "30").create()
+    assert r.returncode == 0, r.stderr
+    assert bundle.cmd("start", cid).returncode == 0
+    proc = dict(bundle.config["process"], args=["cat", "/proc/self/stat"],
+                scheduler={"policy": "SCHED_IDLE"})
+    (bundle.path / "proc.json").write_text(json.dumps(proc))
+    f = stat_fields(out_of(bundle.cmd("exec", "--process", str(bundle.path / "proc.json"),
+                                      cid)))
+    assert f[41 - 3] == "5"  # SCHED_IDLE
+
+
+def test_process_scheduler_is_validated(bundle):
+    bundle.config["process"]["scheduler"] = {"policy": "SCHED_FIFO"}
+    r = bundle.args("true").run()
+    assert r.returncode != 0 and "process.scheduler.priority" in r.stderr, r.stderr
+    bundle.config["process"]["scheduler"] = {"policy": "SCHED_NOPE"}
+    r = bundle.args("true").run()
+    assert r.returncode != 0 and "process.scheduler.policy" in r.stderr, r.stderr
+
+
+def test_process_io_priority_is_applied(bundle):
+    bundle.config["process"]["ioPriority"] = {"class": "IOPRIO_CLASS_IDLE", "priority": 0}
+    assert "idle" in out_of(bundle.args("ionice").run())
+    bundle.config["process"]["ioPriority"] = {"class": "IOPRIO_CLASS_BE", "priority": 6}
+    assert out_of(bundle.args("ionice").run()) == "best-effort: prio 6\n"
+
+
+def test_memory_policy_is_applied(bundle):
+    bundle.config["linux"]["memoryPolicy"] = {"mode": "MPOL_BIND", "nodes": "0"}
+    out = out_of(bundle.args("cat", "/proc/self/numa_maps").run())
+    assert " bind:0 " in out, out[:500]
+    bundle.config["linux"]["memoryPolicy"] = {"mode": "MPOL_BIND", "nodes": "0-"}
+    r = bundle.args("true").run()
+    assert r.returncode != 0 and "linux.memoryPolicy.nodes" in r.stderr, r.stderr
