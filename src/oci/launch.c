@@ -238,6 +238,18 @@ fail:
 	return -1;
 }
 
+/* Fields vessel parses but cannot apply on this host (or at all) are refused with the
+ * reason, never silently ignored. */
+static int refuse_unsupported(const struct spec *s, vs_err_t *err)
+{
+	if (s->has_intel_rdt && access("/sys/fs/resctrl/info", F_OK) != 0)
+		return vs_err(err, 0, "linux.intelRdt: this host has no resctrl filesystem "
+				      "(Intel RDT / AMD PQoS not present or not mounted)");
+	if (s->has_intel_rdt)
+		return vs_err(err, 0, "linux.intelRdt: not supported by vessel yet");
+	return 0;
+}
+
 /* "system.slice:prefix:name" -> "/system.slice/prefix-name.scope", the directory
  * systemd itself would make; nested slices "a-b.slice" live under "a.slice". */
 static int systemd_cgroup_path(const char *spec_path, const char *id, char **out,
@@ -280,7 +292,7 @@ int launch_container(const struct vs_globals *g, const struct launch_opts *o, st
 	if (!l->spec->has_process)
 		return vs_err(err, 0, "%s/config.json: process: is required to start a container",
 			      o->bundle);
-	if (rootfs_check_shared_mount_ns(l->spec, err) < 0)
+	if (rootfs_check_shared_mount_ns(l->spec, err) < 0 || refuse_unsupported(l->spec, err) < 0)
 		return vs_err_wrap(err, "%s/config.json", o->bundle);
 	struct seccomp_prog *prog = NULL;
 	if (l->spec->seccomp && seccomp_compile(l->spec->seccomp, &prog, err) < 0)

@@ -145,6 +145,7 @@ struct spec {
 	size_t n_time_offsets;
 	int personality; /* -1 = unset */
 	struct placement_mempolicy mempolicy;
+	bool has_intel_rdt; /* linux.intelRdt given: refused at create (see launch.c) */
 };
 
 /* Loads <bundle>/config.json. root.path is made absolute against the bundle. */

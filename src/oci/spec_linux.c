@@ -332,6 +332,10 @@ int spec_parse_linux(json_t *lx, struct spec *s, vs_err_t *err)
 	if (rc < 0)
 		return -1;
 	s->resources_json = res;
+	json_t *rdt = NULL;
+	if (vjson_object(lx, "linux", "intelRdt", &rdt, err) < 0)
+		return -1;
+	s->has_intel_rdt = rdt != NULL;
 	json_t *mpol = NULL;
 	if (vjson_object(lx, "linux", "memoryPolicy", &mpol, err) < 0 ||
 	    placement_parse_mempolicy(mpol, "linux.memoryPolicy", &s->mempolicy, err) < 0)

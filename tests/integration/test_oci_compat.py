@@ -387,3 +387,29 @@ def test_memory_policy_is_applied(bundle):
     bundle.config["linux"]["memoryPolicy"] = {"mode": "MPOL_BIND", "nodes": "0-"}
     r = bundle.args("true").run()
     assert r.returncode != 0 and "linux.memoryPolicy.nodes" in r.stderr, r.stderr
+
+
+def mounted_cgroup_v1(ctrl):
+    with open("/proc/self/mountinfo") as f:
+        return any(" - cgroup " in l and ctrl in l.split()[-1].split(",") for l in f)
+
+
+def test_network_resources_are_applied_or_refused(bundle):
+    bundle.config["linux"]["resources"] = {"network": {"classID": 1048577}}
+    r = bundle.args("cat", "/sys/fs/cgroup/net_cls/net_cls.classid").run()
+    if mounted_cgroup_v1("net_cls"):
+        assert out_of(r) == "1048577\n"
+    else:
+        assert r.returncode != 0
+        assert ("linux.resources.network.classID: the net_cls cgroup controller is not "
+                "available") in r.stderr, r.stderr
+
+
+def test_intel_rdt_is_refused_where_there_is_no_resctrl(bundle):
+    bundle.config["linux"]["intelRdt"] = {"closID": "vessel-test", "l3CacheSchema": "L3:0=f"}
+    r = bundle.args("true").run()
+    assert r.returncode != 0
+    if not os.path.exists("/sys/fs/resctrl/info"):
+        assert "linux.intelRdt: this host has no resctrl filesystem" in r.stderr, r.stderr
+    else:
+        assert "linux.intelRdt" in r.stderr, r.stderr
