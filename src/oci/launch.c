@@ -107,6 +107,18 @@ static int runtime_hooks(struct launch *l, const struct launch_opts *o, vs_err_t
 	return rc;
 }
 
+/* The init was born in its new network namespace, or joins the one at the path. */
+static int move_net_devices(const struct spec *s, pid_t pid, vs_err_t *err)
+{
+	char own[64];
+	snprintf(own, sizeof(own), "/proc/%d/ns/net", pid);
+	const char *path = s->ns[NS_NET].path ? s->ns[NS_NET].path : own;
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return vs_err(err, errno, "linux.netDevices: open the network namespace `%s`", path);
+	return netdev_move_all(s->net_devices, s->n_net_devices, fd, err);
+}
+
 static int spawn_init(struct launch *l, const struct launch_opts *o,
 		      const struct seccomp_prog *prog, vs_err_t *err)
 {
@@ -210,6 +222,8 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 	if (s->ns[NS_USER].enabled && !s->ns[NS_USER].path &&
 	    (write_id_map(pid, "uid_map", s->uid_mappings, s->n_uid_mappings, err) < 0 ||
 	     write_id_map(pid, "gid_map", s->gid_mappings, s->n_gid_mappings, err) < 0))
+		goto fail;
+	if (s->n_net_devices && move_net_devices(s, pid, err) < 0)
 		goto fail;
 	if (s->process.has_oom_score_adj) {
 		char path[64], val[16];

@@ -166,6 +166,7 @@ void spec_free(struct spec *s)
 	free(s->devices);
 	free(s->sysctls);
 	vjson_strv_free(s->masked_paths);
+	netdev_free(s->net_devices, s->n_net_devices);
 	vjson_strv_free(s->readonly_paths);
 	cgroup_resources_free(s->resources);
 	seccomp_spec_free(s->seccomp);

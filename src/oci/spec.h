@@ -11,6 +11,7 @@
 
 #include "base/error.h"
 #include "oci/caps.h"
+#include "oci/netdev.h"
 #include "oci/placement.h"
 
 struct cgroup_resources;
@@ -146,6 +147,8 @@ struct spec {
 	int personality; /* -1 = unset */
 	struct placement_mempolicy mempolicy;
 	bool has_intel_rdt; /* linux.intelRdt given: refused at create (see launch.c) */
+	struct netdev *net_devices;
+	size_t n_net_devices;
 };
 
 /* Loads <bundle>/config.json. root.path is made absolute against the bundle. */

@@ -336,6 +336,8 @@ int spec_parse_linux(json_t *lx, struct spec *s, vs_err_t *err)
 	if (vjson_object(lx, "linux", "intelRdt", &rdt, err) < 0)
 		return -1;
 	s->has_intel_rdt = rdt != NULL;
+	if (netdev_parse(lx, s->ns[NS_NET].enabled, &s->net_devices, &s->n_net_devices, err) < 0)
+		return -1;
 	json_t *mpol = NULL;
 	if (vjson_object(lx, "linux", "memoryPolicy", &mpol, err) < 0 ||
 	    placement_parse_mempolicy(mpol, "linux.memoryPolicy", &s->mempolicy, err) < 0)

@@ -413,3 +413,32 @@ def test_intel_rdt_is_refused_where_there_is_no_resctrl(bundle):
         assert "linux.intelRdt: this host has no resctrl filesystem" in r.stderr, r.stderr
     else:
         assert "linux.intelRdt" in r.stderr, r.stderr
+
+
+def test_net_devices_are_moved_into_the_container_and_renamed(bundle):
+    import uuid
+    from conftest import run
+    host = "vsd" + uuid.uuid4().hex[:8]
+    r = run(["ip", "link", "add", host, "type", "veth", "peer", "name", host + "p"])
+    assert r.returncode == 0, r.stderr
+    try:
+        bundle.config["linux"]["netDevices"] = {host: {"name": "ctr0"}}
+        cid, r = bundle.args("sleep", "30").create()
+        assert r.returncode == 0, r.stderr
+        out = out_of(bundle.cmd("exec", cid, "cat", "/proc/net/dev"))
+        assert "ctr0:" in out and host + ":" not in out, out
+        assert run(["ip", "link", "show", host]).returncode != 0  # gone from the host
+        assert run(["ip", "link", "show", host + "p"]).returncode == 0
+    finally:
+        run(["ip", "link", "del", host + "p"])
+
+
+def test_net_devices_need_a_network_namespace_and_a_real_device(bundle):
+    lx = bundle.config["linux"]
+    lx["netDevices"] = {"vessel-nope0": {}}
+    r = bundle.args("true").run()
+    assert r.returncode != 0
+    assert "linux.netDevices.vessel-nope0: no such interface on the host" in r.stderr
+    lx["namespaces"] = [n for n in lx["namespaces"] if n["type"] != "network"]
+    r = bundle.args("true").run()
+    assert r.returncode != 0 and "linux.netDevices: needs a network namespace" in r.stderr
