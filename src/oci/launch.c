@@ -20,6 +20,7 @@
 #include "oci/cgroup.h"
 #include "oci/console.h"
 #include "oci/hooks.h"
+#include "oci/idmap.h"
 #include "oci/mounts.h"
 #include "oci/init.h"
 #include "oci/nsenter.h"
@@ -36,25 +37,6 @@ json_t *launch_hook_state(const char *id, const char *bundle, json_t *annotation
 		json_object_set_new(j, "annotations",
 				    annotations ? json_incref(annotations) : json_object());
 	return j;
-}
-
-static int write_id_map(pid_t pid, const char *file, const struct spec_id_mapping *m, size_t n,
-			vs_err_t *err)
-{
-	if (!n)
-		return 0;
-	char buf[340 * 36];
-	size_t used = 0;
-	for (size_t i = 0; i < n; i++)
-		used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%u %u %u\n",
-					 m[i].container_id, m[i].host_id, m[i].size);
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/%s", pid, file);
-	/* one write: the kernel takes the whole map at once or not at all */
-	if (vs_write_file(path, buf, used, err) < 0)
-		return vs_err_wrap(err, "linux.%s", strcmp(file, "uid_map") ? "gidMappings"
-									  : "uidMappings");
-	return 0;
 }
 
 static void rfc3339_now(char *buf, size_t n)
@@ -160,7 +142,8 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 	 * init has no rights on the host's cgroup files: then we move it. */
 	bool self_join = !(s->ns[NS_USER].enabled && !s->ns[NS_USER].path);
 	int *bind_sources = NULL;
-	if (!self_join && rootfs_open_bind_sources(s, &bind_sources, err) < 0) {
+	if ((!self_join || rootfs_has_idmapped(s)) &&
+	    rootfs_open_bind_sources(s, &bind_sources, err) < 0) {
 		close(sv[0]);
 		close(sv[1]);
 		return -1;
@@ -220,9 +203,11 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 	l->sync_fd = sv[0];
 
 	if (s->ns[NS_USER].enabled && !s->ns[NS_USER].path &&
-	    (write_id_map(pid, "uid_map", s->uid_mappings, s->n_uid_mappings, err) < 0 ||
-	     write_id_map(pid, "gid_map", s->gid_mappings, s->n_gid_mappings, err) < 0))
+	    (idmap_write(pid, "uid_map", s->uid_mappings, s->n_uid_mappings, err) < 0 ||
+	     idmap_write(pid, "gid_map", s->gid_mappings, s->n_gid_mappings, err) < 0)) {
+		vs_err_wrap(err, "linux.uidMappings, linux.gidMappings");
 		goto fail;
+	}
 	if (s->n_net_devices && move_net_devices(s, pid, err) < 0)
 		goto fail;
 	if (s->process.has_oom_score_adj) {

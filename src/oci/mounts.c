@@ -17,6 +17,7 @@
 #include "base/util.h"
 #include "oci/cgroup.h"
 #include "oci/devices.h"
+#include "oci/idmap.h"
 
 #define fd_path(buf, fd) snprintf(buf, sizeof(buf), "/proc/self/fd/%d", fd)
 
@@ -182,6 +183,37 @@ static int remount_in_root(int rootfd, const char *dest, unsigned long set, unsi
 	return remount_bind(target, set, clear, dest, err);
 }
 
+bool rootfs_has_idmapped(const struct spec *s)
+{
+	for (size_t i = 0; i < s->n_mounts; i++)
+		if (s->mounts[i].idmap)
+			return true;
+	return false;
+}
+
+/* The idmap and ridmap options without mappings of their own take the container's. */
+static int make_idmapped(const struct spec *s, const struct spec_mount *m, int tree,
+			 vs_err_t *err)
+{
+	const struct spec_id_mapping *u = m->uid_mappings, *g = m->gid_mappings;
+	size_t nu = m->n_uid_mappings, ng = m->n_gid_mappings;
+	if (!nu) {
+		u = s->uid_mappings, nu = s->n_uid_mappings;
+		g = s->gid_mappings, ng = s->n_gid_mappings;
+	}
+	if (!nu || !ng)
+		return vs_err(err, 0, "idmap: needs uidMappings and gidMappings, on the mount or "
+				      "for the container's user namespace");
+	cleanup_close int userns = idmap_userns_open(u, nu, g, ng, err);
+	if (userns < 0)
+		return vs_err_wrap(err, "idmap");
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns};
+	if (mount_setattr(tree, "", AT_EMPTY_PATH | (m->idmap_recursive ? AT_RECURSIVE : 0), &attr,
+			  sizeof(attr)) < 0)
+		return vs_err(err, errno, "idmap `%s` (mount_setattr MOUNT_ATTR_IDMAP)", m->source);
+	return 0;
+}
+
 int rootfs_open_bind_sources(const struct spec *s, int **fds, vs_err_t *err)
 {
 	*fds = calloc(s->n_mounts ? s->n_mounts : 1, sizeof(**fds));
@@ -195,8 +227,10 @@ int rootfs_open_bind_sources(const struct spec *s, int **fds, vs_err_t *err)
 			continue;
 		unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (m->recursive ? AT_RECURSIVE : 0);
 		(*fds)[i] = open_tree(AT_FDCWD, m->source, flags);
-		if ((*fds)[i] < 0) {
-			vs_err(err, errno, "mounts[%zu]: open the bind source `%s`", i, m->source);
+		if ((*fds)[i] < 0 || (m->idmap && make_idmapped(s, m, (*fds)[i], err) < 0)) {
+			if ((*fds)[i] < 0)
+				vs_err(err, errno, "open the bind source `%s`", m->source);
+			vs_err_wrap(err, "mounts[%zu]", i);
 			rootfs_close_bind_sources(*fds, s->n_mounts);
 			*fds = NULL;
 			return -1;

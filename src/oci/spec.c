@@ -157,6 +157,8 @@ void spec_free(struct spec *s)
 	for (size_t i = 0; i < s->n_mounts; i++) {
 		free(s->mounts[i].data);
 		free(s->mounts[i].abs_source);
+		free(s->mounts[i].uid_mappings);
+		free(s->mounts[i].gid_mappings);
 	}
 	free(s->bundle);
 	free(s->mounts);

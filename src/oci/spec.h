@@ -58,6 +58,11 @@ struct spec_mount {
 	bool bind, recursive;
 	char *data; /* comma-joined options the kernel parses itself */
 	char *abs_source; /* a relative bind source made absolute against the bundle */
+	/* an idmapped mount (uidMappings/gidMappings, or the idmap/ridmap options with the
+	 * container's own mappings): on-disk id containerID shows as hostID */
+	bool idmap, idmap_recursive;
+	struct spec_id_mapping *uid_mappings, *gid_mappings;
+	size_t n_uid_mappings, n_gid_mappings;
 };
 
 enum spec_ns_type { NS_PID, NS_NET, NS_MNT, NS_IPC, NS_UTS, NS_USER, NS_CGROUP, NS_TIME, NS_COUNT };
@@ -169,6 +174,9 @@ const char *spec_hook_kind_name(enum spec_hook_kind kind);
 int spec_parse_hooks(json_t *hooks, const char *path, struct spec_hooks *out, vs_err_t *err);
 void spec_hooks_release(struct spec_hooks *h);
 int spec_parse_linux(json_t *linux_obj, struct spec *s, vs_err_t *err);
+/* obj.key as an array of {containerID, hostID, size}; absent leaves *out NULL, *n 0. */
+int spec_parse_id_mappings(json_t *obj, const char *path, const char *key,
+			   struct spec_id_mapping **out, size_t *n, vs_err_t *err);
 
 const char *spec_ns_name(enum spec_ns_type t);
 int spec_ns_clone_flag(enum spec_ns_type t);

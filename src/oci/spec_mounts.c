@@ -97,6 +97,11 @@ static int parse_option(struct spec_mount *m, const char *o, vs_err_t *err)
 			return 0;
 		}
 	}
+	if (strcmp(o, "idmap") == 0 || strcmp(o, "ridmap") == 0) {
+		m->idmap = true;
+		m->idmap_recursive = m->idmap_recursive || o[0] == 'r';
+		return 0;
+	}
 	for (size_t k = 0; k < ARRAY_SIZE(ignored_opts); k++)
 		if (strcmp(ignored_opts[k], o) == 0)
 			return 0;
@@ -135,6 +140,20 @@ static int parse_one(json_t *o, const char *ip, const char *bundle, struct spec_
 			      ip);
 	if (m->bind && !m->source)
 		return vs_err(err, 0, "%s.source: is required for a bind mount", ip);
+	if (spec_parse_id_mappings(o, ip, "uidMappings", &m->uid_mappings, &m->n_uid_mappings,
+				   err) < 0 ||
+	    spec_parse_id_mappings(o, ip, "gidMappings", &m->gid_mappings, &m->n_gid_mappings,
+				   err) < 0)
+		return -1;
+	if (!m->n_uid_mappings != !m->n_gid_mappings)
+		return vs_err(err, 0, "%s: an idmapped mount needs both uidMappings and "
+				      "gidMappings", ip);
+	if (m->n_uid_mappings) {
+		m->idmap = true;
+		m->idmap_recursive = m->idmap_recursive || m->recursive;
+	}
+	if (m->idmap && !m->bind)
+		return vs_err(err, 0, "%s: only a bind mount can be idmapped here", ip);
 	/* the spec makes relative bind sources relative to the bundle */
 	if (m->bind && m->source[0] != '/' && bundle) {
 		if (asprintf(&m->abs_source, "%s/%s", bundle, m->source) < 0)

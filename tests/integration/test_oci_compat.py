@@ -442,3 +442,33 @@ def test_net_devices_need_a_network_namespace_and_a_real_device(bundle):
     lx["namespaces"] = [n for n in lx["namespaces"] if n["type"] != "network"]
     r = bundle.args("true").run()
     assert r.returncode != 0 and "linux.netDevices: needs a network namespace" in r.stderr
+
+
+def idmapped_source(tmp_path):
+    src = tmp_path / "idsrc"
+    src.mkdir()
+    (src / "f").write_text("x")
+    os.chown(src / "f", 0, 0)
+    os.chmod(src, 0o755)
+    return src
+
+
+def test_an_idmapped_mount_shows_the_mapped_owner(bundle, tmp_path):
+    src = idmapped_source(tmp_path)
+    bundle.config["mounts"].append({
+        "destination": "/mnt/id", "type": "bind", "source": str(src), "options": ["bind"],
+        "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+        "gidMappings": [{"containerID": 0, "hostID": 2000, "size": 1}]})
+    assert out_of(bundle.args("stat", "-c", "%u:%g", "/mnt/id/f").run()) == "1000:2000\n"
+    assert os.stat(src / "f").st_uid == 0  # the files themselves are untouched
+
+
+def test_idmap_option_takes_the_containers_mappings(bundle, tmp_path):
+    in_a_user_namespace(bundle)
+    (own_rootfs(bundle, tmp_path) / "mnt" / "id").mkdir(parents=True, exist_ok=True)
+    src = idmapped_source(tmp_path)
+    bundle.config["mounts"] += [
+        {"destination": "/mnt/id", "type": "bind", "source": str(src),
+         "options": ["rbind", "idmap"]}]
+    # host root's file, seen through the container's own mapping, is the container's root's
+    assert out_of(bundle.args("stat", "-c", "%u:%g", "/mnt/id/f").run()) == "0:0\n"
