@@ -406,6 +406,18 @@ static int mount_one(const struct spec *s, const struct spec_mount *m, int sourc
 	if (rc == 1 && remount_in_root(rootfd, m->destination, (m->flags & mount_flag_mask) | MS_RDONLY,
 				       0, err) < 0)
 		return -1;
+	if (m->rattr_set || m->rattr_clr) {
+		cleanup_close int nfd = open_in_root(rootfd, m->destination, false, false, err);
+		struct mount_attr attr = {.attr_set = m->rattr_set, .attr_clr = m->rattr_clr};
+		/* the atime modes are one field: clearing it first is how a mode is set */
+		if (attr.attr_set & MOUNT_ATTR__ATIME)
+			attr.attr_clr |= MOUNT_ATTR__ATIME;
+		if (nfd < 0)
+			return -1;
+		if (mount_setattr(nfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+			return vs_err(err, errno, "set the recursive options of `%s`",
+				      m->destination);
+	}
 	if (m->propagation) {
 		/* the path now names the new mount: reopen it to set propagation on it */
 		cleanup_close int nfd = open_in_root(rootfd, m->destination, false, false, err);

@@ -61,6 +61,7 @@ struct spec_mount {
 	/* an idmapped mount (uidMappings/gidMappings, or the idmap/ridmap options with the
 	 * container's own mappings): on-disk id containerID shows as hostID */
 	bool idmap, idmap_recursive;
+	uint64_t rattr_set, rattr_clr; /* MOUNT_ATTR_* of rro, rnosuid, ... for the whole tree */
 	struct spec_id_mapping *uid_mappings, *gid_mappings;
 	size_t n_uid_mappings, n_gid_mappings;
 };
@@ -174,6 +175,9 @@ const char *spec_hook_kind_name(enum spec_hook_kind kind);
 int spec_parse_hooks(json_t *hooks, const char *path, struct spec_hooks *out, vs_err_t *err);
 void spec_hooks_release(struct spec_hooks *h);
 int spec_parse_linux(json_t *linux_obj, struct spec *s, vs_err_t *err);
+/* For `features`: what the parsers take, from their own tables. */
+json_t *spec_mount_options_json(void);
+json_t *spec_namespaces_json(void);
 /* obj.key as an array of {containerID, hostID, size}; absent leaves *out NULL, *n 0. */
 int spec_parse_id_mappings(json_t *obj, const char *path, const char *key,
 			   struct spec_id_mapping **out, size_t *n, vs_err_t *err);

@@ -30,6 +30,14 @@ static const struct {
 	[NS_CGROUP] = {"cgroup", CLONE_NEWCGROUP}, [NS_TIME] = {"time", CLONE_NEWTIME},
 };
 
+json_t *spec_namespaces_json(void)
+{
+	json_t *a = json_array();
+	for (int t = 0; a && t < NS_COUNT; t++)
+		json_array_append_new(a, json_string(ns_table[t].name));
+	return a;
+}
+
 const char *spec_ns_name(enum spec_ns_type t)
 {
 	return ns_table[t].name;

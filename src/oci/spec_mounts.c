@@ -58,8 +58,40 @@ static const struct {
 
 /* Options that only make sense to other runtimes or to the kernel's recursive
  * mount_setattr; accepted so that configs written for runc load unchanged. */
-static const char *const ignored_opts[] = {"defaults", "rro", "rrw", "rnosuid", "rnodev",
-					   "rnoexec", "tmpcopyup", "idmap", "ridmap"};
+static const char *const ignored_opts[] = {"defaults", "tmpcopyup"};
+
+/* The recursive flags, applied to the whole tree of the mount with mount_setattr. */
+static const struct {
+	const char *name;
+	bool clear;
+	uint64_t attr;
+} recursive_opts[] = {
+	{"rro", false, MOUNT_ATTR_RDONLY},	{"rrw", true, MOUNT_ATTR_RDONLY},
+	{"rnosuid", false, MOUNT_ATTR_NOSUID},	{"rsuid", true, MOUNT_ATTR_NOSUID},
+	{"rnodev", false, MOUNT_ATTR_NODEV},	{"rdev", true, MOUNT_ATTR_NODEV},
+	{"rnoexec", false, MOUNT_ATTR_NOEXEC},	{"rexec", true, MOUNT_ATTR_NOEXEC},
+	{"rnoatime", false, MOUNT_ATTR_NOATIME}, {"rnodiratime", false, MOUNT_ATTR_NODIRATIME},
+	{"rrelatime", false, MOUNT_ATTR_RELATIME}, {"rstrictatime", false, MOUNT_ATTR_STRICTATIME},
+};
+
+/* options parse_option takes besides the tables */
+static const char *const other_opts[] = {"bind", "rbind", "idmap", "ridmap"};
+
+json_t *spec_mount_options_json(void)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < ARRAY_SIZE(flag_opts); i++)
+		json_array_append_new(a, json_string(flag_opts[i].name));
+	for (size_t i = 0; a && i < ARRAY_SIZE(propagation_opts); i++)
+		json_array_append_new(a, json_string(propagation_opts[i].name));
+	for (size_t i = 0; a && i < ARRAY_SIZE(other_opts); i++)
+		json_array_append_new(a, json_string(other_opts[i]));
+	for (size_t i = 0; a && i < ARRAY_SIZE(recursive_opts); i++)
+		json_array_append_new(a, json_string(recursive_opts[i].name));
+	/* "defaults" asks for nothing; tmpcopyup (crun's) is accepted but not done */
+	json_array_append_new(a, json_string("defaults"));
+	return a;
+}
 
 static int add_data(char **data, const char *opt, vs_err_t *err)
 {
@@ -102,6 +134,14 @@ static int parse_option(struct spec_mount *m, const char *o, vs_err_t *err)
 		m->idmap_recursive = m->idmap_recursive || o[0] == 'r';
 		return 0;
 	}
+	for (size_t k = 0; k < ARRAY_SIZE(recursive_opts); k++)
+		if (strcmp(recursive_opts[k].name, o) == 0) {
+			uint64_t *on = recursive_opts[k].clear ? &m->rattr_clr : &m->rattr_set;
+			uint64_t *off = recursive_opts[k].clear ? &m->rattr_set : &m->rattr_clr;
+			*on |= recursive_opts[k].attr;
+			*off &= ~recursive_opts[k].attr;
+			return 0;
+		}
 	for (size_t k = 0; k < ARRAY_SIZE(ignored_opts); k++)
 		if (strcmp(ignored_opts[k], o) == 0)
 			return 0;

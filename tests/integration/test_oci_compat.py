@@ -472,3 +472,50 @@ def test_idmap_option_takes_the_containers_mappings(bundle, tmp_path):
          "options": ["rbind", "idmap"]}]
     # host root's file, seen through the container's own mapping, is the container's root's
     assert out_of(bundle.args("stat", "-c", "%u:%g", "/mnt/id/f").run()) == "0:0\n"
+
+
+# ---------------------------------------------------------------- features
+
+
+def features(vessel):
+    from conftest import run
+    return json.loads(out_of(run([vessel, "features"])))
+
+
+def test_features_tells_the_truth(vessel):
+    f = features(vessel)
+    lx = f["linux"]
+    assert f["hooks"] == ["prestart", "createRuntime", "createContainer", "startContainer",
+                          "poststart", "poststop"]
+    assert lx["mountExtensions"]["idmap"]["enabled"] is True
+    assert lx["netDevices"]["enabled"] is True
+    assert lx["intelRdt"]["enabled"] is False  # refused, see the test above
+    assert "MPOL_BIND" in lx["memoryPolicy"]["modes"]
+    assert "rro" in f["mountOptions"] and "tmpcopyup" not in f["mountOptions"]
+
+
+def test_every_mount_option_features_lists_is_taken(bundle, vessel, tmp_path):
+    src = tmp_path / "optsrc"
+    src.mkdir()
+    skip = {"remount", "idmap", "ridmap"}  # remount needs a mount; idmap is tested above
+    opts = [o for o in features(vessel)["mountOptions"] if o not in skip]
+    for o in opts:
+        bundle.config["mounts"] = bundle.config["mounts"][:7] + [
+            {"destination": "/mnt/o", "type": "bind", "source": str(src),
+             "options": ["bind", o] if o not in ("bind", "rbind") else [o]}]
+        r = bundle.args("true").run()
+        assert r.returncode == 0, (o, r.stderr)
+
+
+def test_recursive_mount_options_reach_submounts(bundle, tmp_path):
+    from conftest import run
+    src = tmp_path / "rsrc"
+    (src / "sub").mkdir(parents=True)
+    assert run(["mount", "-t", "tmpfs", "tmpfs", str(src / "sub")]).returncode == 0
+    try:
+        bundle.config["mounts"].append({"destination": "/mnt/r", "type": "bind",
+                                        "source": str(src), "options": ["rbind", "rro"]})
+        r = bundle.sh("touch /mnt/r/sub/x").run()
+        assert r.returncode != 0 and "Read-only file system" in r.stderr, r.stderr
+    finally:
+        run(["umount", "-l", str(src / "sub")])
