@@ -22,6 +22,7 @@
 #include "oci/nsenter.h"
 #include "oci/process.h"
 #include "oci/seccomp.h"
+#include "oci/seccomp_listener.h"
 #include "oci/state.h"
 #include "oci/sync.h"
 #include "oci/tty.h"
@@ -60,7 +61,7 @@ static int exec_child_steps(const struct exec_child *c, vs_err_t *err)
 		return vs_err(err, errno, "setpgid");
 	}
 	struct process_run run = {.p = p, .seccomp = c->seccomp,
-				  .preserve_fds = c->o->preserve_fds};
+				  .preserve_fds = c->o->preserve_fds, .sync_fd = c->sync_fd};
 	if (process_setup(&run, err) < 0)
 		return -1;
 	return process_finish(&run, err);
@@ -90,6 +91,18 @@ static int open_namespaces(const struct spec *s, pid_t pid, int ns_fd[NS_COUNT],
 			ns_fd[t] = fd;
 	}
 	return 0;
+}
+
+static int forward_listener(const struct spec *s, const struct seccomp_prog *prog,
+			    const struct container_state *st, int sync_fd, pid_t pid, vs_err_t *err)
+{
+	if (!seccomp_prog_notifies(prog))
+		return 0;
+	json_t *state = state_to_oci_json(st, STATUS_RUNNING);
+	int rc = state ? seccomp_listener_forward(s->seccomp, sync_fd, state, pid, err)
+		       : vs_err(err, ENOMEM, "state");
+	json_decref(state);
+	return rc;
 }
 
 int exec_in_container(const struct vs_globals *g, const struct exec_opts *o, vs_err_t *err)
@@ -181,7 +194,8 @@ int exec_in_container(const struct vs_globals *g, const struct exec_opts *o, vs_
 		close(console_fd);
 		console_fd = -1;
 	}
-	if ( sync_send(sv[0], SYNC_GO, err) < 0 ||
+	if (sync_send(sv[0], SYNC_GO, err) < 0 ||
+	    forward_listener(s, prog, &st, sv[0], pid, err) < 0 ||
 	    waitloop_exec_result(sv[0], err) < 0) {
 		sync_prefer_init_error(sv[0], err);
 		kill(pid, SIGKILL);

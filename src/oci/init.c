@@ -200,7 +200,7 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 	if (placement_apply_mempolicy(&s->mempolicy, err) < 0)
 		return -1;
 	struct process_run run = {.p = p, .seccomp = c->seccomp,
-				  .preserve_fds = c->o->preserve_fds};
+				  .preserve_fds = c->o->preserve_fds, .sync_fd = c->sync_fd};
 	if (process_setup(&run, err) < 0)
 		return -1;
 	if (sync_send(c->sync_fd, SYNC_READY, err) < 0)

@@ -25,6 +25,7 @@
 #include "oci/init.h"
 #include "oci/nsenter.h"
 #include "oci/seccomp.h"
+#include "oci/seccomp_listener.h"
 #include "oci/sync.h"
 #include "oci/waitloop.h"
 
@@ -229,6 +230,14 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 	    (sync_expect(l->sync_fd, SYNC_HOOKS, err) < 0 || runtime_hooks(l, o, err) < 0 ||
 	     sync_send(l->sync_fd, SYNC_HOOKS_DONE, err) < 0))
 		goto fail;
+	if (seccomp_prog_notifies(prog)) {
+		json_t *st = launch_hook_state(o->id, o->bundle, s->annotations, "creating", pid);
+		int rc = st ? seccomp_listener_forward(s->seccomp, l->sync_fd, st, pid, err)
+			    : vs_err(err, ENOMEM, "state");
+		json_decref(st);
+		if (rc < 0)
+			goto fail;
+	}
 	if (sync_expect(l->sync_fd, SYNC_READY, err) < 0)
 		goto fail;
 	return 0;

@@ -19,6 +19,7 @@
 #include "base/util.h"
 #include "oci/caps.h"
 #include "oci/passwd.h"
+#include "oci/sync.h"
 
 static const enum spec_ns_type join_order[] = {NS_USER, NS_IPC,	 NS_UTS, NS_NET,
 					       NS_CGROUP, NS_TIME, NS_MNT};
@@ -163,6 +164,22 @@ static int set_identity(const struct spec_process *p, vs_err_t *err)
 	return caps_finish(&p->caps, err);
 }
 
+static int install_seccomp(struct process_run *r, vs_err_t *err)
+{
+	if (r->p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return vs_err(err, errno, "process.noNewPrivileges");
+	int listener = -1;
+	if (seccomp_install(r->seccomp, &listener, err) < 0)
+		return vs_err_wrap(err, "linux.seccomp");
+	r->seccomp_installed = true;
+	if (listener < 0)
+		return 0;
+	/* the runtime hands it to listenerPath with the container's state */
+	int rc = sync_send_fd(r->sync_fd, SYNC_SECCOMP, listener, err);
+	close(listener);
+	return rc < 0 ? vs_err_wrap(err, "linux.seccomp.listenerPath") : 0;
+}
+
 int process_setup(struct process_run *r, vs_err_t *err)
 {
 	const struct spec_process *p = r->p;
@@ -173,9 +190,11 @@ int process_setup(struct process_run *r, vs_err_t *err)
 	/* as root first; a directory only the user may enter is tried again below */
 	bool in_cwd = chdir(p->cwd) == 0;
 	/* without no_new_privs a filter needs CAP_SYS_ADMIN, so it goes in before the
-	 * capabilities are dropped (as runc does) */
-	if (r->seccomp && !p->no_new_privileges && seccomp_install(r->seccomp, err) < 0)
-		return vs_err_wrap(err, "linux.seccomp");
+	 * capabilities are dropped (as runc does); one with a notify listener goes in now in
+	 * any case, while the runtime is there to pass its fd on */
+	if (r->seccomp && (!p->no_new_privileges || seccomp_prog_notifies(r->seccomp)) &&
+	    install_seccomp(r, err) < 0)
+		return -1;
 	if (set_identity(p, err) < 0)
 		return -1;
 	umask(p->user.has_umask ? p->user.umask : 022);
@@ -184,7 +203,7 @@ int process_setup(struct process_run *r, vs_err_t *err)
 	return 0;
 }
 
-int process_finish(const struct process_run *r, vs_err_t *err)
+int process_finish(struct process_run *r, vs_err_t *err)
 {
 	const struct spec_process *p = r->p;
 	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
@@ -192,8 +211,8 @@ int process_finish(const struct process_run *r, vs_err_t *err)
 	sigset_t all;
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
-	if (r->seccomp && p->no_new_privileges && seccomp_install(r->seccomp, err) < 0)
-		return vs_err_wrap(err, "linux.seccomp");
+	if (r->seccomp && !r->seccomp_installed && install_seccomp(r, err) < 0)
+		return -1;
 	char *empty_env[] = {NULL};
 	execve(r->exe, p->args, r->env ? r->env : empty_env);
 	return vs_err(err, errno, "exec `%s`", p->args[0]);

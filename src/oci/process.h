@@ -7,7 +7,9 @@
  * Everything vessel itself does (fds, cwd, PATH lookup) happens in process_setup before
  * the user's seccomp filter goes in, so no profile can make vessel's own work fail: the
  * filter is installed in process_setup only without noNewPrivileges (it needs
- * CAP_SYS_ADMIN then, as runc does), otherwise in process_finish right before execve. */
+ * CAP_SYS_ADMIN then, as runc does) or with a notify listener (its fd goes to the
+ * runtime, which is gone once the init waits for start), otherwise in process_finish
+ * right before execve. */
 #ifndef VESSEL_OCI_PROCESS_H
 #define VESSEL_OCI_PROCESS_H
 
@@ -26,6 +28,8 @@ struct process_run {
 	const struct spec_process *p;
 	const struct seccomp_prog *seccomp;
 	int preserve_fds;
+	int sync_fd; /* to the runtime: a seccomp notify fd goes there (SYNC_SECCOMP) */
+	bool seccomp_installed;
 	char exe[PATH_MAX]; /* args[0] resolved by process_setup */
 	char **env;	    /* process.env, with HOME added when it has none */
 };
@@ -35,6 +39,6 @@ struct process_run {
  * capabilities. */
 int process_setup(struct process_run *r, vs_err_t *err);
 /* noNewPrivileges, the seccomp filter (with it), execve; returns only on failure. */
-int process_finish(const struct process_run *r, vs_err_t *err);
+int process_finish(struct process_run *r, vs_err_t *err);
 
 #endif

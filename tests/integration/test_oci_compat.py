@@ -519,3 +519,87 @@ def test_recursive_mount_options_reach_submounts(bundle, tmp_path):
         assert r.returncode != 0 and "Read-only file system" in r.stderr, r.stderr
     finally:
         run(["umount", "-l", str(src / "sub")])
+
+
+# ---------------------------------------------------------------- seccomp notify
+
+
+class Listener:
+    """A seccomp agent's end of listenerPath: takes one connection, the JSON and the fd."""
+
+    def __init__(self, path):
+        import socket
+        import threading
+        self.path = str(path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        os.chmod(self.path, 0o777)
+        self.sock.listen(4)
+        self.got = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        import socket
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                msg, fds, _, _ = socket.recv_fds(conn, 65536, 4)
+                while True:
+                    more = conn.recv(65536)
+                    if not more:
+                        break
+                    msg += more
+                # closing the notify fd makes the notified syscalls fail with ENOSYS
+                for fd in fds:
+                    kind = os.readlink(f"/proc/self/fd/{fd}")
+                    os.close(fd)
+                    self.got.append((json.loads(msg), kind))
+
+    def close(self):
+        self.sock.close()
+
+
+def notify_profile(listener, *names):
+    return {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": listener.path,
+            "listenerMetadata": "agent-args",
+            "syscalls": [{"names": list(names), "action": "SCMP_ACT_NOTIFY"}]}
+
+
+@pytest.mark.parametrize("nnp", [True, False])
+def test_seccomp_listener_gets_the_notify_fd_and_the_state(bundle, tmp_path, nnp):
+    listener = Listener(tmp_path / "agent.sock")
+    try:
+        bundle.config["process"]["noNewPrivileges"] = nnp
+        bundle.config["linux"]["seccomp"] = notify_profile(listener, "mkdir", "mkdirat")
+        cid, r = bundle.args("sleep", "30").create()
+        assert r.returncode == 0, r.stderr
+        pid = json.loads(bundle.cmd("state", cid).stdout)["pid"]
+        deadline = time.time() + 5
+        while not listener.got and time.time() < deadline:
+            time.sleep(0.02)
+        (msg, kind), = listener.got
+        assert kind == "anon_inode:seccomp notify", kind
+        assert msg["fds"] == ["seccompFd"] and msg["metadata"] == "agent-args"
+        assert msg["pid"] == pid and msg["state"]["id"] == cid
+        assert msg["state"]["status"] == "creating"
+        assert bundle.cmd("start", cid).returncode == 0
+        # the agent closed its fd: a notified syscall now fails (ENOSYS), others work
+        r = bundle.cmd("exec", cid, "mkdir", "/tmp/x")
+        assert r.returncode != 0 and "Function not implemented" in r.stderr, r.stderr
+        assert len(listener.got) == 2 and listener.got[1][0]["state"]["status"] == "running"
+        assert out_of(bundle.cmd("exec", cid, "echo", "ok")) == "ok\n"
+    finally:
+        listener.close()
+
+
+def test_seccomp_notify_needs_a_listener(bundle):
+    prof = {"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}
+    bundle.config["linux"]["seccomp"] = prof
+    r = bundle.args("true").run()
+    assert r.returncode != 0
+    assert "linux.seccomp.listenerPath: is required with SCMP_ACT_NOTIFY" in r.stderr
