@@ -37,15 +37,17 @@ int netdev_parse(json_t *lx, bool has_netns, struct netdev **out, size_t *n, vs_
 	if (!o || !json_object_size(o))
 		return 0;
 	if (!has_netns)
-		return vs_err(err, 0, "linux.netDevices: needs a network namespace of the "
-				      "container's own in linux.namespaces");
+		return vs_err(err, 0,
+			      "linux.netDevices: needs a network namespace of the "
+			      "container's own in linux.namespaces");
 	struct netdev *d = calloc(json_object_size(o), sizeof(*d));
 	if (!d)
 		return vs_err(err, ENOMEM, "linux.netDevices");
 	const char *key;
 	json_t *v;
 	size_t k = 0;
-	json_object_foreach(o, key, v) {
+	json_object_foreach(o, key, v)
+	{
 		cleanup_free char *path = vjson_join("linux.netDevices", key);
 		const char *name = NULL;
 		int rc = 0;
@@ -123,8 +125,9 @@ static int move_one(int sock, const struct netdev *d, int netns_fd, vs_err_t *er
 		return vs_err(err, EPROTO, "linux.netDevices.%s: netlink reply", d->host_name);
 	const struct nlmsgerr *e = NLMSG_DATA(&ack.h);
 	if (e->error)
-		return vs_err(err, -e->error, "linux.netDevices.%s: move into the container as `%s`",
-			      d->host_name, d->name);
+		return vs_err(err, -e->error,
+			      "linux.netDevices.%s: move into the container as `%s`", d->host_name,
+			      d->name);
 	return 0;
 }
 

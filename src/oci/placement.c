@@ -26,41 +26,38 @@ struct name_value {
 };
 
 static const struct name_value sched_policies[] = {
-	{"SCHED_OTHER", SCHED_NORMAL}, {"SCHED_FIFO", SCHED_FIFO},   {"SCHED_RR", SCHED_RR},
-	{"SCHED_BATCH", SCHED_BATCH},  {"SCHED_ISO", 4},	     {"SCHED_IDLE", SCHED_IDLE},
-	{"SCHED_DEADLINE", SCHED_DEADLINE},
+    {"SCHED_OTHER", SCHED_NORMAL},	{"SCHED_FIFO", SCHED_FIFO}, {"SCHED_RR", SCHED_RR},
+    {"SCHED_BATCH", SCHED_BATCH},	{"SCHED_ISO", 4},	    {"SCHED_IDLE", SCHED_IDLE},
+    {"SCHED_DEADLINE", SCHED_DEADLINE},
 };
 
 static const struct name_value sched_flags[] = {
-	{"SCHED_FLAG_RESET_ON_FORK", SCHED_FLAG_RESET_ON_FORK},
-	{"SCHED_FLAG_RECLAIM", SCHED_FLAG_RECLAIM},
-	{"SCHED_FLAG_DL_OVERRUN", SCHED_FLAG_DL_OVERRUN},
-	{"SCHED_FLAG_KEEP_POLICY", SCHED_FLAG_KEEP_POLICY},
-	{"SCHED_FLAG_KEEP_PARAMS", SCHED_FLAG_KEEP_PARAMS},
-	{"SCHED_FLAG_UTIL_CLAMP_MIN", SCHED_FLAG_UTIL_CLAMP_MIN},
-	{"SCHED_FLAG_UTIL_CLAMP_MAX", SCHED_FLAG_UTIL_CLAMP_MAX},
+    {"SCHED_FLAG_RESET_ON_FORK", SCHED_FLAG_RESET_ON_FORK},
+    {"SCHED_FLAG_RECLAIM", SCHED_FLAG_RECLAIM},
+    {"SCHED_FLAG_DL_OVERRUN", SCHED_FLAG_DL_OVERRUN},
+    {"SCHED_FLAG_KEEP_POLICY", SCHED_FLAG_KEEP_POLICY},
+    {"SCHED_FLAG_KEEP_PARAMS", SCHED_FLAG_KEEP_PARAMS},
+    {"SCHED_FLAG_UTIL_CLAMP_MIN", SCHED_FLAG_UTIL_CLAMP_MIN},
+    {"SCHED_FLAG_UTIL_CLAMP_MAX", SCHED_FLAG_UTIL_CLAMP_MAX},
 };
 
 static const struct name_value ioprio_classes[] = {
-	{"IOPRIO_CLASS_RT", IOPRIO_CLASS_RT},
-	{"IOPRIO_CLASS_BE", IOPRIO_CLASS_BE},
-	{"IOPRIO_CLASS_IDLE", IOPRIO_CLASS_IDLE},
+    {"IOPRIO_CLASS_RT", IOPRIO_CLASS_RT},
+    {"IOPRIO_CLASS_BE", IOPRIO_CLASS_BE},
+    {"IOPRIO_CLASS_IDLE", IOPRIO_CLASS_IDLE},
 };
 
 static const struct name_value mempolicy_modes[] = {
-	{"MPOL_DEFAULT", MPOL_DEFAULT},
-	{"MPOL_BIND", MPOL_BIND},
-	{"MPOL_INTERLEAVE", MPOL_INTERLEAVE},
-	{"MPOL_WEIGHTED_INTERLEAVE", MPOL_WEIGHTED_INTERLEAVE},
-	{"MPOL_PREFERRED", MPOL_PREFERRED},
-	{"MPOL_PREFERRED_MANY", MPOL_PREFERRED_MANY},
-	{"MPOL_LOCAL", MPOL_LOCAL},
+    {"MPOL_DEFAULT", MPOL_DEFAULT},	  {"MPOL_BIND", MPOL_BIND},
+    {"MPOL_INTERLEAVE", MPOL_INTERLEAVE}, {"MPOL_WEIGHTED_INTERLEAVE", MPOL_WEIGHTED_INTERLEAVE},
+    {"MPOL_PREFERRED", MPOL_PREFERRED},	  {"MPOL_PREFERRED_MANY", MPOL_PREFERRED_MANY},
+    {"MPOL_LOCAL", MPOL_LOCAL},
 };
 
 static const struct name_value mempolicy_flags[] = {
-	{"MPOL_F_NUMA_BALANCING", MPOL_F_NUMA_BALANCING},
-	{"MPOL_F_RELATIVE_NODES", MPOL_F_RELATIVE_NODES},
-	{"MPOL_F_STATIC_NODES", MPOL_F_STATIC_NODES},
+    {"MPOL_F_NUMA_BALANCING", MPOL_F_NUMA_BALANCING},
+    {"MPOL_F_RELATIVE_NODES", MPOL_F_RELATIVE_NODES},
+    {"MPOL_F_STATIC_NODES", MPOL_F_STATIC_NODES},
 };
 
 static int lookup(const struct name_value *t, size_t n, const char *name, const char *path,
@@ -129,8 +126,7 @@ static int parse_flags(json_t *o, const char *path, const char *key, const struc
 	return 0;
 }
 
-int placement_parse_sched(json_t *o, const char *path, struct placement_sched *out,
-			  vs_err_t *err)
+int placement_parse_sched(json_t *o, const char *path, struct placement_sched *out, vs_err_t *err)
 {
 	memset(out, 0, sizeof(*out));
 	if (!o)
@@ -166,8 +162,7 @@ int placement_parse_sched(json_t *o, const char *path, struct placement_sched *o
 	return 0;
 }
 
-int placement_parse_ioprio(json_t *o, const char *path, struct placement_ioprio *out,
-			   vs_err_t *err)
+int placement_parse_ioprio(json_t *o, const char *path, struct placement_ioprio *out, vs_err_t *err)
 {
 	memset(out, 0, sizeof(*out));
 	if (!o)
@@ -230,8 +225,8 @@ int placement_parse_mempolicy(json_t *o, const char *path, struct placement_memp
 	unsigned long md, flags;
 	cleanup_free char *mp = vjson_join(path, "mode");
 	cleanup_free char *np = vjson_join(path, "nodes");
-	if (vjson_require(vjson_string(o, path, "mode", &mode, err), path, "mode",
-			  "e.g. MPOL_BIND", err) < 0 ||
+	if (vjson_require(vjson_string(o, path, "mode", &mode, err), path, "mode", "e.g. MPOL_BIND",
+			  err) < 0 ||
 	    lookup(mempolicy_modes, ARRAY_SIZE(mempolicy_modes), mode, mp, &md, err) < 0 ||
 	    vjson_string(o, path, "nodes", &nodes, err) < 0 ||
 	    parse_flags(o, path, "flags", mempolicy_flags, ARRAY_SIZE(mempolicy_flags), &flags,
@@ -254,14 +249,14 @@ int placement_apply_sched(const struct placement_sched *s, vs_err_t *err)
 	if (!s->set)
 		return 0;
 	struct sched_attr a = {
-		.size = sizeof(a),
-		.sched_policy = s->policy,
-		.sched_flags = s->flags,
-		.sched_nice = s->nice,
-		.sched_priority = s->priority,
-		.sched_runtime = s->runtime,
-		.sched_deadline = s->deadline,
-		.sched_period = s->period,
+	    .size = sizeof(a),
+	    .sched_policy = s->policy,
+	    .sched_flags = s->flags,
+	    .sched_nice = s->nice,
+	    .sched_priority = s->priority,
+	    .sched_runtime = s->runtime,
+	    .sched_deadline = s->deadline,
+	    .sched_period = s->period,
 	};
 	if (syscall(SYS_sched_setattr, 0, &a, 0) < 0)
 		return vs_err(err, errno, "process.scheduler: sched_setattr");

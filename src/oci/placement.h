@@ -34,8 +34,7 @@ struct placement_mempolicy {
 };
 
 /* o may be NULL (set stays false). path names the field in errors. */
-int placement_parse_sched(json_t *o, const char *path, struct placement_sched *out,
-			  vs_err_t *err);
+int placement_parse_sched(json_t *o, const char *path, struct placement_sched *out, vs_err_t *err);
 int placement_parse_ioprio(json_t *o, const char *path, struct placement_ioprio *out,
 			   vs_err_t *err);
 int placement_parse_mempolicy(json_t *o, const char *path, struct placement_mempolicy *out,

@@ -34,9 +34,9 @@ struct process_run {
 	char **env;	    /* process.env, with HOME added when it has none */
 };
 
-/* rlimits, scheduler and ioPriority, fds 0..2+preserve_fds kept and the rest close-on-exec, cwd, args[0] looked up
- * in PATH, HOME from /etc/passwd when process.env has none, the seccomp filter (without noNewPrivileges), then uid/gid/groups and
- * capabilities. */
+/* rlimits, scheduler and ioPriority, fds 0..2+preserve_fds kept and the rest close-on-exec, cwd,
+ * args[0] looked up in PATH, HOME from /etc/passwd when process.env has none, the seccomp filter
+ * (without noNewPrivileges), then uid/gid/groups and capabilities. */
 int process_setup(struct process_run *r, vs_err_t *err);
 /* noNewPrivileges, the seccomp filter (with it), execve; returns only on failure. */
 int process_finish(struct process_run *r, vs_err_t *err);

@@ -383,8 +383,10 @@ static int parse_listener(json_t *seccomp, struct seccomp_spec *s, vs_err_t *err
 	if (!notify && listener && *listener)
 		return vs_err(err, 0, "%s.listenerPath: no syscall has SCMP_ACT_NOTIFY", s->path);
 	if ((s->flags & SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV) && !notify)
-		return vs_err(err, 0, "%s.flags: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV needs "
-				      "SCMP_ACT_NOTIFY", s->path);
+		return vs_err(err, 0,
+			      "%s.flags: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV needs "
+			      "SCMP_ACT_NOTIFY",
+			      s->path);
 	if (!notify)
 		return 0;
 	if (!(s->listener_path = strdup(listener)) ||
@@ -518,9 +520,9 @@ static int export_bpf(scmp_filter_ctx ctx, const struct seccomp_spec *s, struct 
 	/* the kernel refuses TSYNC with a listener unless told to fail on a thread it
 	 * cannot synchronise (ESRCH) instead of returning its id */
 	if (s->listener_path)
-		p->flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER |
-			    (p->flags & SECCOMP_FILTER_FLAG_TSYNC ? SECCOMP_FILTER_FLAG_TSYNC_ESRCH
-								  : 0);
+		p->flags |=
+		    SECCOMP_FILTER_FLAG_NEW_LISTENER |
+		    (p->flags & SECCOMP_FILTER_FLAG_TSYNC ? SECCOMP_FILTER_FLAG_TSYNC_ESRCH : 0);
 	*out = p;
 	return 0;
 }

@@ -27,7 +27,9 @@ static int send_to_listener(const char *path, const char *text, int fd, vs_err_t
 		char buf[CMSG_SPACE(sizeof(int))];
 	} c;
 	memset(&c, 0, sizeof(c));
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf,
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = c.buf,
 			   .msg_controllen = sizeof(c.buf)};
 	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
 	h->cmsg_level = SOL_SOCKET;
@@ -45,8 +47,8 @@ static int send_to_listener(const char *path, const char *text, int fd, vs_err_t
 	return 0;
 }
 
-int seccomp_listener_forward(const struct seccomp_spec *s, int sync_fd, json_t *state,
-			     pid_t pid, vs_err_t *err)
+int seccomp_listener_forward(const struct seccomp_spec *s, int sync_fd, json_t *state, pid_t pid,
+			     vs_err_t *err)
 {
 	cleanup_close int fd = -1;
 	if (sync_expect_fd(sync_fd, SYNC_SECCOMP, &fd, err) < 0)

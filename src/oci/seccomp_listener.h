@@ -12,7 +12,7 @@
 
 /* Takes the notify fd from the child over sync_fd (SYNC_SECCOMP) and sends it to the
  * spec's listener with state (the container's OCI state) and pid. */
-int seccomp_listener_forward(const struct seccomp_spec *s, int sync_fd, json_t *state,
-			     pid_t pid, vs_err_t *err);
+int seccomp_listener_forward(const struct seccomp_spec *s, int sync_fd, json_t *state, pid_t pid,
+			     vs_err_t *err);
 
 #endif

@@ -54,7 +54,9 @@ int sync_send_fd(int sock, enum sync_type type, int fd, vs_err_t *err)
 		char buf[CMSG_SPACE(sizeof(int))];
 	} c;
 	memset(&c, 0, sizeof(c));
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf,
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = c.buf,
 			   .msg_controllen = sizeof(c.buf)};
 	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
 	h->cmsg_level = SOL_SOCKET;
@@ -75,7 +77,9 @@ int sync_expect_fd(int sock, enum sync_type type, int *fd, vs_err_t *err)
 		char buf[CMSG_SPACE(sizeof(int))];
 	} c;
 	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf,
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = c.buf,
 			   .msg_controllen = sizeof(c.buf)};
 	ssize_t n;
 	*fd = -1;
@@ -94,7 +98,8 @@ int sync_expect_fd(int sock, enum sync_type type, int *fd, vs_err_t *err)
 		*fd = -1;
 		if (buf[0] == SYNC_ERROR)
 			return vs_err(err, 0, "%s", buf + 1);
-		return vs_err(err, 0, "sync with container init: expected `%c` with an fd, got `%c`",
+		return vs_err(err, 0,
+			      "sync with container init: expected `%c` with an fd, got `%c`",
 			      (char)type, buf[0]);
 	}
 	return 0;
