@@ -65,17 +65,16 @@ static const struct action_name {
 	const char *name;
 	uint32_t action;
 	enum act_errno errno_ret;
-	bool supported;
 } actions[] = {
-    {"SCMP_ACT_KILL", SCMP_ACT_KILL, ERRNO_NONE, true},
-    {"SCMP_ACT_KILL_PROCESS", SCMP_ACT_KILL_PROCESS, ERRNO_NONE, true},
-    {"SCMP_ACT_KILL_THREAD", SCMP_ACT_KILL_THREAD, ERRNO_NONE, true},
-    {"SCMP_ACT_TRAP", SCMP_ACT_TRAP, ERRNO_NONE, true},
-    {"SCMP_ACT_ERRNO", SCMP_ACT_ERRNO(0), ERRNO_TAKES, true},
-    {"SCMP_ACT_TRACE", SCMP_ACT_TRACE(0), ERRNO_TAKES, true},
-    {"SCMP_ACT_ALLOW", SCMP_ACT_ALLOW, ERRNO_NONE, true},
-    {"SCMP_ACT_LOG", SCMP_ACT_LOG, ERRNO_NONE, true},
-    {"SCMP_ACT_NOTIFY", SCMP_ACT_NOTIFY, ERRNO_NONE, true},
+    {"SCMP_ACT_KILL", SCMP_ACT_KILL, ERRNO_NONE},
+    {"SCMP_ACT_KILL_PROCESS", SCMP_ACT_KILL_PROCESS, ERRNO_NONE},
+    {"SCMP_ACT_KILL_THREAD", SCMP_ACT_KILL_THREAD, ERRNO_NONE},
+    {"SCMP_ACT_TRAP", SCMP_ACT_TRAP, ERRNO_NONE},
+    {"SCMP_ACT_ERRNO", SCMP_ACT_ERRNO(0), ERRNO_TAKES},
+    {"SCMP_ACT_TRACE", SCMP_ACT_TRACE(0), ERRNO_TAKES},
+    {"SCMP_ACT_ALLOW", SCMP_ACT_ALLOW, ERRNO_NONE},
+    {"SCMP_ACT_LOG", SCMP_ACT_LOG, ERRNO_NONE},
+    {"SCMP_ACT_NOTIFY", SCMP_ACT_NOTIFY, ERRNO_NONE},
 };
 
 static const struct op_name {
@@ -105,13 +104,12 @@ static const char *const arch_names[] = {
 static const struct flag_name {
 	const char *name;
 	unsigned int flag;
-	bool supported;
 } flags[] = {
-    {"SECCOMP_FILTER_FLAG_TSYNC", SECCOMP_FILTER_FLAG_TSYNC, true},
-    {"SECCOMP_FILTER_FLAG_LOG", SECCOMP_FILTER_FLAG_LOG, true},
-    {"SECCOMP_FILTER_FLAG_SPEC_ALLOW", SECCOMP_FILTER_FLAG_SPEC_ALLOW, true},
+    {"SECCOMP_FILTER_FLAG_TSYNC", SECCOMP_FILTER_FLAG_TSYNC},
+    {"SECCOMP_FILTER_FLAG_LOG", SECCOMP_FILTER_FLAG_LOG},
+    {"SECCOMP_FILTER_FLAG_SPEC_ALLOW", SECCOMP_FILTER_FLAG_SPEC_ALLOW},
     /* only means something with a notify listener (checked in seccomp_spec_parse) */
-    {"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, true},
+    {"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV},
 };
 
 /* The most a filter can return as errno data (SECCOMP_RET_DATA); the kernel clamps values
@@ -154,9 +152,6 @@ static int parse_action(json_t *obj, const char *path, const char *key, const ch
 			a = &actions[i];
 	if (!a)
 		return vs_err(err, 0, "%s.%s: unknown action `%.64s`", path, key, name);
-	if (!a->supported)
-		return vs_err(err, 0, "%s.%s: %s is not supported yet (no seccomp notify listener)",
-			      path, key, name);
 
 	int64_t errno_ret = EPERM;
 	rc = vjson_int_range(obj, path, errno_key, 0, ERRNO_RET_MAX, &errno_ret, err);
@@ -223,11 +218,6 @@ static int parse_flags(json_t *seccomp, struct seccomp_spec *s, vs_err_t *err)
 		if (!f)
 			return vs_err(err, 0, "%s.flags[%zu]: unknown flag `%.64s`", s->path, i,
 				      name);
-		if (!f->supported)
-			return vs_err(err, 0,
-				      "%s.flags[%zu]: %s is not supported yet (no seccomp notify "
-				      "listener)",
-				      s->path, i, name);
 		s->flags |= f->flag;
 	}
 	return 0;
@@ -627,16 +617,13 @@ json_t *seccomp_features_json(void)
 	json_t *acts = json_array(), *cmps = json_array(), *archs = json_array(),
 	       *known = json_array(), *supported = json_array();
 	for (size_t i = 0; i < ARRAY_SIZE(actions); i++)
-		if (actions[i].supported)
-			json_array_append_new(acts, json_string(actions[i].name));
+		json_array_append_new(acts, json_string(actions[i].name));
 	for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
 		json_array_append_new(cmps, json_string(ops[i].name));
 	for (size_t i = 0; i < ARRAY_SIZE(arch_names); i++)
 		if (arch_token(arch_names[i]))
 			json_array_append_new(archs, json_string(arch_names[i]));
 	for (size_t i = 0; i < ARRAY_SIZE(flags); i++) {
-		if (!flags[i].supported)
-			continue;
 		json_array_append_new(known, json_string(flags[i].name));
 		if (kernel_has_flag(flags[i].flag))
 			json_array_append_new(supported, json_string(flags[i].name));
