@@ -16,27 +16,32 @@ struct command {
 	const char *name;
 	oci_command_fn fn;
 	const char *help;
+	/* what `vessel NAME --help` prints; NULL: the command answers --help itself */
+	const char *usage;
 	/* starts container processes: runs from a sealed copy of the binary */
 	bool sealed;
 };
 
 static const struct command commands[] = {
-	{"create", oci_cmd_create, "create a container (its process waits for start)", true},
-	{"start", oci_cmd_start, "start the process of a created container"},
-	{"run", oci_cmd_run, "create, start and wait for a container", true},
-	{"state", oci_cmd_state, "print a container's OCI state JSON"},
-	{"kill", oci_cmd_kill, "send a signal to a container's init"},
-	{"delete", oci_cmd_delete, "delete a container and its resources"},
-	{"exec", oci_cmd_exec, "run a new process in a running container", true},
-	{"ps", oci_cmd_ps, "show the processes of a container"},
-	{"pause", oci_cmd_pause, "freeze every process of a container"},
-	{"resume", oci_cmd_resume, "thaw a paused container"},
-	{"update", oci_cmd_update, "change a running container's resource limits"},
-	{"events", oci_cmd_events, "print a container's cgroup stats"},
-	{"list", oci_cmd_list, "list containers"},
-	{"spec", oci_cmd_spec, "write a default config.json"},
-	{"features", oci_cmd_features, "print the runtime features JSON"},
-	{"vm", vmm_main, "run a microVM (vessel vm run --help)"},
+	{"create", oci_cmd_create, "create a container (its process waits for start)", NULL, true},
+	{"start", oci_cmd_start, "start the process of a created container", "ID"},
+	{"run", oci_cmd_run, "create, start and wait for a container", NULL, true},
+	{"state", oci_cmd_state, "print a container's OCI state JSON", "ID"},
+	{"kill", oci_cmd_kill, "send a signal to a container's init", "[--all] ID [SIGNAL]"},
+	{"delete", oci_cmd_delete, "delete a container and its resources", "[--force] ID"},
+	{"exec", oci_cmd_exec, "run a new process in a running container", NULL, true},
+	{"ps", oci_cmd_ps, "show the processes of a container",
+	 "[--format table|json] ID [PS_ARGS...]"},
+	{"pause", oci_cmd_pause, "freeze every process of a container", "ID"},
+	{"resume", oci_cmd_resume, "thaw a paused container", "ID"},
+	{"update", oci_cmd_update, "change a running container's resource limits",
+	 "[--resources FILE|-] [--memory N] [--cpu-quota N] ... ID"},
+	{"events", oci_cmd_events, "print a container's cgroup stats",
+	 "[--stats] [--interval 5s] ID"},
+	{"list", oci_cmd_list, "list containers", "[--format table|json] [--quiet]"},
+	{"spec", oci_cmd_spec, "write a default config.json", "[--bundle DIR] [--rootless]"},
+	{"features", oci_cmd_features, "print the runtime features JSON", NULL},
+	{"vm", vmm_main, "run a microVM (vessel vm run --help)", NULL},
 };
 
 static void usage(FILE *f)
@@ -46,6 +51,15 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 	fprintf(f, "\n'vessel COMMAND --help' shows a command's options.\n");
+}
+
+/* runc answers `COMMAND --help` anywhere among the command's leading options */
+static bool asks_for_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc && argv[i][0] == '-' && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	return false;
 }
 
 enum { OPT_ROOT = 256, OPT_LOG, OPT_LOG_FORMAT, OPT_SYSTEMD_CGROUP, OPT_CRIU, OPT_ROOTLESS };
@@ -120,6 +134,11 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(commands[i].name, name) != 0)
 			continue;
+		if (commands[i].usage && asks_for_help(argc - optind, argv + optind)) {
+			printf("usage: vessel %s %s\n\n%s\n", name, commands[i].usage,
+			       commands[i].help);
+			return 0;
+		}
 		if (commands[i].sealed && selfexe_reexec_sealed(argv, &err) < 0) {
 			vs_report(err);
 			return 1;

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include "base/log.h"
 #include "oci/cgroup_internal.h"
 
 static bool mem_set(const struct cgroup_resources *r)
@@ -94,27 +93,22 @@ int cgroup_apply(struct cgroup *cg, const struct cgroup_resources *r, vs_err_t *
 	APPLY(r->n_rdma, CG_RDMA, "rdma", cg_rdma_apply, cg_rdma_apply);
 #undef APPLY
 
-	/* net_cls and net_prio exist only in v1; v2 filters by cgroup path instead */
+	/* net_cls and net_prio exist only in v1 (v2 filters by cgroup path instead): where
+	 * they are not mounted the limit is refused, never silently dropped */
 	if (r->net.classid.set) {
-		if ((d = cg_dir_for(cg, CG_NET_CLS)))
-			if (cg_writef(d->dir, "net_cls.classid", err, "%lld",
-				      (long long)r->net.classid.v) < 0)
-				return vs_err_wrap(err, "%s.network.classID", r->path);
-		if (!d)
-			vs_debug("cgroup: no net_cls hierarchy, %s.network.classID not applied",
-				 r->path);
+		if (!(d = cg_dir_for(cg, CG_NET_CLS)))
+			return unavailable(err, r, "network.classID", "net_cls");
+		if (cg_writef(d->dir, "net_cls.classid", err, "%lld", (long long)r->net.classid.v) <
+		    0)
+			return vs_err_wrap(err, "%s.network.classID", r->path);
 	}
 	if (r->net.n_prio) {
-		if ((d = cg_dir_for(cg, CG_NET_PRIO))) {
-			for (size_t i = 0; i < r->net.n_prio; i++)
-				if (cg_writef(d->dir, "net_prio.ifpriomap", err, "%s %u",
-					      r->net.prio[i].ifname, r->net.prio[i].prio) < 0)
-					return vs_err_wrap(err, "%s.network.priorities[%zu]",
-							   r->path, i);
-		} else {
-			vs_debug("cgroup: no net_prio hierarchy, %s.network.priorities not applied",
-				 r->path);
-		}
+		if (!(d = cg_dir_for(cg, CG_NET_PRIO)))
+			return unavailable(err, r, "network.priorities", "net_prio");
+		for (size_t i = 0; i < r->net.n_prio; i++)
+			if (cg_writef(d->dir, "net_prio.ifpriomap", err, "%s %u",
+				      r->net.prio[i].ifname, r->net.prio[i].prio) < 0)
+				return vs_err_wrap(err, "%s.network.priorities[%zu]", r->path, i);
 	}
 
 	if (r->has_devices) {

@@ -1,9 +1,12 @@
 /* Limits in cgroup v1 files (memory, cpu, cpuset, blkio hierarchies). */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/log.h"
+#include "base/util.h"
 #include "oci/cgroup_internal.h"
 
 int cg_v1_cpuset(const struct cg_dir *d, const struct cgroup_resources *r, vs_err_t *err)
@@ -97,6 +100,64 @@ int cg_v1_memory(const struct cg_dir *d, const struct cgroup_resources *r, vs_er
 	return 0;
 }
 
+/* The real-time budget children of dir hold, but for the one named skip. */
+static long long siblings_rt_runtime(const char *dir, const char *skip)
+{
+	long long sum = 0;
+	DIR *dd = opendir(dir);
+	if (!dd)
+		return 0;
+	struct dirent *e;
+	while ((e = readdir(dd))) {
+		if (e->d_type != DT_DIR || e->d_name[0] == '.' || strcmp(e->d_name, skip) == 0)
+			continue;
+		cleanup_free char *sub = NULL;
+		uint64_t v = 0;
+		if (asprintf(&sub, "%s/%s", dir, e->d_name) < 0)
+			continue;
+		if (cg_read_u64(sub, "cpu.rt_runtime_us", &v, NULL) == 0 && v != UINT64_MAX)
+			sum += (long long)v;
+	}
+	closedir(dd);
+	return sum;
+}
+
+/* A cgroup's real-time budget comes out of its parent's, and a new cgroup's parents
+ * (vessel/, a pod's slice) start with none: give each ancestor below the hierarchy's
+ * root what its children need, top-down, as runc does. */
+static int give_parents_rt_budget(const struct cg_dir *d, long long runtime, const char *rp,
+				  vs_err_t *err)
+{
+	size_t root_len = strlen(d->mountpoint);
+	char path[4096];
+	snprintf(path, sizeof(path), "%s", d->dir);
+	char *ancestors[CG_MAX_DEPTH];
+	long long need[CG_MAX_DEPTH];
+	int n = 0;
+	long long child_need = runtime;
+	for (char *slash; n < CG_MAX_DEPTH && (slash = strrchr(path, '/')) &&
+			  (size_t)(slash - path) > root_len;) {
+		*slash = '\0';
+		child_need += siblings_rt_runtime(path, slash + 1);
+		ancestors[n] = strdup(path);
+		need[n++] = child_need;
+	}
+	int rc = 0;
+	for (int i = n - 1; i >= 0 && rc == 0; i--) {
+		uint64_t have = 0;
+		if (!ancestors[i])
+			rc = vs_err(err, ENOMEM, "%s.cpu.realtimeRuntime", rp);
+		else if (cg_read_u64(ancestors[i], "cpu.rt_runtime_us", &have, err) < 0)
+			rc = vs_err_wrap(err, "%s.cpu.realtimeRuntime", rp);
+		else if ((long long)have < need[i])
+			rc = cg_set(ancestors[i], "cpu.rt_runtime_us", rp, "cpu.realtimeRuntime",
+				    err, "%lld", need[i]);
+	}
+	for (int i = 0; i < n; i++)
+		free(ancestors[i]);
+	return rc;
+}
+
 int cg_v1_cpu(const struct cg_dir *d, const struct cgroup_resources *r, vs_err_t *err)
 {
 	const char *dir = d->dir, *rp = r->path;
@@ -114,6 +175,9 @@ int cg_v1_cpu(const struct cg_dir *d, const struct cgroup_resources *r, vs_err_t
 		return -1;
 	if (r->cpu.rt_period.set && cg_set(dir, "cpu.rt_period_us", rp, "cpu.realtimePeriod", err,
 					   "%lld", (long long)r->cpu.rt_period.v) < 0)
+		return -1;
+	if (r->cpu.rt_runtime.set && r->cpu.rt_runtime.v > 0 &&
+	    give_parents_rt_budget(d, (long long)r->cpu.rt_runtime.v, rp, err) < 0)
 		return -1;
 	if (r->cpu.rt_runtime.set && cg_set(dir, "cpu.rt_runtime_us", rp, "cpu.realtimeRuntime",
 					    err, "%lld", (long long)r->cpu.rt_runtime.v) < 0)

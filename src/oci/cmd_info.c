@@ -12,7 +12,9 @@
 #include "base/util.h"
 #include "oci/caps.h"
 #include "oci/oci.h"
+#include "oci/placement.h"
 #include "oci/seccomp.h"
+#include "oci/spec.h"
 #include "oci/state.h"
 
 static int print_json(json_t *j, size_t flags, vs_err_t *err)
@@ -189,28 +191,37 @@ int oci_cmd_spec(const struct vs_globals *g, int argc, char **argv, vs_err_t *er
 	return rc < 0 ? vs_err_wrap(err, "`%s`", path) : 0;
 }
 
+static json_t *hook_kinds_json(void)
+{
+	json_t *a = json_array();
+	for (int k = 0; a && k < HOOK_KIND_COUNT; k++)
+		json_array_append_new(a, json_string(spec_hook_kind_name(k)));
+	return a;
+}
+
+/* Every list comes from the table the parser itself uses, and every "enabled" from what
+ * the runtime applies (intelRdt is refused, apparmor and selinux labels not applied), so
+ * the answer cannot drift from the code. */
 int oci_cmd_features(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)
 {
 	(void)g;
 	(void)argc;
 	(void)argv;
 	json_t *f = json_pack(
-		"{s:s, s:s, s:[s,s,s,s,s,s], s:[s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s],"
-		" s:{s:[s,s,s,s,s,s,s,s], s:o, s:{s:b, s:b, s:b, s:b, s:b}, s:o, s:{s:b},"
-		" s:{s:b}, s:{s:b}, s:{s:{s:b}}, s:{s:b}}, s:{s:s, s:s}}",
-		"ociVersionMin", "1.0.0", "ociVersionMax", "1.2.0", "hooks", "prestart",
-		"createRuntime", "createContainer", "startContainer", "poststart", "poststop",
-		"mountOptions", "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync",
-		"exec", "lazytime", "mand", "noatime", "nodev", "nodiratime", "noexec", "nolazytime",
-		"nomand", "norelatime", "nostrictatime", "nosuid", "private", "rbind", "relatime",
-		"remount", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw", "shared",
-		"silent", "slave", "strictatime", "suid", "linux", "namespaces", "cgroup", "ipc",
-		"mount", "network", "pid", "user", "uts", "time", "capabilities",
-		caps_all_names_json(), "cgroup", "v1", true, "v2", true, "systemd", false,
-		"systemdUser", false, "rdma", false, "seccomp", seccomp_features_json(), "apparmor",
-		"enabled", false, "selinux", "enabled", false, "intelRdt", "enabled", false,
-		"mountExtensions", "idmap", "enabled", false, "netDevices", "enabled", false, "annotations",
-		"org.vessel.version", VESSEL_VERSION, "org.vessel.seccomp.compiler", "libseccomp");
+		"{s:s, s:s, s:o, s:o,"
+		" s:{s:o, s:o, s:{s:b, s:b, s:b, s:b, s:b}, s:o, s:{s:b}, s:{s:b}, s:{s:b},"
+		"    s:{s:{s:b}}, s:{s:b}, s:{s:o, s:o}},"
+		" s:{s:s, s:s}}",
+		"ociVersionMin", "1.0.0", "ociVersionMax", "1.2.0", "hooks", hook_kinds_json(),
+		"mountOptions", spec_mount_options_json(), "linux", "namespaces",
+		spec_namespaces_json(), "capabilities", caps_all_names_json(), "cgroup", "v1", true,
+		"v2", true, "systemd", false, "systemdUser", false, "rdma", false, "seccomp",
+		seccomp_features_json(), "apparmor", "enabled", false, "selinux", "enabled", false,
+		"intelRdt", "enabled", false, "mountExtensions", "idmap", "enabled", true,
+		"netDevices", "enabled", true, "memoryPolicy", "modes",
+		placement_mempolicy_modes_json(), "flags", placement_mempolicy_flags_json(),
+		"annotations", "org.vessel.version", VESSEL_VERSION, "org.vessel.seccomp.compiler",
+		"libseccomp");
 	if (!f)
 		return vs_err(err, ENOMEM, "features");
 	return print_json(f, JSON_INDENT(2), err);

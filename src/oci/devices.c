@@ -1,6 +1,7 @@
 #include "oci/devices.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -109,11 +110,18 @@ int devices_setup(const struct spec *s, int rootfd, bool dev_mounted, bool in_us
 	for (size_t i = 0; i < s->n_devices; i++) {
 		const struct spec_device *d = &s->devices[i];
 		mode_t mode = d->has_mode ? d->mode : 0666;
-		if (make_device(rootfd, d->path, d->type, (unsigned)d->major, (unsigned)d->minor,
+		/* "/dev/foo/" names the node /dev/foo, as in crun */
+		char path[PATH_MAX];
+		int n = snprintf(path, sizeof(path), "%s", d->path);
+		if (n < 0 || n >= (int)sizeof(path))
+			return vs_err(err, ENAMETOOLONG, "linux.devices[%zu].path", i);
+		while (n > 1 && path[n - 1] == '/')
+			path[--n] = '\0';
+		if (make_device(rootfd, path, d->type, (unsigned)d->major, (unsigned)d->minor,
 				mode, in_userns, err) < 0)
 			return vs_err_wrap(err, "linux.devices[%zu]", i);
 		if (d->has_uid || d->has_gid) {
-			cleanup_close int fd = open_in_root(rootfd, d->path, false, false, err);
+			cleanup_close int fd = open_in_root(rootfd, path, false, false, err);
 			if (fd < 0)
 				return -1;
 			char p[64];
@@ -121,7 +129,7 @@ int devices_setup(const struct spec *s, int rootfd, bool dev_mounted, bool in_us
 			if (chown(p, d->has_uid ? d->uid : (uid_t)-1,
 				  d->has_gid ? d->gid : (gid_t)-1) < 0)
 				return vs_err(err, errno, "linux.devices[%zu]: chown `%s`", i,
-					      d->path);
+					      path);
 		}
 	}
 	return 0;

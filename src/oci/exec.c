@@ -22,20 +22,18 @@
 #include "oci/nsenter.h"
 #include "oci/process.h"
 #include "oci/seccomp.h"
+#include "oci/seccomp_listener.h"
 #include "oci/state.h"
 #include "oci/sync.h"
 #include "oci/tty.h"
 #include "oci/waitloop.h"
-
-/* user first: it owns the others; mount last, so the paths opened before are the host's */
-static const enum spec_ns_type join_order[] = {NS_USER, NS_IPC, NS_UTS, NS_NET,
-					       NS_CGROUP, NS_TIME, NS_MNT};
 
 struct exec_child {
 	const struct exec_opts *o;
 	const struct seccomp_prog *seccomp;
 	struct cgroup *cg;
 	int ns_fd[NS_COUNT];
+	int root_fd; /* the init's root when it shares our mount namespace, or -1 */
 	int sync_fd;
 	int console_fd;
 };
@@ -48,37 +46,25 @@ static int exec_child_steps(const struct exec_child *c, vs_err_t *err)
 	/* still host root here, before any setns: join the cgroup ourselves (cheap) */
 	if (c->cg && cgroup_enter_self(c->cg, false, err) < 0)
 		return -1;
-	for (size_t i = 0; i < ARRAY_SIZE(join_order); i++) {
-		enum spec_ns_type t = join_order[i];
-		if (c->ns_fd[t] >= 0 && setns(c->ns_fd[t], spec_ns_clone_flag(t)) < 0)
-			return vs_err(err, errno, "join the container's %s namespace",
-				      spec_ns_name(t));
-	}
+	if (process_join_namespaces(c->ns_fd, err) < 0)
+		return -1;
+	/* a container in the runtime's mount namespace has its rootfs by chroot only */
+	if (c->root_fd >= 0 && (fchdir(c->root_fd) < 0 || chroot(".") < 0))
+		return vs_err(err, errno, "enter the container's root");
 	if (p->terminal) {
 		if (console_setup(c->console_fd, p, false, err) < 0)
 			return -1;
 		close(c->console_fd);
+	} else if (setpgid(0, 0) < 0) {
+		/* its own process group, as in runc and crun: the runtime's is not in the
+		 * container (it reads as pgid 0 there), and a signal to the group stays inside */
+		return vs_err(err, errno, "setpgid");
 	}
-	if (process_set_rlimits(p, err) < 0)
+	struct process_run run = {.p = p, .seccomp = c->seccomp,
+				  .preserve_fds = c->o->preserve_fds, .sync_fd = c->sync_fd};
+	if (process_setup(&run, err) < 0)
 		return -1;
-	if (c->seccomp && !p->no_new_privileges && seccomp_install(c->seccomp, err) < 0)
-		return vs_err_wrap(err, "linux.seccomp");
-	bool deny_setgroups = false;
-	cleanup_free char *sg = NULL;
-	if (vs_read_file("/proc/self/setgroups", 64, &sg, NULL, NULL) == 0)
-		deny_setgroups = strncmp(sg, "deny", 4) == 0;
-	if (process_set_identity(p, !deny_setgroups, err) < 0)
-		return -1;
-	umask(p->user.has_umask ? p->user.umask : 022);
-	if (chdir(p->cwd) < 0)
-		return vs_err(err, errno, "cwd: chdir `%s`", p->cwd);
-	if (process_prepare_fds(c->o->preserve_fds, err) < 0)
-		return -1;
-	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return vs_err(err, errno, "noNewPrivileges");
-	if (c->seccomp && p->no_new_privileges && seccomp_install(c->seccomp, err) < 0)
-		return vs_err_wrap(err, "linux.seccomp");
-	return process_exec(p, err);
+	return process_finish(&run, err);
 }
 
 static int open_namespaces(const struct spec *s, pid_t pid, int ns_fd[NS_COUNT],
@@ -107,6 +93,18 @@ static int open_namespaces(const struct spec *s, pid_t pid, int ns_fd[NS_COUNT],
 	return 0;
 }
 
+static int forward_listener(const struct spec *s, const struct seccomp_prog *prog,
+			    const struct container_state *st, int sync_fd, pid_t pid, vs_err_t *err)
+{
+	if (!seccomp_prog_notifies(prog))
+		return 0;
+	json_t *state = state_to_oci_json(st, STATUS_RUNNING);
+	int rc = state ? seccomp_listener_forward(s->seccomp, sync_fd, state, pid, err)
+		       : vs_err(err, ENOMEM, "state");
+	json_decref(state);
+	return rc;
+}
+
 int exec_in_container(const struct vs_globals *g, const struct exec_opts *o, vs_err_t *err)
 {
 	struct container_state st;
@@ -114,6 +112,7 @@ int exec_in_container(const struct vs_globals *g, const struct exec_opts *o, vs_
 	struct cgroup *cg = NULL;
 	struct seccomp_prog *prog = NULL;
 	int ns_fd[NS_COUNT], pid_ns_fd = -1, own_pid_ns = -1, sv[2] = {-1, -1}, console_fd = -1;
+	int root_fd = -1;
 	struct tty_proxy *tty = NULL;
 	int ret = -1;
 	for (int t = 0; t < NS_COUNT; t++)
@@ -139,6 +138,15 @@ int exec_in_container(const struct vs_globals *g, const struct exec_opts *o, vs_
 		goto out;
 	if (open_namespaces(s, st.pid, ns_fd, &pid_ns_fd, err) < 0)
 		goto out;
+	if (!s->ns[NS_MNT].enabled) {
+		char root[64];
+		snprintf(root, sizeof(root), "/proc/%d/root", st.pid);
+		root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (root_fd < 0) {
+			vs_err(err, errno, "open the container's root");
+			goto out;
+		}
+	}
 	if (o->process->terminal) {
 		if (o->console_socket)
 			console_fd = console_connect(o->console_socket, err);
@@ -173,7 +181,7 @@ int exec_in_container(const struct vs_globals *g, const struct exec_opts *o, vs_
 	if (pid == 0) {
 		close(sv[0]);
 		struct exec_child c = {.o = o, .seccomp = prog, .sync_fd = sv[1],
-				       .console_fd = console_fd, .cg = cg};
+				       .console_fd = console_fd, .cg = cg, .root_fd = root_fd};
 		memcpy(c.ns_fd, ns_fd, sizeof(ns_fd));
 		vs_err_t cerr = NULL;
 		exec_child_steps(&c, &cerr);
@@ -186,7 +194,8 @@ int exec_in_container(const struct vs_globals *g, const struct exec_opts *o, vs_
 		close(console_fd);
 		console_fd = -1;
 	}
-	if ( sync_send(sv[0], SYNC_GO, err) < 0 ||
+	if (sync_send(sv[0], SYNC_GO, err) < 0 ||
+	    forward_listener(s, prog, &st, sv[0], pid, err) < 0 ||
 	    waitloop_exec_result(sv[0], err) < 0) {
 		sync_prefer_init_error(sv[0], err);
 		kill(pid, SIGKILL);
@@ -209,6 +218,8 @@ out:
 			close(ns_fd[t]);
 	if (pid_ns_fd >= 0)
 		close(pid_ns_fd);
+	if (root_fd >= 0)
+		close(root_fd);
 	if (own_pid_ns >= 0)
 		close(own_pid_ns);
 	if (sv[0] >= 0)

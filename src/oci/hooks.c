@@ -93,6 +93,13 @@ static int run_one(const struct spec_hook *h, const char *name, const char *stat
 	return 0;
 }
 
+/* The spec: once the container runs (poststart) or is gone (poststop), a failing hook
+ * is a warning and the remaining hooks of the phase still run. */
+static bool keeps_going(enum spec_hook_kind kind)
+{
+	return kind == HOOK_POSTSTART || kind == HOOK_POSTSTOP;
+}
+
 int hooks_run(const struct spec_hooks *hooks, enum spec_hook_kind kind, json_t *state,
 	      vs_err_t *err)
 {
@@ -105,8 +112,14 @@ int hooks_run(const struct spec_hooks *hooks, enum spec_hook_kind kind, json_t *
 		char name[64];
 		snprintf(name, sizeof(name), "hooks.%s[%zu]", spec_hook_kind_name(kind), i);
 		vs_debug("running %s: %s", name, hooks->list[kind][i].path);
-		if (run_one(&hooks->list[kind][i], name, text, err) < 0)
-			return -1;
+		if (!keeps_going(kind)) {
+			if (run_one(&hooks->list[kind][i], name, text, err) < 0)
+				return -1;
+			continue;
+		}
+		cleanup_err vs_err_t failed = NULL;
+		if (run_one(&hooks->list[kind][i], name, text, &failed) < 0)
+			vs_warn("%s", failed->msg);
 	}
 	return 0;
 }

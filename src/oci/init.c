@@ -25,26 +25,27 @@
 #define CLONE_NEWTIME 0x00000080
 #endif
 
-/* Order matters: the user namespace first (it owns the others), mount last-but-one
- * so later path opens see the container's view. */
-static const enum spec_ns_type join_order[] = {NS_USER, NS_IPC, NS_UTS, NS_NET,
-					       NS_CGROUP, NS_TIME, NS_MNT};
-
+/* linux.namespaces entries with a path: opened all first, then joined in process's order */
 static int join_namespaces(const struct spec *s, vs_err_t *err)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(join_order); i++) {
-		enum spec_ns_type t = join_order[i];
-		if (!s->ns[t].enabled || !s->ns[t].path)
+	int fd[NS_COUNT];
+	int rc = 0;
+	for (int t = 0; t < NS_COUNT; t++)
+		fd[t] = -1;
+	for (int t = 0; t < NS_COUNT && rc == 0; t++) {
+		if (t == NS_PID || !s->ns[t].enabled || !s->ns[t].path)
 			continue;
-		cleanup_close int fd = open(s->ns[t].path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return vs_err(err, errno, "linux.namespaces: open %s namespace `%s`",
-				      spec_ns_name(t), s->ns[t].path);
-		if (setns(fd, spec_ns_clone_flag(t)) < 0)
-			return vs_err(err, errno, "linux.namespaces: join %s namespace `%s`",
-				      spec_ns_name(t), s->ns[t].path);
+		fd[t] = open(s->ns[t].path, O_RDONLY | O_CLOEXEC);
+		if (fd[t] < 0)
+			rc = vs_err(err, errno, "linux.namespaces: open %s namespace `%s`",
+				    spec_ns_name(t), s->ns[t].path);
 	}
-	return 0;
+	if (rc == 0)
+		rc = process_join_namespaces(fd, err);
+	for (int t = 0; t < NS_COUNT; t++)
+		if (fd[t] >= 0)
+			close(fd[t]);
+	return rc;
 }
 
 static bool maps_root(const struct spec_id_mapping *m, size_t n)
@@ -69,17 +70,21 @@ static int new_time_namespace(const struct spec *s, vs_err_t *err)
 	return 0;
 }
 
-static int set_sysctls(const struct spec *s, vs_err_t *err)
+/* Through the host's /proc opened before the rootfs: the container may have no /proc of
+ * its own (no mount namespace, or none mounted); a sysctl acts on the writer's
+ * namespaces whichever proc instance it goes through. */
+static int set_sysctls(const struct spec *s, int hostproc, vs_err_t *err)
 {
 	for (size_t i = 0; i < s->n_sysctls; i++) {
 		char path[512];
-		int n = snprintf(path, sizeof(path), "/proc/sys/%s", s->sysctls[i].key);
+		int n = snprintf(path, sizeof(path), "sys/%s", s->sysctls[i].key);
 		if (n < 0 || n >= (int)sizeof(path))
 			return vs_err(err, ENAMETOOLONG, "linux.sysctl.%s", s->sysctls[i].key);
-		for (char *p = path + 10; *p; p++)
+		for (char *p = path + 4; *p; p++)
 			if (*p == '.')
 				*p = '/';
-		if (vs_write_file(path, s->sysctls[i].value, strlen(s->sysctls[i].value), err) < 0)
+		if (vs_write_file_at(hostproc, path, s->sysctls[i].value,
+				     strlen(s->sysctls[i].value), err) < 0)
 			return vs_err_wrap(err, "linux.sysctl.%s", s->sysctls[i].key);
 	}
 	return 0;
@@ -159,7 +164,7 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 
 	/* When the runtime moves us (we are in a new user namespace and cannot), that waits
 	 * for an RCU grace period (see cgroup_enter_self): the rootfs is built meanwhile. */
-	if (rootfs_prepare(s, c->cg, in_userns, err) < 0)
+	if (rootfs_prepare(s, c->cg, in_userns, c->bind_sources, err) < 0)
 		return -1;
 	if (!c->join_cgroup && sync_expect(c->sync_fd, SYNC_CGROUP, err) < 0)
 		return -1;
@@ -169,48 +174,34 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 	if (c->hooks_round && (sync_send(c->sync_fd, SYNC_HOOKS, err) < 0 ||
 			       sync_expect(c->sync_fd, SYNC_HOOKS_DONE, err) < 0))
 		return -1;
-	if (run_hooks_here(c, HOOK_CREATE_CONTAINER, "creating", hostproc, err) < 0)
+	if (run_hooks_here(c, HOOK_CREATE_CONTAINER, "created", hostproc, err) < 0)
 		return -1;
 	if (rootfs_pivot(s, c->o->no_pivot, err) < 0)
 		return -1;
 	if (p->terminal) {
-		if (console_setup(c->console_fd, p, true, err) < 0)
+		if (console_setup(c->console_fd, p, s->ns[NS_MNT].enabled, err) < 0)
 			return -1;
 		close(c->console_fd);
 	} else if (setsid() < 0) {
 		return vs_err(err, errno, "setsid");
 	}
-	/* sysctls go in before readonlyPaths makes /proc/sys read-only */
-	if (set_sysctls(s, err) < 0)
-		return -1;
-	if (rootfs_finish(s, err) < 0)
-		return -1;
 	if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
 		return vs_err(err, errno, "hostname: sethostname `%s`", s->hostname);
 	if (s->domainname && setdomainname(s->domainname, strlen(s->domainname)) < 0)
 		return vs_err(err, errno, "domainname: setdomainname `%s`", s->domainname);
+	/* after the uts names, so kernel.hostname and kernel.domainname win as in runc; before
+	 * readonlyPaths makes /proc/sys read-only */
+	if (set_sysctls(s, hostproc, err) < 0)
+		return -1;
+	if (rootfs_finish(s, err) < 0)
+		return -1;
 	if (s->personality >= 0 && personality((unsigned long)s->personality) < 0)
 		return vs_err(err, errno, "linux.personality");
-	if (process_set_rlimits(p, err) < 0)
+	if (placement_apply_mempolicy(&s->mempolicy, err) < 0)
 		return -1;
-	/* without no_new_privs a filter needs CAP_SYS_ADMIN, so it goes in before the
-	 * capabilities are dropped (as runc does) */
-	if (c->seccomp && !p->no_new_privileges && seccomp_install(c->seccomp, err) < 0)
-		return vs_err_wrap(err, "linux.seccomp");
-	bool deny_setgroups = false;
-	if (new_userns) {
-		char buf[16] = "";
-		cleanup_free char *text = NULL;
-		if (vs_read_file("/proc/self/setgroups", 64, &text, NULL, NULL) == 0)
-			snprintf(buf, sizeof(buf), "%s", text);
-		deny_setgroups = strncmp(buf, "deny", 4) == 0;
-	}
-	if (process_set_identity(p, !deny_setgroups, err) < 0)
-		return -1;
-	umask(p->user.has_umask ? p->user.umask : 022);
-	if (chdir(p->cwd) < 0)
-		return vs_err(err, errno, "process.cwd: chdir `%s`", p->cwd);
-	if (process_prepare_fds(c->o->preserve_fds, err) < 0)
+	struct process_run run = {.p = p, .seccomp = c->seccomp,
+				  .preserve_fds = c->o->preserve_fds, .sync_fd = c->sync_fd};
+	if (process_setup(&run, err) < 0)
 		return -1;
 	if (sync_send(c->sync_fd, SYNC_READY, err) < 0)
 		return -1;
@@ -221,11 +212,7 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 		return -1;
 	close(hostproc);
 	hostproc = -1;
-	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return vs_err(err, errno, "process.noNewPrivileges");
-	if (c->seccomp && p->no_new_privileges && seccomp_install(c->seccomp, err) < 0)
-		return vs_err_wrap(err, "linux.seccomp");
-	return process_exec(p, err);
+	return process_finish(&run, err);
 }
 
 _Noreturn void init_run(const struct init_ctx *c)

@@ -14,6 +14,7 @@ struct init_ctx {
 	int sync_fd;
 	int fifo_fd;	/* O_PATH of the exec fifo, or -1 */
 	int console_fd; /* connected --console-socket, or -1 */
+	const int *bind_sources; /* rootfs_open_bind_sources, or NULL */
 	bool hooks_round;
 	bool join_cgroup;  /* the init moves itself into its cgroup (else the runtime does) */
 	bool born_in_v2;   /* cloned into its cgroup2 directory already */

@@ -20,9 +20,12 @@
 #include "oci/cgroup.h"
 #include "oci/console.h"
 #include "oci/hooks.h"
+#include "oci/idmap.h"
+#include "oci/mounts.h"
 #include "oci/init.h"
 #include "oci/nsenter.h"
 #include "oci/seccomp.h"
+#include "oci/seccomp_listener.h"
 #include "oci/sync.h"
 #include "oci/waitloop.h"
 
@@ -35,25 +38,6 @@ json_t *launch_hook_state(const char *id, const char *bundle, json_t *annotation
 		json_object_set_new(j, "annotations",
 				    annotations ? json_incref(annotations) : json_object());
 	return j;
-}
-
-static int write_id_map(pid_t pid, const char *file, const struct spec_id_mapping *m, size_t n,
-			vs_err_t *err)
-{
-	if (!n)
-		return 0;
-	char buf[340 * 36];
-	size_t used = 0;
-	for (size_t i = 0; i < n; i++)
-		used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%u %u %u\n",
-					 m[i].container_id, m[i].host_id, m[i].size);
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/%s", pid, file);
-	/* one write: the kernel takes the whole map at once or not at all */
-	if (vs_write_file(path, buf, used, err) < 0)
-		return vs_err_wrap(err, "linux.%s", strcmp(file, "uid_map") ? "gidMappings"
-									  : "uidMappings");
-	return 0;
 }
 
 static void rfc3339_now(char *buf, size_t n)
@@ -94,14 +78,28 @@ static int join_pid_namespace(const struct spec *s, int *own, vs_err_t *err)
 	return 0;
 }
 
+/* The spec's "created" is "after step 2" of the lifecycle, the environment made: the
+ * hooks of steps 3 to 5 see it, as crun's do. */
 static int runtime_hooks(struct launch *l, const struct launch_opts *o, vs_err_t *err)
 {
-	json_t *st = launch_hook_state(o->id, o->bundle, l->spec->annotations, "creating", l->pid);
+	json_t *st = launch_hook_state(o->id, o->bundle, l->spec->annotations, "created", l->pid);
 	int rc = hooks_run(&l->spec->hooks, HOOK_PRESTART, st, err);
 	if (rc == 0)
 		rc = hooks_run(&l->spec->hooks, HOOK_CREATE_RUNTIME, st, err);
 	json_decref(st);
 	return rc;
+}
+
+/* The init was born in its new network namespace, or joins the one at the path. */
+static int move_net_devices(const struct spec *s, pid_t pid, vs_err_t *err)
+{
+	char own[64];
+	snprintf(own, sizeof(own), "/proc/%d/ns/net", pid);
+	const char *path = s->ns[NS_NET].path ? s->ns[NS_NET].path : own;
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return vs_err(err, errno, "linux.netDevices: open the network namespace `%s`", path);
+	return netdev_move_all(s->net_devices, s->n_net_devices, fd, err);
 }
 
 static int spawn_init(struct launch *l, const struct launch_opts *o,
@@ -144,6 +142,13 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 	 * the kernel's threadgroup lock (see cgroup_enter_self). In a new user namespace the
 	 * init has no rights on the host's cgroup files: then we move it. */
 	bool self_join = !(s->ns[NS_USER].enabled && !s->ns[NS_USER].path);
+	int *bind_sources = NULL;
+	if ((!self_join || rootfs_has_idmapped(s)) &&
+	    rootfs_open_bind_sources(s, &bind_sources, err) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
 	cleanup_close int v2fd = cgroup_v2_dir_fd(l->cg);
 	struct clone_args ca = {.flags = (uint64_t)clone_flags(s), .exit_signal = SIGCHLD};
 	if (v2fd >= 0) {
@@ -161,6 +166,8 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 		pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
 	}
 	int clone_errno = errno;
+	if (pid != 0)
+		rootfs_close_bind_sources(bind_sources, s->n_mounts);
 	if (pid != 0 && ns_restore_pid_for_children(&own_pid_ns, err) < 0) {
 		if (pid > 0)
 			l->pid = pid;
@@ -185,6 +192,7 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 			.sync_fd = sv[1],
 			.fifo_fd = fifo_fd,
 			.console_fd = console_fd,
+			.bind_sources = bind_sources,
 			.hooks_round = s->hooks.n[HOOK_PRESTART] || s->hooks.n[HOOK_CREATE_RUNTIME],
 			.join_cgroup = self_join,
 			.born_in_v2 = v2fd >= 0,
@@ -196,8 +204,12 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 	l->sync_fd = sv[0];
 
 	if (s->ns[NS_USER].enabled && !s->ns[NS_USER].path &&
-	    (write_id_map(pid, "uid_map", s->uid_mappings, s->n_uid_mappings, err) < 0 ||
-	     write_id_map(pid, "gid_map", s->gid_mappings, s->n_gid_mappings, err) < 0))
+	    (idmap_write(pid, "uid_map", s->uid_mappings, s->n_uid_mappings, err) < 0 ||
+	     idmap_write(pid, "gid_map", s->gid_mappings, s->n_gid_mappings, err) < 0)) {
+		vs_err_wrap(err, "linux.uidMappings, linux.gidMappings");
+		goto fail;
+	}
+	if (s->n_net_devices && move_net_devices(s, pid, err) < 0)
 		goto fail;
 	if (s->process.has_oom_score_adj) {
 		char path[64], val[16];
@@ -218,12 +230,32 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 	    (sync_expect(l->sync_fd, SYNC_HOOKS, err) < 0 || runtime_hooks(l, o, err) < 0 ||
 	     sync_send(l->sync_fd, SYNC_HOOKS_DONE, err) < 0))
 		goto fail;
+	if (seccomp_prog_notifies(prog)) {
+		json_t *st = launch_hook_state(o->id, o->bundle, s->annotations, "creating", pid);
+		int rc = st ? seccomp_listener_forward(s->seccomp, l->sync_fd, st, pid, err)
+			    : vs_err(err, ENOMEM, "state");
+		json_decref(st);
+		if (rc < 0)
+			goto fail;
+	}
 	if (sync_expect(l->sync_fd, SYNC_READY, err) < 0)
 		goto fail;
 	return 0;
 fail:
 	sync_prefer_init_error(l->sync_fd, err);
 	return -1;
+}
+
+/* Fields vessel parses but cannot apply on this host (or at all) are refused with the
+ * reason, never silently ignored. */
+static int refuse_unsupported(const struct spec *s, vs_err_t *err)
+{
+	if (s->has_intel_rdt && access("/sys/fs/resctrl/info", F_OK) != 0)
+		return vs_err(err, 0, "linux.intelRdt: this host has no resctrl filesystem "
+				      "(Intel RDT / AMD PQoS not present or not mounted)");
+	if (s->has_intel_rdt)
+		return vs_err(err, 0, "linux.intelRdt: not supported by vessel yet");
+	return 0;
 }
 
 /* "system.slice:prefix:name" -> "/system.slice/prefix-name.scope", the directory
@@ -268,10 +300,8 @@ int launch_container(const struct vs_globals *g, const struct launch_opts *o, st
 	if (!l->spec->has_process)
 		return vs_err(err, 0, "%s/config.json: process: is required to start a container",
 			      o->bundle);
-	if (!l->spec->ns[NS_MNT].enabled)
-		return vs_err(err, 0, "%s/config.json: linux.namespaces: a mount namespace is "
-				      "required",
-			      o->bundle);
+	if (rootfs_check_shared_mount_ns(l->spec, err) < 0 || refuse_unsupported(l->spec, err) < 0)
+		return vs_err_wrap(err, "%s/config.json", o->bundle);
 	struct seccomp_prog *prog = NULL;
 	if (l->spec->seccomp && seccomp_compile(l->spec->seccomp, &prog, err) < 0)
 		return vs_err_wrap(err, "linux.seccomp");

@@ -17,6 +17,7 @@
 #include "base/util.h"
 #include "oci/cgroup.h"
 #include "oci/devices.h"
+#include "oci/idmap.h"
 
 #define fd_path(buf, fd) snprintf(buf, sizeof(buf), "/proc/self/fd/%d", fd)
 
@@ -29,7 +30,25 @@ static int openat2_in_root(int rootfd, const char *path, int flags)
 	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
 }
 
-int open_in_root(int rootfd, const char *path, bool create, bool as_file, vs_err_t *err)
+/* copy names a dangling symlink in the rootfs, rest what follows it in the path: the
+ * path with the link's target spliced in, resolved as the kernel would inside the root */
+static char *splice_link(int parent, const char *copy, const char *base, const char *rest)
+{
+	char target[PATH_MAX];
+	ssize_t n = readlinkat(parent, base, target, sizeof(target) - 1);
+	if (n <= 0)
+		return NULL;
+	target[n] = '\0';
+	int dir_len = (int)(base - copy);
+	char *out = NULL;
+	if (asprintf(&out, "%.*s%s%s%s", target[0] == '/' ? 0 : dir_len, copy, target,
+		     rest ? "/" : "", rest ? rest : "") < 0)
+		return NULL;
+	return out;
+}
+
+static int open_in_root_at_depth(int rootfd, const char *path, bool create, bool as_file,
+				 int links, vs_err_t *err)
 {
 	while (*path == '/')
 		path++;
@@ -69,6 +88,20 @@ int open_in_root(int rootfd, const char *path, bool create, bool as_file, vs_err
 			}
 			if (parent < 0)
 				return vs_err(err, errno, "open parent of `/%s` in the rootfs", copy);
+			struct stat st;
+			if (fstatat(parent, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISLNK(st.st_mode)) {
+				/* a dangling symlink: create what it points to, as crun does */
+				if (links >= 40)
+					return vs_err(err, ELOOP, "open `/%s` in the rootfs", path);
+				cleanup_free char *next =
+				    splice_link(parent, copy, base, last ? NULL : slash + 1);
+				if (!next)
+					return vs_err(err, errno ? errno : ENOMEM,
+						      "follow `/%s` in the rootfs", copy);
+				return open_in_root_at_depth(rootfd, next, create, as_file,
+							     links + 1, err);
+			}
 			int rc;
 			if (last && as_file) {
 				rc = openat(parent, base, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -91,6 +124,11 @@ int open_in_root(int rootfd, const char *path, bool create, bool as_file, vs_err
 	if (fd < 0)
 		return vs_err(err, errno, "open `/%s` in the rootfs", path);
 	return fd;
+}
+
+int open_in_root(int rootfd, const char *path, bool create, bool as_file, vs_err_t *err)
+{
+	return open_in_root_at_depth(rootfd, path, create, as_file, 0, err);
 }
 
 /* Flags the kernel locks on a mount seen from a user namespace: a remount must
@@ -145,10 +183,80 @@ static int remount_in_root(int rootfd, const char *dest, unsigned long set, unsi
 	return remount_bind(target, set, clear, dest, err);
 }
 
-static int mount_bind(const struct spec_mount *m, int rootfd, const char *target, vs_err_t *err)
+bool rootfs_has_idmapped(const struct spec *s)
 {
-	if (mount(m->source, target, NULL, MS_BIND | (m->recursive ? MS_REC : 0), NULL) < 0)
+	for (size_t i = 0; i < s->n_mounts; i++)
+		if (s->mounts[i].idmap)
+			return true;
+	return false;
+}
+
+/* The idmap and ridmap options without mappings of their own take the container's. */
+static int make_idmapped(const struct spec *s, const struct spec_mount *m, int tree,
+			 vs_err_t *err)
+{
+	const struct spec_id_mapping *u = m->uid_mappings, *g = m->gid_mappings;
+	size_t nu = m->n_uid_mappings, ng = m->n_gid_mappings;
+	if (!nu) {
+		u = s->uid_mappings, nu = s->n_uid_mappings;
+		g = s->gid_mappings, ng = s->n_gid_mappings;
+	}
+	if (!nu || !ng)
+		return vs_err(err, 0, "idmap: needs uidMappings and gidMappings, on the mount or "
+				      "for the container's user namespace");
+	cleanup_close int userns = idmap_userns_open(u, nu, g, ng, err);
+	if (userns < 0)
+		return vs_err_wrap(err, "idmap");
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns};
+	if (mount_setattr(tree, "", AT_EMPTY_PATH | (m->idmap_recursive ? AT_RECURSIVE : 0), &attr,
+			  sizeof(attr)) < 0)
+		return vs_err(err, errno, "idmap `%s` (mount_setattr MOUNT_ATTR_IDMAP)", m->source);
+	return 0;
+}
+
+int rootfs_open_bind_sources(const struct spec *s, int **fds, vs_err_t *err)
+{
+	*fds = calloc(s->n_mounts ? s->n_mounts : 1, sizeof(**fds));
+	if (!*fds)
+		return vs_err(err, ENOMEM, "mounts");
+	for (size_t i = 0; i < s->n_mounts; i++)
+		(*fds)[i] = -1;
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		const struct spec_mount *m = &s->mounts[i];
+		if (!m->bind)
+			continue;
+		unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (m->recursive ? AT_RECURSIVE : 0);
+		(*fds)[i] = open_tree(AT_FDCWD, m->source, flags);
+		if ((*fds)[i] < 0 || (m->idmap && make_idmapped(s, m, (*fds)[i], err) < 0)) {
+			if ((*fds)[i] < 0)
+				vs_err(err, errno, "open the bind source `%s`", m->source);
+			vs_err_wrap(err, "mounts[%zu]", i);
+			rootfs_close_bind_sources(*fds, s->n_mounts);
+			*fds = NULL;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void rootfs_close_bind_sources(int *fds, size_t n)
+{
+	for (size_t i = 0; fds && i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+}
+
+static int mount_bind(const struct spec_mount *m, int source_fd, int rootfd, int dest,
+		      const char *target, vs_err_t *err)
+{
+	if (source_fd >= 0) {
+		if (move_mount(source_fd, "", dest, "",
+			       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+			return vs_err(err, errno, "bind `%s` on `%s`", m->source, m->destination);
+	} else if (mount(m->source, target, NULL, MS_BIND | (m->recursive ? MS_REC : 0), NULL) < 0) {
 		return vs_err(err, errno, "bind `%s` on `%s`", m->source, m->destination);
+	}
 	if ((m->flags & mount_flag_mask) || (m->clear_flags & mount_flag_mask))
 		return remount_in_root(rootfd, m->destination, m->flags & mount_flag_mask,
 				       m->clear_flags, err);
@@ -219,11 +327,40 @@ static char *strip_option(const char *data, const char *prefix)
 	return out;
 }
 
-static int mount_special(const struct spec_mount *m, const char *target, vs_err_t *err)
+static bool has_option(const char *data, const char *prefix)
+{
+	size_t plen = strlen(prefix);
+	for (const char *p = data; p && *p;) {
+		if (strncmp(p, prefix, plen) == 0)
+			return true;
+		p = strchrnul(p, ',');
+		p = *p ? p + 1 : p;
+	}
+	return false;
+}
+
+/* A tmpfs without mode= takes the mode of the directory it covers, as in runc and crun
+ * (the kernel's default would be 1777). */
+static char *tmpfs_data(const struct spec_mount *m, int covered)
+{
+	struct stat st;
+	if (strcmp(m->type, "tmpfs") != 0 || has_option(m->data, "mode=") ||
+	    fstat(covered, &st) < 0)
+		return NULL;
+	char *data = NULL;
+	if (asprintf(&data, "mode=%o%s%s", st.st_mode & 07777, m->data && *m->data ? "," : "",
+		     m->data ? m->data : "") < 0)
+		return NULL;
+	return data;
+}
+
+static int mount_special(const struct spec_mount *m, int covered, const char *target,
+			 vs_err_t *err)
 {
 	unsigned long flags = m->flags & mount_flag_mask;
 	const char *source = m->source ? m->source : m->type;
-	if (mount(source, target, m->type, flags, m->data) == 0)
+	cleanup_free char *tmpfs = tmpfs_data(m, covered);
+	if (mount(source, target, m->type, flags, tmpfs ? tmpfs : m->data) == 0)
 		return 0;
 	int e = errno;
 	/* in a user namespace without its own network namespace sysfs cannot be mounted:
@@ -241,13 +378,13 @@ static int mount_special(const struct spec_mount *m, const char *target, vs_err_
 	return vs_err(err, e, "mount %s on `%s`", m->type, m->destination);
 }
 
-static int mount_one(const struct spec *s, const struct spec_mount *m, const struct cgroup *cg,
-		     int rootfd, vs_err_t *err)
+static int mount_one(const struct spec *s, const struct spec_mount *m, int source_fd,
+		     const struct cgroup *cg, int rootfd, vs_err_t *err)
 {
 	bool as_file = false;
 	if (m->bind) {
 		struct stat st;
-		if (stat(m->source, &st) < 0)
+		if ((source_fd >= 0 ? fstat(source_fd, &st) : stat(m->source, &st)) < 0)
 			return vs_err(err, errno, "mount source `%s` for `%s`", m->source,
 				      m->destination);
 		as_file = !S_ISDIR(st.st_mode);
@@ -259,16 +396,28 @@ static int mount_one(const struct spec *s, const struct spec_mount *m, const str
 	fd_path(target, fd);
 	int rc;
 	if (m->bind)
-		rc = mount_bind(m, rootfd, target, err);
+		rc = mount_bind(m, source_fd, rootfd, fd, target, err);
 	else if (strcmp(m->type, "cgroup") == 0 || strcmp(m->type, "cgroup2") == 0)
 		rc = mount_cgroup(m, cg, rootfd, target, err);
 	else
-		rc = mount_special(m, target, err);
+		rc = mount_special(m, fd, target, err);
 	if (rc < 0)
 		return -1;
 	if (rc == 1 && remount_in_root(rootfd, m->destination, (m->flags & mount_flag_mask) | MS_RDONLY,
 				       0, err) < 0)
 		return -1;
+	if (m->rattr_set || m->rattr_clr) {
+		cleanup_close int nfd = open_in_root(rootfd, m->destination, false, false, err);
+		struct mount_attr attr = {.attr_set = m->rattr_set, .attr_clr = m->rattr_clr};
+		/* the atime modes are one field: clearing it first is how a mode is set */
+		if (attr.attr_set & MOUNT_ATTR__ATIME)
+			attr.attr_clr |= MOUNT_ATTR__ATIME;
+		if (nfd < 0)
+			return -1;
+		if (mount_setattr(nfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+			return vs_err(err, errno, "set the recursive options of `%s`",
+				      m->destination);
+	}
 	if (m->propagation) {
 		/* the path now names the new mount: reopen it to set propagation on it */
 		cleanup_close int nfd = open_in_root(rootfd, m->destination, false, false, err);
@@ -282,13 +431,57 @@ static int mount_one(const struct spec *s, const struct spec_mount *m, const str
 	return 0;
 }
 
-int rootfs_prepare(const struct spec *s, const struct cgroup *cg, bool in_userns,
-		   vs_err_t *err)
+/* No mount namespace of its own: the container shares the runtime's, and only a chroot
+ * can give it its rootfs (the spec: an unlisted namespace is inherited, as runc and crun
+ * run it). Anything that would mount would change the runtime's view: refused. */
+static bool shares_mount_ns(const struct spec *s)
 {
+	return !s->ns[NS_MNT].enabled;
+}
+
+int rootfs_check_shared_mount_ns(const struct spec *s, vs_err_t *err)
+{
+	static const char why[] = "needs a mount namespace (add {\"type\": \"mount\"} to "
+				  "linux.namespaces)";
+	if (!shares_mount_ns(s))
+		return 0;
+	if (s->n_mounts)
+		return vs_err(err, 0, "mounts: %s", why);
+	if (s->masked_paths && s->masked_paths[0])
+		return vs_err(err, 0, "linux.maskedPaths: %s", why);
+	if (s->readonly_paths && s->readonly_paths[0])
+		return vs_err(err, 0, "linux.readonlyPaths: %s", why);
+	if (s->root_readonly)
+		return vs_err(err, 0, "root.readonly: %s", why);
+	if (s->rootfs_propagation)
+		return vs_err(err, 0, "linux.rootfsPropagation: %s", why);
+	if (s->n_devices)
+		return vs_err(err, 0, "linux.devices: %s", why);
+	return 0;
+}
+
+static int make_cwd(const struct spec *s, int rootfd, vs_err_t *err)
+{
+	/* runc and crun make a missing cwd (as mkdir -p), after the mounts it may be under */
+	cleanup_close int cwd = open_in_root(rootfd, s->process.cwd, true, false, err);
+	return cwd < 0 ? vs_err_wrap(err, "process.cwd") : 0;
+}
+
+int rootfs_prepare(const struct spec *s, const struct cgroup *cg, bool in_userns,
+		   const int *bind_sources, vs_err_t *err)
+{
+	if (shares_mount_ns(s)) {
+		cleanup_close int rootfd = open(s->root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (rootfd < 0)
+			return vs_err(err, errno, "open the rootfs `%s`", s->root_path);
+		return make_cwd(s, rootfd, err);
+	}
 	/* never let our mounts reach the host; rslave keeps host mounts flowing in */
 	unsigned long prop = s->rootfs_propagation ? s->rootfs_propagation : MS_SLAVE | MS_REC;
-	if (prop & MS_SHARED)
-		prop = MS_SLAVE | MS_REC; /* applied to the rootfs itself after pivot */
+	/* applied to the rootfs itself after pivot: shared would leak our mounts to the
+	 * host, and an unbindable / could not be bound as the rootfs below */
+	if (prop & (MS_SHARED | MS_UNBINDABLE))
+		prop = MS_SLAVE | MS_REC;
 	if (mount(NULL, "/", NULL, prop | MS_REC, NULL) < 0)
 		return vs_err(err, errno, "make / %s", "a slave mount");
 	struct stat st;
@@ -304,19 +497,25 @@ int rootfs_prepare(const struct spec *s, const struct cgroup *cg, bool in_userns
 		return vs_err(err, errno, "open the rootfs `%s`", s->root_path);
 	bool dev_mounted = false;
 	for (size_t i = 0; i < s->n_mounts; i++) {
-		if (mount_one(s, &s->mounts[i], cg, rootfd, err) < 0)
+		if (mount_one(s, &s->mounts[i], bind_sources ? bind_sources[i] : -1, cg, rootfd,
+			      err) < 0)
 			return vs_err_wrap(err, "mounts[%zu]", i);
 		if (strcmp(s->mounts[i].destination, "/dev") == 0)
 			dev_mounted = true;
 	}
-	return devices_setup(s, rootfd, dev_mounted, in_userns, err);
+	if (devices_setup(s, rootfd, dev_mounted, in_userns, err) < 0)
+		return -1;
+	return make_cwd(s, rootfd, err);
 }
 
 int rootfs_pivot(const struct spec *s, bool no_pivot, vs_err_t *err)
 {
 	if (chdir(s->root_path) < 0)
 		return vs_err(err, errno, "chdir to the rootfs `%s`", s->root_path);
-	if (no_pivot) {
+	if (shares_mount_ns(s)) {
+		if (chroot(".") < 0)
+			return vs_err(err, errno, "chroot to the rootfs `%s`", s->root_path);
+	} else if (no_pivot) {
 		if (mount(s->root_path, "/", NULL, MS_MOVE, NULL) < 0)
 			return vs_err(err, errno, "move the rootfs to /");
 		if (chroot(".") < 0)

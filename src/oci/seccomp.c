@@ -50,6 +50,7 @@ struct seccomp_spec {
 	unsigned int flags;
 	struct seccomp_entry *entries;
 	size_t n_entries;
+	char *listener_path, *listener_metadata;
 };
 
 struct seccomp_prog {
@@ -64,17 +65,16 @@ static const struct action_name {
 	const char *name;
 	uint32_t action;
 	enum act_errno errno_ret;
-	bool supported;
 } actions[] = {
-    {"SCMP_ACT_KILL", SCMP_ACT_KILL, ERRNO_NONE, true},
-    {"SCMP_ACT_KILL_PROCESS", SCMP_ACT_KILL_PROCESS, ERRNO_NONE, true},
-    {"SCMP_ACT_KILL_THREAD", SCMP_ACT_KILL_THREAD, ERRNO_NONE, true},
-    {"SCMP_ACT_TRAP", SCMP_ACT_TRAP, ERRNO_NONE, true},
-    {"SCMP_ACT_ERRNO", SCMP_ACT_ERRNO(0), ERRNO_TAKES, true},
-    {"SCMP_ACT_TRACE", SCMP_ACT_TRACE(0), ERRNO_TAKES, true},
-    {"SCMP_ACT_ALLOW", SCMP_ACT_ALLOW, ERRNO_NONE, true},
-    {"SCMP_ACT_LOG", SCMP_ACT_LOG, ERRNO_NONE, true},
-    {"SCMP_ACT_NOTIFY", SCMP_ACT_NOTIFY, ERRNO_NONE, false},
+    {"SCMP_ACT_KILL", SCMP_ACT_KILL, ERRNO_NONE},
+    {"SCMP_ACT_KILL_PROCESS", SCMP_ACT_KILL_PROCESS, ERRNO_NONE},
+    {"SCMP_ACT_KILL_THREAD", SCMP_ACT_KILL_THREAD, ERRNO_NONE},
+    {"SCMP_ACT_TRAP", SCMP_ACT_TRAP, ERRNO_NONE},
+    {"SCMP_ACT_ERRNO", SCMP_ACT_ERRNO(0), ERRNO_TAKES},
+    {"SCMP_ACT_TRACE", SCMP_ACT_TRACE(0), ERRNO_TAKES},
+    {"SCMP_ACT_ALLOW", SCMP_ACT_ALLOW, ERRNO_NONE},
+    {"SCMP_ACT_LOG", SCMP_ACT_LOG, ERRNO_NONE},
+    {"SCMP_ACT_NOTIFY", SCMP_ACT_NOTIFY, ERRNO_NONE},
 };
 
 static const struct op_name {
@@ -104,13 +104,12 @@ static const char *const arch_names[] = {
 static const struct flag_name {
 	const char *name;
 	unsigned int flag;
-	bool supported;
 } flags[] = {
-    {"SECCOMP_FILTER_FLAG_TSYNC", SECCOMP_FILTER_FLAG_TSYNC, true},
-    {"SECCOMP_FILTER_FLAG_LOG", SECCOMP_FILTER_FLAG_LOG, true},
-    {"SECCOMP_FILTER_FLAG_SPEC_ALLOW", SECCOMP_FILTER_FLAG_SPEC_ALLOW, true},
-    /* only means something with a notify listener */
-    {"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", 1U << 5, false},
+    {"SECCOMP_FILTER_FLAG_TSYNC", SECCOMP_FILTER_FLAG_TSYNC},
+    {"SECCOMP_FILTER_FLAG_LOG", SECCOMP_FILTER_FLAG_LOG},
+    {"SECCOMP_FILTER_FLAG_SPEC_ALLOW", SECCOMP_FILTER_FLAG_SPEC_ALLOW},
+    /* only means something with a notify listener (checked in seccomp_spec_parse) */
+    {"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV},
 };
 
 /* The most a filter can return as errno data (SECCOMP_RET_DATA); the kernel clamps values
@@ -153,9 +152,6 @@ static int parse_action(json_t *obj, const char *path, const char *key, const ch
 			a = &actions[i];
 	if (!a)
 		return vs_err(err, 0, "%s.%s: unknown action `%.64s`", path, key, name);
-	if (!a->supported)
-		return vs_err(err, 0, "%s.%s: %s is not supported yet (no seccomp notify listener)",
-			      path, key, name);
 
 	int64_t errno_ret = EPERM;
 	rc = vjson_int_range(obj, path, errno_key, 0, ERRNO_RET_MAX, &errno_ret, err);
@@ -222,11 +218,6 @@ static int parse_flags(json_t *seccomp, struct seccomp_spec *s, vs_err_t *err)
 		if (!f)
 			return vs_err(err, 0, "%s.flags[%zu]: unknown flag `%.64s`", s->path, i,
 				      name);
-		if (!f->supported)
-			return vs_err(err, 0,
-				      "%s.flags[%zu]: %s is not supported yet (no seccomp notify "
-				      "listener)",
-				      s->path, i, name);
 		s->flags |= f->flag;
 	}
 	return 0;
@@ -356,18 +347,52 @@ static int parse_syscalls(json_t *seccomp, struct seccomp_spec *s, vs_err_t *err
 	return 0;
 }
 
-static int parse_listener(json_t *seccomp, const char *path, vs_err_t *err)
+static bool notifies(const struct seccomp_spec *s)
+{
+	if (s->default_action == SCMP_ACT_NOTIFY)
+		return true;
+	for (size_t i = 0; i < s->n_entries; i++)
+		if (s->entries[i].action == SCMP_ACT_NOTIFY)
+			return true;
+	return false;
+}
+
+/* SCMP_ACT_NOTIFY hands syscalls to a listener: the spec's listenerPath names the unix
+ * socket the runtime sends the notify fd to. One without the other is refused. */
+static int parse_listener(json_t *seccomp, struct seccomp_spec *s, vs_err_t *err)
 {
 	const char *listener = NULL, *metadata = NULL;
-	if (vjson_string(seccomp, path, "listenerPath", &listener, err) < 0 ||
-	    vjson_string(seccomp, path, "listenerMetadata", &metadata, err) < 0)
+	if (vjson_string(seccomp, s->path, "listenerPath", &listener, err) < 0 ||
+	    vjson_string(seccomp, s->path, "listenerMetadata", &metadata, err) < 0)
 		return -1;
-	if (listener && *listener)
+	bool notify = notifies(s);
+	if (listener && *listener && listener[0] != '/')
+		return vs_err(err, 0, "%s.listenerPath: must be an absolute path", s->path);
+	if (notify && !(listener && *listener))
+		return vs_err(err, 0, "%s.listenerPath: is required with SCMP_ACT_NOTIFY", s->path);
+	if (!notify && listener && *listener)
+		return vs_err(err, 0, "%s.listenerPath: no syscall has SCMP_ACT_NOTIFY", s->path);
+	if ((s->flags & SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV) && !notify)
 		return vs_err(err, 0,
-			      "%s.listenerPath: a seccomp notify listener is not "
-			      "supported yet",
-			      path);
+			      "%s.flags: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV needs "
+			      "SCMP_ACT_NOTIFY",
+			      s->path);
+	if (!notify)
+		return 0;
+	if (!(s->listener_path = strdup(listener)) ||
+	    (metadata && !(s->listener_metadata = strdup(metadata))))
+		return vs_err(err, ENOMEM, "%s", s->path);
 	return 0;
+}
+
+const char *seccomp_listener_path(const struct seccomp_spec *s)
+{
+	return s ? s->listener_path : NULL;
+}
+
+const char *seccomp_listener_metadata(const struct seccomp_spec *s)
+{
+	return s && s->listener_metadata ? s->listener_metadata : "";
 }
 
 int seccomp_spec_parse(json_t *seccomp, const char *path, struct seccomp_spec **out, vs_err_t *err)
@@ -387,7 +412,7 @@ int seccomp_spec_parse(json_t *seccomp, const char *path, struct seccomp_spec **
 	if (parse_action(seccomp, path, "defaultAction", "defaultErrnoRet", &s->default_action,
 			 err) < 0 ||
 	    parse_archs(seccomp, s, err) < 0 || parse_flags(seccomp, s, err) < 0 ||
-	    parse_listener(seccomp, path, err) < 0 || parse_syscalls(seccomp, s, err) < 0) {
+	    parse_syscalls(seccomp, s, err) < 0 || parse_listener(seccomp, s, err) < 0) {
 		seccomp_spec_free(s);
 		return -1;
 	}
@@ -410,6 +435,8 @@ void seccomp_spec_free(struct seccomp_spec *s)
 	free(s->entries);
 	free(s->archs);
 	free(s->path);
+	free(s->listener_path);
+	free(s->listener_metadata);
 	free(s);
 }
 
@@ -480,6 +507,12 @@ static int export_bpf(scmp_filter_ctx ctx, const struct seccomp_spec *s, struct 
 	}
 	p->len = (unsigned short)len;
 	p->flags = s->flags;
+	/* the kernel refuses TSYNC with a listener unless told to fail on a thread it
+	 * cannot synchronise (ESRCH) instead of returning its id */
+	if (s->listener_path)
+		p->flags |=
+		    SECCOMP_FILTER_FLAG_NEW_LISTENER |
+		    (p->flags & SECCOMP_FILTER_FLAG_TSYNC ? SECCOMP_FILTER_FLAG_TSYNC_ESRCH : 0);
 	*out = p;
 	return 0;
 }
@@ -527,8 +560,15 @@ size_t seccomp_prog_len(const struct seccomp_prog *p)
 	return p ? p->len : 0;
 }
 
-int seccomp_install(const struct seccomp_prog *p, vs_err_t *err)
+bool seccomp_prog_notifies(const struct seccomp_prog *p)
 {
+	return p && (p->flags & SECCOMP_FILTER_FLAG_NEW_LISTENER);
+}
+
+int seccomp_install(const struct seccomp_prog *p, int *listener, vs_err_t *err)
+{
+	if (listener)
+		*listener = -1;
 	if (!p)
 		return 0;
 	struct sock_fprog prog = {.len = p->len, .filter = (struct sock_filter *)p->insns};
@@ -542,6 +582,13 @@ int seccomp_install(const struct seccomp_prog *p, vs_err_t *err)
 	int saved = errno;
 	if (raised && caps_effective_lower(CAP_SYS_ADMIN, err) < 0)
 		return vs_err_wrap(err, "after installing the seccomp filter");
+	if (rc > 0 && (p->flags & SECCOMP_FILTER_FLAG_NEW_LISTENER)) {
+		if (listener)
+			*listener = (int)rc;
+		else
+			close((int)rc);
+		return 0;
+	}
 	if (rc > 0)
 		return vs_err(err, 0,
 			      "install the seccomp filter: thread %ld cannot be synchronised "
@@ -570,16 +617,13 @@ json_t *seccomp_features_json(void)
 	json_t *acts = json_array(), *cmps = json_array(), *archs = json_array(),
 	       *known = json_array(), *supported = json_array();
 	for (size_t i = 0; i < ARRAY_SIZE(actions); i++)
-		if (actions[i].supported)
-			json_array_append_new(acts, json_string(actions[i].name));
+		json_array_append_new(acts, json_string(actions[i].name));
 	for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
 		json_array_append_new(cmps, json_string(ops[i].name));
 	for (size_t i = 0; i < ARRAY_SIZE(arch_names); i++)
 		if (arch_token(arch_names[i]))
 			json_array_append_new(archs, json_string(arch_names[i]));
 	for (size_t i = 0; i < ARRAY_SIZE(flags); i++) {
-		if (!flags[i].supported)
-			continue;
 		json_array_append_new(known, json_string(flags[i].name));
 		if (kernel_has_flag(flags[i].flag))
 			json_array_append_new(supported, json_string(flags[i].name));

@@ -29,10 +29,13 @@ struct seccomp_spec;
 /* seccomp may be NULL (no filter: *out = NULL, return 0). path is "linux.seccomp". Every
  * field is validated and named on error. An unknown syscall name is skipped with a debug
  * log (profiles list syscalls newer than the kernel/libseccomp); an unknown action, arch,
- * flag or op is an error. SCMP_ACT_NOTIFY, listenerPath and
- * SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV are recognised but not supported yet (error). */
+ * flag or op is an error. SCMP_ACT_NOTIFY needs listenerPath (and the reverse). */
 int seccomp_spec_parse(json_t *seccomp, const char *path, struct seccomp_spec **out, vs_err_t *err);
 void seccomp_spec_free(struct seccomp_spec *s);
+
+/* listenerPath and listenerMetadata ("" when absent), or NULL without a listener. */
+const char *seccomp_listener_path(const struct seccomp_spec *s);
+const char *seccomp_listener_metadata(const struct seccomp_spec *s);
 
 /* Number of syscall rules the spec holds after skipping unknown names (for logs/tests). */
 size_t seccomp_spec_rule_count(const struct seccomp_spec *s);
@@ -49,7 +52,9 @@ size_t seccomp_prog_len(const struct seccomp_prog *p);
 /* Installs the program in the calling thread (the container init, right before execve)
  * with the spec's flags. No allocation on success, only syscalls (prctl, capget/capset,
  * seccomp). See the ordering note at the top of this file. */
-int seccomp_install(const struct seccomp_prog *p, vs_err_t *err);
+int seccomp_install(const struct seccomp_prog *p, int *listener, vs_err_t *err);
+/* Does installing it make a notify listener fd (*listener of seccomp_install)? */
+bool seccomp_prog_notifies(const struct seccomp_prog *p);
 
 /* For `vessel features`: the runtime-spec features.md "linux.seccomp" object (enabled,
  * actions, operators, archs, knownFlags, supportedFlags probed on this kernel). */

@@ -157,6 +157,8 @@ void spec_free(struct spec *s)
 	for (size_t i = 0; i < s->n_mounts; i++) {
 		free(s->mounts[i].data);
 		free(s->mounts[i].abs_source);
+		free(s->mounts[i].uid_mappings);
+		free(s->mounts[i].gid_mappings);
 	}
 	free(s->bundle);
 	free(s->mounts);
@@ -166,6 +168,7 @@ void spec_free(struct spec *s)
 	free(s->devices);
 	free(s->sysctls);
 	vjson_strv_free(s->masked_paths);
+	netdev_free(s->net_devices, s->n_net_devices);
 	vjson_strv_free(s->readonly_paths);
 	cgroup_resources_free(s->resources);
 	seccomp_spec_free(s->seccomp);

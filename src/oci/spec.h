@@ -11,6 +11,8 @@
 
 #include "base/error.h"
 #include "oci/caps.h"
+#include "oci/netdev.h"
+#include "oci/placement.h"
 
 struct cgroup_resources;
 struct seccomp_spec;
@@ -42,6 +44,8 @@ struct spec_process {
 	bool no_new_privileges;
 	bool has_oom_score_adj;
 	int oom_score_adj;
+	struct placement_sched sched;	/* scheduler */
+	struct placement_ioprio ioprio; /* ioPriority */
 };
 
 struct spec_mount {
@@ -54,6 +58,12 @@ struct spec_mount {
 	bool bind, recursive;
 	char *data; /* comma-joined options the kernel parses itself */
 	char *abs_source; /* a relative bind source made absolute against the bundle */
+	/* an idmapped mount (uidMappings/gidMappings, or the idmap/ridmap options with the
+	 * container's own mappings): on-disk id containerID shows as hostID */
+	bool idmap, idmap_recursive;
+	uint64_t rattr_set, rattr_clr; /* MOUNT_ATTR_* of rro, rnosuid, ... for the whole tree */
+	struct spec_id_mapping *uid_mappings, *gid_mappings;
+	size_t n_uid_mappings, n_gid_mappings;
 };
 
 enum spec_ns_type { NS_PID, NS_NET, NS_MNT, NS_IPC, NS_UTS, NS_USER, NS_CGROUP, NS_TIME, NS_COUNT };
@@ -141,6 +151,10 @@ struct spec {
 	struct spec_time_offset time_offsets[2];
 	size_t n_time_offsets;
 	int personality; /* -1 = unset */
+	struct placement_mempolicy mempolicy;
+	bool has_intel_rdt; /* linux.intelRdt given: refused at create (see launch.c) */
+	struct netdev *net_devices;
+	size_t n_net_devices;
 };
 
 /* Loads <bundle>/config.json. root.path is made absolute against the bundle. */
@@ -161,6 +175,12 @@ const char *spec_hook_kind_name(enum spec_hook_kind kind);
 int spec_parse_hooks(json_t *hooks, const char *path, struct spec_hooks *out, vs_err_t *err);
 void spec_hooks_release(struct spec_hooks *h);
 int spec_parse_linux(json_t *linux_obj, struct spec *s, vs_err_t *err);
+/* For `features`: what the parsers take, from their own tables. */
+json_t *spec_mount_options_json(void);
+json_t *spec_namespaces_json(void);
+/* obj.key as an array of {containerID, hostID, size}; absent leaves *out NULL, *n 0. */
+int spec_parse_id_mappings(json_t *obj, const char *path, const char *key,
+			   struct spec_id_mapping **out, size_t *n, vs_err_t *err);
 
 const char *spec_ns_name(enum spec_ns_type t);
 int spec_ns_clone_flag(enum spec_ns_type t);

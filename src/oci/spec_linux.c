@@ -30,6 +30,14 @@ static const struct {
 	[NS_CGROUP] = {"cgroup", CLONE_NEWCGROUP}, [NS_TIME] = {"time", CLONE_NEWTIME},
 };
 
+json_t *spec_namespaces_json(void)
+{
+	json_t *a = json_array();
+	for (int t = 0; a && t < NS_COUNT; t++)
+		json_array_append_new(a, json_string(ns_table[t].name));
+	return a;
+}
+
 const char *spec_ns_name(enum spec_ns_type t)
 {
 	return ns_table[t].name;
@@ -71,22 +79,22 @@ static int parse_namespaces(json_t *lx, struct spec *s, vs_err_t *err)
 	return 0;
 }
 
-static int parse_mappings(json_t *lx, const char *key, struct spec_id_mapping **out, size_t *n,
-			  vs_err_t *err)
+int spec_parse_id_mappings(json_t *obj, const char *path, const char *key,
+			   struct spec_id_mapping **out, size_t *n, vs_err_t *err)
 {
 	json_t *arr = NULL;
-	if (vjson_array(lx, "linux", key, &arr, err) < 0)
+	if (vjson_array(obj, path, key, &arr, err) < 0)
 		return -1;
 	size_t count = json_array_size(arr);
 	if (!count)
 		return 0;
+	cleanup_free char *kp = vjson_join(path, key);
 	/* the kernel takes at most 340 lines in uid_map */
 	if (count > 340)
-		return vs_err(err, 0, "linux.%s: at most 340 mappings", key);
+		return vs_err(err, 0, "%s: at most 340 mappings", kp);
 	*out = calloc(count, sizeof(**out));
 	if (!*out)
-		return vs_err(err, ENOMEM, "linux.%s", key);
-	cleanup_free char *kp = vjson_join("linux", key);
+		return vs_err(err, ENOMEM, "%s", kp);
 	for (size_t i = 0; i < count; i++) {
 		cleanup_free char *ip = vjson_index(kp, i);
 		json_t *o = json_array_get(arr, i);
@@ -304,8 +312,10 @@ int spec_parse_linux(json_t *lx, struct spec *s, vs_err_t *err)
 {
 	/* no linux object at all: still a valid (if unusual) spec */
 	if (parse_namespaces(lx, s, err) < 0 ||
-	    parse_mappings(lx, "uidMappings", &s->uid_mappings, &s->n_uid_mappings, err) < 0 ||
-	    parse_mappings(lx, "gidMappings", &s->gid_mappings, &s->n_gid_mappings, err) < 0 ||
+	    spec_parse_id_mappings(lx, "linux", "uidMappings", &s->uid_mappings,
+				   &s->n_uid_mappings, err) < 0 ||
+	    spec_parse_id_mappings(lx, "linux", "gidMappings", &s->gid_mappings,
+				   &s->n_gid_mappings, err) < 0 ||
 	    parse_devices(lx, s, err) < 0 || parse_sysctl(lx, s, err) < 0 ||
 	    parse_propagation(lx, s, err) < 0 || parse_time_offsets(lx, s, err) < 0 ||
 	    parse_personality(lx, s, err) < 0)
@@ -332,6 +342,16 @@ int spec_parse_linux(json_t *lx, struct spec *s, vs_err_t *err)
 	if (rc < 0)
 		return -1;
 	s->resources_json = res;
+	json_t *rdt = NULL;
+	if (vjson_object(lx, "linux", "intelRdt", &rdt, err) < 0)
+		return -1;
+	s->has_intel_rdt = rdt != NULL;
+	if (netdev_parse(lx, s->ns[NS_NET].enabled, &s->net_devices, &s->n_net_devices, err) < 0)
+		return -1;
+	json_t *mpol = NULL;
+	if (vjson_object(lx, "linux", "memoryPolicy", &mpol, err) < 0 ||
+	    placement_parse_mempolicy(mpol, "linux.memoryPolicy", &s->mempolicy, err) < 0)
+		return -1;
 	json_t *sec = NULL;
 	if (vjson_object(lx, "linux", "seccomp", &sec, err) < 0 ||
 	    seccomp_spec_parse(sec, "linux.seccomp", &s->seccomp, err) < 0)

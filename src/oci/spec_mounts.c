@@ -58,8 +58,40 @@ static const struct {
 
 /* Options that only make sense to other runtimes or to the kernel's recursive
  * mount_setattr; accepted so that configs written for runc load unchanged. */
-static const char *const ignored_opts[] = {"defaults", "rro", "rrw", "rnosuid", "rnodev",
-					   "rnoexec", "tmpcopyup", "idmap", "ridmap"};
+static const char *const ignored_opts[] = {"defaults", "tmpcopyup"};
+
+/* The recursive flags, applied to the whole tree of the mount with mount_setattr. */
+static const struct {
+	const char *name;
+	bool clear;
+	uint64_t attr;
+} recursive_opts[] = {
+	{"rro", false, MOUNT_ATTR_RDONLY},	{"rrw", true, MOUNT_ATTR_RDONLY},
+	{"rnosuid", false, MOUNT_ATTR_NOSUID},	{"rsuid", true, MOUNT_ATTR_NOSUID},
+	{"rnodev", false, MOUNT_ATTR_NODEV},	{"rdev", true, MOUNT_ATTR_NODEV},
+	{"rnoexec", false, MOUNT_ATTR_NOEXEC},	{"rexec", true, MOUNT_ATTR_NOEXEC},
+	{"rnoatime", false, MOUNT_ATTR_NOATIME}, {"rnodiratime", false, MOUNT_ATTR_NODIRATIME},
+	{"rrelatime", false, MOUNT_ATTR_RELATIME}, {"rstrictatime", false, MOUNT_ATTR_STRICTATIME},
+};
+
+/* options parse_option takes besides the tables */
+static const char *const other_opts[] = {"bind", "rbind", "idmap", "ridmap"};
+
+json_t *spec_mount_options_json(void)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < ARRAY_SIZE(flag_opts); i++)
+		json_array_append_new(a, json_string(flag_opts[i].name));
+	for (size_t i = 0; a && i < ARRAY_SIZE(propagation_opts); i++)
+		json_array_append_new(a, json_string(propagation_opts[i].name));
+	for (size_t i = 0; a && i < ARRAY_SIZE(other_opts); i++)
+		json_array_append_new(a, json_string(other_opts[i]));
+	for (size_t i = 0; a && i < ARRAY_SIZE(recursive_opts); i++)
+		json_array_append_new(a, json_string(recursive_opts[i].name));
+	/* "defaults" asks for nothing; tmpcopyup (crun's) is accepted but not done */
+	json_array_append_new(a, json_string("defaults"));
+	return a;
+}
 
 static int add_data(char **data, const char *opt, vs_err_t *err)
 {
@@ -75,7 +107,8 @@ static int parse_option(struct spec_mount *m, const char *o, vs_err_t *err)
 {
 	if (strcmp(o, "bind") == 0 || strcmp(o, "rbind") == 0) {
 		m->bind = true;
-		m->recursive = o[0] == 'r';
+		/* "rbind" then "bind" stays recursive, as in runc and crun */
+		m->recursive = m->recursive || o[0] == 'r';
 		return 0;
 	}
 	for (size_t k = 0; k < ARRAY_SIZE(flag_opts); k++) {
@@ -96,6 +129,19 @@ static int parse_option(struct spec_mount *m, const char *o, vs_err_t *err)
 			return 0;
 		}
 	}
+	if (strcmp(o, "idmap") == 0 || strcmp(o, "ridmap") == 0) {
+		m->idmap = true;
+		m->idmap_recursive = m->idmap_recursive || o[0] == 'r';
+		return 0;
+	}
+	for (size_t k = 0; k < ARRAY_SIZE(recursive_opts); k++)
+		if (strcmp(recursive_opts[k].name, o) == 0) {
+			uint64_t *on = recursive_opts[k].clear ? &m->rattr_clr : &m->rattr_set;
+			uint64_t *off = recursive_opts[k].clear ? &m->rattr_set : &m->rattr_clr;
+			*on |= recursive_opts[k].attr;
+			*off &= ~recursive_opts[k].attr;
+			return 0;
+		}
 	for (size_t k = 0; k < ARRAY_SIZE(ignored_opts); k++)
 		if (strcmp(ignored_opts[k], o) == 0)
 			return 0;
@@ -134,6 +180,20 @@ static int parse_one(json_t *o, const char *ip, const char *bundle, struct spec_
 			      ip);
 	if (m->bind && !m->source)
 		return vs_err(err, 0, "%s.source: is required for a bind mount", ip);
+	if (spec_parse_id_mappings(o, ip, "uidMappings", &m->uid_mappings, &m->n_uid_mappings,
+				   err) < 0 ||
+	    spec_parse_id_mappings(o, ip, "gidMappings", &m->gid_mappings, &m->n_gid_mappings,
+				   err) < 0)
+		return -1;
+	if (!m->n_uid_mappings != !m->n_gid_mappings)
+		return vs_err(err, 0, "%s: an idmapped mount needs both uidMappings and "
+				      "gidMappings", ip);
+	if (m->n_uid_mappings) {
+		m->idmap = true;
+		m->idmap_recursive = m->idmap_recursive || m->recursive;
+	}
+	if (m->idmap && !m->bind)
+		return vs_err(err, 0, "%s: only a bind mount can be idmapped here", ip);
 	/* the spec makes relative bind sources relative to the bundle */
 	if (m->bind && m->source[0] != '/' && bundle) {
 		if (asprintf(&m->abs_source, "%s/%s", bundle, m->source) < 0)

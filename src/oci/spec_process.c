@@ -127,6 +127,21 @@ static int check_env(char **env, const char *path, vs_err_t *err)
 	return 0;
 }
 
+/* scheduler and ioPriority (placement.c) */
+static int parse_placement(json_t *process, const char *path, struct spec_process *p,
+			   vs_err_t *err)
+{
+	json_t *sched = NULL, *ioprio = NULL;
+	cleanup_free char *sp = vjson_join(path, "scheduler");
+	cleanup_free char *ip = vjson_join(path, "ioPriority");
+	if (vjson_object(process, path, "scheduler", &sched, err) < 0 ||
+	    placement_parse_sched(sched, sp, &p->sched, err) < 0 ||
+	    vjson_object(process, path, "ioPriority", &ioprio, err) < 0 ||
+	    placement_parse_ioprio(ioprio, ip, &p->ioprio, err) < 0)
+		return -1;
+	return 0;
+}
+
 int spec_parse_process(json_t *process, const char *path, struct spec_process *p, vs_err_t *err)
 {
 	cleanup_free char *capp = vjson_join(path, "capabilities");
@@ -184,8 +199,10 @@ int spec_parse_process(json_t *process, const char *path, struct spec_process *p
 		goto fail;
 	p->has_oom_score_adj = rc > 0;
 	p->oom_score_adj = (int)oom;
-	/* apparmorProfile, selinuxLabel, ioPriority, scheduler: checked for type only; this
-	 * runtime does not apply LSM labels (none is enabled on the hosts we target). */
+	if (parse_placement(process, path, p, err) < 0)
+		goto fail;
+	/* apparmorProfile, selinuxLabel: checked for type only; this runtime does not
+	 * apply LSM labels (none is enabled on the hosts we target). */
 	const char *ignored;
 	if (vjson_string(process, path, "apparmorProfile", &ignored, err) < 0 ||
 	    vjson_string(process, path, "selinuxLabel", &ignored, err) < 0)

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 int sync_send(int fd, enum sync_type type, vs_err_t *err)
 {
@@ -41,6 +42,66 @@ int sync_expect(int fd, enum sync_type type, vs_err_t *err)
 	if (buf[0] != (char)type)
 		return vs_err(err, 0, "sync with container init: expected `%c`, got `%c`",
 			      (char)type, buf[0]);
+	return 0;
+}
+
+int sync_send_fd(int sock, enum sync_type type, int fd, vs_err_t *err)
+{
+	char b = (char)type;
+	struct iovec iov = {.iov_base = &b, .iov_len = 1};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} c;
+	memset(&c, 0, sizeof(c));
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = c.buf,
+			   .msg_controllen = sizeof(c.buf)};
+	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(h), &fd, sizeof(int));
+	while (sendmsg(sock, &m, MSG_NOSIGNAL) < 0)
+		if (errno != EINTR)
+			return vs_err(err, errno, "sync with the runtime: send an fd");
+	return 0;
+}
+
+int sync_expect_fd(int sock, enum sync_type type, int *fd, vs_err_t *err)
+{
+	char buf[4097];
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} c;
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = c.buf,
+			   .msg_controllen = sizeof(c.buf)};
+	ssize_t n;
+	*fd = -1;
+	while ((n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC)) < 0)
+		if (errno != EINTR)
+			return vs_err(err, errno, "sync with container init");
+	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+	if (h && h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS)
+		memcpy(fd, CMSG_DATA(h), sizeof(int));
+	if (n == 0)
+		return vs_err(err, 0, "the container init exited during setup");
+	buf[n] = '\0';
+	if (buf[0] == SYNC_ERROR || buf[0] != (char)type || *fd < 0) {
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+		if (buf[0] == SYNC_ERROR)
+			return vs_err(err, 0, "%s", buf + 1);
+		return vs_err(err, 0,
+			      "sync with container init: expected `%c` with an fd, got `%c`",
+			      (char)type, buf[0]);
+	}
 	return 0;
 }
 

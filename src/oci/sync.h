@@ -12,6 +12,7 @@ enum sync_type {
 	SYNC_HOOKS_DONE = 'D', /* runtime -> init */
 	SYNC_READY = 'R',      /* init -> runtime: set up, waiting for start */
 	SYNC_START = 'S',      /* runtime -> init (run: no exec fifo) */
+	SYNC_SECCOMP = 'F',    /* child -> runtime: the seccomp notify fd rides along */
 	SYNC_ERROR = 'E',      /* init -> runtime: text follows */
 };
 
@@ -21,6 +22,10 @@ void sync_send_error(int fd, const char *msg);
 /* Receives one message and checks its type. An error message from the init becomes
  * *err with its text; EOF is "the container init exited during setup". */
 int sync_expect(int fd, enum sync_type type, vs_err_t *err);
+
+/* One message carrying fd (SCM_RIGHTS), and its receipt: *fd is ours then. */
+int sync_send_fd(int sock, enum sync_type type, int fd, vs_err_t *err);
+int sync_expect_fd(int sock, enum sync_type type, int *fd, vs_err_t *err);
 
 /* After a failure of ours: if the init already reported why it failed (its message is
  * queued on the socket), that cause replaces *err, which only describes the symptom. */

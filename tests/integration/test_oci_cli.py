@@ -61,4 +61,4 @@ def test_features(vessel):
     assert lx["cgroup"]["v1"] and lx["cgroup"]["v2"]
     assert lx["seccomp"]["enabled"] and "SCMP_ACT_ERRNO" in lx["seccomp"]["actions"]
     assert "SCMP_ARCH_X86_64" in lx["seccomp"]["archs"]
-    assert lx["mountExtensions"] == {"idmap": {"enabled": False}}
+    assert lx["mountExtensions"] == {"idmap": {"enabled": True}}

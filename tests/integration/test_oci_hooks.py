@@ -42,8 +42,8 @@ def test_hooks_run_in_order_with_the_state(bundle):
     got = [(l.split(" ", 1)[0], json.loads(l.split(" ", 1)[1])) for l in lines]
     assert [k for k, _ in got] == kinds
     status = {k: s["status"] for k, s in got}
-    assert status == {"prestart": "creating", "createRuntime": "creating",
-                      "createContainer": "creating", "startContainer": "created",
+    assert status == {"prestart": "created", "createRuntime": "created",
+                      "createContainer": "created", "startContainer": "created",
                       "poststart": "running", "poststop": "stopped"}
     for k, s in got:
         assert s["id"] == cid and s["bundle"] == str(bundle.path), k

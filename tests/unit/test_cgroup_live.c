@@ -501,8 +501,10 @@ Test(cgroup_live, hybrid_hugetlb_goes_to_cgroup2)
 		    "linux.resources.unified.memory.max: no such file in the cgroup v2 directory");
 	apply_fails(cg, "{\"hugepageLimits\": [{\"pageSize\": \"64KB\", \"limit\": 1}]}",
 		    "linux.resources.hugepageLimits[0].pageSize: no 64KB huge pages on this host");
-	/* net_cls is not mounted here: accepted, not applied */
-	apply(cg, "{\"network\": {\"classID\": 1048577}}");
+	/* net_cls is not mounted here: refused, never silently dropped */
+	apply_fails(cg, "{\"network\": {\"classID\": 1048577}}",
+		    "linux.resources.network.classID: the net_cls cgroup controller is not "
+		    "available on this host");
 	json_t *stats = cgroup_stats(cg, NULL);
 	json_t *huge = json_object_get(json_object_get(stats, "hugetlb"), "2MB");
 	cr_assert_not_null(huge);

@@ -77,7 +77,7 @@ static int run_filtered(const struct seccomp_prog *p, bool nnp, int (*body)(void
 		if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 			_exit(100);
 		vs_err_t err = NULL;
-		if (seccomp_install(p, &err) < 0) {
+		if (seccomp_install(p, NULL, &err) < 0) {
 			fprintf(stderr, "install: %s\n", err->msg);
 			_exit(101);
 		}
@@ -106,7 +106,7 @@ Test(seccomp_parse, absent_means_no_filter)
 	struct seccomp_prog *p = (void *)1;
 	cr_assert_eq(seccomp_compile(NULL, &p, &err), 0);
 	cr_assert_null(p);
-	cr_assert_eq(seccomp_install(NULL, &err), 0);
+	cr_assert_eq(seccomp_install(NULL, NULL, &err), 0);
 }
 
 Test(seccomp_parse, errors_name_the_field)
@@ -124,10 +124,11 @@ Test(seccomp_parse, errors_name_the_field)
 	expect_error("{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"defaultErrnoRet\": -1}",
 		     "linux.seccomp.defaultErrnoRet: must be an integer from 0 to 65535");
 	expect_error("{\"defaultAction\": \"SCMP_ACT_NOTIFY\"}",
-		     "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY is not supported yet (no "
-		     "seccomp notify listener)");
+		     "linux.seccomp.listenerPath: is required with SCMP_ACT_NOTIFY");
 	expect_error("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"listenerPath\": \"/run/x.sock\"}",
-		     "linux.seccomp.listenerPath: a seccomp notify listener is not supported yet");
+		     "linux.seccomp.listenerPath: no syscall has SCMP_ACT_NOTIFY");
+	expect_error("{\"defaultAction\": \"SCMP_ACT_NOTIFY\", \"listenerPath\": \"x.sock\"}",
+		     "linux.seccomp.listenerPath: must be an absolute path");
 	expect_error("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"listenerPath\": 1}",
 		     "linux.seccomp.listenerPath: must be a string");
 }
@@ -149,8 +150,8 @@ Test(seccomp_parse, architectures_and_flags)
 		     "linux.seccomp.flags[1]: unknown flag `SECCOMP_FILTER_FLAG_FOO`");
 	expect_error("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"flags\": "
 		     "[\"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV\"]}",
-		     "linux.seccomp.flags[0]: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV is not "
-		     "supported yet (no seccomp notify listener)");
+		     "linux.seccomp.flags: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV needs "
+		     "SCMP_ACT_NOTIFY");
 	expect_error("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"flags\": {}}",
 		     "linux.seccomp.flags: must be an array");
 
@@ -216,8 +217,7 @@ Test(seccomp_parse, syscall_entries)
 			      "\"errnoRet\": \"1\"}]"),
 		     "linux.seccomp.syscalls[0].errnoRet: must be an integer");
 	expect_error(SYSCALLS("[{\"names\": [\"mkdir\"], \"action\": \"SCMP_ACT_NOTIFY\"}]"),
-		     "linux.seccomp.syscalls[0].action: SCMP_ACT_NOTIFY is not supported yet (no "
-		     "seccomp notify listener)");
+		     "linux.seccomp.listenerPath: is required with SCMP_ACT_NOTIFY");
 }
 
 Test(seccomp_parse, argument_errors)
@@ -525,7 +525,7 @@ Test(seccomp_filter, installs_after_setuid_without_no_new_privs)
 		if (syscall(SYS_capget, &hdr, d) < 0 || d[0].effective != 0)
 			_exit(91); /* setuid cleared the effective set */
 		vs_err_t err = NULL;
-		if (seccomp_install(p, &err) < 0) {
+		if (seccomp_install(p, NULL, &err) < 0) {
 			fprintf(stderr, "install: %s\n", err->msg);
 			_exit(92);
 		}
@@ -554,7 +554,7 @@ Test(seccomp_filter, install_without_sys_admin_or_nnp_is_a_clear_error)
 		if (setuid(1000) < 0) /* no KEEPCAPS: permitted is gone too */
 			_exit(90);
 		vs_err_t err = NULL;
-		if (seccomp_install(p, &err) == 0)
+		if (seccomp_install(p, NULL, &err) == 0)
 			_exit(91);
 		if (write(pipefd[1], err->msg, strlen(err->msg)) < 0)
 			_exit(92);
@@ -676,21 +676,25 @@ Test(seccomp_features, lists_what_parse_accepts)
 	json_t *acts = json_object_get(f, "actions");
 	cr_assert(has_string(acts, "SCMP_ACT_ERRNO"));
 	cr_assert(has_string(acts, "SCMP_ACT_KILL_PROCESS"));
-	cr_assert_not(has_string(acts, "SCMP_ACT_NOTIFY"));
+	cr_assert(has_string(acts, "SCMP_ACT_NOTIFY"));
 	cr_assert_eq(json_array_size(json_object_get(f, "operators")), 7);
 	cr_assert(has_string(json_object_get(f, "archs"), "SCMP_ARCH_X86_64"));
 	cr_assert(has_string(json_object_get(f, "archs"), "SCMP_ARCH_AARCH64"));
 	cr_assert(has_string(json_object_get(f, "knownFlags"), "SECCOMP_FILTER_FLAG_TSYNC"));
-	/* kernel 4.17+ has all three */
-	cr_assert_eq(json_array_size(json_object_get(f, "supportedFlags")), 3);
+	/* kernel 4.17+ has the first three; 5.19+ WAIT_KILLABLE_RECV as well */
+	cr_assert_geq(json_array_size(json_object_get(f, "supportedFlags")), 3);
 
 	/* each listed action and arch parses */
 	size_t i;
 	json_t *v;
 	json_array_foreach(acts, i, v)
 	{
-		char buf[128];
-		snprintf(buf, sizeof(buf), "{\"defaultAction\": \"%s\"}", json_string_value(v));
+		char buf[160];
+		/* a notify action needs its listener */
+		snprintf(buf, sizeof(buf), "{\"defaultAction\": \"%s\"%s}", json_string_value(v),
+			 strcmp(json_string_value(v), "SCMP_ACT_NOTIFY") == 0
+			     ? ", \"listenerPath\": \"/run/agent.sock\""
+			     : "");
 		seccomp_spec_free(parse_ok(buf));
 	}
 	json_array_foreach(json_object_get(f, "archs"), i, v)
