@@ -140,7 +140,8 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 	bool in_userns = s->ns[NS_USER].enabled;
 
 	umask(0);
-	if (sync_expect(c->sync_fd, SYNC_GO, err) < 0)
+	/* until create has finished, a crash of the runtime takes the init with it */
+	if (sync_die_with_runtime(c->sync_fd, err) < 0 || sync_expect(c->sync_fd, SYNC_GO, err) < 0)
 		return -1;
 	if (c->join_cgroup && cgroup_enter_self((struct cgroup *)c->cg, c->born_in_v2, err) < 0)
 		return -1;
@@ -148,6 +149,8 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 	    maps_root(s->gid_mappings, s->n_gid_mappings)) {
 		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
 			return vs_err(err, errno, "become root in the user namespace");
+		if (sync_die_with_runtime(c->sync_fd, err) < 0)
+			return -1;
 	}
 	if (join_namespaces(s, err) < 0)
 		return -1;
@@ -193,6 +196,9 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 		return vs_err(err, errno, "linux.personality");
 	if (process_set_rlimits(p, err) < 0)
 		return -1;
+	/* the user's filter may forbid prctl, and setuid disarms the signal anyway: from here
+	 * to COMMIT the init is never long away from the sync socket, whose end tells */
+	sync_outlive_runtime();
 	/* without no_new_privs a filter needs CAP_SYS_ADMIN, so it goes in before the
 	 * capabilities are dropped (as runc does) */
 	if (c->seccomp && !p->no_new_privileges && seccomp_install(c->seccomp, err) < 0)
@@ -212,7 +218,8 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 		return vs_err(err, errno, "process.cwd: chdir `%s`", p->cwd);
 	if (process_prepare_fds(c->o->preserve_fds, err) < 0)
 		return -1;
-	if (sync_send(c->sync_fd, SYNC_READY, err) < 0)
+	if (sync_send(c->sync_fd, SYNC_READY, err) < 0 ||
+	    sync_expect(c->sync_fd, SYNC_COMMIT, err) < 0)
 		return -1;
 	ready_sent = true;
 	if (wait_for_start(c, hostproc, err) < 0)
