@@ -11,10 +11,10 @@
 #include "oci/state.h"
 
 static const char *created_record =
-	"{\"id\": \"c1\", \"phase\": \"created\", \"pid\": 42, \"start_time\": 1000,"
-	" \"runtime_pid\": 7, \"runtime_start_time\": 900, \"bundle\": \"/b\","
-	" \"rootfs\": \"/b/rootfs\", \"created\": \"2026-12-06T00:00:00Z\", \"owner\": 0,"
-	" \"paused\": false, \"annotations\": {\"a\": \"b\"}, \"hooks\": null, \"cgroup\": null}";
+    "{\"id\": \"c1\", \"phase\": \"created\", \"pid\": 42, \"start_time\": 1000,"
+    " \"runtime_pid\": 7, \"runtime_start_time\": 900, \"bundle\": \"/b\","
+    " \"rootfs\": \"/b/rootfs\", \"created\": \"2026-12-06T00:00:00Z\", \"owner\": 0,"
+    " \"paused\": false, \"annotations\": {\"a\": \"b\"}, \"hooks\": null, \"cgroup\": null}";
 
 static int parse(const char *text, struct container_state *st, vs_err_t *err)
 {
