@@ -234,8 +234,27 @@ static int remove_dirs(const struct cg_dir *d, int64_t deadline, vs_err_t *err)
 	return 0;
 }
 
-static int add_dir(struct cgroup *cg, const struct cg_hier *h, const char *path, bool delegate,
-		   vs_err_t *err)
+/* How many trailing levels of rel are missing under the mount point now: what
+ * make_dirs would create, and so what a delete after a crash between the plan and the
+ * mkdirs removes (a pre-existing leaf still counts: it is the container's). */
+static int missing_levels(const char *mountpoint, const char *rel, vs_err_t *err)
+{
+	cleanup_free char *p = NULL;
+	if (asprintf(&p, "%s%s", mountpoint, rel) < 0)
+		return vs_err(err, ENOMEM, "cgroup");
+	int missing = 0;
+	for (;;) {
+		if (access(p, F_OK) == 0)
+			return missing ? missing : 1;
+		missing++;
+		char *slash = strrchr(p, '/');
+		if (!slash || (size_t)(slash - p) <= strlen(mountpoint))
+			return missing;
+		*slash = '\0';
+	}
+}
+
+static int plan_dir(struct cgroup *cg, const struct cg_hier *h, const char *path, vs_err_t *err)
 {
 	struct cg_dir *d = &cg->d[cg->n];
 	memset(d, 0, sizeof(*d));
@@ -257,12 +276,30 @@ static int add_dir(struct cgroup *cg, const struct cg_hier *h, const char *path,
 	cg->n++;
 	if (!d->name || !d->fstype || !d->options || !d->mountpoint)
 		return vs_err(err, ENOMEM, "cgroup");
+	d->created = missing_levels(h->mountpoint, rel, err);
+	if (d->created < 0)
+		return -1;
+	/* a leaf someone else's processes live in is never ours: refuse it before it is
+	 * recorded, so that no cleanup after a crash kills them */
+	if (access(d->dir, F_OK) == 0) {
+		cleanup_free char *procs = NULL;
+		if (cg_read(d->dir, "cgroup.procs", &procs, err) < 0)
+			return -1;
+		if (*procs)
+			return vs_err(err, EBUSY, "cgroup `%s` already has processes", d->dir);
+	}
+	return 0;
+}
+
+static int make_dir(struct cg_dir *d, bool delegate, vs_err_t *err)
+{
+	const char *rel = d->dir + strlen(d->mountpoint);
 	/* a concurrent delete may remove a shared parent between our mkdirs: retry */
 	int rc = -1;
 	for (int attempt = 0; attempt < 5 && rc < 0; attempt++) {
 		vs_err_t e = NULL;
 		int created = 0;
-		rc = make_dirs(h->mountpoint, rel, &created, &e);
+		rc = make_dirs(d->mountpoint, rel, &created, &e);
 		d->made = created > d->made ? created : d->made;
 		if (rc < 0 && (e->errnum != ENOENT || attempt == 4))
 			return cg_err_move(err, &e);
@@ -270,25 +307,50 @@ static int add_dir(struct cgroup *cg, const struct cg_hier *h, const char *path,
 	}
 	/* a pre-existing leaf is still the container's to remove at delete */
 	d->created = d->made ? d->made : 1;
-	if (!h->v2 && (h->ctrls & CG_BIT(CG_CPUSET)) && cpuset_fill(h->mountpoint, d->dir, err) < 0)
+	if (!d->v2 && (d->ctrls & CG_BIT(CG_CPUSET)) && cpuset_fill(d->mountpoint, d->dir, err) < 0)
 		return -1;
-	if (h->v2 && delegate)
-		v2_delegate(h->mountpoint, d->dir);
+	if (d->v2 && delegate)
+		v2_delegate(d->mountpoint, d->dir);
 	return 0;
 }
 
-int cgroup_create(const char *cgroups_path, const char *id, struct cgroup **out, vs_err_t *err)
+int cgroup_plan(const char *cgroups_path, const char *id, struct cgroup **out, vs_err_t *err)
 {
 	struct cg_layout *l = NULL;
 	if (cg_layout_detect(&l, err) < 0)
 		return vs_err_wrap(err, "cgroup");
-	int rc = cg_create_in(l, cgroups_path, id, out, err);
+	int rc = cg_plan_in(l, cgroups_path, id, out, err);
 	cg_layout_free(l);
 	return rc;
 }
 
+int cgroup_create(const char *cgroups_path, const char *id, struct cgroup **out, vs_err_t *err)
+{
+	if (cgroup_plan(cgroups_path, id, out, err) < 0)
+		return -1;
+	if (cgroup_make(*out, err) < 0) {
+		cgroup_free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 int cg_create_in(const struct cg_layout *l, const char *cgroups_path, const char *id,
 		 struct cgroup **out, vs_err_t *err)
+{
+	if (cg_plan_in(l, cgroups_path, id, out, err) < 0)
+		return -1;
+	if (cgroup_make(*out, err) < 0) {
+		cgroup_free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int cg_plan_in(const struct cg_layout *l, const char *cgroups_path, const char *id,
+	       struct cgroup **out, vs_err_t *err)
 {
 	struct cgroup *cg = calloc(1, sizeof(*cg));
 	if (!cg)
@@ -299,12 +361,29 @@ int cg_create_in(const struct cg_layout *l, const char *cgroups_path, const char
 		vs_err(err, ENOMEM, "cgroup");
 		goto fail;
 	}
+	/* On a hybrid host the cgroup2 hierarchy only carries what v1 does not: switching
+	 * its controllers on along our path would keep them in use after we are gone (and
+	 * stop anyone from moving them to v1). A limit that needs one switches it on for
+	 * itself and gives it back (cg_v2_enable). */
+	cg->delegate = l->mode == CG_MODE_UNIFIED;
 	for (size_t i = 0; i < l->n; i++)
-		/* On a hybrid host the cgroup2 hierarchy only carries what v1 does not: switching
-		 * its controllers on along our path would keep them in use after we are gone
-		 * (and stop anyone from moving them to v1). A limit that needs one switches it on
-		 * for itself and gives it back (cg_v2_enable). */
-		if (add_dir(cg, &l->h[i], cg->path, l->mode == CG_MODE_UNIFIED, err) < 0)
+		if (plan_dir(cg, &l->h[i], cg->path, err) < 0)
+			goto fail;
+	if (cg_finish(cg, err) < 0)
+		goto fail;
+	*out = cg;
+	return 0;
+fail:
+	if (cg->path)
+		vs_err_wrap(err, "cgroup %s", cg->path);
+	cgroup_free(cg);
+	return -1;
+}
+
+int cgroup_make(struct cgroup *cg, vs_err_t *err)
+{
+	for (size_t i = 0; i < cg->n; i++)
+		if (make_dir(&cg->d[i], cg->delegate, err) < 0)
 			goto undo;
 	/* a container must start alone in its cgroup */
 	for (size_t i = 0; i < cg->n; i++) {
@@ -316,10 +395,7 @@ int cg_create_in(const struct cg_layout *l, const char *cgroups_path, const char
 			goto undo;
 		}
 	}
-	if (cg_finish(cg, err) < 0)
-		goto undo;
-	vs_debug("cgroup: %s (%s layout)", cg->path, cg_mode_name(l->mode));
-	*out = cg;
+	vs_debug("cgroup: %s", cg->path);
 	return 0;
 undo:
 	for (size_t i = 0; i < cg->n; i++) {
@@ -329,12 +405,9 @@ undo:
 		if (mine.made > 0 && remove_dirs(&mine, cg_now_ms() + RMDIR_WAIT_MS, &e) < 0)
 			vs_warn("cgroup: cleanup: %s", e->msg);
 		vs_err_free(&e);
+		cg->d[i].made = 0;
 	}
-fail:
-	if (cg->path)
-		vs_err_wrap(err, "cgroup %s", cg->path);
-	cgroup_free(cg);
-	return -1;
+	return vs_err_wrap(err, "cgroup %s", cg->path);
 }
 
 int cgroup_enter(struct cgroup *cg, pid_t pid, vs_err_t *err)

@@ -27,10 +27,16 @@ void cgroup_resources_free(struct cgroup_resources *r);
 
 /* A container's cgroup across every hierarchy it lives in. */
 struct cgroup;
-/* Creates the cgroup directories. cgroups_path is linux.cgroupsPath (may be NULL: then
+/* Computes the container's directory in every hierarchy without creating anything, so
+ * that create can record them (cgroup_to_json) before they exist: a delete after a crash
+ * then finds whatever was made. cgroups_path is linux.cgroupsPath (may be NULL: then
  * "/vessel/<id>"; a relative path is taken under "/vessel/"; an absolute path is used
- * as-is under each hierarchy's root). Works on cgroup v2, v1 and hybrid layouts.
- * Fails cleanly (nothing left behind) on error. */
+ * as-is under each hierarchy's root). Works on cgroup v2, v1 and hybrid layouts. Refuses
+ * an existing leaf that has processes. */
+int cgroup_plan(const char *cgroups_path, const char *id, struct cgroup **out, vs_err_t *err);
+/* Creates the planned directories. Fails cleanly (nothing it made left behind). */
+int cgroup_make(struct cgroup *cg, vs_err_t *err);
+/* cgroup_plan then cgroup_make. */
 int cgroup_create(const char *cgroups_path, const char *id, struct cgroup **out, vs_err_t *err);
 /* Writes the limits (at create and later by `update`). A limit whose controller is not
  * available gives an error naming the field. r may be NULL (nothing to do).

@@ -92,6 +92,7 @@ struct cgroup {
 	size_t n;
 	struct cg_dir *d;
 	struct cgroup_mount *mounts; /* n views of d[], for cgroup_mounts() */
+	bool delegate;		     /* enable the cgroup2 controllers along the path (v2 only) */
 };
 
 #define CG_MAX_DEPTH 64 /* levels in a cgroup path */
@@ -101,7 +102,9 @@ int cg_finish(struct cgroup *cg, vs_err_t *err);
 /* Writes the freezer state (v1 freezer.state or v2 cgroup.freeze) without waiting. */
 int cg_freezer_write(struct cg_dir *d, bool frozen, vs_err_t *err);
 
-/* cgroup_create() on a given layout (tests pass a fixture). */
+/* cgroup_plan() and cgroup_create() on a given layout (tests pass a fixture). */
+int cg_plan_in(const struct cg_layout *l, const char *cgroups_path, const char *id,
+	       struct cgroup **out, vs_err_t *err);
 int cg_create_in(const struct cg_layout *l, const char *cgroups_path, const char *id,
 		 struct cgroup **out, vs_err_t *err);
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "base/util.h"
 #include "oci/caps.h"
 #include "oci/oci.h"
@@ -57,14 +58,21 @@ int oci_cmd_list(const struct vs_globals *g, int argc, char **argv, vs_err_t *er
 		if (e->d_name[0] == '.')
 			continue;
 		struct container_state st;
-		if (state_load(g, e->d_name, false, &st, NULL) == 0) {
-			enum container_status s = state_status(&st);
+		vs_err_t lerr = NULL;
+		int rc = state_load(g, e->d_name, false, &st, &lerr);
+		/* an unreadable record is still listed, as stopped: delete -f removes it */
+		if (rc < 0 && st.garbled)
+			vs_warn("%s", lerr->msg);
+		vs_err_free(&lerr);
+		if (rc == 0 || st.garbled) {
+			enum container_status s = rc == 0 ? state_status(&st) : STATUS_STOPPED;
 			json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "ociVersion",
 					      "1.2.0", "id", st.id, "pid",
 					      (json_int_t)(s == STATUS_STOPPED ? 0 : st.pid),
-					      "status", state_status_name(s), "bundle", st.bundle,
-					      "rootfs", st.rootfs, "created", st.created, "owner",
-					      "root");
+					      "status", state_status_name(s), "bundle",
+					      rc == 0 && st.bundle ? st.bundle : "", "rootfs",
+					      rc == 0 && st.rootfs ? st.rootfs : "", "created",
+					      rc == 0 && st.created ? st.created : "", "owner", "root");
 			if (j)
 				json_array_append_new(all, j);
 		}

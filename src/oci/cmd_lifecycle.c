@@ -207,13 +207,31 @@ int oci_cmd_kill(const struct vs_globals *g, int argc, char **argv, vs_err_t *er
 	int ret = 0;
 	if (all)
 		ret = kill_all(&st, sig, err);
-	else if (state_status(&st) == STATUS_STOPPED)
+	else if (state_status(&st) == STATUS_STOPPED || st.pid <= 0)
 		ret = vs_err(err, 0, "cannot kill container `%s`: container not running", id);
 	else if (kill(st.pid, sig) < 0)
 		ret = vs_err(err, errno == ESRCH ? 0 : errno, "kill container `%s`%s", id,
 			     errno == ESRCH ? ": no such process" : "");
 	state_release(&st);
 	return ret;
+}
+
+/* What delete -f can do about a directory whose record it cannot read: remove the
+ * directory, and say clearly what may be left. */
+static int remove_garbled(struct container_state *st, vs_err_t *err)
+{
+	vs_err_t rerr = NULL;
+	if (state_remove(st, &rerr) < 0) {
+		vs_err_wrap(err, "delete container `%s`: could not remove its state directory "
+				 "either (%s)",
+			    st->id, rerr->msg);
+		vs_err_free(&rerr);
+		return -1;
+	}
+	return vs_err_wrap(err, "removed the state directory of container `%s`, but whatever "
+				"processes or cgroups its record named are not known and were "
+				"left",
+			   st->id);
 }
 
 int oci_cmd_delete(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)
@@ -230,29 +248,31 @@ int oci_cmd_delete(const struct vs_globals *g, int argc, char **argv, vs_err_t *
 		return usage_error(err, "delete", "[--force] ID");
 	const char *id = argv[optind];
 	struct container_state st;
-	if (state_load(g, id, true, &st, err) < 0) {
-		state_release(&st);
+	int rc = state_load(g, id, true, &st, err);
+	/* a create killed before it named its directory left an unnamed one */
+	state_sweep_unnamed(g);
+	if (rc < 0) {
+		if (force && st.garbled)
+			rc = remove_garbled(&st, err);
 		/* runc: forcing the delete of what is not there is not an error */
-		if (force && state_check_id(id, NULL) == 0 && err && *err &&
-		    strstr((*err)->msg, "does not exist")) {
+		else if (force && state_check_id(id, NULL) == 0 && err && *err &&
+			 strstr((*err)->msg, "does not exist")) {
 			vs_err_free(err);
-			return 0;
+			rc = 0;
 		}
-		return -1;
+		state_release(&st);
+		return rc;
 	}
 	enum container_status status = state_status(&st);
 	int ret = 0;
-	if (status == STATUS_RUNNING && !force) {
+	if ((status == STATUS_RUNNING || status == STATUS_CREATING) && !force) {
 		ret = vs_err(err, 0, "cannot delete container `%s` that is not stopped: %s "
 				     "(use --force)",
 			     id, state_status_name(status));
 	} else {
-		/* a created container has not run anything of the user's yet: delete kills it */
-		if (status != STATUS_STOPPED) {
-			kill(st.pid, SIGKILL);
-			if (!lifecycle_wait_gone(&st, 10000))
-				ret = vs_err(err, 0, "container `%s` did not die after SIGKILL", id);
-		}
+		/* a created container has not run anything of the user's yet: delete kills it;
+		 * so does a stopped one whose create died, if its init outlived it */
+		ret = lifecycle_kill_init(&st, 10000, err);
 		if (ret == 0)
 			ret = lifecycle_destroy(&st, err);
 	}

@@ -121,7 +121,7 @@ int exec_in_container(const struct vs_globals *g, const struct exec_opts *o, vs_
 	if (state_load(g, o->id, false, &st, err) < 0)
 		goto out;
 	enum container_status status = state_status(&st);
-	if (status == STATUS_STOPPED) {
+	if (status == STATUS_STOPPED || status == STATUS_CREATING) {
 		vs_err(err, 0, "cannot exec in container `%s`: container not running", o->id);
 		goto out;
 	}

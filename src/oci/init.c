@@ -145,7 +145,8 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 	bool in_userns = s->ns[NS_USER].enabled;
 
 	umask(0);
-	if (sync_expect(c->sync_fd, SYNC_GO, err) < 0)
+	/* until create has finished, a crash of the runtime takes the init with it */
+	if (sync_die_with_runtime(c->sync_fd, err) < 0 || sync_expect(c->sync_fd, SYNC_GO, err) < 0)
 		return -1;
 	if (c->join_cgroup && cgroup_enter_self((struct cgroup *)c->cg, c->born_in_v2, err) < 0)
 		return -1;
@@ -153,6 +154,8 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 	    maps_root(s->gid_mappings, s->n_gid_mappings)) {
 		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
 			return vs_err(err, errno, "become root in the user namespace");
+		if (sync_die_with_runtime(c->sync_fd, err) < 0)
+			return -1;
 	}
 	if (join_namespaces(s, err) < 0)
 		return -1;
@@ -199,11 +202,15 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 		return vs_err(err, errno, "linux.personality");
 	if (placement_apply_mempolicy(&s->mempolicy, err) < 0)
 		return -1;
+	/* the user's filter may forbid prctl, and setuid disarms the signal anyway: from here
+	 * to COMMIT the init is never long away from the sync socket, whose end tells */
+	sync_outlive_runtime();
 	struct process_run run = {.p = p, .seccomp = c->seccomp,
 				  .preserve_fds = c->o->preserve_fds, .sync_fd = c->sync_fd};
 	if (process_setup(&run, err) < 0)
 		return -1;
-	if (sync_send(c->sync_fd, SYNC_READY, err) < 0)
+	if (sync_send(c->sync_fd, SYNC_READY, err) < 0 ||
+	    sync_expect(c->sync_fd, SYNC_COMMIT, err) < 0)
 		return -1;
 	ready_sent = true;
 	if (wait_for_start(c, hostproc, err) < 0)

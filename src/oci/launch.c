@@ -202,6 +202,11 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 	close(sv[1]);
 	l->pid = pid;
 	l->sync_fd = sv[0];
+	/* before the init does anything: a delete after our crash must find it */
+	l->st.pid = pid;
+	l->st.start_time = state_proc_start_time(pid);
+	if (state_save(&l->st, err) < 0)
+		goto fail;
 
 	if (s->ns[NS_USER].enabled && !s->ns[NS_USER].path &&
 	    (idmap_write(pid, "uid_map", s->uid_mappings, s->n_uid_mappings, err) < 0 ||
@@ -286,6 +291,43 @@ static int systemd_cgroup_path(const char *spec_path, const char *id, char **out
 	return 0;
 }
 
+/* The record that exists before anything else: who is creating the container (so that
+ * a reader can tell a live create from a dead one) and the cgroup directories it will
+ * make. */
+static int record_creating(const struct vs_globals *g, const struct launch_opts *o,
+			   struct launch *l, vs_err_t *err)
+{
+	struct container_state *st = &l->st;
+	char created[64];
+	rfc3339_now(created, sizeof(created));
+	st->phase = PHASE_CREATING;
+	st->runtime_pid = getpid();
+	st->runtime_start_time = state_proc_start_time(st->runtime_pid);
+	st->bundle = strdup(o->bundle);
+	st->rootfs = strdup(l->spec->root_path);
+	st->created = strdup(created);
+	st->owner = getuid();
+	st->annotations = l->spec->annotations ? json_incref(l->spec->annotations) : NULL;
+	st->hooks = l->spec->hooks_json ? json_incref(l->spec->hooks_json) : NULL;
+	st->cgroup = cgroup_to_json(l->cg);
+	if (!st->bundle || !st->rootfs || !st->created || !st->cgroup)
+		return vs_err(err, ENOMEM, "state");
+	if (st->runtime_start_time == 0)
+		return vs_err(err, 0, "read our own start time from /proc/self/stat");
+	return state_create(g, o->id, st, err);
+}
+
+/* The cgroup as made: cgroup_apply may have switched a controller on at a cgroup2 root,
+ * which delete gives back. */
+static int record_cgroup(struct launch *l, vs_err_t *err)
+{
+	json_decref(l->st.cgroup);
+	l->st.cgroup = cgroup_to_json(l->cg);
+	if (!l->st.cgroup)
+		return vs_err(err, ENOMEM, "state");
+	return state_save(&l->st, err);
+}
+
 int launch_container(const struct vs_globals *g, const struct launch_opts *o, struct launch *l,
 		     vs_err_t *err)
 {
@@ -293,7 +335,7 @@ int launch_container(const struct vs_globals *g, const struct launch_opts *o, st
 	memset(l, 0, sizeof(*l));
 	l->sync_fd = -1;
 	l->st.dir_fd = -1;
-	if (state_check_id(o->id, err) < 0)
+	if (state_check_id(o->id, err) < 0 || state_check_free(g, o->id, err) < 0)
 		return -1;
 	if (spec_load(o->bundle, &l->spec, err) < 0)
 		return -1;
@@ -311,35 +353,24 @@ int launch_container(const struct vs_globals *g, const struct launch_opts *o, st
 			goto fail_prog;
 		cgroups_path = systemd_path;
 	}
-	if (state_create_dir(g, o->id, &l->st, err) < 0)
+	if (cgroup_plan(cgroups_path, o->id, &l->cg, err) < 0 || record_creating(g, o, l, err) < 0)
 		goto fail_prog;
 	l->have_state = true;
-	if (cgroup_create(cgroups_path, o->id, &l->cg, err) < 0 ||
-	    cgroup_apply(l->cg, l->spec->resources, err) < 0)
+	state_sweep_unnamed(g);
+	if (cgroup_make(l->cg, err) < 0 || cgroup_apply(l->cg, l->spec->resources, err) < 0 ||
+	    record_cgroup(l, err) < 0)
 		goto fail;
 	if (spawn_init(l, o, prog, err) < 0)
 		goto fail;
 	seccomp_prog_free(prog);
 	prog = NULL;
-
-	char created[64];
-	rfc3339_now(created, sizeof(created));
-	l->st.pid = l->pid;
-	l->st.start_time = state_proc_start_time(l->pid);
-	l->st.bundle = strdup(o->bundle);
-	l->st.rootfs = strdup(l->spec->root_path);
-	l->st.created = strdup(created);
-	l->st.owner = getuid();
-	l->st.annotations = l->spec->annotations ? json_incref(l->spec->annotations) : NULL;
-	l->st.hooks = l->spec->hooks_json ? json_incref(l->spec->hooks_json) : NULL;
-	l->st.cgroup = cgroup_to_json(l->cg);
-	if (!l->st.bundle || !l->st.rootfs || !l->st.created) {
-		vs_err(err, ENOMEM, "state");
+	if (o->pid_file && waitloop_write_pid_file(o->pid_file, l->pid, err) < 0)
 		goto fail;
-	}
+	l->st.phase = PHASE_CREATED;
 	if (state_save(&l->st, err) < 0)
 		goto fail;
-	if (o->pid_file && waitloop_write_pid_file(o->pid_file, l->pid, err) < 0)
+	/* the record is complete: the init may now outlive us */
+	if (sync_send(l->sync_fd, SYNC_COMMIT, err) < 0)
 		goto fail;
 	return 0;
 fail:

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/util.h"
@@ -53,6 +55,22 @@ bool lifecycle_wait_gone(const struct container_state *st, int timeout_ms)
 		nanosleep(&d, NULL);
 	}
 	return !state_proc_alive(st->pid, st->start_time);
+}
+
+int lifecycle_kill_init(const struct container_state *st, int timeout_ms, vs_err_t *err)
+{
+	if (st->pid <= 0)
+		return 0;
+	/* a pidfd taken before the start time is checked cannot be a recycled pid's */
+	int fd = (int)syscall(SYS_pidfd_open, st->pid, 0);
+	if (fd < 0)
+		return 0; /* gone */
+	if (state_proc_alive(st->pid, st->start_time))
+		syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0);
+	close(fd);
+	if (!lifecycle_wait_gone(st, timeout_ms))
+		return vs_err(err, 0, "container `%s` did not die after SIGKILL", st->id);
+	return 0;
 }
 
 int lifecycle_destroy(struct container_state *st, vs_err_t *err)

@@ -10,6 +10,9 @@
 int lifecycle_parse_signal(const char *s, int *sig, vs_err_t *err);
 /* Waits up to timeout_ms for the container's init to be gone. */
 bool lifecycle_wait_gone(const struct container_state *st, int timeout_ms);
+/* SIGKILLs the container's init if the recorded pid still is that process (pid and
+ * start time), and waits up to timeout_ms for it to be gone. */
+int lifecycle_kill_init(const struct container_state *st, int timeout_ms, vs_err_t *err);
 /* Removes the cgroup, runs poststop hooks (failures only warn), removes the state. */
 int lifecycle_destroy(struct container_state *st, vs_err_t *err);
 

@@ -1,7 +1,10 @@
 #include "oci/sync.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -125,4 +128,24 @@ void sync_prefer_init_error(int fd, vs_err_t *err)
 			nanosleep(&d, NULL);
 		}
 	}
+}
+
+int sync_die_with_runtime(int fd, vs_err_t *err)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		return vs_err(err, errno, "prctl(PR_SET_PDEATHSIG)");
+	/* the runtime's end closed: it died before we armed the signal. Queued messages do
+	 * not hide it: a closed peer sets POLLHUP on a SOCK_SEQPACKET pair at once. */
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	while (poll(&p, 1, 0) < 0)
+		if (errno != EINTR)
+			return vs_err(err, errno, "poll the sync socket");
+	if (p.revents & POLLHUP)
+		return vs_err(err, 0, "the runtime exited during setup");
+	return 0;
+}
+
+void sync_outlive_runtime(void)
+{
+	prctl(PR_SET_PDEATHSIG, 0);
 }

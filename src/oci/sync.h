@@ -11,6 +11,7 @@ enum sync_type {
 	SYNC_HOOKS = 'H',      /* init -> runtime: rootfs mounted, run prestart/createRuntime */
 	SYNC_HOOKS_DONE = 'D', /* runtime -> init */
 	SYNC_READY = 'R',      /* init -> runtime: set up, waiting for start */
+	SYNC_COMMIT = 'K',     /* runtime -> init: create has finished, the init may outlive us */
 	SYNC_START = 'S',      /* runtime -> init (run: no exec fifo) */
 	SYNC_SECCOMP = 'F',    /* child -> runtime: the seccomp notify fd rides along */
 	SYNC_ERROR = 'E',      /* init -> runtime: text follows */
@@ -26,6 +27,13 @@ int sync_expect(int fd, enum sync_type type, vs_err_t *err);
 /* One message carrying fd (SCM_RIGHTS), and its receipt: *fd is ours then. */
 int sync_send_fd(int sock, enum sync_type type, int fd, vs_err_t *err);
 int sync_expect_fd(int sock, enum sync_type type, int *fd, vs_err_t *err);
+/* Makes the calling init die with the runtime at the other end of fd (SIGKILL when the
+ * thread that cloned it exits), and fails if the runtime is gone already: it may have
+ * died before the signal was armed. A change of credentials disarms it (setuid, and
+ * setresuid in a user namespace): call again after one. */
+int sync_die_with_runtime(int fd, vs_err_t *err);
+/* Disarms it: after this, the init only notices the runtime's end on the socket. */
+void sync_outlive_runtime(void);
 
 /* After a failure of ours: if the init already reported why it failed (its message is
  * queued on the socket), that cause replaces *err, which only describes the symptom. */
