@@ -161,13 +161,13 @@ demo_vm() {
 		[ -d /sys/module/kvm_pvm ] && [ -e /dev/kvm ] &&
 			why="this host's /dev/kvm is kvm_pvm (no VT-x/AMD-V: stock Linux cannot boot there)"
 		echo "$why: vessel runs inside the emulated KVM host (tests/kvmhost/run, QEMU TCG with SVM; slow)"
-		where=("$ROOT/tests/kvmhost/run" --timeout 300 --)
+		where=("$ROOT/tests/kvmhost/run" --timeout 600 --)
 	fi
 	echo "booting the default Linux guest (images/out) with $vm_cpus vCPUs, ${vm_mem} MiB:"
 	t0=$EPOCHREALTIME
 	# quiet: the guest's command output, not the kernel's boot log (no double quotes in the
 	# command: the kernel command line that carries it has no way to escape them)
-	vm_out=$(timeout 360 "${where[@]}" "$vessel" vm run --cpus $vm_cpus --memory ${vm_mem}M \
+	vm_out=$(timeout 660 "${where[@]}" "$vessel" vm run --cpus $vm_cpus --memory ${vm_mem}M \
 		--cmdline "console=ttyS0 quiet panic=-1" -- \
 		sh -c 'echo kernel: $(uname -r); echo cpus: $(nproc); echo memory: $(sed -n s/^MemTotal:\ *//p /proc/meminfo)' \
 		</dev/null) || die "vessel vm run failed (status $?)"

@@ -3,6 +3,8 @@ import os
 import re
 import stat
 
+import pytest
+
 from conftest import ROOT, hardware_kvm, run
 
 DEMO = str(ROOT / "scripts" / "demo.sh")
@@ -15,8 +17,15 @@ def field(out, label):
     return m.group(1)
 
 
-def test_demo_shows_hostname_pid1_namespaces_and_limits(vessel):
-    r = run([DEMO, vessel], timeout=120)
+@pytest.fixture(scope="module")
+def demo(vessel):
+    """One whole demo serves the tests that read it: without hardware KVM its microVM
+    boots inside the emulated KVM host, which takes minutes on a busy machine."""
+    return run([DEMO, vessel], timeout=900)
+
+
+def test_demo_shows_hostname_pid1_namespaces_and_limits(demo):
+    r = demo
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout
     assert field(out, "hostname") == "vessel"
@@ -31,8 +40,8 @@ def test_demo_shows_hostname_pid1_namespaces_and_limits(vessel):
     assert "demo finished: all steps passed" in out
 
 
-def test_demo_boots_the_default_linux_guest(vessel):
-    r = run([DEMO, vessel], timeout=600)
+def test_demo_boots_the_default_linux_guest(demo):
+    r = demo
     assert r.returncode == 0, r.stdout + r.stderr
     vm = r.stdout[r.stdout.index("== 5. microVM =="):]
     if hardware_kvm():
