@@ -462,7 +462,8 @@ def console(vessel):
         # busybox's prompt for root; then a command whose answer is not its own echo
         result["prompt"] = read_until(master, r"# ", deadline, seen) is not None
         os.write(master, b"echo T:ANSWER $((6 * 7))\r")
-        result["answer"] = read_until(master, r"T:ANSWER (\d+)", deadline, seen)
+        # up to the line's end: a read may stop between the answer's two digits
+        result["answer"] = read_until(master, r"T:ANSWER (\d+)\r?\n", deadline, seen)
         result["answer"] = result["answer"] and result["answer"].group(1)
         os.write(master, b"echo c >/proc/sysrq-trigger\r")
         result["panic"] = read_until(master, r"Kernel panic", deadline, seen) is not None
