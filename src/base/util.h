@@ -32,6 +32,9 @@ void vs_closep(int *fd);
 
 /* Writes all of buf, retrying on EINTR and short writes. */
 int vs_write_all(int fd, const void *buf, size_t len, vs_err_t *err);
+/* One sendmsg of buf (at least one byte) carrying fd as SCM_RIGHTS, retried on EINTR,
+ * without SIGPIPE: the bytes sent, or -1 with errno. */
+ssize_t vs_send_fd(int sock, const void *buf, size_t len, int fd);
 /* Writes a whole small file (cgroup knobs, uid_map, ...), at dirfd if not AT_FDCWD. */
 int vs_write_file_at(int dirfd, const char *path, const char *data, size_t len, vs_err_t *err);
 int vs_write_file(const char *path, const char *data, size_t len, vs_err_t *err);

@@ -33,21 +33,8 @@ int console_connect(const char *path, vs_err_t *err)
 
 static int send_fd(int sock, int fd, const char *name, vs_err_t *err)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	memset(cbuf, 0, sizeof(cbuf));
-	struct iovec iov = {.iov_base = (void *)name, .iov_len = strlen(name)};
-	struct msghdr msg = {.msg_iov = &iov,
-			     .msg_iovlen = 1,
-			     .msg_control = cbuf,
-			     .msg_controllen = sizeof(cbuf)};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0)
-		if (errno != EINTR)
-			return vs_err(err, errno, "send the pty master over the console socket");
+	if (vs_send_fd(sock, name, strlen(name), fd) < 0)
+		return vs_err(err, errno, "send the pty master over the console socket");
 	return 0;
 }
 

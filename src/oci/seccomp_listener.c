@@ -21,28 +21,12 @@ static int send_to_listener(const char *path, const char *text, int fd, vs_err_t
 		return vs_err(err, errno, "socket");
 	if (connect(sock, (struct sockaddr *)&addr, sizeof(addr)) < 0)
 		return vs_err(err, errno, "connect to `%s`", path);
-	struct iovec iov = {.iov_base = (void *)text, .iov_len = strlen(text)};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} c;
-	memset(&c, 0, sizeof(c));
-	struct msghdr m = {.msg_iov = &iov,
-			   .msg_iovlen = 1,
-			   .msg_control = c.buf,
-			   .msg_controllen = sizeof(c.buf)};
-	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-	h->cmsg_level = SOL_SOCKET;
-	h->cmsg_type = SCM_RIGHTS;
-	h->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(h), &fd, sizeof(int));
-	ssize_t n;
-	while ((n = sendmsg(sock, &m, MSG_NOSIGNAL)) < 0)
-		if (errno != EINTR)
-			return vs_err(err, errno, "send to `%s`", path);
+	size_t len = strlen(text);
+	ssize_t n = vs_send_fd(sock, text, len, fd);
+	if (n < 0)
+		return vs_err(err, errno, "send to `%s`", path);
 	/* the fd went with the first byte; the rest of the JSON follows plainly */
-	if ((size_t)n < iov.iov_len &&
-	    vs_write_all(sock, text + n, iov.iov_len - (size_t)n, err) < 0)
+	if ((size_t)n < len && vs_write_all(sock, text + n, len - (size_t)n, err) < 0)
 		return vs_err_wrap(err, "send to `%s`", path);
 	return 0;
 }

@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/util.h"
+
 int sync_send(int fd, enum sync_type type, vs_err_t *err)
 {
 	char b = (char)type;
@@ -51,24 +53,8 @@ int sync_expect(int fd, enum sync_type type, vs_err_t *err)
 int sync_send_fd(int sock, enum sync_type type, int fd, vs_err_t *err)
 {
 	char b = (char)type;
-	struct iovec iov = {.iov_base = &b, .iov_len = 1};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} c;
-	memset(&c, 0, sizeof(c));
-	struct msghdr m = {.msg_iov = &iov,
-			   .msg_iovlen = 1,
-			   .msg_control = c.buf,
-			   .msg_controllen = sizeof(c.buf)};
-	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-	h->cmsg_level = SOL_SOCKET;
-	h->cmsg_type = SCM_RIGHTS;
-	h->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(h), &fd, sizeof(int));
-	while (sendmsg(sock, &m, MSG_NOSIGNAL) < 0)
-		if (errno != EINTR)
-			return vs_err(err, errno, "sync with the runtime: send an fd");
+	if (vs_send_fd(sock, &b, 1, fd) < 0)
+		return vs_err(err, errno, "sync with the runtime: send an fd");
 	return 0;
 }
 
