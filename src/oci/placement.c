@@ -116,7 +116,7 @@ static int parse_flags(json_t *o, const char *path, const char *key, const struc
 		cleanup_free char *kp = vjson_join(path, key);
 		cleanup_free char *ip = vjson_index(kp, i);
 		json_t *v = json_array_get(a, i);
-		unsigned long f;
+		unsigned long f = 0;
 		if (!json_is_string(v))
 			return vs_err(err, 0, "%s: must be a string", ip);
 		if (lookup(t, n, json_string_value(v), ip, &f, err) < 0)
@@ -133,7 +133,7 @@ int placement_parse_sched(json_t *o, const char *path, struct placement_sched *o
 		return 0;
 	const char *policy = NULL;
 	int64_t nice = 0, prio = 0;
-	unsigned long pol, flags;
+	unsigned long pol = 0, flags = 0;
 	cleanup_free char *pp = vjson_join(path, "policy");
 	if (vjson_require(vjson_string(o, path, "policy", &policy, err), path, "policy",
 			  "e.g. SCHED_OTHER", err) < 0 ||
@@ -169,7 +169,7 @@ int placement_parse_ioprio(json_t *o, const char *path, struct placement_ioprio 
 		return 0;
 	const char *cls = NULL;
 	int64_t prio = 0;
-	unsigned long c;
+	unsigned long c = 0;
 	cleanup_free char *cp = vjson_join(path, "class");
 	if (vjson_require(vjson_string(o, path, "class", &cls, err), path, "class",
 			  "e.g. IOPRIO_CLASS_BE", err) < 0 ||
@@ -222,7 +222,7 @@ int placement_parse_mempolicy(json_t *o, const char *path, struct placement_memp
 	if (!o)
 		return 0;
 	const char *mode = NULL, *nodes = NULL;
-	unsigned long md, flags;
+	unsigned long md = 0, flags = 0;
 	cleanup_free char *mp = vjson_join(path, "mode");
 	cleanup_free char *np = vjson_join(path, "nodes");
 	if (vjson_require(vjson_string(o, path, "mode", &mode, err), path, "mode", "e.g. MPOL_BIND",
