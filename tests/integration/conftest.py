@@ -131,3 +131,16 @@ def bundle(vessel, base_bundle, tmp_path):
     b = Bundle(vessel, base_bundle, tmp_path, tmp_path / "state")
     yield b
     b.cleanup()
+
+
+def make_hook_dir(bundle, script):
+    """A directory of the bundle holding hook.sh (`script`), where hooks may write; bound at
+    the same path in the container, since startContainer hooks run inside it."""
+    d = bundle.path / "hooks"
+    d.mkdir()
+    os.chmod(d, 0o777)
+    (d / "hook.sh").write_text(script)
+    os.chmod(d / "hook.sh", 0o755)
+    bundle.config["mounts"].append({"destination": str(d), "type": "bind",
+                                    "source": str(d), "options": ["rbind", "rw"]})
+    return d

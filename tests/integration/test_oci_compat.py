@@ -70,15 +70,11 @@ exit ${2:-0}
 """
 
 
+from conftest import make_hook_dir  # noqa: E402
+
+
 def hook_dir(bundle):
-    d = bundle.path / "hooks"
-    d.mkdir()
-    os.chmod(d, 0o777)
-    (d / "hook.sh").write_text(LOG_HOOK)
-    os.chmod(d / "hook.sh", 0o755)
-    bundle.config["mounts"].append({"destination": str(d), "type": "bind",
-                                    "source": str(d), "options": ["rbind", "rw"]})
-    return d
+    return make_hook_dir(bundle, LOG_HOOK)
 
 
 def hook_log(d):

@@ -9,16 +9,11 @@ echo "$1 $state" >> "$(dirname "$0")/log"
 """
 
 
+from conftest import make_hook_dir  # noqa: E402
+
+
 def hook_dir(bundle):
-    d = bundle.path / "hooks"
-    d.mkdir()
-    os.chmod(d, 0o777)
-    (d / "hook.sh").write_text(HOOK)
-    os.chmod(d / "hook.sh", 0o755)
-    # startContainer runs inside the container: the same path must resolve there
-    bundle.config["mounts"].append({"destination": str(d), "type": "bind",
-                                    "source": str(d), "options": ["rbind", "rw"]})
-    return d
+    return make_hook_dir(bundle, HOOK)
 
 
 def test_hooks_run_in_order_with_the_state(bundle):
