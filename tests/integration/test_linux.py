@@ -483,10 +483,10 @@ def console(vessel):
 
 def test_serial_console_shell_answers(console):
     assert console.result["prompt"], f"no shell prompt\n{console}"
-    assert console.result["answer"] == "42", console
+    assert console.result["answer"] == "42", str(console)
 
 
 def test_kernel_panic_ends_vm_run_with_status_3(console):
     # panic=-1: the kernel reboots at once, which vessel reports as a reset (docs/vm.md)
-    assert console.result["panic"], console
-    assert console.rc == 3, console
+    assert console.result["panic"], str(console)
+    assert console.rc == 3, str(console)
