@@ -461,10 +461,13 @@ def console(vessel):
     try:
         # busybox's prompt for root; then a command whose answer is not its own echo
         result["prompt"] = read_until(master, r"# ", deadline, seen) is not None
+        result["prompt_s"] = round(time.monotonic() - t0, 1)
         os.write(master, b"echo T:ANSWER $((6 * 7))\r")
-        # up to the line's end: a read may stop between the answer's two digits
-        result["answer"] = read_until(master, r"T:ANSWER (\d+)\r?\n", deadline, seen)
+        # up to the line's end: a read may stop between the answer's two digits. vessel
+        # keeps OPOST on its terminal, so the guest's "\r\n" arrives as "\r\r\n"
+        result["answer"] = read_until(master, r"T:ANSWER (\d+)\r*\n", deadline, seen)
         result["answer"] = result["answer"] and result["answer"].group(1)
+        result["answer_s"] = round(time.monotonic() - t0, 1)
         os.write(master, b"echo c >/proc/sysrq-trigger\r")
         result["panic"] = read_until(master, r"Kernel panic", deadline, seen) is not None
         rc = p.wait(timeout=max(1, deadline - time.monotonic()))
@@ -478,6 +481,7 @@ def console(vessel):
         os.close(master)
     boot = Boot(rc, seen[1], p.stderr.read().decode(errors="replace"), time.monotonic() - t0)
     boot.result = result
+    boot.err = f"(console steps: {result})\n" + boot.err
     return boot
 
 
