@@ -29,6 +29,7 @@ import struct
 import subprocess
 import time
 import uuid
+import warnings
 
 import pytest
 
@@ -110,6 +111,20 @@ def vm_run(vessel, args, script=None, prefix=(), timeout=BOOT_TIMEOUT, debug=Fal
     return Boot(p.returncode, out, err, time.monotonic() - t0)
 
 
+def once_more_on_triple_fault(boot_fn):
+    """Runs boot_fn() (one whole boot: inputs made afresh, then the VM) and, when its guest
+    triple-faulted inside the emulated KVM host, runs it once more. Twice in about ten runs
+    of these tests a guest there reset itself with no message at a random point (mid-dmesg,
+    mid-TCP-transfer); whether QEMU TCG's nested SVM or vessel is to blame is not known yet
+    (docs/testing.md). The first boot is reported as a warning; a second triple fault fails
+    the tests, and on hardware KVM the first one does."""
+    boot = boot_fn()
+    if os.environ.get("VESSEL_KVMHOST") == "inside" and boot.rc == 4 and "triple fault" in boot.err:
+        warnings.warn(f"the guest triple-faulted in the emulated KVM host; booting once more\n{boot}")
+        boot = boot_fn()
+    return boot
+
+
 def sh(*commands):
     return "; ".join(commands)
 
@@ -137,7 +152,10 @@ RO_SIZE = 1 * MiB
 
 @pytest.fixture(scope="module")
 def pvh(vessel, tmp_path_factory):
-    d = tmp_path_factory.mktemp("pvh")
+    return once_more_on_triple_fault(lambda: boot_pvh(vessel, tmp_path_factory.mktemp("pvh")))
+
+
+def boot_pvh(vessel, d):
     data, ro = d / "data.img", d / "ro.img"
     first = os.urandom(MiB)
     data.write_bytes(first + bytes(DATA_SIZE - MiB))
@@ -304,9 +322,17 @@ def bzimage(vessel):
         ip("-n", ns, "tuntap", "add", "dev", "vtap0", "mode", "tap")
         ip("-n", ns, "addr", "add", f"{HOST_IP}/24", "dev", "vtap0")
         ip("-n", ns, "link", "set", "vtap0", "up")
-        server = subprocess.Popen(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c",
-                                   TCP_SERVER, HOST_IP, str(TCP_SIZE), str(BOOT_TIMEOUT)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        yield once_more_on_triple_fault(lambda: boot_bzimage(vessel, ns))
+    finally:
+        ip("netns", "del", ns, check=False)
+
+
+def boot_bzimage(vessel, ns):
+    """The guest talks to a fresh TCP server in the namespace `ns`, which holds vtap0."""
+    server = subprocess.Popen(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c",
+                               TCP_SERVER, HOST_IP, str(TCP_SIZE), str(BOOT_TIMEOUT)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
         assert server.stdout.readline().strip() == "LISTENING", server.stderr.read()
         script = sh(
             FACTS,
@@ -328,9 +354,11 @@ def bzimage(vessel):
             server.kill()
             out, err = server.communicate()
         boot.server = out + err
-        yield boot
+        return boot
     finally:
-        ip("netns", "del", ns, check=False)
+        if server.poll() is None:
+            server.kill()
+            server.wait()
 
 
 def test_bzimage_is_the_default_and_boots_to_init(bzimage):
@@ -398,10 +426,10 @@ def elf(vessel, tmp_path_factory):
     images = images_dir()
     vmlinux = tmp_path_factory.mktemp("elf") / "vmlinux-nopvh"
     without_pvh_note(images / "vmlinux", vmlinux)
-    return vm_run(vessel, ["--kernel", str(vmlinux), "--initrd", str(images / "initrd.img"),
+    return once_more_on_triple_fault(lambda: vm_run(vessel, ["--kernel", str(vmlinux), "--initrd", str(images / "initrd.img"),
                            "--cmdline", QUIET, "--cpus", "4",
                            "--memory", "256M"],
-                  sh(FACTS, "reboot -f"), timeout=END_TIMEOUT, debug=True)
+                  sh(FACTS, "reboot -f"), timeout=END_TIMEOUT, debug=True))
 
 
 def test_elf_vmlinux_boots_to_init(elf):
