@@ -18,6 +18,7 @@
 #include "oci/cgroup.h"
 #include "oci/devices.h"
 #include "oci/idmap.h"
+#include "oci/rootless.h"
 
 #define fd_path(buf, fd) snprintf(buf, sizeof(buf), "/proc/self/fd/%d", fd)
 
@@ -227,6 +228,11 @@ int rootfs_open_bind_sources(const struct spec *s, int **fds, vs_err_t *err)
 			continue;
 		unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (m->recursive ? AT_RECURSIVE : 0);
 		(*fds)[i] = open_tree(AT_FDCWD, m->source, flags);
+		/* a rootless runtime may not clone a tree of its own mount namespace: the init
+		 * binds such a source by path from inside its user namespace (only a source
+		 * readable by the caller, as with runc) */
+		if ((*fds)[i] < 0 && errno == EPERM && !m->idmap && rootless())
+			continue;
 		if ((*fds)[i] < 0 || (m->idmap && make_idmapped(s, m, (*fds)[i], err) < 0)) {
 			if ((*fds)[i] < 0)
 				vs_err(err, errno, "open the bind source `%s`", m->source);
@@ -368,6 +374,12 @@ static int mount_special(const struct spec_mount *m, int covered, const char *ta
 	if (e == EPERM && strcmp(m->type, "sysfs") == 0) {
 		if (mount("/sys", target, NULL, MS_BIND | MS_REC, NULL) == 0)
 			return 1; /* the caller remounts it read-only */
+	}
+	/* an mqueue instance belongs to the user namespace owning the ipc namespace: without
+	 * an ipc namespace of its own the container gets the host's, as with crun */
+	if (e == EPERM && strcmp(m->type, "mqueue") == 0) {
+		if (mount("/dev/mqueue", target, NULL, MS_BIND | MS_REC, NULL) == 0)
+			return 0;
 	}
 	/* devpts' gid=5 is refused when group 5 is not mapped into a user namespace */
 	if (e == EINVAL && strcmp(m->type, "devpts") == 0 && m->data && strstr(m->data, "gid=")) {
