@@ -64,19 +64,16 @@ static int clone_flags(const struct spec *s)
 	return flags;
 }
 
-/* A pid namespace given by path is entered by the runtime: setns(CLONE_NEWPID)
- * only changes the namespace of the children it makes next. */
-static int join_pid_namespace(const struct spec *s, int *own, vs_err_t *err)
+/* A pid namespace given by path: the init is cloned into it (see nsenter.h). */
+static int open_pid_namespace(const struct spec *s, vs_err_t *err)
 {
 	if (!s->ns[NS_PID].enabled || !s->ns[NS_PID].path)
-		return 0;
-	cleanup_close int fd = open(s->ns[NS_PID].path, O_RDONLY | O_CLOEXEC);
+		return -2;
+	int fd = open(s->ns[NS_PID].path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return vs_err(err, errno, "linux.namespaces: open pid namespace `%s`",
 			      s->ns[NS_PID].path);
-	if (ns_enter_pid_for_child(fd, own, err) < 0)
-		return vs_err_wrap(err, "linux.namespaces: `%s`", s->ns[NS_PID].path);
-	return 0;
+	return fd;
 }
 
 /* The spec's "created" is "after step 2" of the lifecycle, the environment made: the
@@ -133,8 +130,8 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return vs_err(err, errno, "socketpair");
-	cleanup_close int own_pid_ns = -1;
-	if (join_pid_namespace(s, &own_pid_ns, err) < 0) {
+	cleanup_close int pid_ns = open_pid_namespace(s, err);
+	if (pid_ns == -1) {
 		close(sv[0]);
 		close(sv[1]);
 		return -1;
@@ -157,30 +154,29 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 		ca.cgroup = (uint64_t)v2fd;
 	}
 	fflush(NULL);
-	pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+	vs_err_t first = NULL;
+	pid_t pid = ns_clone_in_pid_ns(&ca, pid_ns, -1, &first);
 	if (pid < 0 && v2fd >= 0) {
 		/* a kernel or cgroup that refuses it: clone plainly and move the init later */
 		ca.flags &= ~(uint64_t)CLONE_INTO_CGROUP;
 		ca.cgroup = 0;
 		close(v2fd);
 		v2fd = -1;
-		pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+		vs_err_free(&first);
+		pid = ns_clone_in_pid_ns(&ca, pid_ns, -1, &first);
 	}
-	int clone_errno = errno;
 	if (pid != 0)
 		rootfs_close_bind_sources(bind_sources, s->n_mounts);
-	if (pid != 0 && ns_restore_pid_for_children(&own_pid_ns, err) < 0) {
-		if (pid > 0)
-			l->pid = pid;
-		close(sv[0]);
-		close(sv[1]);
-		return -1;
-	}
 	if (pid < 0) {
 		close(sv[0]);
 		close(sv[1]);
-		return vs_err(err, clone_errno, "clone the container init into its namespaces");
+		if (err)
+			*err = first;
+		else
+			vs_err_free(&first);
+		return vs_err_wrap(err, "clone the container init into its namespaces");
 	}
+	vs_err_free(&first);
 	if (pid == 0) {
 		close(sv[0]);
 		/* the state lock lives on this open file: the init must not keep it held */
