@@ -5,8 +5,10 @@ set -euo pipefail
 
 build=(meson ninja-build pkg-config gcc libjansson-dev libseccomp-dev liburing-dev)
 demo=(busybox-static qemu-system-x86)
-# podman and containerd driving vessel (tests/integration/test_{podman,containerd}.py, bench/clients.sh)
-clients=(podman containerd netavark iptables)
+# podman and containerd driving vessel (tests/integration/test_{podman,containerd}.py, bench/clients.sh);
+# uidmap's newuidmap/newgidmap map /etc/subuid ranges for rootless vessel and podman
+# (tests/integration/test_rootless.py)
+clients=(podman containerd netavark iptables uidmap)
 test=(libcriterion-dev python3-pytest python3-pytest-timeout busybox-static acpica-tools qemu-system-x86 "${clients[@]}")
 bench=(crun runc hyperfine time busybox-static qemu-system-x86)
 fuzz=(clang libclang-rt-14-dev)

@@ -8,7 +8,9 @@
 #include "base/error.h"
 #include "base/globals.h"
 #include "base/log.h"
+#include "base/util.h"
 #include "oci/oci.h"
+#include "oci/rootless.h"
 #include "oci/selfexe.h"
 #include "vmm/vmm.h"
 
@@ -20,6 +22,8 @@ struct command {
 	const char *usage;
 	/* starts container processes: runs from a sealed copy of the binary */
 	bool sealed;
+	/* needs no state root (a rootless caller without XDG_RUNTIME_DIR may still run it) */
+	bool stateless;
 };
 
 static const struct command commands[] = {
@@ -39,9 +43,10 @@ static const struct command commands[] = {
 	{"events", oci_cmd_events, "print a container's cgroup stats",
 	 "[--stats] [--interval 5s] ID"},
 	{"list", oci_cmd_list, "list containers", "[--format table|json] [--quiet]"},
-	{"spec", oci_cmd_spec, "write a default config.json", "[--bundle DIR] [--rootless]"},
-	{"features", oci_cmd_features, "print the runtime features JSON", NULL},
-	{"vm", vmm_main, "run a microVM (vessel vm run --help)", NULL},
+	{"spec", oci_cmd_spec, "write a default config.json", "[--bundle DIR] [--rootless]",
+	 false, true},
+	{"features", oci_cmd_features, "print the runtime features JSON", NULL, false, true},
+	{"vm", vmm_main, "run a microVM (vessel vm run --help)", NULL, false, true},
 };
 
 static void usage(FILE *f)
@@ -66,7 +71,8 @@ enum { OPT_ROOT = 256, OPT_LOG, OPT_LOG_FORMAT, OPT_SYSTEMD_CGROUP, OPT_CRIU, OP
 
 int main(int argc, char **argv)
 {
-	struct vs_globals g = {.root = "/run/vessel"};
+	struct vs_globals g = {0};
+	cleanup_free char *default_root = NULL;
 	const char *log_format = "text";
 	static const struct option opts[] = {
 		{"root", required_argument, NULL, OPT_ROOT},
@@ -142,6 +148,13 @@ int main(int argc, char **argv)
 		if (commands[i].sealed && selfexe_reexec_sealed(argv, &err) < 0) {
 			vs_report(err);
 			return 1;
+		}
+		if (!g.root && !commands[i].stateless) {
+			if (rootless_state_root(&default_root, &err) < 0) {
+				vs_report(err);
+				return 1;
+			}
+			g.root = default_root;
 		}
 		/* getopt state is global: let the command parse its own argv afresh */
 		int cargc = argc - optind;

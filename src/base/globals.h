@@ -5,7 +5,7 @@
 #include <stdbool.h>
 
 struct vs_globals {
-	const char *root; /* state directory, default /run/vessel */
+	const char *root; /* state directory: --root, else rootless_state_root() */
 	const char *log;  /* --log FILE or NULL */
 	bool log_json;	  /* --log-format json */
 	bool debug;

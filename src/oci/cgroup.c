@@ -48,14 +48,7 @@ void cgroup_free(struct cgroup *cg)
 {
 	if (!cg)
 		return;
-	for (size_t i = 0; i < cg->n; i++) {
-		struct cg_dir *d = &cg->d[i];
-		free(d->name);
-		free(d->dir);
-		free(d->fstype);
-		free(d->options);
-		free(d->mountpoint);
-	}
+	cgroup_forget(cg);
 	free(cg->d);
 	free(cg->mounts);
 	free(cg->path);
@@ -408,6 +401,22 @@ undo:
 		cg->d[i].made = 0;
 	}
 	return vs_err_wrap(err, "cgroup %s", cg->path);
+}
+
+void cgroup_forget(struct cgroup *cg)
+{
+	for (size_t i = 0; i < cg->n; i++) {
+		struct cg_dir *d = &cg->d[i];
+		free(d->name);
+		free(d->dir);
+		free(d->fstype);
+		free(d->options);
+		free(d->mountpoint);
+		memset(d, 0, sizeof(*d));
+	}
+	cg->n = 0;
+	if (cg->mounts)
+		memset(cg->mounts, 0, sizeof(*cg->mounts));
 }
 
 int cgroup_enter(struct cgroup *cg, pid_t pid, vs_err_t *err)

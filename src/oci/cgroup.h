@@ -24,6 +24,9 @@ struct cgroup_resources;
 int cgroup_resources_parse(json_t *resources, const char *path, struct cgroup_resources **out,
 			   vs_err_t *err);
 void cgroup_resources_free(struct cgroup_resources *r);
+/* The linux.resources sections r asks a cgroup for, as "memory, pids" into buf; returns
+ * how many. Device rules that only deny need none. */
+size_t cgroup_resources_limits(const struct cgroup_resources *r, char *buf, size_t size);
 
 /* A container's cgroup across every hierarchy it lives in. */
 struct cgroup;
@@ -36,6 +39,10 @@ struct cgroup;
 int cgroup_plan(const char *cgroups_path, const char *id, struct cgroup **out, vs_err_t *err);
 /* Creates the planned directories. Fails cleanly (nothing it made left behind). */
 int cgroup_make(struct cgroup *cg, vs_err_t *err);
+/* Forgets the planned directories (none of them made): the container then stays in its
+ * runtime's cgroup, as a rootless runtime's does when it cannot make one. Every other
+ * call then works on nothing (no pids, nothing to kill or remove). */
+void cgroup_forget(struct cgroup *cg);
 /* cgroup_plan then cgroup_make. */
 int cgroup_create(const char *cgroups_path, const char *id, struct cgroup **out, vs_err_t *err);
 /* Writes the limits (at create and later by `update`). A limit whose controller is not

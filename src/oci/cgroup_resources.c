@@ -509,3 +509,58 @@ void cgroup_resources_free(struct cgroup_resources *r)
 	free(r->rdma);
 	free(r);
 }
+
+static bool any_opt(const struct cg_opt *o, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (o[i].set)
+			return true;
+	return false;
+}
+
+size_t cgroup_resources_limits(const struct cgroup_resources *r, char *buf, size_t size)
+{
+	if (size)
+		buf[0] = '\0';
+	if (!r)
+		return 0;
+	const struct cg_opt mem[] = {r->mem.limit, r->mem.reservation, r->mem.swap,
+				     r->mem.kernel, r->mem.kernel_tcp, r->mem.swappiness};
+	const struct cg_opt cpu[] = {r->cpu.shares, r->cpu.quota, r->cpu.period, r->cpu.burst,
+				     r->cpu.rt_runtime, r->cpu.rt_period, r->cpu.idle};
+	bool blkio = r->blkio.weight.set || r->blkio.leaf_weight.set || r->blkio.n_wdev;
+	for (int t = 0; t < CG_NTHR; t++)
+		blkio |= r->blkio.n_thr[t] > 0;
+	/* a rule that denies everything it names takes nothing away a cgroup-less rootless
+	 * container has (crun's test too): podman sends a deny-all one with every config */
+	bool devices = false;
+	for (size_t i = 0; i < r->n_dev; i++)
+		devices |= r->dev[i].allow || r->dev[i].access != CG_ACC_ALL;
+	const struct {
+		bool asked;
+		const char *name;
+	} fields[] = {
+		{any_opt(mem, ARRAY_SIZE(mem)) || r->mem.has_disable_oom ||
+			 r->mem.has_use_hierarchy,
+		 "memory"},
+		{any_opt(cpu, ARRAY_SIZE(cpu)) || r->cpu.cpus || r->cpu.mems, "cpu"},
+		{r->pids_limit.set, "pids"},
+		{blkio, "blockIO"},
+		{r->n_huge > 0, "hugepageLimits"},
+		{devices, "devices"},
+		{r->n_unified > 0, "unified"},
+		{r->net.classid.set || r->net.n_prio, "network"},
+		{r->n_rdma > 0, "rdma"},
+	};
+	size_t count = 0, used = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+		if (!fields[i].asked)
+			continue;
+		int w = snprintf(buf + used, used < size ? size - used : 0, "%s%s",
+				 count ? ", " : "", fields[i].name);
+		if (w > 0 && used + (size_t)w < size)
+			used += (size_t)w;
+		count++;
+	}
+	return count;
+}

@@ -161,7 +161,7 @@ int oci_cmd_state(const struct vs_globals *g, int argc, char **argv, vs_err_t *e
 	return 0;
 }
 
-/* --all: every process in the container's cgroup, the init or not */
+/* --all: every process of the container (lifecycle_pids), the init or not */
 static int kill_all(struct container_state *st, int sig, vs_err_t *err)
 {
 	struct cgroup *cg = NULL;
@@ -169,7 +169,8 @@ static int kill_all(struct container_state *st, int sig, vs_err_t *err)
 	size_t n = 0;
 	if (!st->cgroup)
 		return vs_err(err, 0, "container `%s` has no cgroup", st->id);
-	if (cgroup_from_json(st->cgroup, &cg, err) < 0 || cgroup_pids(cg, &pids, &n, err) < 0) {
+	if (cgroup_from_json(st->cgroup, &cg, err) < 0 ||
+	    lifecycle_pids(st, cg, &pids, &n, err) < 0) {
 		cgroup_free(cg);
 		return -1;
 	}

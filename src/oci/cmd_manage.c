@@ -12,6 +12,7 @@
 #include "base/json.h"
 #include "base/util.h"
 #include "oci/cgroup.h"
+#include "oci/lifecycle.h"
 #include "oci/oci.h"
 #include "oci/state.h"
 
@@ -42,6 +43,18 @@ static int require_alive(struct handle *h, vs_err_t *err)
 {
 	if (state_status(&h->st) == STATUS_STOPPED)
 		return vs_err(err, 0, "container `%s`: container not running", h->st.id);
+	return 0;
+}
+
+/* A rootless container that got no cgroup (none delegated) has none to freeze, limit or
+ * read. */
+static int require_cgroup(struct handle *h, const char *what, vs_err_t *err)
+{
+	const struct cgroup_mount *m;
+	if (cgroup_mounts(h->cg, &m) == 0)
+		return vs_err(err, 0, "cannot %s container `%s`: it has no cgroup of its own "
+				      "(rootless, and no cgroup was delegated to its user)",
+			      what, h->st.id);
 	return 0;
 }
 
@@ -140,7 +153,7 @@ int oci_cmd_ps(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)
 	}
 	pid_t *pids = NULL;
 	size_t n = 0;
-	int ret = cgroup_pids(h.cg, &pids, &n, err);
+	int ret = lifecycle_pids(&h.st, h.cg, &pids, &n, err);
 	if (ret == 0 && strcmp(format, "json") == 0) {
 		json_t *a = json_array();
 		for (size_t i = 0; i < n; i++)
@@ -166,6 +179,8 @@ static int set_paused(const struct vs_globals *g, int argc, char **argv, bool pa
 		return vs_err(err, 0, "usage: vessel %s ID", pause ? "pause" : "resume");
 	struct handle h;
 	int ret = open_container(g, argv[1], &h, err);
+	if (ret == 0)
+		ret = require_cgroup(&h, pause ? "pause" : "resume", err);
 	if (ret == 0) {
 		enum container_status s = state_status(&h.st);
 		if (pause && s != STATUS_RUNNING && s != STATUS_CREATED)
@@ -291,6 +306,8 @@ int oci_cmd_update(const struct vs_globals *g, int argc, char **argv, vs_err_t *
 	if (ret == 0)
 		ret = require_alive(&h, err);
 	if (ret == 0)
+		ret = require_cgroup(&h, "update", err);
+	if (ret == 0)
 		ret = cgroup_apply(h.cg, r, err);
 	if (ret == 0) {
 		/* apply may have switched a controller on that delete must give back */
@@ -351,6 +368,8 @@ int oci_cmd_events(const struct vs_globals *g, int argc, char **argv, vs_err_t *
 	int ret = open_container(g, argv[optind], &h, err);
 	if (ret == 0)
 		ret = require_alive(&h, err);
+	if (ret == 0)
+		ret = require_cgroup(&h, "read the stats of", err);
 	if (ret == 0)
 		state_unlock(&h.st);
 	/* --stats: one snapshot; otherwise a stats event every interval until it stops */

@@ -111,7 +111,7 @@ int exec_in_container(const struct vs_globals *g, const struct exec_opts *o, vs_
 	struct spec *s = NULL;
 	struct cgroup *cg = NULL;
 	struct seccomp_prog *prog = NULL;
-	int ns_fd[NS_COUNT], pid_ns_fd = -1, own_pid_ns = -1, sv[2] = {-1, -1}, console_fd = -1;
+	int ns_fd[NS_COUNT], pid_ns_fd = -1, sv[2] = {-1, -1}, console_fd = -1;
 	int root_fd = -1;
 	struct tty_proxy *tty = NULL;
 	int ret = -1;
@@ -159,25 +159,11 @@ int exec_in_container(const struct vs_globals *g, const struct exec_opts *o, vs_
 		vs_err(err, errno, "socketpair");
 		goto out;
 	}
-	/* a pid namespace is entered by the parent: it applies to the children made next,
-	 * and only to that one (later children of ours, say a sanitizer's helper, stay ours) */
-	if (pid_ns_fd >= 0 && ns_enter_pid_for_child(pid_ns_fd, &own_pid_ns, err) < 0)
-		goto out;
 	fflush(NULL);
 	struct clone_args ca = {.exit_signal = SIGCHLD};
-	pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
-	int clone_errno = errno;
-	if (pid != 0 && ns_restore_pid_for_children(&own_pid_ns, err) < 0) {
-		if (pid > 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-		}
+	pid_t pid = ns_clone_in_pid_ns(&ca, pid_ns_fd, ns_fd[NS_USER], err);
+	if (pid < 0)
 		goto out;
-	}
-	if (pid < 0) {
-		vs_err(err, clone_errno, "clone");
-		goto out;
-	}
 	if (pid == 0) {
 		close(sv[0]);
 		struct exec_child c = {.o = o, .seccomp = prog, .sync_fd = sv[1],
@@ -220,8 +206,6 @@ out:
 		close(pid_ns_fd);
 	if (root_fd >= 0)
 		close(root_fd);
-	if (own_pid_ns >= 0)
-		close(own_pid_ns);
 	if (sv[0] >= 0)
 		close(sv[0]);
 	if (sv[1] >= 0)

@@ -24,6 +24,7 @@
 #include "oci/mounts.h"
 #include "oci/init.h"
 #include "oci/nsenter.h"
+#include "oci/rootless.h"
 #include "oci/seccomp.h"
 #include "oci/seccomp_listener.h"
 #include "oci/sync.h"
@@ -63,19 +64,16 @@ static int clone_flags(const struct spec *s)
 	return flags;
 }
 
-/* A pid namespace given by path is entered by the runtime: setns(CLONE_NEWPID)
- * only changes the namespace of the children it makes next. */
-static int join_pid_namespace(const struct spec *s, int *own, vs_err_t *err)
+/* A pid namespace given by path: the init is cloned into it (see nsenter.h). */
+static int open_pid_namespace(const struct spec *s, vs_err_t *err)
 {
 	if (!s->ns[NS_PID].enabled || !s->ns[NS_PID].path)
-		return 0;
-	cleanup_close int fd = open(s->ns[NS_PID].path, O_RDONLY | O_CLOEXEC);
+		return -2;
+	int fd = open(s->ns[NS_PID].path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return vs_err(err, errno, "linux.namespaces: open pid namespace `%s`",
 			      s->ns[NS_PID].path);
-	if (ns_enter_pid_for_child(fd, own, err) < 0)
-		return vs_err_wrap(err, "linux.namespaces: `%s`", s->ns[NS_PID].path);
-	return 0;
+	return fd;
 }
 
 /* The spec's "created" is "after step 2" of the lifecycle, the environment made: the
@@ -132,8 +130,8 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return vs_err(err, errno, "socketpair");
-	cleanup_close int own_pid_ns = -1;
-	if (join_pid_namespace(s, &own_pid_ns, err) < 0) {
+	cleanup_close int pid_ns = open_pid_namespace(s, err);
+	if (pid_ns == -1) {
 		close(sv[0]);
 		close(sv[1]);
 		return -1;
@@ -156,30 +154,29 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 		ca.cgroup = (uint64_t)v2fd;
 	}
 	fflush(NULL);
-	pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+	vs_err_t first = NULL;
+	pid_t pid = ns_clone_in_pid_ns(&ca, pid_ns, -1, &first);
 	if (pid < 0 && v2fd >= 0) {
 		/* a kernel or cgroup that refuses it: clone plainly and move the init later */
 		ca.flags &= ~(uint64_t)CLONE_INTO_CGROUP;
 		ca.cgroup = 0;
 		close(v2fd);
 		v2fd = -1;
-		pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+		vs_err_free(&first);
+		pid = ns_clone_in_pid_ns(&ca, pid_ns, -1, &first);
 	}
-	int clone_errno = errno;
 	if (pid != 0)
 		rootfs_close_bind_sources(bind_sources, s->n_mounts);
-	if (pid != 0 && ns_restore_pid_for_children(&own_pid_ns, err) < 0) {
-		if (pid > 0)
-			l->pid = pid;
-		close(sv[0]);
-		close(sv[1]);
-		return -1;
-	}
 	if (pid < 0) {
 		close(sv[0]);
 		close(sv[1]);
-		return vs_err(err, clone_errno, "clone the container init into its namespaces");
+		if (err)
+			*err = first;
+		else
+			vs_err_free(&first);
+		return vs_err_wrap(err, "clone the container init into its namespaces");
 	}
+	vs_err_free(&first);
 	if (pid == 0) {
 		close(sv[0]);
 		/* the state lock lives on this open file: the init must not keep it held */
@@ -209,11 +206,9 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 		goto fail;
 
 	if (s->ns[NS_USER].enabled && !s->ns[NS_USER].path &&
-	    (idmap_write(pid, "uid_map", s->uid_mappings, s->n_uid_mappings, err) < 0 ||
-	     idmap_write(pid, "gid_map", s->gid_mappings, s->n_gid_mappings, err) < 0)) {
-		vs_err_wrap(err, "linux.uidMappings, linux.gidMappings");
+	    idmap_write_userns(pid, s->uid_mappings, s->n_uid_mappings, s->gid_mappings,
+			       s->n_gid_mappings, err) < 0)
 		goto fail;
-	}
 	if (s->n_net_devices && move_net_devices(s, pid, err) < 0)
 		goto fail;
 	if (s->process.has_oom_score_adj) {
@@ -261,6 +256,58 @@ static int refuse_unsupported(const struct spec *s, vs_err_t *err)
 	if (s->has_intel_rdt)
 		return vs_err(err, 0, "linux.intelRdt: not supported by vessel yet");
 	return 0;
+}
+
+/* Without root, only a user namespace of the container's own gives it a root (and the
+ * rights to build its rootfs); runc and crun refuse such a config the same way. */
+static int check_rootless(const struct spec *s, vs_err_t *err)
+{
+	if (geteuid() == 0)
+		return 0;
+	static const char hint[] = "(`vessel spec --rootless` writes such a config)";
+	if (!s->ns[NS_USER].enabled)
+		return vs_err(err, 0,
+			      "linux.namespaces: running as uid %u (rootless), the container "
+			      "needs a user namespace: add {\"type\": \"user\"} %s",
+			      (unsigned)geteuid(), hint);
+	return 0;
+}
+
+/* A rootless runtime can make a cgroup only where one was delegated to it. Elsewhere (a
+ * cgroup v1 or hybrid host, whose hierarchies belong to root) the container stays in
+ * the caller's cgroup, as with crun, unless the config names a cgroup path: that one
+ * must work. What this leaves unapplied is said once, on stderr. Returns 1 then. */
+static int make_cgroup(struct launch *l, bool path_given, vs_err_t *err)
+{
+	vs_err_t why = NULL;
+	if (cgroup_make(l->cg, &why) == 0)
+		return 0;
+	if (!rootless() || path_given) {
+		if (rootless())
+			vs_err_wrap(&why, "rootless, with linux.cgroupsPath given");
+		if (err)
+			*err = why;
+		else
+			vs_err_free(&why);
+		return -1;
+	}
+	/* the config's own limits: not the device rules vessel adds to keep /dev usable */
+	struct cgroup_resources *own = NULL;
+	char asked[160] = "";
+	if (cgroup_resources_parse(l->spec->resources_json, NULL, &own, NULL) == 0)
+		cgroup_resources_limits(own, asked, sizeof(asked));
+	cgroup_resources_free(own);
+	if (*asked)
+		vs_warn("rootless: limits are not applied (linux.resources: %s): the container "
+			"has no cgroup of its own, %s: cgroup v1 and hybrid hosts delegate none; "
+			"on cgroup v2 give linux.cgroupsPath a subtree delegated to uid %u",
+			asked, why->msg, (unsigned)geteuid());
+	else
+		vs_warn("rootless: the container has no cgroup of its own and no limits are "
+			"applied (%s)", why->msg);
+	vs_err_free(&why);
+	cgroup_forget(l->cg);
+	return 1;
 }
 
 /* "system.slice:prefix:name" -> "/system.slice/prefix-name.scope", the directory
@@ -342,7 +389,8 @@ int launch_container(const struct vs_globals *g, const struct launch_opts *o, st
 	if (!l->spec->has_process)
 		return vs_err(err, 0, "%s/config.json: process: is required to start a container",
 			      o->bundle);
-	if (rootfs_check_shared_mount_ns(l->spec, err) < 0 || refuse_unsupported(l->spec, err) < 0)
+	if (rootfs_check_shared_mount_ns(l->spec, err) < 0 ||
+	    refuse_unsupported(l->spec, err) < 0 || check_rootless(l->spec, err) < 0)
 		return vs_err_wrap(err, "%s/config.json", o->bundle);
 	struct seccomp_prog *prog = NULL;
 	if (l->spec->seccomp && seccomp_compile(l->spec->seccomp, &prog, err) < 0)
@@ -357,7 +405,8 @@ int launch_container(const struct vs_globals *g, const struct launch_opts *o, st
 		goto fail_prog;
 	l->have_state = true;
 	state_sweep_unnamed(g);
-	if (cgroup_make(l->cg, err) < 0 || cgroup_apply(l->cg, l->spec->resources, err) < 0 ||
+	int made = make_cgroup(l, l->spec->cgroups_path && *l->spec->cgroups_path, err);
+	if (made < 0 || (made == 0 && cgroup_apply(l->cg, l->spec->resources, err) < 0) ||
 	    record_cgroup(l, err) < 0)
 		goto fail;
 	if (spawn_init(l, o, prog, err) < 0)

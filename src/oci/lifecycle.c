@@ -1,11 +1,14 @@
 #include "oci/lifecycle.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,6 +74,70 @@ int lifecycle_kill_init(const struct container_state *st, int timeout_ms, vs_err
 	if (!lifecycle_wait_gone(st, timeout_ms))
 		return vs_err(err, 0, "container `%s` did not die after SIGKILL", st->id);
 	return 0;
+}
+
+static bool same_file(const char *path, const struct stat *b)
+{
+	struct stat a;
+	return stat(path, &a) == 0 && a.st_ino == b->st_ino && a.st_dev == b->st_dev;
+}
+
+/* Without a cgroup, a pid namespace of the container's own is what holds its processes
+ * together; /proc lists them all, ours first. */
+static int pid_namespace_pids(const struct container_state *st, pid_t **pids, size_t *n,
+			      vs_err_t *err)
+{
+	*pids = NULL;
+	*n = 0;
+	if (!state_proc_alive(st->pid, st->start_time))
+		return 0;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", st->pid);
+	struct stat ns;
+	if (stat(path, &ns) < 0)
+		return vs_err(err, errno, "the pid namespace of container `%s`", st->id);
+	size_t cap = 16;
+	*pids = malloc(cap * sizeof(**pids));
+	if (!*pids)
+		return vs_err(err, ENOMEM, "pids");
+	if (same_file("/proc/self/ns/pid", &ns)) {
+		(*pids)[(*n)++] = st->pid;
+		return 0;
+	}
+	DIR *d = opendir("/proc");
+	if (!d)
+		return vs_err(err, errno, "open /proc");
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		if (*end || pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/ns/pid", pid);
+		if (!same_file(path, &ns))
+			continue;
+		if (*n == cap) {
+			pid_t *more = realloc(*pids, 2 * cap * sizeof(**pids));
+			if (!more) {
+				closedir(d);
+				return vs_err(err, ENOMEM, "pids");
+			}
+			*pids = more;
+			cap *= 2;
+		}
+		(*pids)[(*n)++] = (pid_t)pid;
+	}
+	closedir(d);
+	return 0;
+}
+
+int lifecycle_pids(const struct container_state *st, struct cgroup *cg, pid_t **pids,
+		   size_t *n, vs_err_t *err)
+{
+	const struct cgroup_mount *m;
+	if (cgroup_mounts(cg, &m) > 0)
+		return cgroup_pids(cg, pids, n, err);
+	return pid_namespace_pids(st, pids, n, err);
 }
 
 int lifecycle_destroy(struct container_state *st, vs_err_t *err)

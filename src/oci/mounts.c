@@ -18,6 +18,7 @@
 #include "oci/cgroup.h"
 #include "oci/devices.h"
 #include "oci/idmap.h"
+#include "oci/rootless.h"
 
 #define fd_path(buf, fd) snprintf(buf, sizeof(buf), "/proc/self/fd/%d", fd)
 
@@ -227,6 +228,11 @@ int rootfs_open_bind_sources(const struct spec *s, int **fds, vs_err_t *err)
 			continue;
 		unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (m->recursive ? AT_RECURSIVE : 0);
 		(*fds)[i] = open_tree(AT_FDCWD, m->source, flags);
+		/* a rootless runtime may not clone a tree of its own mount namespace: the init
+		 * binds such a source by path from inside its user namespace (only a source
+		 * readable by the caller, as with runc) */
+		if ((*fds)[i] < 0 && errno == EPERM && !m->idmap && rootless())
+			continue;
 		if ((*fds)[i] < 0 || (m->idmap && make_idmapped(s, m, (*fds)[i], err) < 0)) {
 			if ((*fds)[i] < 0)
 				vs_err(err, errno, "open the bind source `%s`", m->source);
@@ -265,11 +271,69 @@ static int mount_bind(const struct spec_mount *m, int source_fd, int rootfd, int
 
 /* /sys/fs/cgroup in the container: its own cgroup in each hierarchy, bound from the
  * host, so it sees its limits and nothing of its neighbours. */
+enum { OWN_MAX = 32 };
+struct own_cgroups {
+	struct cgroup_mount m[OWN_MAX];
+	char *text[2 * OWN_MAX];
+	size_t n;
+};
+
+static void own_cgroups_free(struct own_cgroups *o)
+{
+	for (size_t i = 0; i < 2 * o->n; i++)
+		free(o->text[i]);
+	o->n = 0;
+}
+
+/* A rootless container that got no cgroup sees the one it runs in, its caller's, in
+ * each hierarchy, as crun shows it: /proc/self/cgroup names them ("4:memory:/user",
+ * "1:name=systemd:/user", "0::/user" for cgroup2: "unified" on a hybrid host). */
+static int own_cgroups(struct own_cgroups *o, vs_err_t *err)
+{
+	cleanup_free char *text = NULL;
+	if (vs_read_file("/proc/self/cgroup", 65536, &text, NULL, err) < 0)
+		return vs_err_wrap(err, "the container's cgroups (it has none of its own)");
+	struct stat unified;
+	bool hybrid = stat("/sys/fs/cgroup/unified/cgroup.procs", &unified) == 0;
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line && o->n < OWN_MAX;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *ctrls = strchr(line, ':');
+		char *path = ctrls ? strchr(ctrls + 1, ':') : NULL;
+		if (!path)
+			continue;
+		*path++ = '\0';
+		ctrls++;
+		bool v2 = !*ctrls;
+		if (strncmp(ctrls, "name=", 5) == 0)
+			ctrls += 5;
+		const char *name = v2 ? (hybrid ? "unified" : "") : ctrls;
+		char *host_dir = NULL, *dup = strdup(name);
+		if (!dup || asprintf(&host_dir, "/sys/fs/cgroup%s%s%s", *name ? "/" : "", name,
+				     path) < 0) {
+			free(dup);
+			return vs_err(err, ENOMEM, "cgroup mount");
+		}
+		o->text[2 * o->n] = dup;
+		o->text[2 * o->n + 1] = host_dir;
+		o->m[o->n++] = (struct cgroup_mount){.name = dup, .host_dir = host_dir,
+						     .fstype = v2 ? "cgroup2" : "cgroup"};
+	}
+	return 0;
+}
+
 static int mount_cgroup(const struct spec_mount *m, const struct cgroup *cg, int rootfd,
 			const char *target, vs_err_t *err)
 {
 	const struct cgroup_mount *cm = NULL;
 	size_t n = cg ? cgroup_mounts(cg, &cm) : 0;
+	__attribute__((cleanup(own_cgroups_free))) struct own_cgroups own = {.n = 0};
+	if (cg && n == 0 && rootless()) {
+		if (own_cgroups(&own, err) < 0)
+			return -1;
+		cm = own.m;
+		n = own.n;
+	}
 	unsigned long ro = m->flags & MS_RDONLY;
 	unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 	if (n == 1 && strcmp(cm[0].fstype, "cgroup2") == 0) {
@@ -368,6 +432,12 @@ static int mount_special(const struct spec_mount *m, int covered, const char *ta
 	if (e == EPERM && strcmp(m->type, "sysfs") == 0) {
 		if (mount("/sys", target, NULL, MS_BIND | MS_REC, NULL) == 0)
 			return 1; /* the caller remounts it read-only */
+	}
+	/* an mqueue instance belongs to the user namespace owning the ipc namespace: without
+	 * an ipc namespace of its own the container gets the host's, as with crun */
+	if (e == EPERM && strcmp(m->type, "mqueue") == 0) {
+		if (mount("/dev/mqueue", target, NULL, MS_BIND | MS_REC, NULL) == 0)
+			return 0;
 	}
 	/* devpts' gid=5 is refused when group 5 is not mapped into a user namespace */
 	if (e == EINVAL && strcmp(m->type, "devpts") == 0 && m->data && strstr(m->data, "gid=")) {

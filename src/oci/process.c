@@ -24,10 +24,22 @@
 static const enum spec_ns_type join_order[] = {NS_USER, NS_IPC,	 NS_UTS, NS_NET,
 					       NS_CGROUP, NS_TIME, NS_MNT};
 
+/* A rootless runtime's child may be born in the container's user namespace already
+ * (nsenter.h); joining the one we are in is EINVAL. */
+static bool in_this_namespace(int fd, const char *self)
+{
+	struct stat a, b;
+	return fstat(fd, &a) == 0 && stat(self, &b) == 0 && a.st_ino == b.st_ino &&
+	       a.st_dev == b.st_dev;
+}
+
 int process_join_namespaces(const int ns_fd[NS_COUNT], vs_err_t *err)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(join_order); i++) {
 		enum spec_ns_type t = join_order[i];
+		if (t == NS_USER && ns_fd[t] >= 0 &&
+		    in_this_namespace(ns_fd[t], "/proc/self/ns/user"))
+			continue;
 		if (ns_fd[t] >= 0 && setns(ns_fd[t], spec_ns_clone_flag(t)) < 0)
 			return vs_err(err, errno, "join the container's %s namespace",
 				      spec_ns_name(t));

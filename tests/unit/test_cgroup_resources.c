@@ -347,3 +347,29 @@ Test(cgroup_convert, blkio_to_io_weight)
 	cr_assert_eq(cg_blkio_to_io_weight(500), 1 + 490 * 9999 / 990);
 	cr_assert_eq(cg_blkio_to_io_weight(1000), 10000);
 }
+
+/* A rootless container without a cgroup: the warning names what the config asked for. */
+Test(cgroup_resources, limits_names_the_sections_asked_for)
+{
+	char buf[160];
+	struct cgroup_resources *r =
+		parse_ok("{\"memory\": {\"limit\": 1048576}, \"pids\": {\"limit\": 10}, "
+			 "\"devices\": [{\"allow\": false, \"access\": \"rwm\"}]}");
+	cr_assert_eq(cgroup_resources_limits(r, buf, sizeof(buf)), 2);
+	cr_assert_str_eq(buf, "memory, pids");
+	cgroup_resources_free(r);
+
+	/* podman's deny-all device rule needs no cgroup; an allow rule or a partial deny does */
+	r = parse_ok("{\"devices\": [{\"allow\": false, \"access\": \"rwm\"}]}");
+	cr_assert_eq(cgroup_resources_limits(r, buf, sizeof(buf)), 0);
+	cr_assert_str_eq(buf, "");
+	cgroup_resources_free(r);
+	r = parse_ok("{\"devices\": [{\"allow\": false, \"type\": \"c\", \"major\": 1, "
+		     "\"minor\": 3, \"access\": \"w\"}], \"cpu\": {\"cpus\": \"0\"}}");
+	cr_assert_eq(cgroup_resources_limits(r, buf, sizeof(buf)), 2);
+	cr_assert_str_eq(buf, "cpu, devices");
+	cgroup_resources_free(r);
+
+	cr_assert_eq(cgroup_resources_limits(NULL, buf, sizeof(buf)), 0);
+	cr_assert_str_eq(buf, "");
+}
