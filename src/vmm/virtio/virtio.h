@@ -77,7 +77,8 @@ void virtio_mmio_notify_used(struct virtio_mmio *t, unsigned qi);
 /* A malformed chain or request: sets DEVICE_NEEDS_RESET, raises a config interrupt, logs once
  * (with the why), and the device stops processing until the driver resets it. */
 void virtio_mmio_fail(struct virtio_mmio *t, const char *why);
-/* The device's own fds (a tap, an io_uring completion eventfd) join its worker's epoll. */
+/* The device's own fds (a tap, an io_uring completion eventfd) join its worker's epoll,
+ * as many as it has. Takes work_lock: call it while setting up, not from a callback. */
 int virtio_mmio_add_fd(struct virtio_mmio *t, int fd, uint32_t events, vs_err_t *err);
 /* Wake the worker after `ms` milliseconds (a rate-limited device waiting for tokens). */
 void virtio_mmio_wake_after(struct virtio_mmio *t, unsigned ms);
