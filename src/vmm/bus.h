@@ -31,6 +31,8 @@ struct bus {
 
 int bus_add(struct bus *b, uint64_t base, uint64_t len, const char *name, bus_io_fn fn,
 	    void *opaque, vs_err_t *err);
+/* The range holding addr, or NULL. */
+const struct bus_range *bus_find(const struct bus *b, uint64_t addr);
 /* Removes the range that starts at base (a device unplugged); false if there is none. */
 bool bus_remove(struct bus *b, uint64_t base);
 void bus_free(struct bus *b);

@@ -171,6 +171,7 @@ int vm_create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size, unsi
 
 void vm_destroy(struct vm *vm)
 {
+	devices_free(vm);
 	if (vm->vcpus) {
 		for (unsigned i = 0; i < vm->ncpus; i++)
 			vcpu_destroy(&vm->vcpus[i], vm->run_size);

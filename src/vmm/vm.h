@@ -11,6 +11,7 @@
 
 #include "base/error.h"
 #include "vmm/bus.h"
+#include "vmm/device.h"
 #include "vmm/exit_status.h"
 #include "vmm/memory.h"
 
@@ -55,7 +56,8 @@ struct vm {
 	struct kvm_cpuid2 *cpuid; /* KVM's supported table, shared by all vCPUs */
 	int run_size;		  /* mmap size of struct kvm_run */
 	struct vcpu *vcpus;
-	struct machine_ctl ctl; /* devices stop the VM through this */
+	struct machine_ctl ctl;	   /* devices stop the VM through this */
+	struct vm_device *devices; /* every device, in the order added (device.h) */
 
 	atomic_int status; /* -1 while running, else the exit status */
 	int stop_fd;	   /* eventfd: the main loop wakes when the VM stops */
@@ -80,6 +82,7 @@ int vm_create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size, unsi
  * no vCPUs; ops does the plumbing. vm_destroy frees it. */
 int vm_create_detached(struct vm *vm, const struct vm_ops *ops, void *ops_ctx, uint64_t mem_size,
 		       vs_err_t *err);
+/* Frees the devices first (their workers touch guest RAM), then the rest. */
 void vm_destroy(struct vm *vm);
 
 /* Level of an IOAPIC/PIC input line (KVM_IRQ_LINE). vm is a struct vm * (the signature

@@ -6,6 +6,7 @@
 #include <linux/virtio_ring.h>
 #include <poll.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -81,8 +82,13 @@ static void setup(void)
 
 static void teardown(void)
 {
-	virtio_mmio_free_all(&vm);
-	vm_destroy(&vm);
+	vm_destroy(&vm); /* and the devices it owns */
+}
+
+static void add_rng(void)
+{
+	vs_err_t err = NULL;
+	cr_assert_eq(device_add(&vm, &virtio_rng_kind, NULL, &err), 0, "%s", err ? err->msg : "");
 }
 
 TestSuite(virtio_mmio, .init = setup, .fini = teardown);
@@ -166,8 +172,7 @@ static uint16_t used_idx(void)
 
 Test(virtio_mmio, rng_asks_the_vm_for_its_irqfd_and_doorbell)
 {
-	vs_err_t err = NULL;
-	cr_assert_eq(virtio_rng_add(&vm, &err), 0, "%s", err ? err->msg : "");
+	add_rng();
 	cr_assert_geq(fake.irq_fd, 0);
 	cr_assert_eq(fake.gsi, VIRTIO_MMIO_FIRST_GSI);
 	cr_assert_eq(fake.nbells, 1);
@@ -180,8 +185,7 @@ Test(virtio_mmio, rng_asks_the_vm_for_its_irqfd_and_doorbell)
 
 Test(virtio_mmio, rng_request_kicked_by_doorbell_and_by_register)
 {
-	vs_err_t err = NULL;
-	cr_assert_eq(virtio_rng_add(&vm, &err), 0, "%s", err ? err->msg : "");
+	add_rng();
 	driver_start(true);
 
 	/* KVM's side of the doorbell: the guest's QueueNotify write signals the eventfd */
@@ -209,8 +213,7 @@ Test(virtio_mmio, rng_request_kicked_by_doorbell_and_by_register)
 
 Test(virtio_mmio, bad_queue_setup_needs_reset_not_a_crash)
 {
-	vs_err_t err = NULL;
-	cr_assert_eq(virtio_rng_add(&vm, &err), 0, "%s", err ? err->msg : "");
+	add_rng();
 	wr(0x070, 1 | 2);
 	wr(0x024, 1);
 	wr(0x020, 1);
@@ -278,7 +281,7 @@ Test(virtio_mmio, a_device_may_add_any_number_of_fds)
 	cr_assert(wait_fd(m.done_fd), "the last fd's readiness reached the device");
 	cr_assert_eq(m.last_fd, m.fds[MANY_FDS - 1]);
 	cr_assert_eq(atomic_load(&m.ready_mask_hits), 1);
-	virtio_mmio_free_all(&vm);
+	virtio_mmio_remove(t);
 	for (int i = 0; i < MANY_FDS; i++)
 		close(m.fds[i]);
 	close(m.done_fd);
@@ -304,6 +307,28 @@ Test(virtio_mmio, a_failed_add_gives_back_its_window_irqfd_and_doorbells)
 	cr_assert_not(bus_access(&vm.mmio, LAYOUT_VIRTIO_MMIO, (uint8_t *)&v, 4, false),
 		      "the window is free again");
 
-	cr_assert_eq(virtio_rng_add(&vm, &err), 0, "%s", err ? err->msg : "");
+	add_rng();
 	cr_assert_eq(rd(0x008), VIRTIO_ID_RNG, "the next device gets the first window");
+}
+
+Test(virtio_mmio, the_vm_owns_its_devices_and_knows_which_cannot_be_snapshotted)
+{
+	vs_err_t err = NULL;
+	cr_assert_eq(device_check_snapshot(&vm, &err), 0, "no devices: nothing refuses");
+	add_rng();
+	add_rng();
+	struct acpi_virtio_mmio slots[4];
+	cr_assert_eq(virtio_mmio_acpi(&vm, slots, 4), 2);
+	cr_assert_eq(slots[1].base, LAYOUT_VIRTIO_MMIO + VIRTIO_MMIO_WINDOW);
+	cr_assert_eq(slots[1].gsi, VIRTIO_MMIO_FIRST_GSI + 1);
+	char *words = virtio_mmio_cmdline(&vm);
+	cr_assert_str_eq(words,
+			 " virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6");
+	free(words);
+	cr_assert_not_null(device_find(&vm, &virtio_rng_kind));
+	cr_assert_null(device_find(&vm, &serial_kind));
+	cr_assert_eq(device_check_snapshot(&vm, &err), -1);
+	cr_assert(strstr(err->msg, "entropy") && strstr(err->msg, "cannot be snapshotted"), "%s",
+		  err->msg);
+	vs_err_free(&err);
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "vmm/device.h"
 #include "vmm/layout.h"
 #include "vmm/vm.h"
 
@@ -80,7 +81,6 @@ struct virtio_mmio {
 	const struct virtio_device_ops *ops;
 	void *dev;
 	struct acpi_virtio_mmio slot;
-	struct virtio_mmio *next;
 	char name[48];
 
 	pthread_mutex_t regs_lock; /* the register file, vCPU side */
@@ -105,9 +105,6 @@ struct virtio_mmio {
 	bool irqfd_on, on_bus;
 	unsigned ndoorbells;
 };
-
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct virtio_mmio *registry;
 
 void virtio_mmio_slot(unsigned i, struct acpi_virtio_mmio *out)
 {
@@ -608,11 +605,14 @@ int virtio_mmio_add(struct vm *vm, const struct virtio_device_ops *ops, void *de
 	if (ops->queue_max == 0 || ops->queue_max > VIRTQ_MAX_SIZE ||
 	    (ops->queue_max & (ops->queue_max - 1)))
 		return vs_err(err, 0, "virtio-%s: queue size %u", ops->name, ops->queue_max);
-	pthread_mutex_lock(&registry_lock);
+	/* the first free window: a removed device's is taken again */
 	unsigned index = 0;
-	for (struct virtio_mmio *p = registry; p; p = p->next)
-		index += p->vm == vm;
-	pthread_mutex_unlock(&registry_lock);
+	struct acpi_virtio_mmio slot;
+	for (; index < VIRTIO_MMIO_MAX_DEVICES; index++) {
+		virtio_mmio_slot(index, &slot);
+		if (!bus_find(&vm->mmio, slot.base))
+			break;
+	}
 	if (index >= VIRTIO_MMIO_MAX_DEVICES)
 		return vs_err(err, 0, "virtio-%s: more than %u virtio devices", ops->name,
 			      VIRTIO_MMIO_MAX_DEVICES);
@@ -625,7 +625,7 @@ int virtio_mmio_add(struct vm *vm, const struct virtio_device_ops *ops, void *de
 	t->dev = dev;
 	t->offered = ops->features | (1ULL << VIRTIO_F_VERSION_1) |
 		     (1ULL << VIRTIO_F_RING_EVENT_IDX) | (1ULL << VIRTIO_F_RING_INDIRECT_DESC);
-	virtio_mmio_slot(index, &t->slot);
+	t->slot = slot;
 	snprintf(t->name, sizeof(t->name), "virtio-%s@0x%llx", ops->name,
 		 (unsigned long long)t->slot.base);
 	t->irq_fd = t->ctl_fd = t->timer_fd = t->epfd = -1;
@@ -637,64 +637,41 @@ int virtio_mmio_add(struct vm *vm, const struct virtio_device_ops *ops, void *de
 		transport_free(t, false, true);
 		return -1;
 	}
-	pthread_mutex_lock(&registry_lock);
-	struct virtio_mmio **tail = &registry;
-	while (*tail)
-		tail = &(*tail)->next;
-	*tail = t;
-	pthread_mutex_unlock(&registry_lock);
 	vs_debug("%s: irq %u", t->name, t->slot.gsi);
 	if (out)
 		*out = t;
 	return 0;
 }
 
-size_t virtio_mmio_acpi(struct vm *vm, struct acpi_virtio_mmio *out, size_t max)
+void virtio_mmio_remove(struct virtio_mmio *t)
+{
+	transport_free(t, true, true);
+}
+
+void virtio_mmio_destroy(void *t)
+{
+	transport_free(t, true, false);
+}
+
+size_t virtio_mmio_acpi(const struct vm *vm, struct acpi_virtio_mmio *out, size_t max)
 {
 	size_t n = 0;
-	pthread_mutex_lock(&registry_lock);
-	for (struct virtio_mmio *p = registry; p; p = p->next)
-		if (p->vm == vm && n < max)
-			out[n++] = p->slot;
-	pthread_mutex_unlock(&registry_lock);
+	for (const struct vm_device *d = vm->devices; d; d = d->next)
+		if (d->kind->virtio && n < max)
+			out[n++] = ((const struct virtio_mmio *)d->state)->slot;
 	return n;
 }
 
-char *virtio_mmio_cmdline(struct vm *vm)
+char *virtio_mmio_cmdline(const struct vm *vm)
 {
 	size_t cap = 64 * VIRTIO_MMIO_MAX_DEVICES + 1, len = 0;
 	char *s = calloc(1, cap);
 	if (!s)
 		return NULL;
-	pthread_mutex_lock(&registry_lock);
-	for (struct virtio_mmio *p = registry; p; p = p->next)
-		if (p->vm == vm)
-			len +=
-			    (size_t)snprintf(s + len, cap - len, " virtio_mmio.device=4K@0x%llx:%u",
-					     (unsigned long long)p->slot.base, p->slot.gsi);
-	pthread_mutex_unlock(&registry_lock);
+	struct acpi_virtio_mmio slots[VIRTIO_MMIO_MAX_DEVICES];
+	size_t n = virtio_mmio_acpi(vm, slots, VIRTIO_MMIO_MAX_DEVICES);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(s + len, cap - len, " virtio_mmio.device=4K@0x%llx:%u",
+					(unsigned long long)slots[i].base, slots[i].gsi);
 	return s;
-}
-
-void virtio_mmio_free_all(struct vm *vm)
-{
-	pthread_mutex_lock(&registry_lock);
-	struct virtio_mmio **pp = &registry, *mine = NULL, **mine_tail = &mine;
-	while (*pp) {
-		struct virtio_mmio *p = *pp;
-		if (p->vm == vm) {
-			*pp = p->next;
-			p->next = NULL;
-			*mine_tail = p;
-			mine_tail = &p->next;
-		} else {
-			pp = &p->next;
-		}
-	}
-	pthread_mutex_unlock(&registry_lock);
-	while (mine) {
-		struct virtio_mmio *next = mine->next;
-		transport_free(mine, true, false);
-		mine = next;
-	}
 }

@@ -74,14 +74,27 @@ static const struct virtio_device_ops rng_ops = {
     .destroy = free,
 };
 
-int virtio_rng_add(struct vm *vm, vs_err_t *err)
+static void *rng_create(struct vm *vm, const void *config, vs_err_t *err)
 {
+	(void)config;
 	struct rng *r = calloc(1, sizeof(*r));
-	if (!r)
-		return vs_err(err, ENOMEM, "--rng");
+	if (!r) {
+		vs_err(err, ENOMEM, "entropy device");
+		return NULL;
+	}
 	if (virtio_mmio_add(vm, &rng_ops, r, &r->t, err) < 0) {
 		free(r);
-		return vs_err_wrap(err, "--rng");
+		return NULL;
 	}
-	return 0;
+	return r->t;
 }
+
+const struct device_kind virtio_rng_kind = {
+    .name = "entropy",
+    .cli_flag = "--rng",
+    .api_path = "/entropy",
+    .json_key = "entropy",
+    .virtio = true,
+    .create = rng_create,
+    .destroy = virtio_mmio_destroy,
+};
