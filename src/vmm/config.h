@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "base/ratelimit.h"
 #include "vmm/device.h"
 
 #define VM_DEFAULT_MEMORY (128ULL << 20)
@@ -59,6 +60,19 @@ int vm_parse_memory(const char *s, uint64_t *out, vs_err_t *err);
  * error deserves (VM_EXIT_USAGE for a bad command line, VM_EXIT_ERROR for a bad device
  * spec) with err; 0 on success. *help is set for --help. */
 int vm_config_from_argv(struct vm_config *c, int argc, char **argv, bool *help, vs_err_t *err);
+
+/* A Firecracker config file (--config-file): boot-source, machine-config, drives,
+ * network-interfaces, entropy; errors name the field (`vm.json: drives[0]: path_on_host:
+ * is required`). The values land in c over what it held. */
+int vm_config_from_json_file(struct vm_config *c, const char *path, vs_err_t *err);
+int vm_config_from_json(struct vm_config *c, json_t *root, vs_err_t *err);
+
+/* For the kinds' from_json: Firecracker's RateLimiter object at obj.key (absent: rl is left
+ * as it was); and a refusal of any member of obj not in keys (NULL-terminated). */
+int vm_json_rate_limiter(json_t *obj, const char *key, struct rate_limiter *rl, vs_err_t *err);
+int vm_json_only(json_t *obj, const char *const *keys, vs_err_t *err);
+/* obj.key is a Firecracker resource id (drive_id, iface_id): 1 to 64 of [A-Za-z0-9_]. */
+int vm_json_api_id(json_t *obj, const char *key, vs_err_t *err);
 
 /* base, then " -- " and the words (quoted when they hold spaces). NULL with errno EINVAL
  * for a word holding a double quote, which Linux cannot take. */

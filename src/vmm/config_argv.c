@@ -33,6 +33,10 @@ const char vm_run_help[] =
     "  --net SPEC       a virtio-net interface: tap=NAME[,mac=MAC][,bw=RATE][,ops=N]\n"
     "                   (repeatable; the tap is created if missing)\n"
     "  --rng            a virtio-rng device (entropy from the host's getrandom)\n"
+    "  --config-file FILE\n"
+    "                   a Firecracker config file (boot-source, machine-config,\n"
+    "                   drives, network-interfaces, entropy); options after it\n"
+    "                   override or add to what it says\n"
     "  --no-virtio-cmdline\n"
     "                   do not append virtio_mmio.device=SIZE@ADDR:IRQ words to the\n"
     "                   kernel command line (the DSDT declares the devices anyway)\n"
@@ -62,6 +66,7 @@ enum {
 	OPT_DEMO,
 	OPT_HUGEPAGES,
 	OPT_NO_VIRTIO_CMDLINE,
+	OPT_CONFIG_FILE,
 	OPT_DEVICE, /* + the kind's index in device_kinds */
 };
 
@@ -74,6 +79,7 @@ static const struct option fixed_opts[] = {
     {"demo", no_argument, NULL, OPT_DEMO},
     {"hugepages", no_argument, NULL, OPT_HUGEPAGES},
     {"no-virtio-cmdline", no_argument, NULL, OPT_NO_VIRTIO_CMDLINE},
+    {"config-file", required_argument, NULL, OPT_CONFIG_FILE},
     {"help", no_argument, NULL, 'h'},
 };
 #define NFIXED (sizeof(fixed_opts) / sizeof(fixed_opts[0]))
@@ -169,6 +175,10 @@ static int parse(struct vm_config *c, int argc, char **argv, const struct option
 			break;
 		case OPT_NO_VIRTIO_CMDLINE:
 			c->no_virtio_cmdline = true;
+			break;
+		case OPT_CONFIG_FILE:
+			if (vm_config_from_json_file(c, optarg, err) < 0)
+				return VM_EXIT_ERROR; /* a bad file is bad input, as a bad --disk */
 			break;
 		case 'h':
 			*help = true;

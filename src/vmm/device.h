@@ -32,7 +32,7 @@ struct device_kind {
 	 * option or field without the flag; the caller prefixes where the config came from. */
 	size_t config_size;
 	int (*from_cli)(const char *spec, void *config, vs_err_t *err);
-	int (*from_json)(const json_t *obj, void *config, vs_err_t *err);
+	int (*from_json)(json_t *obj, void *config, vs_err_t *err);
 	void (*config_free)(void *config);
 
 	/* config -> a device of vm (config is NULL for a builtin kind); returns its state.

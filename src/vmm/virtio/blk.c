@@ -363,6 +363,11 @@ static int blk_from_cli(const char *spec, void *config, vs_err_t *err)
 	return blk_spec_parse(spec, config, err);
 }
 
+static int blk_from_json(json_t *obj, void *config, vs_err_t *err)
+{
+	return blk_spec_from_json(obj, config, err);
+}
+
 static void blk_config_free(void *config)
 {
 	blk_spec_free(config);
@@ -378,6 +383,7 @@ const struct device_kind virtio_blk_kind = {
     .virtio = true,
     .config_size = sizeof(struct blk_spec),
     .from_cli = blk_from_cli,
+    .from_json = blk_from_json,
     .config_free = blk_config_free,
     .create = blk_create,
     .destroy = virtio_mmio_destroy,

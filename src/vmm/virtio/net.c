@@ -335,7 +335,7 @@ static void *net_create(struct vm *vm, const void *config, vs_err_t *err)
 	memcpy(d->name, s.tap, sizeof(d->name));
 	net_config_bytes(s.mac, d->config);
 	d->rx_rl = s.rl;
-	d->tx_rl = s.rl;
+	d->tx_rl = s.has_tx_rl ? s.tx_rl : s.rl;
 	d->tx_chain = malloc(sizeof(*d->tx_chain));
 	bool created;
 	if (!d->tx_chain) {
@@ -368,6 +368,11 @@ static int net_from_cli(const char *spec, void *config, vs_err_t *err)
 	return net_spec_parse(spec, config, err);
 }
 
+static int net_from_json(json_t *obj, void *config, vs_err_t *err)
+{
+	return net_spec_from_json(obj, config, err);
+}
+
 const struct device_kind virtio_net_kind = {
     .name = "network-interface",
     .cli_flag = "--net",
@@ -378,6 +383,7 @@ const struct device_kind virtio_net_kind = {
     .virtio = true,
     .config_size = sizeof(struct net_spec),
     .from_cli = net_from_cli,
+    .from_json = net_from_json,
     .create = net_create,
     .destroy = virtio_mmio_destroy,
 };
