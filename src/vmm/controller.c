@@ -31,9 +31,7 @@ static void stop_signals(sigset_t *s)
 	sigaddset(s, SIGUSR1); /* the vCPU kick: only vCPU threads take it */
 }
 
-/* Before any vCPU or worker thread exists, so every thread inherits the mask and the
- * stop signals reach only our signalfd. */
-static int block_signals(vs_err_t *err)
+int controller_claim_signals(vs_err_t *err)
 {
 	sigset_t s;
 	stop_signals(&s);
@@ -92,7 +90,7 @@ static int loop_until_stopped(struct controller *c, vs_err_t *err)
 
 int controller_run(struct vm *vm, vs_err_t *err)
 {
-	if (vcpu_signals_init(err) < 0 || block_signals(err) < 0)
+	if (vcpu_signals_init(err) < 0 || controller_claim_signals(err) < 0)
 		return -1;
 	struct controller c = {.vm = vm, .sfd = -1};
 	for (unsigned i = 0; i < vm->ncpus; i++) {

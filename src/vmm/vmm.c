@@ -105,6 +105,10 @@ static int cmd_run(int argc, char **argv, vs_err_t *err)
 		fputs(vm_run_help, stdout);
 		return 0;
 	}
+	if (controller_claim_signals(err) < 0) {
+		vm_config_free(&c);
+		return -1;
+	}
 	struct vm *vm = vm_build(&c, err);
 	vm_config_free(&c);
 	if (!vm)
