@@ -26,6 +26,26 @@ int bus_add(struct bus *b, uint64_t base, uint64_t len, const char *name, bus_io
 	return 0;
 }
 
+const struct bus_range *bus_find(const struct bus *b, uint64_t addr)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (addr >= b->ranges[i].base && addr - b->ranges[i].base < b->ranges[i].len)
+			return &b->ranges[i];
+	return NULL;
+}
+
+bool bus_remove(struct bus *b, uint64_t base)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->ranges[i].base != base)
+			continue;
+		memmove(b->ranges + i, b->ranges + i + 1, (b->n - i - 1) * sizeof(*b->ranges));
+		b->n--;
+		return true;
+	}
+	return false;
+}
+
 void bus_free(struct bus *b)
 {
 	free(b->ranges);

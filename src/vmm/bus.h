@@ -1,7 +1,8 @@
 /* Address ranges -> device handlers, for port I/O and for MMIO exits.
  *
- * Ranges are registered before the vCPUs start and never change after, so
- * lookups from vCPU threads need no lock; each device locks its own state. */
+ * Ranges change only while no vCPU runs (set-up, a failed device's unplug, later a
+ * paused VM), so lookups from vCPU threads need no lock; each device locks its own
+ * state. */
 #ifndef VESSEL_VMM_BUS_H
 #define VESSEL_VMM_BUS_H
 
@@ -30,6 +31,10 @@ struct bus {
 
 int bus_add(struct bus *b, uint64_t base, uint64_t len, const char *name, bus_io_fn fn,
 	    void *opaque, vs_err_t *err);
+/* The range holding addr, or NULL. */
+const struct bus_range *bus_find(const struct bus *b, uint64_t addr);
+/* Removes the range that starts at base (a device unplugged); false if there is none. */
+bool bus_remove(struct bus *b, uint64_t base);
 void bus_free(struct bus *b);
 
 /* Dispatches one access. Returns false when no range holds all of it; the caller

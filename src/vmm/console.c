@@ -1,11 +1,12 @@
+/* The guest's serial console on vessel's stdin: the host side of COM1's receiver. */
 #include "vmm/console.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/signalfd.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -18,32 +19,14 @@
 #define CTRL_A 0x01
 #define RETRY_MS 10
 
-static void stop_signals(sigset_t *s)
-{
-	sigemptyset(s);
-	sigaddset(s, SIGINT);
-	sigaddset(s, SIGTERM);
-	sigaddset(s, SIGHUP);
-	sigaddset(s, SIGUSR1); /* the vCPU kick: only vCPU threads take it */
-}
-
-int console_block_signals(vs_err_t *err)
-{
-	sigset_t s;
-	stop_signals(&s);
-	int e = pthread_sigmask(SIG_BLOCK, &s, NULL);
-	if (e)
-		return vs_err(err, e, "pthread_sigmask");
-	return 0;
-}
-
 /* The host side of COM1's receiver: stdin, paced by the UART's FIFO. */
 struct console {
 	struct vm *vm;
 	struct serial *serial;
 	struct loop *loop;
-	int fd, sfd;
+	int fd;
 	bool tty, pollable, open, registered, escape;
+	bool file_ready; /* a file on stdin with room for it in the FIFO: read after the wait */
 	struct termios saved;
 };
 
@@ -122,70 +105,54 @@ static void watch_stdin(struct console *c)
 	}
 }
 
-static void on_signal(void *opaque, uint32_t events)
+struct console *console_attach(struct loop *loop, struct vm *vm, struct serial *serial,
+			       vs_err_t *err)
 {
-	struct console *c = opaque;
-	(void)events;
-	struct signalfd_siginfo si;
-	if (read(c->sfd, &si, sizeof(si)) == sizeof(si)) {
-		vs_info("signal %u: stopping the VM", si.ssi_signo);
-		vm_stop(c->vm, 128 + (int)si.ssi_signo, "signal");
+	struct console *c = calloc(1, sizeof(*c));
+	if (!c) {
+		vs_err(err, ENOMEM, "console");
+		return NULL;
 	}
-}
-
-static void on_stop(void *opaque, uint32_t events)
-{
-	(void)opaque;
-	(void)events; /* the loop ends: vm_stopping() is now true */
-}
-
-int console_loop(struct vm *vm, struct serial *serial, vs_err_t *err)
-{
-	sigset_t sigs;
-	stop_signals(&sigs);
-	sigdelset(&sigs, SIGUSR1);
-	cleanup_close int sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0)
-		return vs_err(err, errno, "signalfd");
-	struct loop *loop = loop_new(err);
-	if (!loop)
-		return -1;
-	struct console c = {
-	    .vm = vm, .serial = serial, .loop = loop, .fd = STDIN_FILENO, .sfd = sfd, .open = true};
-	int status = -1;
-	if (loop_add(loop, sfd, EPOLLIN, on_signal, &c, err) < 0 ||
-	    loop_add(loop, vm->stop_fd, EPOLLIN, on_stop, &c, err) < 0)
-		goto out;
-
-	c.tty = isatty(c.fd);
+	*c = (struct console){
+	    .vm = vm, .serial = serial, .loop = loop, .fd = STDIN_FILENO, .open = true};
+	c->tty = isatty(c->fd);
 	vs_err_t probe = NULL;
-	if (loop_add(loop, c.fd, EPOLLIN, on_stdin, &c, &probe) == 0)
-		c.pollable = c.registered = true;
+	if (loop_add(loop, c->fd, EPOLLIN, on_stdin, c, &probe) == 0)
+		c->pollable = c->registered = true;
 	else if (probe->errnum != EPERM) /* EPERM: a regular file, always readable */
-		c.open = false;
+		c->open = false;
 	vs_err_free(&probe);
-	make_raw(&c);
+	make_raw(c);
+	return c;
+}
 
-	while (!vm_stopping(vm)) {
-		watch_stdin(&c);
-		/* a file or /dev/null never signals readiness: read it while it has data */
-		bool file_ready = c.open && !c.pollable && serial_rx_room(serial) > 0;
-		int timeout = -1;
-		if (file_ready)
-			timeout = 0;
-		else if (c.open && !c.registered)
-			/* a full FIFO: look again soon. Not a second read of the room: the
-			 * guest may drain it after watch_stdin() unwatched stdin, and an
-			 * unwatched stdin with no timeout waits forever */
-			timeout = RETRY_MS;
-		if (loop_run_once(loop, timeout, err) < 0)
-			goto out;
-		if (file_ready && !vm_stopping(vm))
-			pump(&c);
-	}
-	status = atomic_load(&vm->status);
-out:
-	restore(&c);
-	loop_free(loop);
-	return status;
+void console_detach(struct console *c)
+{
+	if (!c)
+		return;
+	restore(c);
+	if (c->registered)
+		loop_del(c->loop, c->fd);
+	free(c);
+}
+
+int console_before_wait(struct console *c)
+{
+	watch_stdin(c);
+	/* a file or /dev/null never signals readiness: read it while it has data */
+	c->file_ready = c->open && !c->pollable && serial_rx_room(c->serial) > 0;
+	if (c->file_ready)
+		return 0;
+	if (c->open && !c->registered)
+		/* a full FIFO: look again soon. Not a second read of the room: the guest may
+		 * drain it after watch_stdin() unwatched stdin, and an unwatched stdin with no
+		 * timeout waits forever */
+		return RETRY_MS;
+	return -1;
+}
+
+void console_after_wait(struct console *c)
+{
+	if (c->file_ready && !vm_stopping(c->vm))
+		pump(c);
 }

@@ -71,23 +71,43 @@ static int set_slot(struct vm *vm, uint32_t slot, uint64_t gpa, uint64_t size, v
 }
 
 static int install_routes(struct vm *vm, vs_err_t *err);
+static const struct vm_ops kvm_ops;
 
 static void machine_stop_cb(void *ctx, int status, const char *why)
 {
 	vm_stop(ctx, status, why);
 }
 
-int vm_create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size, unsigned mem_flags,
-	      vs_err_t *err)
+/* What every VM has, KVM or not; vm_destroy copes with a VM left here. */
+static void vm_init(struct vm *vm, const struct vm_ops *ops, void *ops_ctx)
 {
 	memset(vm, 0, sizeof(*vm));
-	vm->kvm_fd = kvm_fd;
-	vm->vm_fd = -1;
-	vm->stop_fd = -1;
-	vm->ncpus = ncpus;
+	vm->ops = ops;
+	vm->ops_ctx = ops_ctx;
+	vm->kvm_fd = vm->vm_fd = vm->stop_fd = -1;
 	atomic_init(&vm->status, -1);
 	pthread_mutex_init(&vm->unclaimed_lock, NULL);
 	vm->ctl = (struct machine_ctl){machine_stop_cb, vm};
+}
+
+int vm_create_detached(struct vm *vm, const struct vm_ops *ops, void *ops_ctx, uint64_t mem_size,
+		       vs_err_t *err)
+{
+	vm_init(vm, ops, ops_ctx);
+	if (guest_mem_map(&vm->mem, mem_size, 0, err) < 0)
+		return -1;
+	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_fd < 0)
+		return vs_err(err, errno, "eventfd");
+	return 0;
+}
+
+int vm_create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size, unsigned mem_flags,
+	      vs_err_t *err)
+{
+	vm_init(vm, &kvm_ops, NULL);
+	vm->kvm_fd = kvm_fd;
+	vm->ncpus = ncpus;
 
 	int fd;
 	do
@@ -151,6 +171,7 @@ int vm_create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size, unsi
 
 void vm_destroy(struct vm *vm)
 {
+	devices_free(vm);
 	if (vm->vcpus) {
 		for (unsigned i = 0; i < vm->ncpus; i++)
 			vcpu_destroy(&vm->vcpus[i], vm->run_size);
@@ -172,47 +193,65 @@ void vm_destroy(struct vm *vm)
 	vm->stop_fd = vm->vm_fd = -1;
 }
 
-void vm_irq_line(void *opaque, unsigned gsi, int level)
+static void kvm_irq_line(struct vm *vm, unsigned gsi, int level)
 {
-	struct vm *vm = opaque;
 	struct kvm_irq_level l = {.irq = gsi, .level = (uint32_t)level};
 	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0)
 		vs_debug("KVM_IRQ_LINE gsi %u: %s", gsi, strerror(errno));
 }
 
-int vm_irqfd(struct vm *vm, int fd, unsigned gsi, vs_err_t *err)
+static int kvm_irqfd(struct vm *vm, int fd, unsigned gsi, bool assign, vs_err_t *err)
 {
-	struct kvm_irqfd i = {.fd = (uint32_t)fd, .gsi = gsi};
-	return vm_ioctl(vm, KVM_IRQFD, &i, "KVM_IRQFD", err);
+	struct kvm_irqfd i = {
+	    .fd = (uint32_t)fd, .gsi = gsi, .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN};
+	return vm_ioctl(vm, KVM_IRQFD, &i, assign ? "KVM_IRQFD" : "KVM_IRQFD (deassign)", err);
 }
 
-int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, bool mmio, int fd, vs_err_t *err)
+static int kvm_doorbell(struct vm *vm, const struct vm_doorbell *d, bool assign, vs_err_t *err)
 {
 	struct kvm_ioeventfd e = {
-	    .addr = addr,
-	    .len = len,
-	    .fd = fd,
-	    .flags = mmio ? 0 : KVM_IOEVENTFD_FLAG_PIO,
+	    .datamatch = d->data,
+	    .addr = d->addr,
+	    .len = d->len,
+	    .fd = d->fd,
+	    .flags = (d->mmio ? 0 : KVM_IOEVENTFD_FLAG_PIO) |
+		     (d->datamatch ? KVM_IOEVENTFD_FLAG_DATAMATCH : 0) |
+		     (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
 	};
-	return vm_ioctl(vm, KVM_IOEVENTFD, &e, "KVM_IOEVENTFD", err);
+	return vm_ioctl(vm, KVM_IOEVENTFD, &e,
+			assign ? "KVM_IOEVENTFD" : "KVM_IOEVENTFD (deassign)", err);
+}
+
+static const struct vm_ops kvm_ops = {
+    .irq_line = kvm_irq_line,
+    .irqfd = kvm_irqfd,
+    .doorbell = kvm_doorbell,
+};
+
+void vm_irq_line(void *opaque, unsigned gsi, int level)
+{
+	struct vm *vm = opaque;
+	vm->ops->irq_line(vm, gsi, level);
+}
+
+int vm_irqfd(struct vm *vm, int fd, unsigned gsi, vs_err_t *err)
+{
+	return vm->ops->irqfd(vm, fd, gsi, true, err);
 }
 
 int vm_irqfd_remove(struct vm *vm, int fd, unsigned gsi, vs_err_t *err)
 {
-	struct kvm_irqfd i = {.fd = (uint32_t)fd, .gsi = gsi, .flags = KVM_IRQFD_FLAG_DEASSIGN};
-	return vm_ioctl(vm, KVM_IRQFD, &i, "KVM_IRQFD (deassign)", err);
+	return vm->ops->irqfd(vm, fd, gsi, false, err);
 }
 
-int vm_ioeventfd_remove(struct vm *vm, uint64_t addr, uint32_t len, bool mmio, int fd,
-			vs_err_t *err)
+int vm_doorbell(struct vm *vm, const struct vm_doorbell *d, vs_err_t *err)
 {
-	struct kvm_ioeventfd e = {
-	    .addr = addr,
-	    .len = len,
-	    .fd = fd,
-	    .flags = KVM_IOEVENTFD_FLAG_DEASSIGN | (mmio ? 0 : KVM_IOEVENTFD_FLAG_PIO),
-	};
-	return vm_ioctl(vm, KVM_IOEVENTFD, &e, "KVM_IOEVENTFD (deassign)", err);
+	return vm->ops->doorbell(vm, d, true, err);
+}
+
+int vm_doorbell_remove(struct vm *vm, const struct vm_doorbell *d, vs_err_t *err)
+{
+	return vm->ops->doorbell(vm, d, false, err);
 }
 
 /* The PC's wiring, as the MADT tells it: the PIT's IRQ0 arrives on IOAPIC pin 2

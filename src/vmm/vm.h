@@ -11,12 +11,34 @@
 
 #include "base/error.h"
 #include "vmm/bus.h"
+#include "vmm/device.h"
 #include "vmm/exit_status.h"
 #include "vmm/memory.h"
 
 struct vcpu;
+struct vm;
 
 #define VM_UNCLAIMED_SLOTS 32
+
+/* A doorbell: a guest write of len bytes at addr (of value data, when datamatch)
+ * signals fd without an exit to vessel. */
+struct vm_doorbell {
+	uint64_t addr;
+	uint32_t len;
+	bool mmio;
+	bool datamatch;
+	uint64_t data;
+	int fd;
+};
+
+/* The interrupt and doorbell plumbing devices reach through the VM's functions.
+ * vm_create installs KVM's; vm_create_detached takes another (a unit test's fake), so
+ * a device and its transport run without /dev/kvm. */
+struct vm_ops {
+	void (*irq_line)(struct vm *vm, unsigned gsi, int level);
+	int (*irqfd)(struct vm *vm, int fd, unsigned gsi, bool assign, vs_err_t *err);
+	int (*doorbell)(struct vm *vm, const struct vm_doorbell *d, bool assign, vs_err_t *err);
+};
 
 struct vm_unclaimed {
 	uint64_t addr;
@@ -25,6 +47,8 @@ struct vm_unclaimed {
 };
 
 struct vm {
+	const struct vm_ops *ops;
+	void *ops_ctx; /* the fake's own state (detached VMs) */
 	int kvm_fd, vm_fd;
 	unsigned ncpus;
 	struct guest_mem mem;
@@ -32,7 +56,8 @@ struct vm {
 	struct kvm_cpuid2 *cpuid; /* KVM's supported table, shared by all vCPUs */
 	int run_size;		  /* mmap size of struct kvm_run */
 	struct vcpu *vcpus;
-	struct machine_ctl ctl; /* devices stop the VM through this */
+	struct machine_ctl ctl;	   /* devices stop the VM through this */
+	struct vm_device *devices; /* every device, in the order added (device.h) */
 
 	atomic_int status; /* -1 while running, else the exit status */
 	int stop_fd;	   /* eventfd: the main loop wakes when the VM stops */
@@ -53,17 +78,23 @@ unsigned vm_max_vcpus(int kvm_fd);
 /* mem_flags: GUEST_MEM_* */
 int vm_create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size, unsigned mem_flags,
 	      vs_err_t *err);
+/* A VM without KVM: guest RAM (mem_size, unregistered), the buses, a stop eventfd and
+ * no vCPUs; ops does the plumbing. vm_destroy frees it. */
+int vm_create_detached(struct vm *vm, const struct vm_ops *ops, void *ops_ctx, uint64_t mem_size,
+		       vs_err_t *err);
+/* Frees the devices first (their workers touch guest RAM), then the rest. */
 void vm_destroy(struct vm *vm);
 
-/* Level of an IOAPIC/PIC input line (KVM_IRQ_LINE). */
+/* Level of an IOAPIC/PIC input line (KVM_IRQ_LINE). vm is a struct vm * (the signature
+ * of struct irq_line's set). */
 void vm_irq_line(void *vm, unsigned gsi, int level);
 /* Interrupt and doorbell plumbing for devices that live off the vCPU threads
- * (virtio): an eventfd that raises gsi, and one that a guest write signals. */
+ * (virtio): an eventfd that raises gsi, and one that a guest write signals. Devices
+ * reach KVM only through these (vm->ops). */
 int vm_irqfd(struct vm *vm, int fd, unsigned gsi, vs_err_t *err);
-int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, bool mmio, int fd, vs_err_t *err);
 int vm_irqfd_remove(struct vm *vm, int fd, unsigned gsi, vs_err_t *err);
-int vm_ioeventfd_remove(struct vm *vm, uint64_t addr, uint32_t len, bool mmio, int fd,
-			vs_err_t *err);
+int vm_doorbell(struct vm *vm, const struct vm_doorbell *d, vs_err_t *err);
+int vm_doorbell_remove(struct vm *vm, const struct vm_doorbell *d, vs_err_t *err);
 
 /* GSI routing: KVM's default (PIC 0-15, IOAPIC 0-23) plus MSI routes (for MSI-X devices
  * later). Each call installs the whole table again, as KVM_SET_GSI_ROUTING wants. */

@@ -1,12 +1,13 @@
 """The virtio-mmio transport, split virtqueues and virtio-rng, seen from tiny guests
 (tests/guests/virtio-rng.c, virtio-hostile.c, cmdline-memmap.c) and from the DSDT."""
+import json
 import re
 import subprocess
 
 import pytest
 
 from conftest import run
-from test_vm_guests import boot, expect, qemu_microvm, value
+from test_vm_guests import boot, expect, guest, qemu_microvm, value
 
 # every test here boots a VM: tests/kvm.sh runs them where there is hardware KVM
 pytestmark = pytest.mark.kvm
@@ -53,6 +54,42 @@ def test_no_virtio_cmdline_leaves_the_command_line_alone(vessel):
     assert rc == 4, (rc, lines, err)
     assert value(lines, "VIRTIO DEVICES") == "0"
     assert "FAIL: no virtio-rng device on the command line" in lines
+
+
+def test_config_file_boots_the_same_machine(vessel, tmp_path):
+    """Firecracker's config file: the root drive becomes vda with root= on the boot args, the
+    devices take their windows in the table's order."""
+    (tmp_path / "data.img").write_bytes(bytes(1 << 20))
+    (tmp_path / "root.img").write_bytes(bytes(1 << 20))
+    config = {
+        "boot-source": {"kernel_image_path": guest("cmdline-memmap"),
+                        "boot_args": "console=ttyS0"},
+        "machine-config": {"vcpu_count": 2, "mem_size_mib": 64},
+        "drives": [
+            {"drive_id": "data", "path_on_host": str(tmp_path / "data.img"),
+             "is_root_device": False, "is_read_only": True},
+            {"drive_id": "rootfs", "path_on_host": str(tmp_path / "root.img"),
+             "is_root_device": True, "is_read_only": False},
+        ],
+        "entropy": {},
+    }
+    f = tmp_path / "vm.json"
+    f.write_text(json.dumps(config))
+    r = run([vessel, "vm", "run", "--config-file", str(f)], timeout=60,
+            stdin=subprocess.DEVNULL)
+    lines = [line.rstrip("\r") for line in r.stdout.splitlines()]
+    expect(r.returncode, lines, r.stderr)
+    words = " ".join(f"virtio_mmio.device=4K@0x{0xd0000000 + i * 0x1000:x}:{5 + i}"
+                     for i in range(3))
+    assert value(lines, "CMDLINE") == f"console=ttyS0 root=/dev/vda rw {words}"
+    assert int(value(lines, "RAM BYTES")) < 64 << 20
+
+    config["vsock"] = {}
+    f.write_text(json.dumps(config))
+    r = run([vessel, "vm", "run", "--config-file", str(f)], timeout=60,
+            stdin=subprocess.DEVNULL)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [f"vessel: {f}: vsock: not supported by vessel yet"]
 
 
 def test_no_device_no_virtio_words(vessel):

@@ -12,7 +12,7 @@
 #include "vmm/boot/pvh.h"
 #include "vmm/layout.h"
 #include "vmm/memory.h"
-#include "vmm/options.h"
+#include "vmm/config.h"
 
 Test(memmap, small_guest)
 {

@@ -91,8 +91,9 @@ Test(kvm, ioeventfd_takes_a_guest_write_without_an_exit, .init = setup, .fini = 
 	cr_assert_eq(cpu_enter_pvh(vm.vcpus[0].fd, &vm.mem, LAYOUT_HIMEM, LAYOUT_PVH_INFO, &err),
 		     0);
 	int doorbell = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	cr_assert_eq(vm_ioeventfd(&vm, LAYOUT_VIRTIO_MMIO, 4, true, doorbell, &err), 0, "%s",
-		     err ? err->msg : "");
+	struct vm_doorbell bell = {
+	    .addr = LAYOUT_VIRTIO_MMIO, .len = 4, .mmio = true, .fd = doorbell};
+	cr_assert_eq(vm_doorbell(&vm, &bell, &err), 0, "%s", err ? err->msg : "");
 
 	struct kvm_run *run = vm.vcpus[0].run;
 	cr_assert_eq(ioctl(vm.vcpus[0].fd, KVM_RUN, 0), 0);
@@ -109,7 +110,7 @@ Test(kvm, ioeventfd_takes_a_guest_write_without_an_exit, .init = setup, .fini = 
 	cr_assert_eq(run->exit_reason, KVM_EXIT_IO);
 	cr_assert_eq(run->io.port, PM_SLEEP_CONTROL_PORT);
 	cr_assert_eq(run->io.direction, KVM_EXIT_IO_OUT);
-	cr_assert_eq(vm_ioeventfd_remove(&vm, LAYOUT_VIRTIO_MMIO, 4, true, doorbell, &err), 0);
+	cr_assert_eq(vm_doorbell_remove(&vm, &bell, &err), 0);
 	close(doorbell);
 }
 

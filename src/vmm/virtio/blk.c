@@ -313,10 +313,12 @@ static const struct virtio_device_ops blk_ops_ro = {
     .destroy = blk_destroy,
 };
 
-static int blk_setup(struct blk_dev *d, const char *spec, vs_err_t *err)
+static int blk_setup(struct blk_dev *d, const struct blk_spec *spec, vs_err_t *err)
 {
-	if (blk_spec_parse(spec, &d->spec, err) < 0)
-		return -1;
+	d->spec = *spec;
+	d->spec.path = strdup(spec->path);
+	if (!d->spec.path)
+		return vs_err(err, ENOMEM, "disk");
 	if (blk_io_open(&d->io, d->spec.path, d->spec.ro, d->spec.direct, err) < 0)
 		return -1;
 	d->geom = (struct blk_geometry){
@@ -331,21 +333,58 @@ static int blk_setup(struct blk_dev *d, const char *spec, vs_err_t *err)
 	return blk_io_start(&d->io, BLK_IO_DEPTH, err);
 }
 
-int virtio_blk_add(struct vm *vm, const char *spec, vs_err_t *err)
+/* Opens the disk and registers the device; returns its transport. */
+static void *blk_create(struct vm *vm, const void *config, vs_err_t *err)
 {
+	const struct blk_spec *spec = config;
 	struct blk_dev *d = calloc(1, sizeof(*d));
-	if (!d)
-		return vs_err(err, ENOMEM, "--disk %s", spec);
+	if (!d) {
+		vs_err(err, ENOMEM, "disk");
+		return NULL;
+	}
 	d->io.fd = d->io.efd = -1;
 	if (blk_setup(d, spec, err) < 0 ||
 	    virtio_mmio_add(vm, d->spec.ro ? &blk_ops_ro : &blk_ops_rw, d, &d->t, err) < 0) {
 		blk_free(d);
-		return vs_err_wrap(err, "--disk %s", spec);
+		return NULL;
 	}
 	/* from here on the transport owns d */
-	if (virtio_mmio_add_fd(d->t, d->io.efd, EPOLLIN, err) < 0)
-		return vs_err_wrap(err, "--disk %s", spec);
+	if (virtio_mmio_add_fd(d->t, d->io.efd, EPOLLIN, err) < 0) {
+		virtio_mmio_remove(d->t);
+		return NULL;
+	}
 	vs_debug("virtio-blk %s: %llu sectors%s", d->spec.path, (unsigned long long)d->geom.sectors,
 		 d->spec.ro ? ", read-only" : "");
-	return 0;
+	return d->t;
 }
+
+static int blk_from_cli(const char *spec, void *config, vs_err_t *err)
+{
+	return blk_spec_parse(spec, config, err);
+}
+
+static int blk_from_json(json_t *obj, void *config, vs_err_t *err)
+{
+	return blk_spec_from_json(obj, config, err);
+}
+
+static void blk_config_free(void *config)
+{
+	blk_spec_free(config);
+}
+
+const struct device_kind virtio_blk_kind = {
+    .name = "drive",
+    .cli_flag = "--disk",
+    .cli_value = true,
+    .api_path = "/drives/{drive_id}",
+    .json_key = "drives",
+    .json_array = true,
+    .virtio = true,
+    .config_size = sizeof(struct blk_spec),
+    .from_cli = blk_from_cli,
+    .from_json = blk_from_json,
+    .config_free = blk_config_free,
+    .create = blk_create,
+    .destroy = virtio_mmio_destroy,
+};

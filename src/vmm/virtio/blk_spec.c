@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/json.h"
+#include "vmm/config.h"
+
 static int parse_id(struct blk_spec *s, const char *v, vs_err_t *err)
 {
 	size_t len = v ? strlen(v) : 0;
@@ -78,6 +81,45 @@ int blk_spec_parse(const char *spec, struct blk_spec *out, vs_err_t *err)
 		blk_spec_free(out);
 		return -1;
 	}
+	return 0;
+}
+
+static int one_of(json_t *obj, const char *key, const char *a, const char *b, vs_err_t *err)
+{
+	const char *v = NULL;
+	int rc = vjson_string(obj, NULL, key, &v, err);
+	if (rc > 0 && strcmp(v, a) != 0 && strcmp(v, b) != 0)
+		return vs_err(err, 0, "%s: `%s`: must be %s or %s", key, v, a, b);
+	return rc < 0 ? -1 : 0;
+}
+
+int blk_spec_from_json(json_t *obj, struct blk_spec *out, vs_err_t *err)
+{
+	static const char *const keys[] = {"drive_id",	     "path_on_host", "is_read_only",
+					   "is_root_device", "partuuid",     "cache_type",
+					   "io_engine",	     "rate_limiter", NULL};
+	*out = (struct blk_spec){0};
+	rl_init(&out->rl);
+	if (json_object_get(obj, "socket"))
+		return vs_err(err, 0, "socket: vhost-user drives are not supported");
+	const char *path = NULL;
+	bool root = false;
+	if (vm_json_only(obj, keys, err) < 0 || vm_json_api_id(obj, "drive_id", err) < 0 ||
+	    vjson_require(vjson_string(obj, NULL, "path_on_host", &path, err), NULL, "path_on_host",
+			  "a string", err) < 0 ||
+	    vjson_require(vjson_bool(obj, NULL, "is_root_device", &root, err), NULL,
+			  "is_root_device", "a boolean", err) < 0 ||
+	    vjson_bool(obj, NULL, "is_read_only", &out->ro, err) < 0 ||
+	    /* vessel always honours flushes and always uses io_uring: both values do */
+	    one_of(obj, "cache_type", "Unsafe", "Writeback", err) < 0 ||
+	    one_of(obj, "io_engine", "Sync", "Async", err) < 0 ||
+	    vm_json_rate_limiter(obj, "rate_limiter", &out->rl, err) < 0)
+		return -1;
+	if (!*path)
+		return vs_err(err, 0, "path_on_host: must not be empty");
+	out->path = strdup(path);
+	if (!out->path)
+		return vs_err(err, ENOMEM, "path_on_host");
 	return 0;
 }
 

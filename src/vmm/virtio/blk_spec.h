@@ -3,6 +3,7 @@
 #ifndef VESSEL_VMM_VIRTIO_BLK_SPEC_H
 #define VESSEL_VMM_VIRTIO_BLK_SPEC_H
 
+#include <jansson.h>
 #include <linux/virtio_blk.h>
 #include <stdbool.h>
 
@@ -19,6 +20,9 @@ struct blk_spec {
 
 /* Errors name the option (`bw: not a rate`); the caller prefixes `--disk SPEC`. */
 int blk_spec_parse(const char *spec, struct blk_spec *out, vs_err_t *err);
+/* A Firecracker Drive object (config file, API): drive_id, path_on_host, is_read_only,
+ * is_root_device, partuuid, cache_type, io_engine, rate_limiter. Errors name the member. */
+int blk_spec_from_json(json_t *obj, struct blk_spec *out, vs_err_t *err);
 void blk_spec_free(struct blk_spec *s);
 
 #endif

@@ -16,11 +16,11 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "base/log.h"
+#include "vmm/device.h"
 #include "vmm/layout.h"
 #include "vmm/vm.h"
 
@@ -56,10 +56,19 @@
 #define ISR_USED 1
 #define ISR_CONFIG 2
 
-#define MAX_DEV_FDS 8
 #define FAILURES_LOGGED 16
 
 enum ev_kind { EV_CTL, EV_NOTIFY, EV_TIMER, EV_DEVFD };
+
+/* What an epoll event of the worker stands for (its data.ptr). Device fds are a list:
+ * a device may add as many as it has (a tap per queue pair, a completion eventfd...). */
+struct watch {
+	enum ev_kind kind;
+	unsigned qi; /* EV_NOTIFY */
+	int fd;
+	uint32_t events;
+	struct watch *next; /* EV_DEVFD */
+};
 
 struct queue_regs {
 	uint16_t num;
@@ -72,7 +81,6 @@ struct virtio_mmio {
 	const struct virtio_device_ops *ops;
 	void *dev;
 	struct acpi_virtio_mmio slot;
-	struct virtio_mmio *next;
 	char name[48];
 
 	pthread_mutex_t regs_lock; /* the register file, vCPU side */
@@ -88,16 +96,15 @@ struct virtio_mmio {
 
 	int irq_fd, ctl_fd, timer_fd, epfd;
 	int notify_fd[VIRTIO_MMIO_MAX_QUEUES];
-	int dev_fd[MAX_DEV_FDS];
-	uint32_t dev_events[MAX_DEV_FDS];
-	unsigned ndev_fds;
-	bool dev_fds_on; /* in the epoll set (work_lock) */
+	struct watch ctl_watch, timer_watch, notify_watch[VIRTIO_MMIO_MAX_QUEUES];
+	struct watch *dev_fds; /* work_lock */
+	bool dev_fds_on;       /* in the epoll set (work_lock) */
 	pthread_t worker;
 	bool worker_started;
+	/* what transport_setup got from the VM, undone when one device is unplugged */
+	bool irqfd_on, on_bus;
+	unsigned ndoorbells;
 };
-
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct virtio_mmio *registry;
 
 void virtio_mmio_slot(unsigned i, struct acpi_virtio_mmio *out)
 {
@@ -123,11 +130,10 @@ static void ctl_poke(struct virtio_mmio *t)
 		vs_warn("%s: waking the worker: %s", t->name, strerror(errno));
 }
 
-static int dev_fd_watch(struct virtio_mmio *t, unsigned i, bool on)
+static int watch_set(struct virtio_mmio *t, struct watch *w, bool on)
 {
-	struct epoll_event ev = {.events = t->dev_events[i],
-				 .data.u64 = ((uint64_t)EV_DEVFD << 32) | i};
-	return epoll_ctl(t->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, t->dev_fd[i], &ev);
+	struct epoll_event ev = {.events = w->events, .data.ptr = w};
+	return epoll_ctl(t->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, w->fd, &ev);
 }
 
 /* Device fds are in the worker's epoll set only while the device may use them, so a
@@ -138,8 +144,8 @@ static void dev_fds_enable(struct virtio_mmio *t, bool on)
 	if (t->dev_fds_on == on)
 		return;
 	t->dev_fds_on = on;
-	for (unsigned i = 0; i < t->ndev_fds; i++)
-		if (dev_fd_watch(t, i, on) < 0)
+	for (struct watch *w = t->dev_fds; w; w = w->next)
+		if (watch_set(t, w, on) < 0)
 			vs_warn("%s: epoll: %s", t->name, strerror(errno));
 }
 
@@ -177,17 +183,25 @@ void virtio_mmio_fail(struct virtio_mmio *t, const char *why)
 
 int virtio_mmio_add_fd(struct virtio_mmio *t, int fd, uint32_t events, vs_err_t *err)
 {
-	if (t->ndev_fds == MAX_DEV_FDS)
-		return vs_err(err, 0, "%s: more than %u device fds", t->name, MAX_DEV_FDS);
-	unsigned i = t->ndev_fds;
-	t->dev_fd[i] = fd;
-	t->dev_events[i] = events;
+	struct watch *w = calloc(1, sizeof(*w));
+	if (!w)
+		return vs_err(err, ENOMEM, "%s: device fd", t->name);
+	*w = (struct watch){.kind = EV_DEVFD, .fd = fd, .events = events};
+	pthread_mutex_lock(&t->work_lock);
 	/* added now even when idle: an fd epoll cannot watch is refused here, not later */
-	if (dev_fd_watch(t, i, true) < 0)
-		return vs_err(err, errno, "%s: epoll", t->name);
-	if (!t->dev_fds_on)
-		dev_fd_watch(t, i, false);
-	t->ndev_fds++;
+	int r = watch_set(t, w, true);
+	int e = errno;
+	if (r == 0) {
+		if (!t->dev_fds_on)
+			watch_set(t, w, false);
+		w->next = t->dev_fds;
+		t->dev_fds = w;
+	}
+	pthread_mutex_unlock(&t->work_lock);
+	if (r < 0) {
+		free(w);
+		return vs_err(err, e, "%s: epoll", t->name);
+	}
 	return 0;
 }
 
@@ -223,22 +237,21 @@ static void *worker_main(void *arg)
 		uint32_t kicked = 0;
 		pthread_mutex_lock(&t->work_lock);
 		for (int i = 0; i < n; i++) {
-			enum ev_kind kind = (enum ev_kind)(evs[i].data.u64 >> 32);
-			unsigned idx = (unsigned)evs[i].data.u64;
-			switch (kind) {
+			const struct watch *w = evs[i].data.ptr;
+			switch (w->kind) {
 			case EV_CTL: /* activation: look at every queue once */
 			case EV_TIMER:
-				drain(kind == EV_CTL ? t->ctl_fd : t->timer_fd);
+				drain(w->fd);
 				kicked = ~0u;
 				break;
 			case EV_NOTIFY:
-				drain(t->notify_fd[idx]);
-				kicked |= 1u << idx;
+				drain(w->fd);
+				kicked |= 1u << w->qi;
 				break;
 			case EV_DEVFD:
 				if (atomic_load(&t->active) && !atomic_load(&t->failed) &&
 				    t->ops->fd_ready)
-					t->ops->fd_ready(t->dev, t->dev_fd[idx], evs[i].events);
+					t->ops->fd_ready(t->dev, w->fd, evs[i].events);
 				break;
 			}
 		}
@@ -471,29 +484,57 @@ static void mmio_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, boo
 	pthread_mutex_unlock(&t->regs_lock);
 }
 
-static int notify_ioeventfd(struct virtio_mmio *t, unsigned qi, vs_err_t *err)
+/* QueueNotify with value qi signals notify_fd[qi] inside KVM: no exit to vessel. */
+static struct vm_doorbell notify_doorbell(const struct virtio_mmio *t, unsigned qi)
 {
-	struct kvm_ioeventfd e = {
-	    .datamatch = qi,
+	return (struct vm_doorbell){
 	    .addr = t->slot.base + REG_QUEUE_NOTIFY,
 	    .len = 4,
+	    .mmio = true,
+	    .datamatch = true,
+	    .data = qi,
 	    .fd = t->notify_fd[qi],
-	    .flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
 	};
-	if (ioctl(t->vm->vm_fd, KVM_IOEVENTFD, &e) < 0)
-		return vs_err(err, errno, "%s: KVM_IOEVENTFD", t->name);
-	return 0;
 }
 
-static void transport_free(struct virtio_mmio *t, bool destroy_dev)
+/* Gives back what transport_setup took from the VM, so the window and GSI can serve
+ * another device. A VM being destroyed skips this: KVM drops it all with the VM. */
+static void unplug(struct virtio_mmio *t)
+{
+	vs_err_t e = NULL;
+	if (t->on_bus)
+		bus_remove(&t->vm->mmio, t->slot.base);
+	for (unsigned qi = 0; qi < t->ndoorbells; qi++) {
+		struct vm_doorbell d = notify_doorbell(t, qi);
+		if (vm_doorbell_remove(t->vm, &d, &e) < 0) {
+			vs_warn("%s: %s", t->name, e->msg);
+			vs_err_free(&e);
+		}
+	}
+	if (t->irqfd_on && vm_irqfd_remove(t->vm, t->irq_fd, t->slot.gsi, &e) < 0) {
+		vs_warn("%s: %s", t->name, e->msg);
+		vs_err_free(&e);
+	}
+	t->on_bus = t->irqfd_on = false;
+	t->ndoorbells = 0;
+}
+
+static void transport_free(struct virtio_mmio *t, bool destroy_dev, bool unplugging)
 {
 	if (t->worker_started) {
 		atomic_store(&t->stopping, true);
 		ctl_poke(t);
 		pthread_join(t->worker, NULL);
 	}
+	if (unplugging)
+		unplug(t);
 	if (destroy_dev && t->ops->destroy)
 		t->ops->destroy(t->dev);
+	while (t->dev_fds) {
+		struct watch *w = t->dev_fds;
+		t->dev_fds = w->next;
+		free(w);
+	}
 	int *fds[] = {&t->irq_fd, &t->ctl_fd, &t->timer_fd, &t->epfd};
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (*fds[i] >= 0)
@@ -506,11 +547,11 @@ static void transport_free(struct virtio_mmio *t, bool destroy_dev)
 	free(t);
 }
 
-static int epoll_watch(struct virtio_mmio *t, int fd, enum ev_kind kind, unsigned idx,
-		       vs_err_t *err)
+static int epoll_watch(struct virtio_mmio *t, struct watch *w, int fd, enum ev_kind kind,
+		       unsigned qi, vs_err_t *err)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = ((uint64_t)kind << 32) | idx};
-	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+	*w = (struct watch){.kind = kind, .qi = qi, .fd = fd, .events = EPOLLIN};
+	if (watch_set(t, w, true) < 0)
 		return vs_err(err, errno, "%s: epoll", t->name);
 	return 0;
 }
@@ -523,20 +564,26 @@ static int transport_setup(struct virtio_mmio *t, vs_err_t *err)
 	t->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (t->irq_fd < 0 || t->ctl_fd < 0 || t->timer_fd < 0 || t->epfd < 0)
 		return vs_err(err, errno, "%s: eventfd/epoll", t->name);
-	if (vm_irqfd(t->vm, t->irq_fd, t->slot.gsi, err) < 0 ||
-	    epoll_watch(t, t->ctl_fd, EV_CTL, 0, err) < 0 ||
-	    epoll_watch(t, t->timer_fd, EV_TIMER, 0, err) < 0)
+	if (vm_irqfd(t->vm, t->irq_fd, t->slot.gsi, err) < 0)
+		return vs_err_wrap(err, "%s", t->name);
+	t->irqfd_on = true;
+	if (epoll_watch(t, &t->ctl_watch, t->ctl_fd, EV_CTL, 0, err) < 0 ||
+	    epoll_watch(t, &t->timer_watch, t->timer_fd, EV_TIMER, 0, err) < 0)
 		return -1;
 	for (unsigned qi = 0; qi < t->ops->num_queues; qi++) {
 		t->notify_fd[qi] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (t->notify_fd[qi] < 0)
 			return vs_err(err, errno, "%s: eventfd", t->name);
-		if (notify_ioeventfd(t, qi, err) < 0 ||
-		    epoll_watch(t, t->notify_fd[qi], EV_NOTIFY, qi, err) < 0)
+		struct vm_doorbell d = notify_doorbell(t, qi);
+		if (vm_doorbell(t->vm, &d, err) < 0)
+			return vs_err_wrap(err, "%s: queue %u", t->name, qi);
+		t->ndoorbells = qi + 1;
+		if (epoll_watch(t, &t->notify_watch[qi], t->notify_fd[qi], EV_NOTIFY, qi, err) < 0)
 			return -1;
 	}
 	if (bus_add(&t->vm->mmio, t->slot.base, t->slot.size, t->name, mmio_io, t, err) < 0)
 		return -1;
+	t->on_bus = true;
 	/* the worker takes no signals: they belong to the vCPUs and the main loop */
 	sigset_t all, old;
 	sigfillset(&all);
@@ -558,11 +605,14 @@ int virtio_mmio_add(struct vm *vm, const struct virtio_device_ops *ops, void *de
 	if (ops->queue_max == 0 || ops->queue_max > VIRTQ_MAX_SIZE ||
 	    (ops->queue_max & (ops->queue_max - 1)))
 		return vs_err(err, 0, "virtio-%s: queue size %u", ops->name, ops->queue_max);
-	pthread_mutex_lock(&registry_lock);
+	/* the first free window: a removed device's is taken again */
 	unsigned index = 0;
-	for (struct virtio_mmio *p = registry; p; p = p->next)
-		index += p->vm == vm;
-	pthread_mutex_unlock(&registry_lock);
+	struct acpi_virtio_mmio slot;
+	for (; index < VIRTIO_MMIO_MAX_DEVICES; index++) {
+		virtio_mmio_slot(index, &slot);
+		if (!bus_find(&vm->mmio, slot.base))
+			break;
+	}
 	if (index >= VIRTIO_MMIO_MAX_DEVICES)
 		return vs_err(err, 0, "virtio-%s: more than %u virtio devices", ops->name,
 			      VIRTIO_MMIO_MAX_DEVICES);
@@ -575,7 +625,7 @@ int virtio_mmio_add(struct vm *vm, const struct virtio_device_ops *ops, void *de
 	t->dev = dev;
 	t->offered = ops->features | (1ULL << VIRTIO_F_VERSION_1) |
 		     (1ULL << VIRTIO_F_RING_EVENT_IDX) | (1ULL << VIRTIO_F_RING_INDIRECT_DESC);
-	virtio_mmio_slot(index, &t->slot);
+	t->slot = slot;
 	snprintf(t->name, sizeof(t->name), "virtio-%s@0x%llx", ops->name,
 		 (unsigned long long)t->slot.base);
 	t->irq_fd = t->ctl_fd = t->timer_fd = t->epfd = -1;
@@ -584,68 +634,44 @@ int virtio_mmio_add(struct vm *vm, const struct virtio_device_ops *ops, void *de
 	pthread_mutex_init(&t->regs_lock, NULL);
 	pthread_mutex_init(&t->work_lock, NULL);
 	if (transport_setup(t, err) < 0) {
-		/* bus ranges cannot be removed: a failed add ends the VM's set-up anyway */
-		transport_free(t, false);
+		transport_free(t, false, true);
 		return -1;
 	}
-	pthread_mutex_lock(&registry_lock);
-	struct virtio_mmio **tail = &registry;
-	while (*tail)
-		tail = &(*tail)->next;
-	*tail = t;
-	pthread_mutex_unlock(&registry_lock);
 	vs_debug("%s: irq %u", t->name, t->slot.gsi);
 	if (out)
 		*out = t;
 	return 0;
 }
 
-size_t virtio_mmio_acpi(struct vm *vm, struct acpi_virtio_mmio *out, size_t max)
+void virtio_mmio_remove(struct virtio_mmio *t)
+{
+	transport_free(t, true, true);
+}
+
+void virtio_mmio_destroy(void *t)
+{
+	transport_free(t, true, false);
+}
+
+size_t virtio_mmio_acpi(const struct vm *vm, struct acpi_virtio_mmio *out, size_t max)
 {
 	size_t n = 0;
-	pthread_mutex_lock(&registry_lock);
-	for (struct virtio_mmio *p = registry; p; p = p->next)
-		if (p->vm == vm && n < max)
-			out[n++] = p->slot;
-	pthread_mutex_unlock(&registry_lock);
+	for (const struct vm_device *d = vm->devices; d; d = d->next)
+		if (d->kind->virtio && n < max)
+			out[n++] = ((const struct virtio_mmio *)d->state)->slot;
 	return n;
 }
 
-char *virtio_mmio_cmdline(struct vm *vm)
+char *virtio_mmio_cmdline(const struct vm *vm)
 {
 	size_t cap = 64 * VIRTIO_MMIO_MAX_DEVICES + 1, len = 0;
 	char *s = calloc(1, cap);
 	if (!s)
 		return NULL;
-	pthread_mutex_lock(&registry_lock);
-	for (struct virtio_mmio *p = registry; p; p = p->next)
-		if (p->vm == vm)
-			len +=
-			    (size_t)snprintf(s + len, cap - len, " virtio_mmio.device=4K@0x%llx:%u",
-					     (unsigned long long)p->slot.base, p->slot.gsi);
-	pthread_mutex_unlock(&registry_lock);
+	struct acpi_virtio_mmio slots[VIRTIO_MMIO_MAX_DEVICES];
+	size_t n = virtio_mmio_acpi(vm, slots, VIRTIO_MMIO_MAX_DEVICES);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(s + len, cap - len, " virtio_mmio.device=4K@0x%llx:%u",
+					(unsigned long long)slots[i].base, slots[i].gsi);
 	return s;
-}
-
-void virtio_mmio_free_all(struct vm *vm)
-{
-	pthread_mutex_lock(&registry_lock);
-	struct virtio_mmio **pp = &registry, *mine = NULL, **mine_tail = &mine;
-	while (*pp) {
-		struct virtio_mmio *p = *pp;
-		if (p->vm == vm) {
-			*pp = p->next;
-			p->next = NULL;
-			*mine_tail = p;
-			mine_tail = &p->next;
-		} else {
-			pp = &p->next;
-		}
-	}
-	pthread_mutex_unlock(&registry_lock);
-	while (mine) {
-		struct virtio_mmio *next = mine->next;
-		transport_free(mine, true);
-		mine = next;
-	}
 }

@@ -320,45 +320,70 @@ static void net_dev_free(void *opaque)
 	free(d);
 }
 
-int virtio_net_add(struct vm *vm, const char *spec, vs_err_t *err)
+static void *net_create(struct vm *vm, const void *config, vs_err_t *err)
 {
-	struct net_spec s;
-	if (net_spec_parse(spec, &s, err) < 0)
-		return vs_err_wrap(err, "--net %s", spec);
+	struct net_spec s = *(const struct net_spec *)config;
 	if (!s.has_mac)
 		net_random_mac(s.mac);
 
 	struct net_dev *d = calloc(1, sizeof(*d));
-	if (!d)
-		return vs_err(err, errno, "--net %s", spec);
+	if (!d) {
+		vs_err(err, errno, "network interface");
+		return NULL;
+	}
 	d->tap = -1;
 	memcpy(d->name, s.tap, sizeof(d->name));
 	net_config_bytes(s.mac, d->config);
 	d->rx_rl = s.rl;
-	d->tx_rl = s.rl;
+	d->tx_rl = s.has_tx_rl ? s.tx_rl : s.rl;
 	d->tx_chain = malloc(sizeof(*d->tx_chain));
 	bool created;
 	if (!d->tx_chain) {
-		vs_err(err, errno, "--net %s", spec);
+		vs_err(err, errno, "network interface");
 		goto fail;
 	}
 	d->tap = tap_open(s.tap, NET_HDR_LEN, &created, err);
-	if (d->tap < 0) {
-		vs_err_wrap(err, "--net %s", spec);
+	if (d->tap < 0)
 		goto fail;
-	}
 
 	if (virtio_mmio_add(vm, &net_ops, d, &d->t, err) < 0)
 		goto fail;
 	/* from here the transport owns d. Edge-triggered: a frame left in the tap while the
 	 * guest has no buffers must not spin the worker; the guest's next kick resumes. */
-	if (virtio_mmio_add_fd(d->t, d->tap, EPOLLIN | EPOLLET, err) < 0)
-		return vs_err_wrap(err, "--net %s", spec);
+	if (virtio_mmio_add_fd(d->t, d->tap, EPOLLIN | EPOLLET, err) < 0) {
+		virtio_mmio_remove(d->t);
+		return NULL;
+	}
 	vs_debug("net: tap %s (%s) mac %02x:%02x:%02x:%02x:%02x:%02x", s.tap,
 		 created ? "created" : "existing", s.mac[0], s.mac[1], s.mac[2], s.mac[3], s.mac[4],
 		 s.mac[5]);
-	return 0;
+	return d->t;
 fail:
 	net_dev_free(d);
-	return -1;
+	return NULL;
 }
+
+static int net_from_cli(const char *spec, void *config, vs_err_t *err)
+{
+	return net_spec_parse(spec, config, err);
+}
+
+static int net_from_json(json_t *obj, void *config, vs_err_t *err)
+{
+	return net_spec_from_json(obj, config, err);
+}
+
+const struct device_kind virtio_net_kind = {
+    .name = "network-interface",
+    .cli_flag = "--net",
+    .cli_value = true,
+    .api_path = "/network-interfaces/{iface_id}",
+    .json_key = "network-interfaces",
+    .json_array = true,
+    .virtio = true,
+    .config_size = sizeof(struct net_spec),
+    .from_cli = net_from_cli,
+    .from_json = net_from_json,
+    .create = net_create,
+    .destroy = virtio_mmio_destroy,
+};

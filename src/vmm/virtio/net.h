@@ -2,11 +2,10 @@
 #ifndef VESSEL_VMM_VIRTIO_NET_H
 #define VESSEL_VMM_VIRTIO_NET_H
 
-#include "base/error.h"
+#include "vmm/device.h"
 
-struct vm;
-
-/* Parses spec, attaches to (or creates) the tap, and registers a virtio-mmio net device. */
-int virtio_net_add(struct vm *vm, const char *spec, vs_err_t *err);
+/* "network-interface": the config is a struct net_spec; create attaches to (or creates)
+ * the tap and registers a virtio-mmio net device. */
+extern const struct device_kind virtio_net_kind;
 
 #endif

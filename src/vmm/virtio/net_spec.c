@@ -5,7 +5,9 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "base/json.h"
 #include "base/util.h"
+#include "vmm/config.h"
 
 /* What the kernel's dev_valid_name() takes, minus `%` (a name template would make the
  * kernel pick the name, and the user could not find their tap). */
@@ -168,4 +170,34 @@ int net_spec_parse(const char *spec, struct net_spec *out, vs_err_t *err)
 	if (!has_tap)
 		return vs_err(err, 0, "tap: missing (use --net tap=NAME[,mac=MAC])");
 	return rl_check(&out->rl, err) < 0 ? respell_ops(err) : 0;
+}
+
+int net_spec_from_json(json_t *obj, struct net_spec *out, vs_err_t *err)
+{
+	static const char *const keys[] = {"iface_id",	      "host_dev_name",	 "guest_mac",
+					   "rx_rate_limiter", "tx_rate_limiter", NULL};
+	*out = (struct net_spec){0};
+	rl_init(&out->rl);
+	rl_init(&out->tx_rl);
+	if (json_object_get(obj, "mtu"))
+		return vs_err(err, 0, "mtu: not supported yet (the guest uses 1500)");
+	const char *tap = NULL, *mac = NULL;
+	int tx;
+	if (vm_json_only(obj, keys, err) < 0 || vm_json_api_id(obj, "iface_id", err) < 0 ||
+	    vjson_require(vjson_string(obj, NULL, "host_dev_name", &tap, err), NULL,
+			  "host_dev_name", "a string", err) < 0 ||
+	    vjson_string(obj, NULL, "guest_mac", &mac, err) < 0 ||
+	    vm_json_rate_limiter(obj, "rx_rate_limiter", &out->rl, err) < 0 ||
+	    (tx = vm_json_rate_limiter(obj, "tx_rate_limiter", &out->tx_rl, err)) < 0)
+		return -1;
+	if (check_tap_name(tap, strlen(tap), err) < 0)
+		return vs_err_wrap(err, "host_dev_name");
+	memcpy(out->tap, tap, strlen(tap) + 1);
+	out->has_tx_rl = tx > 0;
+	if (mac) {
+		if (net_parse_mac(mac, out->mac, err) < 0)
+			return vs_err_wrap(err, "guest_mac");
+		out->has_mac = true;
+	}
+	return 0;
 }

@@ -3,6 +3,7 @@
 #ifndef VESSEL_VMM_VIRTIO_NET_SPEC_H
 #define VESSEL_VMM_VIRTIO_NET_SPEC_H
 
+#include <jansson.h>
 #include <net/if.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -17,11 +18,18 @@ struct net_spec {
 	/* bw= bytes/s and ops= frames/s, each direction on its own (as Firecracker's rx and
 	 * tx limiters); unlimited unless given */
 	struct rate_limiter rl;
+	/* the transmit side's own, when the config gave one (Firecracker's tx_rate_limiter);
+	 * else rl limits both directions */
+	bool has_tx_rl;
+	struct rate_limiter tx_rl;
 };
 
 /* Errors name the option (`mac: not a MAC address ...`); the caller prefixes `--net SPEC`. */
 int net_spec_parse(const char *spec, struct net_spec *out, vs_err_t *err);
 
+/* A Firecracker NetworkInterface object (config file, API): iface_id, host_dev_name,
+ * guest_mac, rx_rate_limiter, tx_rate_limiter. Errors name the member. */
+int net_spec_from_json(json_t *obj, struct net_spec *out, vs_err_t *err);
 /* "52:54:00:12:34:56": six hex pairs; multicast and all-zero addresses are refused. */
 int net_parse_mac(const char *s, uint8_t mac[6], vs_err_t *err);
 

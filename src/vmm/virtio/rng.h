@@ -2,10 +2,9 @@
 #ifndef VESSEL_VMM_VIRTIO_RNG_H
 #define VESSEL_VMM_VIRTIO_RNG_H
 
-#include "base/error.h"
+#include "vmm/device.h"
 
-struct vm;
-
-int virtio_rng_add(struct vm *vm, vs_err_t *err);
+/* "entropy": `--rng`, no config. */
+extern const struct device_kind virtio_rng_kind;
 
 #endif

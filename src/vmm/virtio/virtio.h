@@ -64,10 +64,11 @@ struct virtio_device_ops {
 	void (*destroy)(void *dev);
 };
 
-/* Registers a device: a 4 KiB window in the virtio MMIO area, an IRQ line (irqfd), ioeventfds for
- * QueueNotify, a worker thread, the DSDT entry and the virtio_mmio.device= cmdline entry.
- * On success the transport owns dev (ops->destroy frees it at teardown); on failure the
- * caller still does. */
+/* Registers a device: the first free 4 KiB window in the virtio MMIO area, an IRQ line
+ * (irqfd), doorbells (ioeventfds) for QueueNotify and a worker thread, all through the
+ * VM's functions. On success the transport owns dev (ops->destroy frees it with the
+ * transport); on failure the caller still does. The device's kind then hands the
+ * transport to the VM (device.h), which lists it in the DSDT and on the command line. */
 int virtio_mmio_add(struct vm *vm, const struct virtio_device_ops *ops, void *dev,
 		    struct virtio_mmio **out, vs_err_t *err);
 struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned qi);
@@ -77,7 +78,8 @@ void virtio_mmio_notify_used(struct virtio_mmio *t, unsigned qi);
 /* A malformed chain or request: sets DEVICE_NEEDS_RESET, raises a config interrupt, logs once
  * (with the why), and the device stops processing until the driver resets it. */
 void virtio_mmio_fail(struct virtio_mmio *t, const char *why);
-/* The device's own fds (a tap, an io_uring completion eventfd) join its worker's epoll. */
+/* The device's own fds (a tap, an io_uring completion eventfd) join its worker's epoll,
+ * as many as it has. Takes work_lock: call it while setting up, not from a callback. */
 int virtio_mmio_add_fd(struct virtio_mmio *t, int fd, uint32_t events, vs_err_t *err);
 /* Wake the worker after `ms` milliseconds (a rate-limited device waiting for tokens). */
 void virtio_mmio_wake_after(struct virtio_mmio *t, unsigned ms);
@@ -86,11 +88,14 @@ void virtio_mmio_notify_config(struct virtio_mmio *t);
 
 /* The window and IRQ of the i-th device (pure: dump-acpi uses it without a VM). */
 void virtio_mmio_slot(unsigned i, struct acpi_virtio_mmio *out);
-/* What the VM's devices need from boot: DSDT entries (up to max; returns the count) and
- * the " virtio_mmio.device=4K@0xd0000000:5 ..." command-line words (caller frees). */
-size_t virtio_mmio_acpi(struct vm *vm, struct acpi_virtio_mmio *out, size_t max);
-char *virtio_mmio_cmdline(struct vm *vm);
-/* Stops every worker of the VM and frees its transports (before the VM goes). */
-void virtio_mmio_free_all(struct vm *vm);
+/* What the VM's virtio devices need from boot: DSDT entries (up to max; returns the count)
+ * and the " virtio_mmio.device=4K@0xd0000000:5 ..." command-line words (caller frees). */
+size_t virtio_mmio_acpi(const struct vm *vm, struct acpi_virtio_mmio *out, size_t max);
+char *virtio_mmio_cmdline(const struct vm *vm);
+/* Stops the worker and frees the transport and its device. _remove also gives back the
+ * window, IRQ and doorbells (a device unplugged from a running VM); _destroy is a kind's
+ * destroy, for a VM that is going (KVM drops all of it with the VM). */
+void virtio_mmio_remove(struct virtio_mmio *t);
+void virtio_mmio_destroy(void *t);
 
 #endif

@@ -1,4 +1,7 @@
-#include "vmm/run.h"
+/* The builder: a VM config -> a VM ready to run. It checks what can be checked before
+ * KVM is opened (the kernel, the command line, the memory size), then makes the KVM VM,
+ * its vCPUs and its devices (through the table of device kinds), and loads the guest. */
+#include "vmm/builder.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,17 +24,10 @@
 #include "vmm/boot/linux.h"
 #include "vmm/boot/load.h"
 #include "vmm/boot/pvh.h"
-#include "vmm/console.h"
 #include "vmm/demo.h"
-#include "vmm/devices/i8042.h"
-#include "vmm/devices/pm.h"
-#include "vmm/devices/rtc.h"
-#include "vmm/devices/serial.h"
+#include "vmm/device.h"
 #include "vmm/layout.h"
 #include "vmm/vcpu.h"
-#include "vmm/virtio/blk.h"
-#include "vmm/virtio/net.h"
-#include "vmm/virtio/rng.h"
 #include "vmm/virtio/virtio.h"
 #include "vmm/vm.h"
 
@@ -95,7 +91,7 @@ struct boot_files {
 	const char *cmdline;
 };
 
-static int pick_files(const struct vm_options *o, struct boot_files *f, vs_err_t *err)
+static int pick_files(const struct vm_config *o, struct boot_files *f, vs_err_t *err)
 {
 	f->cmdline = o->cmdline ? o->cmdline : "";
 	f->initrd = o->initrd;
@@ -191,55 +187,29 @@ static int load_acpi(struct vm *vm, vs_err_t *err)
 	return 0;
 }
 
-struct devices {
-	struct serial *serial;
-	struct i8042 *i8042;
-	struct rtc *rtc;
-};
-
-static void devices_free(struct devices *d)
+/* Every kind in the table's order: the configured devices of each kind (disks first, so a
+ * Linux guest's first disk is vda at the first window), and one of each builtin kind. */
+static int devices_add(struct vm *vm, const struct vm_config *c, vs_err_t *err)
 {
-	serial_free(d->serial);
-	i8042_free(d->i8042);
-	rtc_free(d->rtc);
-}
-
-static int devices_add(struct vm *vm, struct devices *d, vs_err_t *err)
-{
-	d->serial = serial_new(STDOUT_FILENO, (struct irq_line){vm_irq_line, vm, COM1_IRQ});
-	d->i8042 = i8042_new(vm->ctl);
-	d->rtc = rtc_new((struct irq_line){vm_irq_line, vm, RTC_IRQ}, NULL);
-	if (!d->serial || !d->i8042 || !d->rtc)
-		return vs_err(err, ENOMEM, "devices");
-	if (bus_add(&vm->pio, COM1_PORT, 8, "COM1", serial_io, d->serial, err) < 0 ||
-	    bus_add(&vm->pio, 0x60, 1, "i8042 data", i8042_data_io, d->i8042, err) < 0 ||
-	    bus_add(&vm->pio, 0x64, 1, "i8042 command", i8042_cmd_io, d->i8042, err) < 0 ||
-	    bus_add(&vm->pio, RTC_PORT, 2, "CMOS RTC", rtc_io, d->rtc, err) < 0 ||
-	    bus_add(&vm->pio, PM_SLEEP_CONTROL_PORT, 2, "ACPI sleep", pm_sleep_io, &vm->ctl, err) <
-		0 ||
-	    bus_add(&vm->pio, PM_RESET_PORT, 1, "ACPI reset", pm_reset_io, &vm->ctl, err) < 0)
-		return -1;
-	return rtc_start(d->rtc, err);
-}
-
-/* Disks first, so a Linux guest's first disk is vda at the first window; then
- * interfaces, then entropy. */
-static int virtio_devices_add(struct vm *vm, const struct vm_options *o, vs_err_t *err)
-{
-	for (unsigned i = 0; i < o->ndisks; i++)
-		if (virtio_blk_add(vm, o->disks[i], err) < 0)
-			return -1;
-	for (unsigned i = 0; i < o->nnets; i++)
-		if (virtio_net_add(vm, o->nets[i], err) < 0)
-			return -1;
-	if (o->rng && virtio_rng_add(vm, err) < 0)
-		return -1;
+	for (size_t k = 0; k < device_nkinds; k++) {
+		const struct device_kind *kind = device_kinds[k];
+		if (kind->builtin) {
+			if (device_add(vm, kind, NULL, err) < 0)
+				return vs_err_wrap(err, "%s", kind->name);
+			continue;
+		}
+		for (unsigned i = 0; i < c->ndevices; i++) {
+			const struct vm_config_device *d = &c->devices[i];
+			if (d->kind == kind && device_add(vm, kind, d->config, err) < 0)
+				return vs_err_wrap(err, "%s", d->origin);
+		}
+	}
 	return 0;
 }
 
 /* The user's command line, the virtio_mmio.device= words (unless turned off), then
  * init's words after ` -- `. */
-static char *full_cmdline(struct vm *vm, const struct vm_options *o, const char *base)
+static char *full_cmdline(struct vm *vm, const struct vm_config *o, const char *base)
 {
 	cleanup_free char *words = o->no_virtio_cmdline ? strdup("") : virtio_mmio_cmdline(vm);
 	cleanup_free char *with = NULL;
@@ -275,65 +245,56 @@ static int boot_setup(struct vm *vm, const struct kimage *k, const struct boot_f
 	return cpu_enter_long64(bsp, &vm->mem, k->entry, LAYOUT_BOOT_PARAMS, err);
 }
 
-static int run_machine(struct vm *vm, struct devices *d, vs_err_t *err)
+/* Takes cmdline; returns it, or NULL with err (NULL in: the reason is in errno). what
+ * names the line in the message. */
+static char *checked_cmdline(const struct kimage *k, char *cmdline, const char *what, vs_err_t *err)
 {
-	if (vcpu_signals_init(err) < 0 || console_block_signals(err) < 0)
-		return -1;
-	for (unsigned i = 0; i < vm->ncpus; i++) {
-		if (vcpu_start(&vm->vcpus[i], err) < 0) {
-			vm_stop(vm, VM_EXIT_ERROR, "vCPU thread");
-			break;
-		}
+	if (!cmdline) {
+		if (errno == EINVAL)
+			vs_err(err, 0,
+			       "-- COMMAND: a word with a double quote cannot be passed on a "
+			       "kernel command line");
+		else
+			vs_err(err, ENOMEM, "command line");
+		return NULL;
 	}
-	int status = *err ? -1 : console_loop(vm, d->serial, err);
-	if (status < 0)
-		vm_stop(vm, VM_EXIT_ERROR, "main loop error");
-	/* A vCPU that stopped the VM while we were still starting others could not
-	 * signal those not yet marked started; every thread is marked now. */
-	for (unsigned i = 0; i < vm->ncpus; i++)
-		vcpu_kick(&vm->vcpus[i]);
-	for (unsigned i = 0; i < vm->ncpus; i++)
-		vcpu_join(&vm->vcpus[i]);
-	vm_log_unclaimed(vm);
-	return status;
+	if (strlen(cmdline) > kimage_cmdline_max(k)) {
+		vs_err(err, 0,
+		       "kernel command line%s is %zu bytes; this kernel takes at most %zu%s", what,
+		       strlen(cmdline), kimage_cmdline_max(k),
+		       *what ? " (try --no-virtio-cmdline)" : "");
+		free(cmdline);
+		return NULL;
+	}
+	return cmdline;
 }
 
-/* Destroying a VM costs KVM 15-40 ms here (the PIT's kthread, irqchip, SRCU grace
- * periods), all after the guest's fate is known. A child that holds the last
- * references to the VM and vCPU fds pays it while we exit with the status. Our
- * stdio goes to /dev/null first, so the child never holds the caller's pipes open.
- * Sanitizer builds skip this: their leak report needs stderr, and speed is moot. */
-static void release_detached(void)
+void vm_free(struct vm *vm)
 {
-#if defined(__SANITIZE_ADDRESS__)
-	return;
-#endif
-	fflush(NULL);
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null < 0)
+	if (!vm)
 		return;
-	for (int fd = 0; fd <= 2; fd++)
-		dup2(null, fd);
-	close(null);
-	if (fork() == 0)
-		_exit(0); /* the child's exit closes the KVM fds */
+	int kvm_fd = vm->kvm_fd;
+	vm_destroy(vm); /* the devices first: their workers touch guest RAM */
+	if (kvm_fd >= 0)
+		close(kvm_fd);
+	free(vm);
 }
 
-int vm_run(const struct vm_options *o, vs_err_t *err)
+struct vm *vm_build(const struct vm_config *o, vs_err_t *err)
 {
 	if (guest_mem_check_size(o->memory, host_ram(), err) < 0)
-		return -1;
-	if (o->hugepages && o->memory % GUEST_HUGEPAGE)
-		return vs_err(err, 0, "--hugepages: --memory must be a multiple of 2 MiB");
+		return NULL;
+	if (o->hugepages && o->memory % GUEST_HUGEPAGE) {
+		vs_err(err, 0, "--hugepages: --memory must be a multiple of 2 MiB");
+		return NULL;
+	}
 
-	cleanup_close int kvm_fd = -1;
+	int kvm_fd = -1;
 	struct boot_files f = {0};
 	struct kimage k;
-	struct vm vm;
-	struct devices d = {0};
+	struct vm *vm = NULL;
 	cleanup_free char *cmdline = NULL;
-	bool vm_made = false;
-	int status = -1;
+	bool ok = false;
 
 	if (pick_files(o, &f, err) < 0)
 		goto out;
@@ -344,20 +305,11 @@ int vm_run(const struct vm_options *o, vs_err_t *err)
 	vs_debug("kernel `%s`: %s, entry 0x%llx, loads 0x%llx-0x%llx", f.kernel_name,
 		 kimage_kind_name(k.kind), (unsigned long long)k.entry,
 		 (unsigned long long)k.load_start, (unsigned long long)k.load_end);
-	cmdline = vm_build_cmdline(f.cmdline, o->command, o->ncommand);
-	if (!cmdline) {
-		if (errno == EINVAL)
-			vs_err(err, 0, "-- COMMAND: a word with a double quote cannot be passed on a "
-				       "kernel command line");
-		else
-			vs_err(err, ENOMEM, "command line");
+	/* the user's part is checked before KVM is opened; the devices' words come later */
+	cmdline =
+	    checked_cmdline(&k, vm_build_cmdline(f.cmdline, o->command, o->ncommand), "", err);
+	if (!cmdline)
 		goto out;
-	}
-	if (strlen(cmdline) > kimage_cmdline_max(&k)) {
-		vs_err(err, 0, "kernel command line is %zu bytes; this kernel takes at most %zu",
-		       strlen(cmdline), kimage_cmdline_max(&k));
-		goto out;
-	}
 	/* the input is sound: now the host side */
 	if (vm_open_kvm(&kvm_fd, err) < 0)
 		goto out;
@@ -367,50 +319,43 @@ int vm_run(const struct vm_options *o, vs_err_t *err)
 		       max);
 		goto out;
 	}
-	vm_made = true; /* vm_create zeroes vm first: vm_destroy copes with a partial one */
-	if (vm_create(&vm, kvm_fd, o->cpus, o->memory, o->hugepages ? GUEST_MEM_HUGEPAGES : 0,
-		      err) < 0)
+	vm = malloc(sizeof(*vm));
+	if (!vm) {
+		vs_err(err, ENOMEM, "VM");
+		goto out;
+	}
+	/* vm_create sets vm up before anything can fail: vm_free copes with a partial one */
+	int created =
+	    vm_create(vm, kvm_fd, o->cpus, o->memory, o->hugepages ? GUEST_MEM_HUGEPAGES : 0, err);
+	kvm_fd = -1; /* the VM's now (vm_free closes it) */
+	if (created < 0)
 		goto out;
 	for (unsigned i = 0; i < o->cpus; i++)
-		if (vcpu_create(&vm, i, err) < 0)
+		if (vcpu_create(vm, i, err) < 0)
 			goto out;
 	/* the devices exist before boot: the command line and the DSDT name them */
-	if (virtio_devices_add(&vm, o, err) < 0)
+	if (devices_add(vm, o, err) < 0)
 		goto out;
 	free(cmdline);
-	cmdline = full_cmdline(&vm, o, f.cmdline);
-	if (!cmdline) {
-		if (errno == EINVAL)
-			vs_err(err, 0, "-- COMMAND: a word with a double quote cannot be passed on a "
-				       "kernel command line");
-		else
-			vs_err(err, ENOMEM, "command line");
+	cmdline =
+	    checked_cmdline(&k, full_cmdline(vm, o, f.cmdline), " with the virtio devices", err);
+	if (!cmdline)
 		goto out;
-	}
-	if (strlen(cmdline) > kimage_cmdline_max(&k)) {
-		vs_err(err, 0,
-		       "kernel command line with the virtio devices is %zu bytes; this kernel "
-		       "takes at most %zu (try --no-virtio-cmdline)",
-		       strlen(cmdline), kimage_cmdline_max(&k));
+	if (boot_setup(vm, &k, &f, cmdline, err) < 0)
 		goto out;
-	}
-	if (boot_setup(&vm, &k, &f, cmdline, err) < 0 || devices_add(&vm, &d, err) < 0)
-		goto out;
-	/* the guest has its copy: the file's pages need not count in our RSS */
-	blob_free(&f.kernel);
-	status = run_machine(&vm, &d, err);
-	if (status >= 0)
-		release_detached();
+	ok = true;
 out:
-	if (vm_made) {
-		virtio_mmio_free_all(&vm); /* its workers touch guest RAM: before the VM goes */
-		vm_destroy(&vm);
-	}
-	devices_free(&d);
+	if (kvm_fd >= 0)
+		close(kvm_fd);
+	/* the guest has its copy: the file's pages need not count in our RSS */
 	blob_free(&f.kernel);
 	free(f.kernel_path);
 	free(f.initrd_path);
-	return status;
+	if (!ok) {
+		vm_free(vm);
+		return NULL;
+	}
+	return vm;
 }
 
 int vm_dump_acpi(unsigned ncpus, unsigned nvirtio, const char *dir, vs_err_t *err)

@@ -1,0 +1,22 @@
+/* The controller: owns the main thread's event loop while a VM runs (signals, the
+ * console, the VM's stop, later the API socket) and what is done to a running VM
+ * (start, stop; pause, resume and snapshot are the next steps, issue 9 §3). */
+#ifndef VESSEL_VMM_CONTROLLER_H
+#define VESSEL_VMM_CONTROLLER_H
+
+#include "base/error.h"
+
+struct vm;
+
+/* Blocks SIGINT/SIGTERM/SIGHUP in the calling thread, which every thread made later
+ * inherits: they wait, pending, for the loop's signalfd. Call it before building the VM,
+ * so a signal that comes while the VM is being made stops it once it runs, instead of
+ * killing vessel half-way (a failed build simply exits with its error). */
+int controller_claim_signals(vs_err_t *err);
+
+/* Starts the vCPUs and runs the loop until the VM stops; returns its exit status, or -1
+ * with err. SIGINT/SIGTERM/SIGHUP stop the VM with 128 + signo. The vCPU threads are
+ * joined before it returns. */
+int controller_run(struct vm *vm, vs_err_t *err);
+
+#endif
