@@ -26,6 +26,7 @@
 #include "oci/nsenter.h"
 #include "oci/seccomp.h"
 #include "oci/seccomp_listener.h"
+#include "oci/selfexe.h"
 #include "oci/sync.h"
 #include "oci/waitloop.h"
 
@@ -106,6 +107,7 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 		      const struct seccomp_prog *prog, vs_err_t *err)
 {
 	const struct spec *s = l->spec;
+	selfexe_settle();
 	cleanup_close int fifo_fd = -1;
 	if (o->use_fifo) {
 		/* 0622 whatever our umask: an init that dropped to another user still opens
