@@ -323,10 +323,16 @@ static int record_creating(const struct vs_globals *g, const struct launch_opts 
  * which delete gives back. */
 static int record_cgroup(struct launch *l, vs_err_t *err)
 {
-	json_decref(l->st.cgroup);
-	l->st.cgroup = cgroup_to_json(l->cg);
-	if (!l->st.cgroup)
+	json_t *now = cgroup_to_json(l->cg);
+	if (!now)
 		return vs_err(err, ENOMEM, "state");
+	/* mostly nothing changed: the record on disk already says it */
+	if (json_equal(now, l->st.cgroup)) {
+		json_decref(now);
+		return 0;
+	}
+	json_decref(l->st.cgroup);
+	l->st.cgroup = now;
 	return state_save(&l->st, err);
 }
 
