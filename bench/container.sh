@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # container.sh: vessel, crun and runc side by side, in one run, on the same busybox bundle
-# (scripts/mkbundle.sh, process /bin/true). Prints a table and the ratios vessel/crun and
-# vessel/runc. See bench/README.md for what each figure means and how it is taken.
+# (scripts/mkbundle.sh, process /bin/true), with the floor beside them: unshare(1) making
+# the same namespaces and running the bundle's /bin/true, the kernel's share of any
+# runtime's work. Prints a table and the ratios vessel/crun, vessel/runc and vessel/floor.
+# See bench/README.md for what each figure means and how it is taken.
 #
 # Usage: bench/container.sh            (as root; `make bench` builds vessel first)
 # Env:   VESSEL=build/vessel  ROUNDS=30  WARMUP=3  SEQ=100  RSS_RUNS=10  SETTLE=0.1  CRUN_FIX=mask
@@ -40,10 +42,12 @@ done
 vessel=${VESSEL:-$ROOT/build/vessel}
 case "$vessel" in */*) vessel=$(realpath -m "$vessel") ;; esac
 vessel=$(command -v "$vessel") || die "vessel not found at ${VESSEL:-build/vessel} (run make)"
-RUNTIMES=(vessel crun runc)
+RUNTIMES=(vessel crun runc) # what keeps state (--root) and may leave containers behind
+PEERS=("${RUNTIMES[@]}" floor)
 declare -A BIN=([vessel]=$vessel [crun]=$(command -v crun || echo /usr/bin/crun)
-	[runc]=$(command -v runc || echo /usr/sbin/runc))
+	[runc]=$(command -v runc || echo /usr/sbin/runc) [floor]=$(command -v unshare || echo /usr/bin/unshare))
 for rt in crun runc; do [ -x "${BIN[$rt]}" ] || die "$rt not installed (scripts/deps.sh bench)"; done
+[ -x "${BIN[floor]}" ] || die "unshare not installed (util-linux)"
 
 work=$(mktemp -d /run/vessel-bench.XXXXXX)
 tag=vb$$ # every container id starts with it: the cleanup finds leftovers by it
@@ -228,11 +232,22 @@ fi
 
 # -------------------------------------------------------------------------- helpers
 n_run=0
-run_one() { # runtime; runs one container to completion, output to $work/$rt.err
-	local rt=$1
+# The floor: the namespaces of the bundle's config made by the kernel at one fork
+# (unshare --fork), the child chrooted into the rootfs to exec the same static /bin/true.
+# No cgroup, mounts, state or sync: what no runtime can go below.
+FLOOR_ARGS=(--fork --pid --mount --uts --ipc --net --cgroup --root "$BUNDLE/rootfs" /bin/true)
+CMD=()
+next_cmd() { # peer -> CMD: the command line that runs its next container to completion
 	n_run=$((n_run + 1))
-	"${BIN[$rt]}" --root "$work/root-$rt" run --bundle "$BUNDLE" "$tag-$rt-$n_run" \
-		</dev/null >/dev/null 2>>"$work/$rt.err"
+	if [ "$1" = floor ]; then
+		CMD=("${BIN[floor]}" "${FLOOR_ARGS[@]}")
+	else
+		CMD=("${BIN[$1]}" --root "$work/root-$1" run --bundle "$BUNDLE" "$tag-$1-$n_run")
+	fi
+}
+run_one() { # peer; output to $work/$rt.err
+	next_cmd "$1"
+	"${CMD[@]}" </dev/null >/dev/null 2>>"$work/$1.err"
 }
 
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
@@ -252,10 +267,11 @@ cpu_busy_pct() { # share of all CPUs busy over 1 s, from /proc/stat
 
 # -------------------------------------------------------------------------- smoke
 declare -A OK VER
-for rt in "${RUNTIMES[@]}"; do
-	mkdir -p "$work/root-$rt"
+for rt in "${PEERS[@]}"; do
+	[ "$rt" = floor ] || mkdir -p "$work/root-$rt"
 	: >"$work/$rt.err"
-	VER[$rt]=$("${BIN[$rt]}" --version 2>/dev/null | head -1 | sed 's/^[a-z]* version //')
+	VER[$rt]=$("${BIN[$rt]}" --version 2>/dev/null | head -1 |
+		sed 's/^[a-z]* version //; s/^unshare from util-linux /unshare /')
 	OK[$rt]=0
 	if crun_fix_on "$rt" && run_one "$rt"; then
 		OK[$rt]=1
@@ -265,7 +281,7 @@ for rt in "${RUNTIMES[@]}"; do
 	crun_fix_off "$rt"
 done
 active=()
-for rt in "${RUNTIMES[@]}"; do [ "${OK[$rt]}" = 1 ] && active+=("$rt"); done
+for rt in "${PEERS[@]}"; do [ "${OK[$rt]}" = 1 ] && active+=("$rt"); done
 [ ${#active[@]} -gt 0 ] || die "no runtime could run the bundle"
 
 busy=$(cpu_busy_pct)
@@ -318,16 +334,15 @@ done
 # ------------------------------------------------------------------------- peak RSS
 # GNU time %M: the largest max RSS of the runtime and the children it waited for (runc's
 # `runc init`, a re-exec of runc, counts; the container's /bin/true is not waited for by
-# the measured process in any of the three)
+# the measured process in any of the three; the floor's unshare does wait for it)
 declare -A RSS
 for rt in "${active[@]}"; do
 	log "peak RSS: $RSS_RUNS runs of $rt"
 	[ "${OK[$rt]}" = 1 ] && crun_fix_on "$rt" || continue
 	: >"$work/$rt.rss"
 	for ((i = 0; i < RSS_RUNS; i++)); do
-		n_run=$((n_run + 1))
-		/usr/bin/time -f '%M' -o "$work/rss.tmp" "${BIN[$rt]}" --root "$work/root-$rt" \
-			run --bundle "$BUNDLE" "$tag-$rt-$n_run" </dev/null >/dev/null 2>>"$work/$rt.err" &&
+		next_cmd "$rt"
+		/usr/bin/time -f '%M' -o "$work/rss.tmp" "${CMD[@]}" </dev/null >/dev/null 2>>"$work/$rt.err" &&
 			cat "$work/rss.tmp" >>"$work/$rt.rss"
 	done
 	crun_fix_off "$rt"
@@ -365,7 +380,7 @@ echo
 printf '| %-7s | %-14s | %11s | %8s | %8s | %10s | %12s | %5s |\n' runtime version \
 	"run med ms" "min ms" "p90 ms" "$SEQ runs s" "peak RSS MiB" fails
 echo "| ------- | -------------- | ----------: | -------: | -------: | ---------: | -----------: | ----: |"
-for rt in "${RUNTIMES[@]}"; do
+for rt in "${PEERS[@]}"; do
 	if [ "${OK[$rt]}" != 1 ]; then
 		printf '| %-7s | %-14s | FAILED: %s\n' "$rt" "${VER[$rt]:-?}" "$(tail -1 "$work/$rt.err")"
 		continue
@@ -378,10 +393,11 @@ done
 echo
 echo "run: median of $ROUNDS alternating rounds after $WARMUP warm-up, own loop (bash EPOCHREALTIME), ${SETTLE}s pause before each"
 echo "$SEQ runs: back to back, one runtime at a time; peak RSS: GNU time %M, max of $RSS_RUNS runs"
+echo "floor: unshare ${FLOOR_ARGS[*]/#$BUNDLE/BUNDLE} (the kernel's work: namespaces, fork, exec)"
 
 if [ "${OK[vessel]}" = 1 ]; then
 	echo
-	for peer in crun runc; do
+	for peer in crun runc floor; do
 		[ "${OK[$peer]}" = 1 ] || continue
 		echo "vessel/$peer: run $(ratio "${MED[vessel]}" "${MED[$peer]}")x," \
 			"$SEQ runs $(ratio "${SEQ_US[vessel]}" "${SEQ_US[$peer]}")x," \
@@ -390,15 +406,19 @@ if [ "${OK[vessel]}" = 1 ]; then
 	target() { # label, holds?, detail
 		if [ "$2" = 1 ]; then echo "target $1: met ($3)"; else echo "target $1: NOT met ($3)"; fi
 	}
-	if [ "${OK[crun]}" = 1 ]; then
-		got=$(ms "${MED[vessel]}") want=$(awk -v u="${MED[crun]}" 'BEGIN { printf "%.2f", 0.7 * u / 1000 }')
-		target "run <= 0.7x crun" "$(awk -v a="$got" -v b="$want" 'BEGIN { print (a <= b) }')" \
+	time_targets() { # peer, factor
+		[ "${OK[$1]}" = 1 ] || return 0
+		local got want
+		got=$(ms "${MED[vessel]}") want=$(awk -v u="${MED[$1]}" -v f="$2" 'BEGIN { printf "%.2f", f * u / 1000 }')
+		target "run <= ${2}x $1" "$(awk -v a="$got" -v b="$want" 'BEGIN { print (a <= b) }')" \
 			"$got ms vs $want ms"
 		got=$(awk -v u="${SEQ_US[vessel]}" 'BEGIN { printf "%.2f", u / 1e6 }')
-		want=$(awk -v u="${SEQ_US[crun]}" 'BEGIN { printf "%.2f", 0.7 * u / 1e6 }')
-		target "$SEQ runs <= 0.7x crun" "$(awk -v a="$got" -v b="$want" 'BEGIN { print (a <= b) }')" \
+		want=$(awk -v u="${SEQ_US[$1]}" -v f="$2" 'BEGIN { printf "%.2f", f * u / 1e6 }')
+		target "$SEQ runs <= ${2}x $1" "$(awk -v a="$got" -v b="$want" 'BEGIN { print (a <= b) }')" \
 			"$got s vs $want s"
-	fi
+	}
+	time_targets crun 0.5
+	time_targets floor 1.15
 	target "peak RSS <= 2 MiB" "$([ "${RSS[vessel]:-999999}" -le 2048 ] && echo 1)" \
 		"${RSS[vessel]:-?} KiB vs 2048 KiB"
 fi
@@ -431,4 +451,4 @@ if [ -n "$left" ]; then
 	exit 1
 fi
 echo "left behind: no containers, cgroups or mounts"
-for rt in "${RUNTIMES[@]}"; do [ "${OK[$rt]}" = 1 ] || exit 1; done
+for rt in "${PEERS[@]}"; do [ "${OK[$rt]}" = 1 ] || exit 1; done

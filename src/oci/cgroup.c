@@ -378,8 +378,11 @@ int cgroup_make(struct cgroup *cg, vs_err_t *err)
 	for (size_t i = 0; i < cg->n; i++)
 		if (make_dir(&cg->d[i], cg->delegate, err) < 0)
 			goto undo;
-	/* a container must start alone in its cgroup */
+	/* a container must start alone in its cgroup: a leaf we just made is empty, one that
+	 * was there already may have gained processes since cgroup_plan looked */
 	for (size_t i = 0; i < cg->n; i++) {
+		if (cg->d[i].made > 0)
+			continue;
 		cleanup_free char *procs = NULL;
 		if (cg_read(cg->d[i].dir, "cgroup.procs", &procs, err) < 0)
 			goto undo;

@@ -23,6 +23,7 @@
 #include "oci/process.h"
 #include "oci/seccomp.h"
 #include "oci/seccomp_listener.h"
+#include "oci/selfexe.h"
 #include "oci/state.h"
 #include "oci/sync.h"
 #include "oci/tty.h"
@@ -136,6 +137,7 @@ int exec_in_container(const struct vs_globals *g, const struct exec_opts *o, vs_
 		goto out;
 	if (st.cgroup && cgroup_from_json(st.cgroup, &cg, err) < 0)
 		goto out;
+	selfexe_settle();
 	if (open_namespaces(s, st.pid, ns_fd, &pid_ns_fd, err) < 0)
 		goto out;
 	if (!s->ns[NS_MNT].enabled) {

@@ -144,9 +144,16 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 	bool new_userns = s->ns[NS_USER].enabled && !s->ns[NS_USER].path;
 	bool in_userns = s->ns[NS_USER].enabled;
 
+	/* In a mount namespace of its own and no new user namespace, what the init does up to
+	 * its rootfs needs nothing from the runtime (no id maps) and leaves nothing behind
+	 * that outlives it: it builds the rootfs while the runtime records its pid, and waits
+	 * for GO after. */
+	bool early = !new_userns && s->ns[NS_MNT].enabled && !s->ns[NS_MNT].path;
+
 	umask(0);
 	/* until create has finished, a crash of the runtime takes the init with it */
-	if (sync_die_with_runtime(c->sync_fd, err) < 0 || sync_expect(c->sync_fd, SYNC_GO, err) < 0)
+	if (sync_die_with_runtime(c->sync_fd, err) < 0 ||
+	    (!early && sync_expect(c->sync_fd, SYNC_GO, err) < 0))
 		return -1;
 	if (c->join_cgroup && cgroup_enter_self((struct cgroup *)c->cg, c->born_in_v2, err) < 0)
 		return -1;
@@ -168,6 +175,8 @@ static int init_steps(const struct init_ctx *c, vs_err_t *err)
 	/* When the runtime moves us (we are in a new user namespace and cannot), that waits
 	 * for an RCU grace period (see cgroup_enter_self): the rootfs is built meanwhile. */
 	if (rootfs_prepare(s, c->cg, in_userns, c->bind_sources, err) < 0)
+		return -1;
+	if (early && sync_expect(c->sync_fd, SYNC_GO, err) < 0)
 		return -1;
 	if (!c->join_cgroup && sync_expect(c->sync_fd, SYNC_CGROUP, err) < 0)
 		return -1;

@@ -27,6 +27,7 @@
 #include "oci/rootless.h"
 #include "oci/seccomp.h"
 #include "oci/seccomp_listener.h"
+#include "oci/selfexe.h"
 #include "oci/sync.h"
 #include "oci/waitloop.h"
 
@@ -104,6 +105,7 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 		      const struct seccomp_prog *prog, vs_err_t *err)
 {
 	const struct spec *s = l->spec;
+	selfexe_settle();
 	cleanup_close int fifo_fd = -1;
 	if (o->use_fifo) {
 		/* 0622 whatever our umask: an init that dropped to another user still opens
@@ -368,10 +370,16 @@ static int record_creating(const struct vs_globals *g, const struct launch_opts 
  * which delete gives back. */
 static int record_cgroup(struct launch *l, vs_err_t *err)
 {
-	json_decref(l->st.cgroup);
-	l->st.cgroup = cgroup_to_json(l->cg);
-	if (!l->st.cgroup)
+	json_t *now = cgroup_to_json(l->cg);
+	if (!now)
 		return vs_err(err, ENOMEM, "state");
+	/* mostly nothing changed: the record on disk already says it */
+	if (json_equal(now, l->st.cgroup)) {
+		json_decref(now);
+		return 0;
+	}
+	json_decref(l->st.cgroup);
+	l->st.cgroup = now;
 	return state_save(&l->st, err);
 }
 

@@ -15,5 +15,8 @@ bool selfexe_is_sealed(void);
 /* Re-executes argv from a read-only view of /proc/self/exe unless it is one already.
  * Returns only on failure. */
 int selfexe_reexec_sealed(char **argv, vs_err_t *err);
+/* Waits for the thread that releases the view of the binary we were re-executed from:
+ * call before cloning, so that no thread of ours can hold a libc lock in the child. */
+void selfexe_settle(void);
 
 #endif
