@@ -1,7 +1,9 @@
 """Shared fixtures for the integration tests: they run the real vessel binary."""
+import json
 import os
 import pathlib
 import subprocess
+import uuid
 
 import pytest
 
@@ -36,6 +38,18 @@ def _kvm_where_marked(request):
                     "host, tests/kvmhost/run, where this machine has none", pytrace=False)
 
 
+def kvm_trace(lines=40):
+    """Inside the emulated KVM host: the end of KVM's trace of triple faults (exit reason
+    shutdown, with the guest's RIP) and injected exceptions (tests/kvmhost/init). Elsewhere,
+    or when tracing is off, a line saying so."""
+    try:
+        with open("/sys/kernel/tracing/trace") as f:
+            records = [line.rstrip() for line in f if not line.startswith("#")]
+    except OSError as e:
+        return f"(no KVM trace: {e})"
+    return "--- KVM trace (last %d records):\n%s" % (lines, "\n".join(records[-lines:]))
+
+
 def run(cmd, timeout=60, **kw):
     """Runs a command, never hangs the suite: a timeout fails the test."""
     if "stdout" not in kw and "stderr" not in kw:
@@ -45,10 +59,6 @@ def run(cmd, timeout=60, **kw):
 
 
 # ---------------------------------------------------------------- containers
-import copy
-import json
-import shutil
-import uuid
 
 
 def traversable(path):

@@ -33,7 +33,7 @@ import warnings
 
 import pytest
 
-from conftest import ROOT, run, vessel_path
+from conftest import ROOT, kvm_trace, run, vessel_path
 
 # every test here boots a VM: tests/kvm.sh runs them where there is hardware KVM
 pytestmark = pytest.mark.kvm
@@ -86,7 +86,8 @@ class Boot:
 
     def __str__(self):
         return ("--- console (last 60 lines):\n" + "\n".join(self.lines[-60:]) +
-                f"\n--- exit {self.rc} after {self.seconds:.1f} s; stderr:\n{self.err[-3000:]}")
+                f"\n--- exit {self.rc} after {self.seconds:.1f} s; stderr:\n{self.err[-3000:]}" +
+                (f"\n{kvm_trace()}" if "triple fault" in self.err else ""))
 
 
 def vm_run(vessel, args, script=None, prefix=(), timeout=BOOT_TIMEOUT, debug=False):
@@ -120,7 +121,8 @@ def once_more_on_triple_fault(boot_fn):
     the tests, and on hardware KVM the first one does."""
     boot = boot_fn()
     if os.environ.get("VESSEL_KVMHOST") == "inside" and boot.rc == 4 and "triple fault" in boot.err:
-        warnings.warn(f"the guest triple-faulted in the emulated KVM host; booting once more\n{boot}")
+        warnings.warn("the guest triple-faulted in the emulated KVM host; booting once more\n"
+                      f"{boot}\n{kvm_trace()}")
         boot = boot_fn()
     return boot
 

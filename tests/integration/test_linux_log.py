@@ -17,7 +17,7 @@ import warnings
 
 import pytest
 
-from conftest import ROOT, run, vessel_path
+from conftest import ROOT, kvm_trace, run, vessel_path
 
 # every test here boots a VM: tests/kvm.sh runs them where there is hardware KVM
 pytestmark = pytest.mark.kvm
@@ -121,7 +121,7 @@ def warnings_of_boot(cmd):
         return warnings_of(boot_log(cmd))
     except AssertionError as first:
         warnings.warn(f"{cmd[0]}: first boot failed, booting again: "
-                      f"{str(first)[-1500:]}")
+                      f"{str(first)[-1500:]}\n{kvm_trace()}")
         return warnings_of(boot_log(cmd))
 
 

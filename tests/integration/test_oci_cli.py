@@ -1,6 +1,5 @@
 """The informational commands: spec, features, --version, --help."""
 import json
-import subprocess
 
 from conftest import run
 

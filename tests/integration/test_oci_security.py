@@ -1,6 +1,5 @@
 """The container can never reach the vessel binary, nor inherit the runtime's fds."""
 import hashlib
-import json
 import os
 import subprocess
 import time

@@ -3,7 +3,6 @@ host's network stack through a tap inside a network namespace the test makes, so
 ever leaves it. The host end is the kernel itself (ARP, ICMP echo) and a UDP echo server the
 test runs in the namespace; the guest prints what came back."""
 import json
-import os
 import re
 import subprocess
 import time

@@ -3,7 +3,6 @@ stderr (never a crash, never a hang), and the VM's own exits, signals and consol
 import fcntl
 import os
 import pty
-import select
 import signal
 import stat
 import subprocess
