@@ -9,6 +9,7 @@
 #include "base/globals.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "image/image.h"
 #include "oci/oci.h"
 #include "oci/rootless.h"
 #include "oci/selfexe.h"
@@ -47,6 +48,8 @@ static const struct command commands[] = {
 	 false, true},
 	{"features", oci_cmd_features, "print the runtime features JSON", NULL, false, true},
 	{"vm", vmm_main, "run a microVM (vessel vm run --help)", NULL, false, true},
+	{"image", image_main, "load, list and mount images (vessel image --help)", NULL, false,
+	 true},
 };
 
 static void usage(FILE *f)

@@ -33,20 +33,25 @@ static int bad(vs_err_t *err, const char *path, const char *key, const char *wha
 	return vs_err(err, 0, "%s: %s", key, what);
 }
 
+json_t *vjson_load_buffer(const char *text, size_t len, const char *what, vs_err_t *err)
+{
+	json_error_t jerr;
+	json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!j) {
+		vs_err(err, 0, "%s: invalid JSON at line %d column %d: %s", what, jerr.line,
+		       jerr.column, jerr.text);
+		return NULL;
+	}
+	return j;
+}
+
 json_t *vjson_load_file(const char *path, size_t max_bytes, vs_err_t *err)
 {
 	cleanup_free char *text = NULL;
 	size_t len = 0;
 	if (vs_read_file(path, max_bytes, &text, &len, err) < 0)
 		return NULL;
-	json_error_t jerr;
-	json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!j) {
-		vs_err(err, 0, "%s: invalid JSON at line %d column %d: %s", path, jerr.line,
-		       jerr.column, jerr.text);
-		return NULL;
-	}
-	return j;
+	return vjson_load_buffer(text, len, path, err);
 }
 
 static json_t *get(json_t *obj, const char *key)

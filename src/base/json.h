@@ -14,6 +14,8 @@
 
 /* Parses a whole file; errors carry line and column. */
 json_t *vjson_load_file(const char *path, size_t max_bytes, vs_err_t *err);
+/* The same for bytes already read; what names them in errors. */
+json_t *vjson_load_buffer(const char *text, size_t len, const char *what, vs_err_t *err);
 
 int vjson_object(json_t *obj, const char *path, const char *key, json_t **out, vs_err_t *err);
 int vjson_array(json_t *obj, const char *path, const char *key, json_t **out, vs_err_t *err);

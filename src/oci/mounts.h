@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include "base/error.h"
+#include "base/inroot.h"
 #include "oci/spec.h"
 
 struct cgroup;
@@ -31,9 +32,5 @@ void rootfs_close_bind_sources(int *fds, size_t n);
 int rootfs_pivot(const struct spec *s, bool no_pivot, vs_err_t *err);
 /* After pivot: masked paths, read-only paths, read-only root, rootfs propagation. */
 int rootfs_finish(const struct spec *s, vs_err_t *err);
-
-/* Opens path inside the directory rootfd as O_PATH, never leaving it; with create,
- * makes missing directories (and the last component as a file when as_file). */
-int open_in_root(int rootfd, const char *path, bool create, bool as_file, vs_err_t *err);
 
 #endif

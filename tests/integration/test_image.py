@@ -1,0 +1,445 @@
+"""`vessel image`: images podman built and saved, loaded into vessel's store, mounted as
+overlayfs roots and run; hostile archives refused (docs/images.md).
+
+podman cannot pull here: the base is a `podman import` of the busybox rootfs, and a
+`podman build` (vessel as its runtime) adds layers with a deleted file, a replaced
+directory (whiteouts and an opaque dir), a hardlink, a symlink and a setuid bit.
+"""
+import gzip
+import hashlib
+import io
+import json
+import os
+import pathlib
+import shutil
+import stat
+import subprocess
+import tarfile
+import tempfile
+
+import pytest
+
+from conftest import run
+from clients import NetNS, Podman, busybox_rootfs
+
+IMAGE = "localhost/vessel-image:test"
+BASE = "localhost/vessel-image-base:test"
+LOCK = "/tmp/vessel-cgroup-tests.lock"
+
+CONTAINERFILE = """\
+FROM {base}
+RUN rm /etc/motd && rm -rf /usr/share/doc && mkdir -p /usr/share/doc && echo new > /usr/share/doc/c
+RUN echo hello > /hello && ln /hello /hello2 && ln -s /hello /hello.link && mkdir -p /srv/data \\
+    && chmod 4755 /srv && chmod 2750 /srv/data && mkfifo /srv/fifo
+"""
+
+
+def locked(argv):
+    return ["flock", LOCK, *argv]
+
+
+@pytest.fixture(scope="module")
+def saved(vessel, tmp_path_factory):
+    """The test image built by podman and saved in every format this podman writes, and
+    the listing of `podman export` of a container made from it."""
+    work = tmp_path_factory.mktemp("image")
+    rootfs = busybox_rootfs(work / "bundle", vessel)
+    base = work / "base"
+    shutil.copytree(rootfs, base, symlinks=True)
+    (base / "etc" / "motd").write_text("motd\n")
+    (base / "usr" / "share" / "doc").mkdir(parents=True)
+    (base / "usr" / "share" / "doc" / "a").write_text("a\n")
+    (base / "usr" / "share" / "doc" / "b").write_text("b\n")
+    netns = NetNS()
+    p = None
+    try:
+        p = Podman(vessel, netns)
+        p.import_image(base, BASE)
+        ctx = work / "ctx"
+        ctx.mkdir()
+        (ctx / "Containerfile").write_text(CONTAINERFILE.format(base=BASE))
+        r = run(locked(p.argv("build", "--network", "none", "-t", IMAGE, str(ctx))),
+                timeout=300, env=p.env, cwd=p.work)
+        assert r.returncode == 0, f"podman build: {r.stderr}{r.stdout}"
+        out = work / "saved"
+        out.mkdir()
+        formats = {}
+        for fmt, name in (("docker-archive", "docker.tar"), ("oci-archive", "oci.tar"),
+                          ("oci-dir", "ocidir")):
+            p.ok("save", "--format", fmt, "-o", str(out / name), IMAGE, timeout=120)
+            formats[fmt] = out / name
+        # zstd layers: this podman's save has no --compression-format, push to oci: does
+        r = p("push", "--compression-format", "zstd", IMAGE, f"oci:{out / 'zstd'}:test",
+              timeout=120)
+        if r.returncode == 0:
+            formats["oci-dir-zstd"] = out / "zstd"
+        cid = p.ok("create", IMAGE, "/bin/true").strip()
+        export = work / "export.tar"
+        p.ok("export", "-o", str(export), cid, timeout=120)
+        p.ok("rm", cid)
+        yield formats, tar_listing(export)
+    finally:
+        problems = p.cleanup() if p else []
+        netns.delete()
+        assert not problems, f"podman left things behind: {problems}"
+
+
+# what podman adds to every container's root (mount points for its own files)
+PODMAN_MADE = {"run/.containerenv", "etc/hosts", "etc/resolv.conf", "etc/hostname",
+               "dev", "proc", "sys", "run", "tmp", "etc"}
+
+
+def norm(name):
+    name = name[2:] if name.startswith("./") else name
+    name = name.strip("/")
+    return "" if name == "." else name
+
+
+def tar_listing(path):
+    """name -> (type, mode, size, link target, xattrs) of a tar, hardlinks as the file."""
+    out = {}
+    with tarfile.open(path) as t:
+        by_name = {norm(m.name): m for m in t.getmembers()}
+        for name, m in by_name.items():
+            if not name:
+                continue
+            target = by_name.get(norm(m.linkname)) if m.islnk() else m
+            kind = ("dir" if m.isdir() else "link" if m.issym() else "fifo" if m.isfifo()
+                    else "chr" if m.ischr() else "file")
+            xattrs = {k[len("SCHILY.xattr."):]: v for k, v in m.pax_headers.items()
+                      if k.startswith("SCHILY.xattr.")}
+            out[name] = (kind, m.mode & 0o7777, target.size if kind == "file" else 0,
+                         m.linkname if m.issym() else "", tuple(sorted(xattrs)))
+    return out
+
+
+def tree_listing(root):
+    """The same listing of a mounted (or copied) root."""
+    out = {}
+    root = str(root)
+    for d, dirs, files in os.walk(root):
+        for n in dirs + files:
+            p = os.path.join(d, n)
+            st = os.lstat(p)
+            kind = ("dir" if stat.S_ISDIR(st.st_mode) else "link" if stat.S_ISLNK(st.st_mode)
+                    else "fifo" if stat.S_ISFIFO(st.st_mode) else "chr"
+                    if stat.S_ISCHR(st.st_mode) else "file")
+            xattrs = [] if kind == "link" else [
+                x for x in os.listxattr(p, follow_symlinks=False)
+                if not x.startswith("trusted.overlay.")]
+            out[os.path.relpath(p, root)] = (
+                kind, stat.S_IMODE(st.st_mode), st.st_size if kind == "file" else 0,
+                os.readlink(p) if kind == "link" else "", tuple(sorted(xattrs)))
+    return out
+
+
+def compare(mine, podmans):
+    """Differences, leaving out the mount points podman makes in every container."""
+    diff = []
+    for name in sorted(set(mine) | set(podmans)):
+        if name in PODMAN_MADE or name.startswith("run/") or name.startswith("dev/"):
+            continue
+        if mine.get(name) != podmans.get(name):
+            diff.append(f"{name}: vessel {mine.get(name)} podman {podmans.get(name)}")
+    return diff
+
+
+def image(vessel, store, *args, timeout=120):
+    return run([vessel, "image", *args, "--store", str(store)], timeout=timeout)
+
+
+def image_ok(vessel, store, *args, timeout=120):
+    r = image(vessel, store, *args, timeout=timeout)
+    assert r.returncode == 0, f"vessel image {' '.join(args)}: {r.stderr}{r.stdout}"
+    return r.stdout
+
+
+def umount(path):
+    subprocess.run(["umount", str(path)], capture_output=True)
+
+
+def store_state(store):
+    """Every path of a store with its kind and size: what a failed load must not change."""
+    out = {}
+    for d, dirs, files in os.walk(store):
+        for n in dirs + files:
+            p = os.path.join(d, n)
+            st = os.lstat(p)
+            out[os.path.relpath(p, store)] = (stat.S_IFMT(st.st_mode), st.st_size, st.st_ino)
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["docker-archive", "oci-archive", "oci-dir", "oci-dir-zstd"])
+def test_loaded_root_equals_podman_export(vessel, saved, fmt, tmp_path):
+    formats, exported = saved
+    if fmt not in formats:
+        pytest.fail(f"this podman could not write {fmt}")
+    store = tmp_path / "store"
+    # `oci:DIR:test` names the image by its tag alone (ref.name "test")
+    named = ["--name", IMAGE] if fmt == "oci-dir-zstd" else []
+    out = image_ok(vessel, store, "load", *named, str(formats[fmt]))
+    assert IMAGE in out
+    assert IMAGE in image_ok(vessel, store, "ls")
+    rec = json.loads(image_ok(vessel, store, "inspect", IMAGE))
+    assert len(rec["layers"]) == 3 and rec["config"]["rootfs"]["type"] == "layers"
+    root = tmp_path / "root"
+    image_ok(vessel, store, "mount", IMAGE, str(root), str(tmp_path / "rw"))
+    try:
+        mine = tree_listing(root)
+        # the whiteout and the opaque directory hid the base layer's files
+        assert "etc/motd" not in mine
+        assert sorted(n for n in mine if n.startswith("usr/share/doc/")) == ["usr/share/doc/c"]
+        assert mine["srv"][1] == 0o4755 and mine["srv/data"][1] == 0o2750
+        assert mine["hello.link"][3] == "/hello" and mine["srv/fifo"][0] == "fifo"
+        assert os.stat(root / "hello").st_ino == os.stat(root / "hello2").st_ino
+        assert compare(mine, exported) == []
+    finally:
+        umount(root)
+
+
+def test_copy_root_equals_podman_export(vessel, saved, tmp_path):
+    formats, exported = saved
+    store = tmp_path / "store"
+    image_ok(vessel, store, "load", str(formats["oci-archive"]))
+    root = tmp_path / "copy"
+    image_ok(vessel, store, "mount", "--copy", IMAGE, str(root))
+    assert not os.path.ismount(root)
+    assert compare(tree_listing(root), exported) == []
+
+
+def test_layers_are_shared_between_loads_and_never_unpacked_twice(vessel, saved, tmp_path):
+    formats, _ = saved
+    store = tmp_path / "store"
+    image_ok(vessel, store, "load", str(formats["docker-archive"]))
+    layers = sorted(os.listdir(store / "layers"))
+    inodes = {n: os.stat(store / "layers" / n / "root").st_ino for n in layers}
+    assert len(layers) == 3
+    image_ok(vessel, store, "load", "--name", "other:1", str(formats["oci-archive"]))
+    assert sorted(os.listdir(store / "layers")) == layers
+    assert {n: os.stat(store / "layers" / n / "root").st_ino for n in layers} == inodes
+    ls = image_ok(vessel, store, "ls")
+    assert "localhost/other:1" not in ls and "other:1" in ls and IMAGE in ls
+    assert os.listdir(store / "tmp") == []
+
+
+def test_two_mounts_share_lower_inodes_and_not_their_writes(vessel, saved, tmp_path):
+    formats, _ = saved
+    store = tmp_path / "store"
+    image_ok(vessel, store, "load", str(formats["oci-archive"]))
+    a, b = tmp_path / "a", tmp_path / "b"
+    image_ok(vessel, store, "mount", IMAGE, str(a), str(tmp_path / "rw-a"))
+    try:
+        image_ok(vessel, store, "mount", IMAGE, str(b), str(tmp_path / "rw-b"))
+        try:
+            sa, sb = os.stat(a / "bin" / "busybox"), os.stat(b / "bin" / "busybox")
+            lower = [os.stat(store / "layers" / n / "root" / "bin" / "busybox").st_ino
+                     for n in os.listdir(store / "layers")
+                     if (store / "layers" / n / "root" / "bin" / "busybox").exists()]
+            assert sa.st_ino == sb.st_ino and sa.st_ino in lower
+            (a / "only-in-a").write_text("a\n")
+            (a / "hello").write_text("changed in a\n")
+            assert not (b / "only-in-b").exists() and not (b / "only-in-a").exists()
+            assert (b / "hello").read_text() == "hello\n"
+            assert (tmp_path / "rw-a" / "upper" / "only-in-a").exists()
+            assert not (tmp_path / "rw-b" / "upper" / "hello").exists()
+        finally:
+            umount(b)
+    finally:
+        umount(a)
+
+
+def test_rm_keeps_layers_in_use_and_prune_removes_the_rest(vessel, saved, tmp_path):
+    formats, _ = saved
+    store = tmp_path / "store"
+    image_ok(vessel, store, "load", str(formats["oci-archive"]))
+    image_ok(vessel, store, "load", "--name", "second:1", str(formats["docker-archive"]))
+    # the same image under two names: removing one name keeps the image
+    out = image_ok(vessel, store, "rm", "second:1")
+    assert "Untagged: second:1" in out and "Deleted" not in out
+    assert len(os.listdir(store / "layers")) == 3
+    out = image_ok(vessel, store, "rm", IMAGE)
+    assert "Deleted" in out and "Removed 3 layers" in out
+    assert os.listdir(store / "layers") == [] and os.listdir(store / "images") == []
+    r = image(vessel, store, "inspect", IMAGE)
+    assert r.returncode == 1 and IMAGE in r.stderr
+    image_ok(vessel, store, "prune")
+
+
+def test_container_runs_on_an_image_bundle(vessel, saved, tmp_path):
+    formats, _ = saved
+    store = tmp_path / "store"
+    image_ok(vessel, store, "load", str(formats["oci-dir"]))
+    bundle = tmp_path / "bundle"
+    image_ok(vessel, store, "bundle", IMAGE, str(bundle))
+    try:
+        config = json.loads((bundle / "config.json").read_text())
+        assert config["root"]["path"] == "rootfs"
+        # the image's CMD (`podman import --change "CMD /bin/sh"` writes the shell form)
+        assert config["process"]["args"] == ["/bin/sh", "-c", "/bin/sh"]
+        config["process"]["args"] = ["/bin/sh", "-c",
+                                     "cat /hello; ls /usr/share/doc; test -e /etc/motd || "
+                                     "echo no-motd; echo written > /from-container"]
+        (bundle / "config.json").write_text(json.dumps(config))
+        cid = f"img-{os.getpid()}"
+        r = run(locked([vessel, "--root", str(tmp_path / "state"), "run", "--bundle",
+                        str(bundle), cid]), timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == ["hello", "c", "no-motd"]
+        # the container's write went to its upper, never to a layer
+        assert (bundle / "rw" / "upper" / "from-container").read_text() == "written\n"
+        assert not any((store / "layers" / n / "root" / "from-container").exists()
+                       for n in os.listdir(store / "layers"))
+    finally:
+        umount(bundle / "rootfs")
+
+
+# ------------------------------------------------------------------ hostile archives
+def tar_bytes(entries):
+    """entries: (name, kind, data-or-target); kind file|dir|symlink|hardlink."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, kind, data in entries:
+            info = tarfile.TarInfo(name)
+            info.mode = 0o755 if kind == "dir" else 0o644
+            if kind == "dir":
+                info.type = tarfile.DIRTYPE
+                t.addfile(info)
+            elif kind == "symlink":
+                info.type, info.linkname = tarfile.SYMTYPE, data
+                t.addfile(info)
+            elif kind == "hardlink":
+                info.type, info.linkname = tarfile.LNKTYPE, data
+                t.addfile(info)
+            else:
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def oci_layout_tar(dest, layers, *, corrupt_blob=False, truncate_blob=False,
+                   compress=True):
+    """An OCI layout tar of one image with the given layer tars; optionally a layer blob
+    whose content does not match its digest, or that is shorter than its descriptor."""
+    blobs = {}
+
+    def blob(data):
+        d = hashlib.sha256(data).hexdigest()
+        blobs[d] = data
+        return d
+
+    descs, diff_ids = [], []
+    for layer in layers:
+        diff_ids.append("sha256:" + hashlib.sha256(layer).hexdigest())
+        data = gzip.compress(layer, mtime=0) if compress else layer
+        d = blob(data)
+        if corrupt_blob:
+            # valid gzip of the same tar, but not the bytes the digest names
+            blobs[d] = gzip.compress(layer, mtime=12345)
+        if truncate_blob:
+            blobs[d] = data[: len(data) // 2]
+        descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                      "digest": f"sha256:{d}", "size": len(data)})
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    cd = blob(config)
+    manifest = json.dumps({"schemaVersion": 2,
+                           "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                      "digest": f"sha256:{cd}", "size": len(config)},
+                           "layers": descs}).encode()
+    md = blob(manifest)
+    index = json.dumps({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": f"sha256:{md}", "size": len(manifest),
+        "annotations": {"org.opencontainers.image.ref.name": "localhost/hostile:1"}}]})
+    with tarfile.open(dest, "w") as t:
+        def add(name, data):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+        add("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        add("index.json", index.encode())
+        for d, data in blobs.items():
+            add(f"blobs/sha256/{d}", data)
+    return dest
+
+
+GOOD = [("etc", "dir", None), ("etc/ok", "file", b"ok\n")]
+
+HOSTILE = {
+    "dotdot": ([*GOOD, ("../../escaped", "file", b"x")], "../../escaped"),
+    "dotdot-inside": ([*GOOD, ("etc/../../escaped", "file", b"x")], "etc/../../escaped"),
+    "absolute": ([*GOOD, ("/escaped", "file", b"x")], "/escaped"),
+    "symlink-dir": ([*GOOD, ("evil", "symlink", "/tmp"), ("evil/pwned", "file", b"x")],
+                    "evil/pwned"),
+    "symlink-relative": ([*GOOD, ("up", "symlink", "../../../..")], "up"),
+    "hardlink-dotdot": ([*GOOD, ("hl", "hardlink", "../../etc/passwd")], "hl"),
+    "hardlink-absolute": ([*GOOD, ("hl", "hardlink", "/etc/passwd")], "hl"),
+    "hardlink-via-symlink": ([*GOOD, ("evil", "symlink", "/etc"),
+                              ("hl", "hardlink", "evil/passwd")], "hl"),
+}
+
+
+@pytest.fixture
+def store_with_image(vessel, tmp_path):
+    """A store that already holds a good image: a refused load must leave it as it is."""
+    store = tmp_path / "store"
+    good = oci_layout_tar(tmp_path / "good.tar", [tar_bytes(GOOD)])
+    image_ok(vessel, store, "load", str(good))
+    return store
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_entry_is_refused_naming_it(vessel, store_with_image, tmp_path, case):
+    entries, name = HOSTILE[case]
+    archive = oci_layout_tar(tmp_path / f"{case}.tar",
+                             [tar_bytes([("base", "file", b"b")]), tar_bytes(entries)])
+    before = store_state(store_with_image)
+    r = image(vessel, store_with_image, "load", str(archive))
+    assert r.returncode == 1, r.stdout
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"`{name}`" in lines[0] and "refused" in lines[0], r.stderr
+    assert store_state(store_with_image) == before
+    assert not os.path.exists("/tmp/pwned") and not os.path.exists("/escaped")
+
+
+def test_digest_mismatch_names_the_blob(vessel, store_with_image, tmp_path):
+    layer = tar_bytes([("f", "file", b"data" * 100)])
+    archive = oci_layout_tar(tmp_path / "bad.tar", [layer], corrupt_blob=True)
+    digest = "sha256:" + hashlib.sha256(gzip.compress(layer, mtime=0)).hexdigest()
+    before = store_state(store_with_image)
+    r = image(vessel, store_with_image, "load", str(archive))
+    assert r.returncode == 1 and digest in r.stderr and "mismatch" in r.stderr, r.stderr
+    assert store_state(store_with_image) == before
+
+
+def test_truncated_blob_is_refused(vessel, store_with_image, tmp_path):
+    layer = tar_bytes([("f", "file", os.urandom(64 << 10))])
+    archive = oci_layout_tar(tmp_path / "short.tar", [layer], truncate_blob=True)
+    digest = "sha256:" + hashlib.sha256(gzip.compress(layer, mtime=0)).hexdigest()
+    before = store_state(store_with_image)
+    r = image(vessel, store_with_image, "load", str(archive))
+    assert r.returncode == 1 and digest in r.stderr, r.stderr
+    assert "truncated" in r.stderr
+    assert store_state(store_with_image) == before
+
+
+def test_gzip_bomb_is_stopped_at_the_cap(vessel, store_with_image, tmp_path):
+    # 256 MiB of zeros in one entry is ~260 KiB of gzip; the cap here is 16 MiB
+    zeros = tar_bytes([("bomb", "file", bytes(256 << 20))])
+    archive = oci_layout_tar(tmp_path / "bomb.tar", [zeros])
+    del zeros
+    before = store_state(store_with_image)
+    r = image(vessel, store_with_image, "load", "--max-layer-size", "16M", str(archive))
+    assert r.returncode == 1 and "`bomb`" in r.stderr and "cap" in r.stderr, r.stderr
+    assert store_state(store_with_image) == before
+
+
+def test_not_an_image_says_what_it_is_not(vessel, tmp_path):
+    junk = tmp_path / "junk.tar"
+    with tarfile.open(junk, "w") as t:
+        info = tarfile.TarInfo("hello")
+        info.size = 2
+        t.addfile(info, io.BytesIO(b"hi"))
+    r = image(vessel, tmp_path / "store", "load", str(junk))
+    assert r.returncode == 1 and "neither an OCI image layout" in r.stderr
