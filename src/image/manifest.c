@@ -166,6 +166,7 @@ int index_parse(const char *buf, size_t len, const char *what, struct index *out
 	json_t *arr = NULL;
 	int64_t version = 0;
 	int rc = -1;
+	cleanup_free char *mpath = vjson_join(what, "manifests");
 	if (vjson_require(vjson_int64(j, what, "schemaVersion", &version, err), what,
 			  "schemaVersion", "an integer", err) < 0 ||
 	    vjson_require(vjson_array(j, what, "manifests", &arr, err), what, "manifests",
@@ -175,7 +176,6 @@ int index_parse(const char *buf, size_t len, const char *what, struct index *out
 		vs_err(err, 0, "%s.schemaVersion: must be 2, not %lld", what, (long long)version);
 		goto out;
 	}
-	cleanup_free char *mpath = vjson_join(what, "manifests");
 	if (!mpath) {
 		vs_err(err, ENOMEM, "%s", what);
 		goto out;
