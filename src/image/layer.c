@@ -345,7 +345,11 @@ static int hardlink(struct unpack *u, int dfd, const char *base, const char *raw
 static int unpack_entry(struct unpack *u, struct archive *a, struct archive_entry *e,
 			vs_err_t *err)
 {
+	/* in the C locale a pax name that is not ASCII has no multibyte form: its UTF-8
+	 * bytes are the name on disk */
 	const char *raw = archive_entry_pathname(e);
+	if (!raw)
+		raw = archive_entry_pathname_utf8(e);
 	char name[PATH_MAX + 1];
 	if (clean_name(raw, name, sizeof(name) - 1, u->what, err) < 0)
 		return -1;
@@ -379,6 +383,8 @@ static int unpack_entry(struct unpack *u, struct archive *a, struct archive_entr
 	if (dfd < 0)
 		return -1;
 	const char *link = archive_entry_hardlink(e);
+	if (!link)
+		link = archive_entry_hardlink_utf8(e);
 	if (link)
 		return hardlink(u, dfd, base, link, entry, err);
 	struct timespec ts[2];
@@ -412,6 +418,8 @@ static int unpack_entry(struct unpack *u, struct archive *a, struct archive_entr
 	}
 	case AE_IFLNK: {
 		const char *target = archive_entry_symlink(e);
+		if (!target)
+			target = archive_entry_symlink_utf8(e);
 		if (!target || !*target)
 			return vs_err(err, 0, "%s: entry `%s`: symlink without a target", u->what,
 				      entry);

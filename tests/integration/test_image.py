@@ -13,6 +13,7 @@ import os
 import pathlib
 import shutil
 import stat
+import struct
 import subprocess
 import tarfile
 import tempfile
@@ -443,3 +444,48 @@ def test_not_an_image_says_what_it_is_not(vessel, tmp_path):
         t.addfile(info, io.BytesIO(b"hi"))
     r = image(vessel, tmp_path / "store", "load", str(junk))
     assert r.returncode == 1 and "neither an OCI image layout" in r.stderr
+
+
+def test_xattrs_capabilities_hardlinks_times_and_unicode_names_survive(vessel, tmp_path):
+    # vfs_cap_data v2: effective, permitted = CAP_NET_RAW (13)
+    cap = struct.pack("<IIIII", 0x02000001, 1 << 13, 0, 0, 0)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        d = tarfile.TarInfo("dir")
+        d.type, d.mode, d.mtime = tarfile.DIRTYPE, 0o750, 1000000000
+        t.addfile(d)
+        f = tarfile.TarInfo("dir/ping")
+        f.size, f.mode, f.mtime, f.uid, f.gid = 4, 0o4711, 1234567890, 7, 8
+        f.pax_headers = {"SCHILY.xattr.security.capability":
+                         cap.decode("utf-8", "surrogateescape"),
+                         "SCHILY.xattr.user.note": "kept"}
+        t.addfile(f, io.BytesIO(b"ping"))
+        h = tarfile.TarInfo("dir/ping-again")
+        h.type, h.linkname = tarfile.LNKTYPE, "dir/ping"
+        t.addfile(h)
+        u = tarfile.TarInfo("dir/héllo-日本")
+        u.size = 1
+        t.addfile(u, io.BytesIO(b"u"))
+        s = tarfile.TarInfo("dir/to-héllo")
+        s.type, s.linkname = tarfile.SYMTYPE, "héllo-日本"
+        t.addfile(s)
+    store = tmp_path / "store"
+    image_ok(vessel, store, "load", "--name", "meta:1",
+             str(oci_layout_tar(tmp_path / "meta.tar", [buf.getvalue()])))
+    root = tmp_path / "root"
+    image_ok(vessel, store, "mount", "meta:1", str(root), str(tmp_path / "rw"))
+    try:
+        ping = root / "dir" / "ping"
+        st = os.stat(ping)
+        assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o4711, 7, 8)
+        assert st.st_mtime == 1234567890
+        assert os.getxattr(ping, "security.capability") == cap
+        assert os.getxattr(ping, "user.note") == b"kept"
+        assert os.stat(root / "dir" / "ping-again").st_ino == st.st_ino
+        assert st.st_nlink == 2
+        dst = os.stat(root / "dir")
+        assert stat.S_IMODE(dst.st_mode) == 0o750 and dst.st_mtime == 1000000000
+        assert (root / "dir" / "héllo-日本").read_bytes() == b"u"
+        assert os.readlink(root / "dir" / "to-héllo") == "héllo-日本"
+    finally:
+        umount(root)
