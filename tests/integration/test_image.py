@@ -489,3 +489,39 @@ def test_xattrs_capabilities_hardlinks_times_and_unicode_names_survive(vessel, t
         assert os.readlink(root / "dir" / "to-héllo") == "héllo-日本"
     finally:
         umount(root)
+
+
+def test_many_layers_past_the_mount_option_page(vessel, tmp_path):
+    # 80 layers with absolute lower paths of ~130 bytes: ~10 KiB, past one page of
+    # mount options; each layer adds a file and the top one removes the first's
+    layers = [tar_bytes([(f"l{i:03}", "file", f"{i}\n".encode())]) for i in range(80)]
+    layers.append(tar_bytes([(".wh.l000", "file", b"")]))
+    store = tmp_path / "store"
+    image_ok(vessel, store, "load", "--name", "many:1",
+             str(oci_layout_tar(tmp_path / "many.tar", layers)))
+    assert len(os.listdir(store / "layers")) == 81
+    root = tmp_path / "root"
+    image_ok(vessel, store, "mount", "many:1", str(root), str(tmp_path / "rw"))
+    try:
+        names = sorted(os.listdir(root))
+        assert names == [f"l{i:03}" for i in range(1, 80)]
+        assert (root / "l079").read_text() == "79\n"
+    finally:
+        umount(root)
+
+
+def test_layers_of_a_mounted_root_survive_rm_until_unmounted(vessel, saved, tmp_path):
+    formats, _ = saved
+    store = tmp_path / "store"
+    image_ok(vessel, store, "load", str(formats["oci-archive"]))
+    root = tmp_path / "root"
+    image_ok(vessel, store, "mount", IMAGE, str(root), str(tmp_path / "rw"))
+    try:
+        out = image_ok(vessel, store, "rm", IMAGE)
+        assert "Deleted" in out and "Removed 0 layers and 2 blobs" in out
+        assert len(os.listdir(store / "layers")) == 3
+        assert (root / "hello").read_text() == "hello\n"
+    finally:
+        umount(root)
+    assert "Removed 3 layers" in image_ok(vessel, store, "prune")
+    assert os.listdir(store / "layers") == []
