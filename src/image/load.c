@@ -1,5 +1,6 @@
 #include "image/load.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -407,11 +408,35 @@ static int commit(struct load *l, vs_err_t *err)
 	return 0;
 }
 
+/* Under the exclusive lock no other load runs: anything in tmp/ is what a killed load
+ * left behind. */
+static void remove_stale_staging(struct store *s)
+{
+	int tmp = openat(s->fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = tmp >= 0 ? fdopendir(tmp) : NULL;
+	if (!d) {
+		if (tmp >= 0)
+			close(tmp);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!vs_str_has_prefix(de->d_name, "load-"))
+			continue;
+		vs_err_t ignored = NULL;
+		if (tree_remove(dirfd(d), de->d_name, &ignored) < 0)
+			vs_warn("stale `%s/tmp/%s`: %s", s->path, de->d_name, ignored->msg);
+		vs_err_free(&ignored);
+	}
+	closedir(d);
+}
+
 int image_load(struct store *s, const char *src, const struct load_opts *o, vs_err_t *err)
 {
 	struct load l = {.s = s, .o = o, .src = src, .in = -1, .stage = -1};
 	cleanup_free char *stage = NULL;
 	int rc = -1, srcfd = -1;
+	remove_stale_staging(s);
 	l.staged = json_object();
 	l.images = json_array();
 	if (!l.staged || !l.images || asprintf(&stage, "%s/tmp/load-XXXXXX", s->path) < 0) {

@@ -525,3 +525,14 @@ def test_layers_of_a_mounted_root_survive_rm_until_unmounted(vessel, saved, tmp_
         umount(root)
     assert "Removed 3 layers" in image_ok(vessel, store, "prune")
     assert os.listdir(store / "layers") == []
+
+
+def test_a_killed_loads_staging_is_removed_by_the_next(vessel, saved, tmp_path):
+    formats, _ = saved
+    store = tmp_path / "store"
+    image_ok(vessel, store, "load", str(formats["oci-archive"]))
+    stale = store / "tmp" / "load-killed"
+    (stale / "layers" / "x").mkdir(parents=True)
+    (stale / "layers" / "x" / "f").write_text("half\n")
+    image_ok(vessel, store, "load", str(formats["docker-archive"]))
+    assert os.listdir(store / "tmp") == []
