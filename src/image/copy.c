@@ -46,8 +46,22 @@ static int copy_file(int sdir, int ddir, const char *name, const struct stat *st
 	    openat(ddir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (in < 0 || out < 0)
 		return vs_err(err, errno, "copy: `%s`", name);
+	bool plain = false; /* copy_file_range refuses across file systems (EXDEV) */
 	for (off_t left = st->st_size; left > 0;) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+		ssize_t n = -1;
+		if (!plain) {
+			n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+			if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP || errno == ENOSYS ||
+				      errno == EINVAL)) {
+				plain = true;
+				continue;
+			}
+		} else {
+			char buf[1 << 16];
+			n = read(in, buf, sizeof(buf));
+			if (n > 0 && vs_write_all(out, buf, (size_t)n, err) < 0)
+				return vs_err_wrap(err, "copy: `%s`", name);
+		}
 		if (n <= 0)
 			return vs_err(err, n < 0 ? errno : EIO, "copy: `%s`", name);
 		left -= n;

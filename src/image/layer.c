@@ -269,6 +269,8 @@ static int whiteout(struct unpack *u, const char *dir, const char *base, const c
 	cleanup_close int dfd = open_dir(u, dir, true, entry, err);
 	if (dfd < 0)
 		return -1;
+	if (strcmp(base, OPAQUE) != 0 && vs_str_has_prefix(base, WHITEOUT WHITEOUT))
+		return 0; /* aufs's own metadata (.wh..wh.plnk, .wh..wh.aufs): not content */
 	if (strcmp(base, OPAQUE) == 0) {
 		/* trusted.overlay.opaque = y: overlayfs hides the lower layers' entries */
 		cleanup_close int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);

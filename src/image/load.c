@@ -468,7 +468,11 @@ int image_load(struct store *s, const char *src, const struct load_opts *o, vs_e
 			vs_err(err, errno, "staging `%s/in`", stage);
 			goto out;
 		}
-		struct layer_expect x = {.blob_size = -1, .max_bytes = UINT64_MAX};
+		/* a plain tar never reaches the cap; a compressed one may unpack to its own
+		 * size plus one layer's cap */
+		uint64_t cap = (uint64_t)st.st_size + o->max_layer;
+		struct layer_expect x = {.blob_size = -1,
+					 .max_bytes = cap < o->max_layer ? UINT64_MAX : cap};
 		struct layer_result res;
 		char what[PATH_MAX + 16];
 		snprintf(what, sizeof(what), "archive `%s`", src);

@@ -536,3 +536,23 @@ def test_a_killed_loads_staging_is_removed_by_the_next(vessel, saved, tmp_path):
     (stale / "layers" / "x" / "f").write_text("half\n")
     image_ok(vessel, store, "load", str(formats["docker-archive"]))
     assert os.listdir(store / "tmp") == []
+
+
+def test_where_overlayfs_is_refused_the_layers_are_copied_with_a_warning(vessel, saved,
+                                                                         tmp_path):
+    formats, exported = saved
+    store = tmp_path / "store"
+    image_ok(vessel, store, "load", str(formats["docker-archive"]))
+    # overlayfs refuses a workdir on another file system than the upperdir
+    rw = tmp_path / "rw"
+    (rw / "work").mkdir(parents=True)
+    assert run(["mount", "-t", "tmpfs", "tmpfs", str(rw / "work")]).returncode == 0
+    root = tmp_path / "root"
+    try:
+        r = image(vessel, store, "mount", IMAGE, str(root), str(rw))
+        assert r.returncode == 0, r.stderr
+        assert "warning" in r.stderr and "copying the layers" in r.stderr
+        assert not os.path.ismount(root)
+        assert compare(tree_listing(root), exported) == []
+    finally:
+        umount(rw / "work")
