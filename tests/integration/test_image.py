@@ -556,3 +556,68 @@ def test_where_overlayfs_is_refused_the_layers_are_copied_with_a_warning(vessel,
         assert compare(tree_listing(root), exported) == []
     finally:
         umount(rw / "work")
+
+
+def docker25_archive(docker_tar, dest, with_oci=True, tamper_config=False):
+    """What newer `docker save` writes, made from podman's docker-archive: blobs under
+    blobs/sha256/ (uncompressed layers named by their diff_id), manifest.json pointing at
+    them, and (with_oci) the OCI index.json, oci-layout and manifest beside it."""
+    with tarfile.open(docker_tar) as t:
+        manifest = json.load(t.extractfile("manifest.json"))[0]
+        config = t.extractfile(manifest["Config"]).read()
+        layers = [t.extractfile(n).read() for n in manifest["Layers"]]
+    files = {}
+    cd = hashlib.sha256(config).hexdigest()
+    files[f"blobs/sha256/{cd}"] = config + (b" " if tamper_config else b"")
+    descs = []
+    for layer in layers:
+        d = hashlib.sha256(layer).hexdigest()
+        files[f"blobs/sha256/{d}"] = layer
+        descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                      "digest": f"sha256:{d}", "size": len(layer)})
+    files["manifest.json"] = json.dumps([{
+        "Config": f"blobs/sha256/{cd}", "RepoTags": ["docker25:1"],
+        "Layers": [f"blobs/sha256/{x['digest'][7:]}" for x in descs]}]).encode()
+    if with_oci:
+        m = json.dumps({"schemaVersion": 2,
+                        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                   "digest": f"sha256:{cd}", "size": len(config)},
+                        "layers": descs}).encode()
+        md = hashlib.sha256(m).hexdigest()
+        files[f"blobs/sha256/{md}"] = m
+        files["index.json"] = json.dumps({"schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": f"sha256:{md}", "size": len(m),
+            "annotations": {"org.opencontainers.image.ref.name": "docker25:1"}}]}).encode()
+        files["oci-layout"] = b'{"imageLayoutVersion":"1.0.0"}'
+    with tarfile.open(dest, "w") as t:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return dest
+
+
+@pytest.mark.parametrize("with_oci", [True, False], ids=["with-oci-files", "manifest-only"])
+def test_newer_docker_save_layout_loads(vessel, saved, tmp_path, with_oci):
+    formats, exported = saved
+    store = tmp_path / "store"
+    archive = docker25_archive(formats["docker-archive"], tmp_path / "d25.tar", with_oci)
+    assert "docker25:1" in image_ok(vessel, store, "load", str(archive))
+    root = tmp_path / "root"
+    image_ok(vessel, store, "mount", "docker25:1", str(root), str(tmp_path / "rw"))
+    try:
+        assert compare(tree_listing(root), exported) == []
+    finally:
+        umount(root)
+
+
+def test_docker_archive_config_that_is_not_its_name_is_refused(vessel, saved, tmp_path):
+    formats, _ = saved
+    store = tmp_path / "store"
+    archive = docker25_archive(formats["docker-archive"], tmp_path / "bad.tar", False,
+                               tamper_config=True)
+    r = image(vessel, store, "load", str(archive))
+    assert r.returncode == 1 and "digest mismatch" in r.stderr and "blobs/sha256/" in r.stderr
+    assert os.listdir(store / "images") == [] and os.listdir(store / "layers") == []
