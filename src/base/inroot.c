@@ -16,8 +16,8 @@
 int vs_openat2_in_root(int rootfd, const char *path, int flags, uint64_t resolve)
 {
 	struct open_how how = {
-		.flags = (uint64_t)(flags | O_CLOEXEC),
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | resolve,
+	    .flags = (uint64_t)(flags | O_CLOEXEC),
+	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | resolve,
 	};
 	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
 }
@@ -39,8 +39,8 @@ static char *splice_link(int parent, const char *copy, const char *base, const c
 	return out;
 }
 
-static int open_in_root_at_depth(int rootfd, const char *path, bool create, bool as_file,
-				 int links, vs_err_t *err)
+static int open_in_root_at_depth(int rootfd, const char *path, bool create, bool as_file, int links,
+				 vs_err_t *err)
 {
 	while (*path == '/')
 		path++;
@@ -79,7 +79,8 @@ static int open_in_root_at_depth(int rootfd, const char *path, bool create, bool
 				base = copy;
 			}
 			if (parent < 0)
-				return vs_err(err, errno, "open parent of `/%s` in the rootfs", copy);
+				return vs_err(err, errno, "open parent of `/%s` in the rootfs",
+					      copy);
 			struct stat st;
 			if (fstatat(parent, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 			    S_ISLNK(st.st_mode)) {
@@ -96,7 +97,9 @@ static int open_in_root_at_depth(int rootfd, const char *path, bool create, bool
 			}
 			int rc;
 			if (last && as_file) {
-				rc = openat(parent, base, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+				rc = openat(parent, base,
+					    O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
+					    0644);
 				if (rc >= 0)
 					close(rc);
 			} else {

@@ -21,25 +21,23 @@ struct image_args {
 	const char *store;
 	const char *name;
 	uint64_t max_layer;
-	const char *rw;
 	bool copy;
 	char **pos; /* the positional arguments */
 	int n_pos;
 };
 
-enum { OPT_STORE = 256, OPT_NAME, OPT_MAX_LAYER, OPT_RW, OPT_COPY };
+enum { OPT_STORE = 256, OPT_NAME, OPT_MAX_LAYER, OPT_COPY };
 
 /* Flags any image command takes; the command checks the positionals. */
 static int parse(int argc, char **argv, struct image_args *a, const char *usage, int min_pos,
 		 int max_pos, vs_err_t *err)
 {
 	static const struct option opts[] = {
-		{"store", required_argument, NULL, OPT_STORE},
-		{"name", required_argument, NULL, OPT_NAME},
-		{"max-layer-size", required_argument, NULL, OPT_MAX_LAYER},
-		{"rw", required_argument, NULL, OPT_RW},
-		{"copy", no_argument, NULL, OPT_COPY},
-		{0},
+	    {"store", required_argument, NULL, OPT_STORE},
+	    {"name", required_argument, NULL, OPT_NAME},
+	    {"max-layer-size", required_argument, NULL, OPT_MAX_LAYER},
+	    {"copy", no_argument, NULL, OPT_COPY},
+	    {0},
 	};
 	*a = (struct image_args){.store = DEFAULT_STORE, .max_layer = DEFAULT_MAX_LAYER};
 	optind = 0;
@@ -55,10 +53,8 @@ static int parse(int argc, char **argv, struct image_args *a, const char *usage,
 			break;
 		case OPT_MAX_LAYER:
 			if (vs_parse_size(optarg, &a->max_layer) < 0 || a->max_layer == 0)
-				return vs_err(err, 0, "--max-layer-size: `%s` is not a size", optarg);
-			break;
-		case OPT_RW:
-			a->rw = optarg;
+				return vs_err(err, 0, "--max-layer-size: `%s` is not a size",
+					      optarg);
 			break;
 		case OPT_COPY:
 			a->copy = true;
@@ -86,8 +82,10 @@ static int open_store(struct store *s, const char *path, bool exclusive, vs_err_
 static int cmd_load(int argc, char **argv, vs_err_t *err)
 {
 	struct image_args a;
-	if (parse(argc, argv, &a, "load [--store DIR] [--name NAME:TAG] [--max-layer-size N] "
-		  "FILE|DIR", 1, 1, err) < 0)
+	if (parse(argc, argv, &a,
+		  "load [--store DIR] [--name NAME:TAG] [--max-layer-size N] "
+		  "FILE|DIR",
+		  1, 1, err) < 0)
 		return 2;
 	struct store s;
 	if (open_store(&s, a.store, true, err) < 0)
@@ -103,8 +101,8 @@ static uint64_t image_size(json_t *rec)
 	uint64_t total = 0;
 	size_t i;
 	json_t *l;
-	json_array_foreach(json_object_get(rec, "layers"), i, l)
-		total += (uint64_t)json_integer_value(json_object_get(l, "size"));
+	json_array_foreach(json_object_get(rec, "layers"), i, l) total +=
+	    (uint64_t)json_integer_value(json_object_get(l, "size"));
 	return total;
 }
 
@@ -123,7 +121,8 @@ static int cmd_ls(int argc, char **argv, vs_err_t *err)
 	printf("%-40s %-12s %-6s %s\n", "NAME", "ID", "LAYERS", "SIZE");
 	size_t i, k;
 	json_t *rec, *n;
-	json_array_foreach(all, i, rec) {
+	json_array_foreach(all, i, rec)
+	{
 		const char *id = json_string_value(json_object_get(rec, "id")) + 7;
 		json_t *names = json_object_get(rec, "names");
 		size_t layers = json_array_size(json_object_get(rec, "layers"));
@@ -131,8 +130,7 @@ static int cmd_ls(int argc, char **argv, vs_err_t *err)
 		if (json_array_size(names) == 0)
 			printf("%-40s %-12.12s %-6zu %.1fMiB\n", "<none>", id, layers, mib);
 		json_array_foreach(names, k, n)
-			printf("%-40s %-12.12s %-6zu %.1fMiB\n", json_string_value(n), id, layers,
-			       mib);
+		    printf("%-40s %-12.12s %-6zu %.1fMiB\n", json_string_value(n), id, layers, mib);
 	}
 	json_decref(all);
 	return 0;
@@ -211,7 +209,8 @@ static int cmd_rm(int argc, char **argv, vs_err_t *err)
 			rc = store_write_image(&s, rec, err);
 	}
 	if (rc == 0 && json_array_size(json_object_get(rec, "names")) == 0 &&
-	    (rc = store_delete_image(&s, json_string_value(json_object_get(rec, "id")), err)) == 0) {
+	    (rc = store_delete_image(&s, json_string_value(json_object_get(rec, "id")), err)) ==
+		0) {
 		printf("Deleted: %s\n", json_string_value(json_object_get(rec, "id")));
 		rc = gc(&s, err);
 	}
@@ -232,7 +231,8 @@ static int cmd_prune(int argc, char **argv, vs_err_t *err)
 	int rc = all ? 0 : -1;
 	size_t i;
 	json_t *rec;
-	json_array_foreach(all, i, rec) {
+	json_array_foreach(all, i, rec)
+	{
 		if (rc == 0 && json_array_size(json_object_get(rec, "names")) == 0) {
 			const char *id = json_string_value(json_object_get(rec, "id"));
 			rc = store_delete_image(&s, id, err);
@@ -250,12 +250,14 @@ static int cmd_prune(int argc, char **argv, vs_err_t *err)
 static int cmd_mount(int argc, char **argv, vs_err_t *err)
 {
 	struct image_args a;
-	if (parse(argc, argv, &a, "mount [--store DIR] NAME TARGET RWDIR | --copy NAME TARGET",
-		  2, 3, err) < 0)
+	if (parse(argc, argv, &a, "mount [--store DIR] NAME TARGET RWDIR | --copy NAME TARGET", 2,
+		  3, err) < 0)
 		return 2;
 	if (a.copy != (a.n_pos == 2))
-		return vs_err(err, 0, "usage: vessel image mount NAME TARGET RWDIR | --copy NAME "
-			      "TARGET"), 2;
+		return vs_err(err, 0,
+			      "usage: vessel image mount NAME TARGET RWDIR | --copy NAME "
+			      "TARGET"),
+		       2;
 	if (a.copy)
 		return image_copy_root(a.store, a.pos[0], a.pos[1], err) < 0 ? -1 : 0;
 	bool copied;
@@ -297,12 +299,10 @@ static int write_bundle_config(const struct vs_globals *g, struct store *s, json
 	json_t *args = json_array();
 	size_t i;
 	json_t *v;
-	json_array_foreach(json_object_get(cfg, "Entrypoint"), i, v)
-		if (json_is_string(v))
-			json_array_append(args, v);
-	json_array_foreach(json_object_get(cfg, "Cmd"), i, v)
-		if (json_is_string(v))
-			json_array_append(args, v);
+	json_array_foreach(json_object_get(cfg, "Entrypoint"), i, v) if (json_is_string(v))
+	    json_array_append(args, v);
+	json_array_foreach(json_object_get(cfg, "Cmd"), i, v) if (json_is_string(v))
+	    json_array_append(args, v);
 	if (json_array_size(args) == 0)
 		json_array_append_new(args, json_string("sh"));
 	json_object_set_new(process, "args", args);
@@ -319,8 +319,10 @@ static int write_bundle_config(const struct vs_globals *g, struct store *s, json
 		if (n < 1) {
 			json_decref(spec);
 			json_decref(image);
-			return vs_err(err, 0, "image User `%s`: only numeric uid[:gid] is supported "
-				      "here (names need the engine)", user);
+			return vs_err(err, 0,
+				      "image User `%s`: only numeric uid[:gid] is supported "
+				      "here (names need the engine)",
+				      user);
 		}
 		json_object_set_new(json_object_get(process, "user"), "uid", json_integer(uid));
 		json_object_set_new(json_object_get(process, "user"), "gid", json_integer(gid));
@@ -390,9 +392,8 @@ int image_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)
 		const char *name;
 		int (*fn)(int argc, char **argv, vs_err_t *err);
 	} table[] = {
-		{"load", cmd_load},     {"ls", cmd_ls},	      {"inspect", cmd_inspect},
-		{"rm", cmd_rm},		{"prune", cmd_prune}, {"mount", cmd_mount},
-		{"umount", cmd_umount},
+	    {"load", cmd_load},	  {"ls", cmd_ls},	{"inspect", cmd_inspect}, {"rm", cmd_rm},
+	    {"prune", cmd_prune}, {"mount", cmd_mount}, {"umount", cmd_umount},
 	};
 	int rc;
 	if (strcmp(argv[1], "bundle") == 0) {

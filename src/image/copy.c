@@ -80,11 +80,13 @@ static int apply_entry(int sdir, int ddir, const char *name, vs_err_t *err)
 	if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0))
 		return tree_remove(ddir, name, err); /* a whiteout */
 	if (S_ISDIR(st.st_mode)) {
-		cleanup_close int s = openat(sdir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		cleanup_close int s =
+		    openat(sdir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (s < 0)
 			return vs_err(err, errno, "copy: `%s`", name);
 		char opaque[2];
-		bool opq = fgetxattr(s, "trusted.overlay.opaque", opaque, 1) == 1 && opaque[0] == 'y';
+		bool opq =
+		    fgetxattr(s, "trusted.overlay.opaque", opaque, 1) == 1 && opaque[0] == 'y';
 		if (exists && (!S_ISDIR(dst.st_mode) || opq)) {
 			if (tree_remove(ddir, name, err) < 0)
 				return -1;
@@ -92,7 +94,8 @@ static int apply_entry(int sdir, int ddir, const char *name, vs_err_t *err)
 		}
 		if (!exists && mkdirat(ddir, name, 0700) < 0)
 			return vs_err(err, errno, "copy: mkdir `%s`", name);
-		cleanup_close int d = openat(ddir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		cleanup_close int d =
+		    openat(ddir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (d < 0 || apply_dir(s, d, err) < 0)
 			return d < 0 ? vs_err(err, errno, "copy: `%s`", name) : -1;
 		return copy_meta(s, d, &st, name, err);

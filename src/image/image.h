@@ -15,11 +15,10 @@ int image_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)
  * store_path; NULL: /var/lib/vessel) as overlayfs lowers, rwdir/upper and rwdir/work
  * (made when missing) as its own, mounted on target. Where overlayfs is refused the
  * layers are copied into target instead, with a warning; *copied says which. */
-int image_mount_root(const char *store_path, const char *ref, const char *target,
-		     const char *rwdir, bool *copied, vs_err_t *err);
+int image_mount_root(const char *store_path, const char *ref, const char *target, const char *rwdir,
+		     bool *copied, vs_err_t *err);
 /* The same as a plain copy, never overlayfs (a root that must be an ordinary tree). */
-int image_copy_root(const char *store_path, const char *ref, const char *target,
-		    vs_err_t *err);
+int image_copy_root(const char *store_path, const char *ref, const char *target, vs_err_t *err);
 /* Unmounts a root made by image_mount_root (a copied root stays: the caller removes it). */
 int image_umount_root(const char *target, vs_err_t *err);
 

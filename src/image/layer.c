@@ -50,8 +50,7 @@ struct unpack {
 };
 
 /* Cleans raw into out ("./a//b/" -> "a/b"); refuses absolute names and `..`. */
-static int clean_name(const char *raw, char *out, size_t outlen, const char *what,
-		      vs_err_t *err)
+static int clean_name(const char *raw, char *out, size_t outlen, const char *what, vs_err_t *err)
 {
 	if (!raw)
 		return vs_err(err, 0, "%s: an entry's name is not valid in this locale", what);
@@ -178,8 +177,8 @@ static int apply_xattrs(struct unpack *u, int fd, struct archive_entry *e, const
 		if (fsetxattr(fd, name, value, size, 0) < 0) {
 			if (errno == ENOTSUP && vs_str_has_prefix(name, "security.selinux"))
 				continue;
-			return vs_err(err, errno, "%s: entry `%s`: set xattr `%s`", u->what,
-				      entry, name);
+			return vs_err(err, errno, "%s: entry `%s`: set xattr `%s`", u->what, entry,
+				      name);
 		}
 	}
 	return 0;
@@ -215,8 +214,7 @@ static int apply_meta(struct unpack *u, int fd, struct archive_entry *e, const c
 	return 0;
 }
 
-static int remember_dir(struct unpack *u, const char *path, struct archive_entry *e,
-			vs_err_t *err)
+static int remember_dir(struct unpack *u, const char *path, struct archive_entry *e, vs_err_t *err)
 {
 	if (u->n_dirs == u->cap_dirs) {
 		size_t cap = u->cap_dirs ? 2 * u->cap_dirs : 64;
@@ -344,8 +342,7 @@ static int hardlink(struct unpack *u, int dfd, const char *base, const char *raw
 	return 0;
 }
 
-static int unpack_entry(struct unpack *u, struct archive *a, struct archive_entry *e,
-			vs_err_t *err)
+static int unpack_entry(struct unpack *u, struct archive *a, struct archive_entry *e, vs_err_t *err)
 {
 	/* in the C locale a pax name that is not ASCII has no multibyte form: its UTF-8
 	 * bytes are the name on disk */
@@ -409,9 +406,8 @@ static int unpack_entry(struct unpack *u, struct archive *a, struct archive_entr
 	case AE_IFREG: {
 		if (clear_name(u, dfd, base, false, entry, err) < 0)
 			return -1;
-		cleanup_close int fd = openat(dfd, base,
-					      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-					      0600);
+		cleanup_close int fd =
+		    openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0)
 			return vs_err(err, errno, "%s: entry `%s`: create", u->what, entry);
 		if (write_data(u, a, fd, e, entry, err) < 0)

@@ -12,15 +12,15 @@
 
 struct layer_expect {
 	const char *blob_digest; /* NULL: not checked (docker-archive knows none) */
-	int64_t blob_size;       /* -1: not checked */
-	const char *diff_id;     /* NULL: not checked */
-	uint64_t max_bytes;      /* cap on the uncompressed tar stream and on declared sizes */
+	int64_t blob_size;	 /* -1: not checked */
+	const char *diff_id;	 /* NULL: not checked */
+	uint64_t max_bytes;	 /* cap on the uncompressed tar stream and on declared sizes */
 };
 
 struct layer_result {
 	char blob_digest[DIGEST_LEN + 1];
 	char diff_id[DIGEST_LEN + 1];
-	uint64_t tar_bytes;      /* the uncompressed stream */
+	uint64_t tar_bytes; /* the uncompressed stream */
 	unsigned skipped_devices;
 };
 

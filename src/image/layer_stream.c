@@ -189,7 +189,8 @@ int layer_stream_finish(struct layer_stream *s, vs_err_t *err)
 		return -1;
 	}
 	if (s->blob_size >= 0 && s->blob_bytes != (uint64_t)s->blob_size)
-		return vs_err(err, 0, "%s: blob has %llu bytes, its descriptor says %lld (truncated?)",
+		return vs_err(err, 0,
+			      "%s: blob has %llu bytes, its descriptor says %lld (truncated?)",
 			      s->what, (unsigned long long)s->blob_bytes, (long long)s->blob_size);
 	return 0;
 }

@@ -26,8 +26,8 @@ struct load {
 	struct store *s;
 	const struct load_opts *o;
 	const char *src;
-	int in;    /* the layout's root */
-	int stage; /* STORE/tmp/load-XXXXXX */
+	int in;		/* the layout's root */
+	int stage;	/* STORE/tmp/load-XXXXXX */
 	json_t *staged; /* ChainIDs and blob digests staged here */
 	json_t *images; /* the records to write */
 };
@@ -148,9 +148,9 @@ static int unpack_layer(struct load *l, const char *path, const struct descripto
 	cleanup_free char *meta = json_dumps(row, JSON_SORT_KEYS);
 	if (!meta || vs_write_file_at(l->stage, dir, meta, strlen(meta), err) < 0)
 		return -1;
-	return json_object_set_new(l->staged, chain_id,
-				   json_pack("{s:s, s:I}", "kind", "layer", "size",
-					     (json_int_t)res.tar_bytes));
+	return json_object_set_new(
+	    l->staged, chain_id,
+	    json_pack("{s:s, s:I}", "kind", "layer", "size", (json_int_t)res.tar_bytes));
 }
 
 static int add_image(struct load *l, const char *config_digest, const char *manifest_digest,
@@ -166,8 +166,8 @@ static int add_image(struct load *l, const char *config_digest, const char *mani
 			return vs_err(err, ENOMEM, "load");
 	}
 	json_t *rec = json_pack("{s:s, s:s?, s:o, s:o, s:s?, s:s?, s:s}", "id", config_digest,
-				"manifest", manifest_digest, "names", names, "layers", layers,
-				"os", c->os, "architecture", c->arch, "loaded", loaded);
+				"manifest", manifest_digest, "names", names, "layers", layers, "os",
+				c->os, "architecture", c->arch, "loaded", loaded);
 	if (!rec || json_array_append_new(l->images, rec) < 0)
 		return vs_err(err, ENOMEM, "load");
 	return 0;
@@ -318,7 +318,8 @@ static int load_docker(struct load *l, vs_err_t *err)
 		char chain[DIGEST_LEN + 1] = "";
 		for (size_t k = 0; k < di->n_layers && rc == 0; k++) {
 			chain_id_next(k ? chain : NULL, c.diff_ids[k], chain);
-			rc = unpack_layer(l, di->layers[k], NULL, c.diff_ids[k], chain, layers, err);
+			rc =
+			    unpack_layer(l, di->layers[k], NULL, c.diff_ids[k], chain, layers, err);
 		}
 		const char *tag = di->repo_tags && di->repo_tags[0] ? di->repo_tags[0] : NULL;
 		if (rc == 0)
@@ -346,24 +347,26 @@ static int move_names(struct load *l, json_t *rec, vs_err_t *err)
 	size_t i, k;
 	json_t *other, *n;
 	int rc = 0;
-	json_array_foreach(all, i, other) {
+	json_array_foreach(all, i, other)
+	{
 		const char *oid = json_string_value(json_object_get(other, "id"));
 		json_t *onames = json_object_get(other, "names");
 		bool changed = false;
 		if (strcmp(oid, id) == 0) {
 			/* the same image loaded again: keep its other names */
-			json_array_foreach(onames, k, n)
-				if (!json_array_size(json_object_get(rec, "names")) ||
-				    strcmp(json_string_value(n),
-					   json_string_value(json_array_get(
-					       json_object_get(rec, "names"), 0))) != 0)
-					json_array_append(json_object_get(rec, "names"), n);
+			json_array_foreach(
+			    onames, k, n) if (!json_array_size(json_object_get(rec, "names")) ||
+					      strcmp(json_string_value(n),
+						     json_string_value(json_array_get(
+							 json_object_get(rec, "names"), 0))) != 0)
+			    json_array_append(json_object_get(rec, "names"), n);
 			continue;
 		}
 		for (k = json_array_size(onames); k-- > 0;) {
 			json_t *mine;
 			size_t m;
-			json_array_foreach(json_object_get(rec, "names"), m, mine) {
+			json_array_foreach(json_object_get(rec, "names"), m, mine)
+			{
 				if (json_equal(mine, json_array_get(onames, k))) {
 					json_array_remove(onames, k);
 					changed = true;
@@ -382,7 +385,8 @@ static int commit(struct load *l, vs_err_t *err)
 {
 	const char *key;
 	json_t *v;
-	json_object_foreach(l->staged, key, v) {
+	json_object_foreach(l->staged, key, v)
+	{
 		bool layer = strcmp(json_string_value(json_object_get(v, "kind")), "layer") == 0;
 		char from[128], to[128];
 		snprintf(from, sizeof(from), "%s/%s", layer ? "layers" : "blobs", key + 7);
@@ -394,7 +398,8 @@ static int commit(struct load *l, vs_err_t *err)
 	}
 	size_t i;
 	json_t *rec;
-	json_array_foreach(l->images, i, rec) {
+	json_array_foreach(l->images, i, rec)
+	{
 		if (move_names(l, rec, err) < 0 || store_write_image(l->s, rec, err) < 0)
 			return -1;
 		json_t *names = json_object_get(rec, "names");
@@ -402,8 +407,8 @@ static int commit(struct load *l, vs_err_t *err)
 		if (json_array_size(names) == 0)
 			printf("Loaded image: %s\n", id);
 		for (size_t k = 0; k < json_array_size(names); k++)
-			printf("Loaded image: %s %s\n",
-			       json_string_value(json_array_get(names, k)), id);
+			printf("Loaded image: %s %s\n", json_string_value(json_array_get(names, k)),
+			       id);
 	}
 	return 0;
 }

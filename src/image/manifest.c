@@ -23,21 +23,21 @@ static const struct {
 	const char *type;
 	enum media_kind kind;
 } media_types[] = {
-	{"application/vnd.oci.image.index.v1+json", MEDIA_INDEX},
-	{"application/vnd.docker.distribution.manifest.list.v2+json", MEDIA_INDEX},
-	{"application/vnd.oci.image.manifest.v1+json", MEDIA_MANIFEST},
-	{"application/vnd.docker.distribution.manifest.v2+json", MEDIA_MANIFEST},
-	{"application/vnd.oci.image.config.v1+json", MEDIA_CONFIG},
-	{"application/vnd.docker.container.image.v1+json", MEDIA_CONFIG},
-	{"application/vnd.oci.image.layer.v1.tar", MEDIA_LAYER},
-	{"application/vnd.oci.image.layer.v1.tar+gzip", MEDIA_LAYER},
-	{"application/vnd.oci.image.layer.v1.tar+zstd", MEDIA_LAYER},
-	{"application/vnd.oci.image.layer.nondistributable.v1.tar", MEDIA_LAYER},
-	{"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", MEDIA_LAYER},
-	{"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", MEDIA_LAYER},
-	{"application/vnd.docker.image.rootfs.diff.tar", MEDIA_LAYER},
-	{"application/vnd.docker.image.rootfs.diff.tar.gzip", MEDIA_LAYER},
-	{"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", MEDIA_LAYER},
+    {"application/vnd.oci.image.index.v1+json", MEDIA_INDEX},
+    {"application/vnd.docker.distribution.manifest.list.v2+json", MEDIA_INDEX},
+    {"application/vnd.oci.image.manifest.v1+json", MEDIA_MANIFEST},
+    {"application/vnd.docker.distribution.manifest.v2+json", MEDIA_MANIFEST},
+    {"application/vnd.oci.image.config.v1+json", MEDIA_CONFIG},
+    {"application/vnd.docker.container.image.v1+json", MEDIA_CONFIG},
+    {"application/vnd.oci.image.layer.v1.tar", MEDIA_LAYER},
+    {"application/vnd.oci.image.layer.v1.tar+gzip", MEDIA_LAYER},
+    {"application/vnd.oci.image.layer.v1.tar+zstd", MEDIA_LAYER},
+    {"application/vnd.oci.image.layer.nondistributable.v1.tar", MEDIA_LAYER},
+    {"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", MEDIA_LAYER},
+    {"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", MEDIA_LAYER},
+    {"application/vnd.docker.image.rootfs.diff.tar", MEDIA_LAYER},
+    {"application/vnd.docker.image.rootfs.diff.tar.gzip", MEDIA_LAYER},
+    {"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", MEDIA_LAYER},
 };
 
 enum media_kind media_kind_of(const char *media_type)
@@ -214,8 +214,8 @@ int manifest_parse(const char *buf, size_t len, const char *what, struct manifes
 			  "schemaVersion", "an integer", err) < 0 ||
 	    vjson_require(vjson_object(j, what, "config", &config, err), what, "config",
 			  "an object", err) < 0 ||
-	    vjson_require(vjson_array(j, what, "layers", &layers, err), what, "layers",
-			  "an array", err) < 0)
+	    vjson_require(vjson_array(j, what, "layers", &layers, err), what, "layers", "an array",
+			  err) < 0)
 		goto out;
 	if (version != 2) {
 		vs_err(err, 0, "%s.schemaVersion: must be 2, not %lld", what, (long long)version);
@@ -334,8 +334,7 @@ int docker_manifest_parse(const char *buf, size_t len, const char *what,
 	if (!j)
 		return -1;
 	int rc = -1;
-	if (!json_is_array(j) || json_array_size(j) == 0 ||
-	    json_array_size(j) > MAX_ENTRIES) {
+	if (!json_is_array(j) || json_array_size(j) == 0 || json_array_size(j) > MAX_ENTRIES) {
 		vs_err(err, 0, "%s: must be a non-empty array of images", what);
 		goto out;
 	}
@@ -358,8 +357,8 @@ int docker_manifest_parse(const char *buf, size_t len, const char *what,
 			vs_err(err, 0, "%s: must be an object", ipath);
 			goto out;
 		}
-		if (vjson_require(vjson_string(o, ipath, "Config", &config, err), ipath,
-				  "Config", "a string", err) < 0 ||
+		if (vjson_require(vjson_string(o, ipath, "Config", &config, err), ipath, "Config",
+				  "a string", err) < 0 ||
 		    vjson_strv(o, ipath, "RepoTags", false, &d->repo_tags, NULL, err) < 0 ||
 		    vjson_strv(o, ipath, "Layers", false, &d->layers, &d->n_layers, err) < 0)
 			goto out;

@@ -22,7 +22,7 @@ struct descriptor {
 	char *media_type;
 	char digest[DIGEST_LEN + 1];
 	int64_t size;
-	char *ref_name; /* org.opencontainers.image.ref.name, or NULL */
+	char *ref_name;		   /* org.opencontainers.image.ref.name, or NULL */
 	char *os, *arch, *variant; /* platform, NULL when absent */
 };
 
@@ -45,9 +45,9 @@ struct image_config {
 
 /* One entry of docker-archive's manifest.json. */
 struct docker_image {
-	char *config; /* a path inside the archive */
+	char *config;	  /* a path inside the archive */
 	char **repo_tags; /* NULL-terminated, may be empty */
-	char **layers;    /* paths inside the archive */
+	char **layers;	  /* paths inside the archive */
 	size_t n_layers;
 };
 

@@ -12,8 +12,8 @@
 #include "base/log.h"
 #include "base/util.h"
 
-static int mount_new_api(const char *const *lowers, size_t n, const char *upper,
-			 const char *work, const char *target, vs_err_t *err)
+static int mount_new_api(const char *const *lowers, size_t n, const char *upper, const char *work,
+			 const char *target, vs_err_t *err)
 {
 	cleanup_close int fs = fsopen("overlay", FSOPEN_CLOEXEC);
 	if (fs < 0)
@@ -44,7 +44,8 @@ static int mount_legacy(const char *const *lowers, size_t n, const char *layers_
 	char *opts = malloc(cap);
 	if (!opts)
 		return vs_err(err, ENOMEM, "overlay");
-	len = (size_t)snprintf(opts, cap, "index=off,upperdir=%s,workdir=%s,lowerdir=", upper, work);
+	len =
+	    (size_t)snprintf(opts, cap, "index=off,upperdir=%s,workdir=%s,lowerdir=", upper, work);
 	for (size_t i = 0; i < n && len < cap; i++) {
 		const char *l = lowers[i];
 		if (strncmp(l, layers_dir, dl) == 0 && l[dl] == '/')
@@ -53,8 +54,10 @@ static int mount_legacy(const char *const *lowers, size_t n, const char *layers_
 	}
 	if (len >= cap - 1) {
 		free(opts);
-		return vs_err(err, E2BIG, "overlay: %zu layers do not fit one page of mount "
-				  "options on this kernel (no lowerdir+)", n);
+		return vs_err(err, E2BIG,
+			      "overlay: %zu layers do not fit one page of mount "
+			      "options on this kernel (no lowerdir+)",
+			      n);
 	}
 	int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	int rc = 0;
@@ -71,8 +74,8 @@ static int mount_legacy(const char *const *lowers, size_t n, const char *layers_
 	return rc;
 }
 
-int overlay_mount(const char *const *lowers, size_t n, const char *layers_dir,
-		  const char *upper, const char *work, const char *target, vs_err_t *err)
+int overlay_mount(const char *const *lowers, size_t n, const char *layers_dir, const char *upper,
+		  const char *work, const char *target, vs_err_t *err)
 {
 	vs_err_t first = NULL;
 	if (mount_new_api(lowers, n, upper, work, target, &first) == 0)

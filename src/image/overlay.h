@@ -11,8 +11,8 @@
  * page, the new mount API takes one `lowerdir+` per call (Linux >= 6.8); older kernels
  * get one `lowerdir=` string, relative to the store's layers directory (layers_dir) to
  * fit more. */
-int overlay_mount(const char *const *lowers, size_t n, const char *layers_dir,
-		  const char *upper, const char *work, const char *target, vs_err_t *err);
+int overlay_mount(const char *const *lowers, size_t n, const char *layers_dir, const char *upper,
+		  const char *work, const char *target, vs_err_t *err);
 
 /* Where overlayfs is refused (no kernel support, an upper on overlayfs or on a file
  * system without whiteouts, a user namespace without the right): the layers copied into

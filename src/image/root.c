@@ -12,8 +12,8 @@
 #include "image/overlay.h"
 #include "image/store.h"
 
-static int make_root(const char *store_path, const char *ref, const char *target,
-		     const char *rwdir, bool *copied, vs_err_t *err)
+static int make_root(const char *store_path, const char *ref, const char *target, const char *rwdir,
+		     bool *copied, vs_err_t *err)
 {
 	struct store s;
 	bool by_name;
@@ -42,8 +42,8 @@ static int make_root(const char *store_path, const char *ref, const char *target
 	}
 	for (size_t i = 0; i < n; i++) {
 		/* the record lists the base first; overlayfs wants the nearest first */
-		const char *chain =
-		    json_string_value(json_object_get(json_array_get(layers, n - 1 - i), "chain_id"));
+		const char *chain = json_string_value(
+		    json_object_get(json_array_get(layers, n - 1 - i), "chain_id"));
 		lowers[i] = chain && digest_valid(chain) ? store_layer_root(&s, chain) : NULL;
 		if (!lowers[i]) {
 			vs_err(err, 0, "image `%s`: bad layer record", ref);
@@ -73,8 +73,8 @@ out:
 	return rc;
 }
 
-int image_mount_root(const char *store_path, const char *ref, const char *target,
-		     const char *rwdir, bool *copied, vs_err_t *err)
+int image_mount_root(const char *store_path, const char *ref, const char *target, const char *rwdir,
+		     bool *copied, vs_err_t *err)
 {
 	return make_root(store_path, ref, target, rwdir, copied, err);
 }

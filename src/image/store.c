@@ -102,9 +102,9 @@ static bool has_name(json_t *rec, const char *name)
 {
 	size_t i;
 	json_t *v;
-	json_array_foreach(json_object_get(rec, "names"), i, v)
-		if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
-			return true;
+	json_array_foreach(json_object_get(rec, "names"), i,
+			   v) if (json_is_string(v) &&
+				  strcmp(json_string_value(v), name) == 0) return true;
 	return false;
 }
 
@@ -131,20 +131,22 @@ json_t *store_find(struct store *s, const char *ref, bool *matched_name, vs_err_
 		return NULL;
 	}
 	const char *hex = vs_str_has_prefix(ref, "sha256:") ? ref + 7 : ref;
-	bool hexish = strlen(hex) >= 4 && strlen(hex) <= 64 && strspn(hex, "0123456789abcdef") ==
-	    strlen(hex);
+	bool hexish =
+	    strlen(hex) >= 4 && strlen(hex) <= 64 && strspn(hex, "0123456789abcdef") == strlen(hex);
 	json_t *found = NULL;
 	size_t i, hits = 0;
 	json_t *rec;
 	/* a name wins over an id prefix */
-	json_array_foreach(all, i, rec) {
+	json_array_foreach(all, i, rec)
+	{
 		if (has_name(rec, ref) || has_name(rec, norm) || has_name(rec, local)) {
 			found = rec;
 			*matched_name = true;
 			goto done;
 		}
 	}
-	json_array_foreach(all, i, rec) {
+	json_array_foreach(all, i, rec)
+	{
 		if (hexish && strncmp(json_string_value(json_object_get(rec, "id")) + 7, hex,
 				      strlen(hex)) == 0) {
 			found = rec;
@@ -243,13 +245,15 @@ int store_gc(struct store *s, unsigned *n_layers, unsigned *n_blobs, vs_err_t *e
 	json_t *keep = json_object();
 	size_t i, k;
 	json_t *rec, *l;
-	json_array_foreach(all, i, rec) {
+	json_array_foreach(all, i, rec)
+	{
 		json_object_set_new(keep, json_string_value(json_object_get(rec, "id")) + 7,
 				    json_true());
 		const char *m = json_string_value(json_object_get(rec, "manifest"));
 		if (m && digest_valid(m))
 			json_object_set_new(keep, m + 7, json_true());
-		json_array_foreach(json_object_get(rec, "layers"), k, l) {
+		json_array_foreach(json_object_get(rec, "layers"), k, l)
+		{
 			const char *c = json_string_value(json_object_get(l, "chain_id"));
 			if (c && digest_valid(c))
 				json_object_set_new(keep, c + 7, json_true());

@@ -66,11 +66,12 @@ Test(image_manifest, docker_v2_manifest_and_config)
 	struct manifest m;
 	struct image_config c;
 	vs_err_t err = NULL;
-	const char *j = "{\"schemaVersion\":2,\"config\":{\"mediaType\":"
-			"\"application/vnd.docker.container.image.v1+json\",\"digest\":\"sha256:" A64
-			"\",\"size\":2},\"layers\":[{\"mediaType\":"
-			"\"application/vnd.docker.image.rootfs.diff.tar.gzip\","
-			"\"digest\":\"sha256:" B64 "\",\"size\":3}]}";
+	const char *j =
+	    "{\"schemaVersion\":2,\"config\":{\"mediaType\":"
+	    "\"application/vnd.docker.container.image.v1+json\",\"digest\":\"sha256:" A64
+	    "\",\"size\":2},\"layers\":[{\"mediaType\":"
+	    "\"application/vnd.docker.image.rootfs.diff.tar.gzip\","
+	    "\"digest\":\"sha256:" B64 "\",\"size\":3}]}";
 	cr_assert_eq(manifest_parse(j, strlen(j), "m", &m, &err), 0, "%s", err ? err->msg : "");
 	cr_assert_eq(m.n_layers, 1);
 	manifest_free(&m);
@@ -142,7 +143,10 @@ static size_t tiny_tar(unsigned char *buf, const char *name, char type, const ch
 	buf[156] = (unsigned char)type;
 	if (link)
 		strcpy((char *)buf + 157, link);
-	memcpy(buf + 257, "ustar\0" "00", 8);
+	memcpy(buf + 257,
+	       "ustar\0"
+	       "00",
+	       8);
 	memset(buf + 148, ' ', 8);
 	unsigned sum = 0;
 	for (int i = 0; i < 512; i++)
@@ -194,10 +198,10 @@ Test(image_layer, dotdot_and_escaping_links_are_refused)
 		const char *link;
 		const char *says;
 	} cases[] = {
-		{"../x", '0', NULL, "`..` leaves the layer"},
-		{"/x", '0', NULL, "absolute path refused"},
-		{"l", '2', "../..", "leaves the layer: refused"},
-		{"h", '1', "../etc/passwd", "`..` leaves the layer"},
+	    {"../x", '0', NULL, "`..` leaves the layer"},
+	    {"/x", '0', NULL, "absolute path refused"},
+	    {"l", '2', "../..", "leaves the layer: refused"},
+	    {"h", '1', "../etc/passwd", "`..` leaves the layer"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		unsigned char buf[2048];
