@@ -233,7 +233,17 @@ void chain_id_next(const char *parent, const char *diff_id, char *out)
  * must survive rm and prune. */
 static bool layer_mounted(const char *mountinfo, const char *root)
 {
-	return mountinfo && strstr(mountinfo, root) != NULL;
+	/* mountinfo writes these as octal escapes in mount options (seq_show_option) */
+	char escaped[4 * 512 + 1];
+	size_t o = 0;
+	for (const char *c = root; *c && o + 5 < sizeof(escaped); c++) {
+		if (strchr(" \t\n\\,", *c))
+			o += (size_t)snprintf(escaped + o, 5, "\\%03o", (unsigned char)*c);
+		else
+			escaped[o++] = *c;
+	}
+	escaped[o] = '\0';
+	return mountinfo && strstr(mountinfo, escaped) != NULL;
 }
 
 int store_gc(struct store *s, unsigned *n_layers, unsigned *n_blobs, vs_err_t *err)
