@@ -266,6 +266,14 @@ static int cmd_mount(int argc, char **argv, vs_err_t *err)
 	return 0;
 }
 
+static int cmd_diff(int argc, char **argv, vs_err_t *err)
+{
+	struct image_args a;
+	if (parse(argc, argv, &a, "diff [--store DIR] NAME RWDIR", 2, 2, err) < 0)
+		return 2;
+	return image_diff(a.store, a.pos[0], a.pos[1], stdout, err) < 0 ? -1 : 0;
+}
+
 static int cmd_umount(int argc, char **argv, vs_err_t *err)
 {
 	struct image_args a;
@@ -313,6 +321,7 @@ static const char image_help[] =
     "  mount    overlayfs root of an image: mount NAME TARGET RWDIR (its upper and\n"
     "           work dirs); or a plain copy of the layers: mount --copy NAME TARGET\n"
     "  umount   umount TARGET\n"
+    "  diff     what a root mounted with RWDIR changed (A, C, D): diff NAME RWDIR\n"
     "  bundle   an OCI bundle: DIR/config.json from the image config, DIR/rootfs\n"
     "           mounted (DIR/rw its upper): bundle NAME DIR\n"
     "\n"
@@ -328,8 +337,9 @@ int image_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)
 		const char *name;
 		int (*fn)(int argc, char **argv, vs_err_t *err);
 	} table[] = {
-	    {"load", cmd_load},	  {"ls", cmd_ls},	{"inspect", cmd_inspect}, {"rm", cmd_rm},
-	    {"prune", cmd_prune}, {"mount", cmd_mount}, {"umount", cmd_umount},
+	    {"load", cmd_load},	    {"ls", cmd_ls},	  {"inspect", cmd_inspect},
+	    {"rm", cmd_rm},	    {"prune", cmd_prune}, {"mount", cmd_mount},
+	    {"umount", cmd_umount}, {"diff", cmd_diff},
 	};
 	int rc;
 	if (strcmp(argv[1], "bundle") == 0) {

@@ -4,6 +4,7 @@
 #define VESSEL_IMAGE_IMAGE_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "base/error.h"
 #include "base/globals.h"
@@ -19,6 +20,11 @@ int image_mount_root(const char *store_path, const char *ref, const char *target
 		     bool *copied, vs_err_t *err);
 /* The same as a plain copy, never overlayfs (a root that must be an ordinary tree). */
 int image_copy_root(const char *store_path, const char *ref, const char *target, vs_err_t *err);
+/* What a container changed in a root made by image_mount_root, one line per path:
+ * `A /path` added, `C /path` changed, `D /path` deleted (docker diff's form), from
+ * rwdir/upper against the image's layers. */
+int image_diff(const char *store_path, const char *ref, const char *rwdir, FILE *out,
+	       vs_err_t *err);
 /* Unmounts a root made by image_mount_root (a copied root stays: the caller removes it). */
 int image_umount_root(const char *target, vs_err_t *err);
 

@@ -622,3 +622,23 @@ def test_docker_archive_config_that_is_not_its_name_is_refused(vessel, saved, tm
     r = image(vessel, store, "load", str(archive))
     assert r.returncode == 1 and "digest mismatch" in r.stderr and "blobs/sha256/" in r.stderr
     assert os.listdir(store / "images") == [] and os.listdir(store / "layers") == []
+
+
+def test_diff_lists_what_the_container_changed(vessel, saved, tmp_path):
+    formats, _ = saved
+    store = tmp_path / "store"
+    image_ok(vessel, store, "load", str(formats["oci-archive"]))
+    root, rw = tmp_path / "root", tmp_path / "rw"
+    image_ok(vessel, store, "mount", IMAGE, str(root), str(rw))
+    try:
+        assert image_ok(vessel, store, "diff", IMAGE, str(rw)) == ""
+        (root / "hello").write_text("changed\n")
+        (root / "hello.link").unlink()
+        (root / "new").write_text("new\n")
+        (root / "newdir" / "x").mkdir(parents=True)
+        (root / "srv" / "data" / "f").write_text("f\n")
+        out = image_ok(vessel, store, "diff", IMAGE, str(rw)).splitlines()
+        assert out == ["C /hello", "D /hello.link", "A /new", "A /newdir", "A /newdir/x",
+                       "C /srv", "C /srv/data", "A /srv/data/f"]
+    finally:
+        umount(root)
