@@ -642,3 +642,64 @@ def test_diff_lists_what_the_container_changed(vessel, saved, tmp_path):
                        "C /srv", "C /srv/data", "A /srv/data/f"]
     finally:
         umount(root)
+
+
+def test_nested_index_picks_this_hosts_platform(vessel, tmp_path):
+    """index.json -> an image index (a multi-platform list) -> an arm64 and an amd64
+    manifest: the amd64 one is loaded, under the outer entry's ref.name."""
+    blobs = {}
+
+    def blob(data):
+        d = hashlib.sha256(data).hexdigest()
+        blobs[d] = data
+        return {"digest": f"sha256:{d}", "size": len(data)}
+
+    def image_manifest(arch, content):
+        layer = tar_bytes([("arch", "file", content)])
+        lb = blob(gzip.compress(layer, mtime=0))
+        config = json.dumps({"architecture": arch, "os": "linux", "rootfs": {
+            "type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}})
+        cb = blob(config.encode())
+        m = json.dumps({"schemaVersion": 2,
+                        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                   **cb},
+                        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                                    **lb}]})
+        return {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                **blob(m.encode()), "platform": {"os": "linux", "architecture": arch}}
+
+    inner = json.dumps({"schemaVersion": 2, "mediaType":
+                        "application/vnd.oci.image.index.v1+json", "manifests": [
+                            image_manifest("arm64", b"arm64\n"),
+                            image_manifest("amd64", b"amd64\n")]})
+    outer = {"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.index.v1+json", **blob(inner.encode()),
+        "annotations": {"org.opencontainers.image.ref.name": "localhost/multi:1"}}]}
+    layout = tmp_path / "layout"
+    (layout / "blobs" / "sha256").mkdir(parents=True)
+    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (layout / "index.json").write_text(json.dumps(outer))
+    for d, data in blobs.items():
+        (layout / "blobs" / "sha256" / d).write_bytes(data)
+    store = tmp_path / "store"
+    assert "localhost/multi:1" in image_ok(vessel, store, "load", str(layout))
+    rec = json.loads(image_ok(vessel, store, "inspect", "multi:1"))
+    assert rec["architecture"] == "amd64" and len(os.listdir(store / "layers")) == 1
+    root = tmp_path / "root"
+    image_ok(vessel, store, "mount", "--copy", "multi:1", str(root))
+    assert (root / "arch").read_text() == "amd64\n"
+
+
+def test_concurrent_loads_share_the_store(vessel, saved, tmp_path):
+    formats, _ = saved
+    store = tmp_path / "store"
+    procs = [subprocess.Popen([vessel, "image", "load", "--store", str(store), str(f)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for f in (formats["oci-archive"], formats["docker-archive"], formats["oci-dir"])]
+    for p in procs:
+        out, errs = p.communicate(timeout=120)
+        assert p.returncode == 0, errs
+    assert len(os.listdir(store / "layers")) == 3
+    assert len(os.listdir(store / "images")) == 1
+    assert os.listdir(store / "tmp") == []
