@@ -459,9 +459,12 @@ static int set_dir_times(struct unpack *u, vs_err_t *err)
 {
 	/* children first: setting a parent's times never disturbs a child's */
 	for (size_t i = u->n_dirs; i-- > 0;) {
-		cleanup_close int fd = open_dir(u, u->dirs[i].path, false, u->dirs[i].path, err);
+		/* a later entry may have replaced the directory: nothing to set then */
+		vs_err_t gone = NULL;
+		cleanup_close int fd = open_dir(u, u->dirs[i].path, false, u->dirs[i].path, &gone);
+		vs_err_free(&gone);
 		if (fd < 0)
-			return -1;
+			continue;
 		char p[64];
 		snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
 		if (utimensat(AT_FDCWD, p, u->dirs[i].ts, 0) < 0)
