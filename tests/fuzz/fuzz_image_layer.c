@@ -16,6 +16,16 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int scratch = -1;
+static char scratch_path[] = "/tmp/vessel-fuzz-layer-XXXXXX";
+
+static void remove_scratch(void)
+{
+	vs_err_t err = NULL;
+	int tmp = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (tmp >= 0)
+		tree_remove(tmp, scratch_path + 5, &err);
+	vs_err_free(&err);
+}
 
 static size_t entries(int dirfd)
 {
@@ -34,10 +44,10 @@ static size_t entries(int dirfd)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (scratch < 0) {
-		char dir[] = "/tmp/vessel-fuzz-layer-XXXXXX";
-		if (!mkdtemp(dir))
+		if (!mkdtemp(scratch_path))
 			abort();
-		scratch = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		scratch = open(scratch_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		atexit(remove_scratch);
 	}
 	int blob = memfd_create("blob", MFD_CLOEXEC);
 	if (blob < 0 || write(blob, data, size) != (ssize_t)size || lseek(blob, 0, SEEK_SET) < 0)
