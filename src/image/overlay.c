@@ -36,8 +36,8 @@ static int mount_new_api(const char *const *lowers, size_t n, const char *upper,
 }
 
 /* One option string, the lowers relative to layers_dir (the cwd while mounting). */
-static int mount_legacy(const char *const *lowers, size_t n, const char *layers_dir,
-			const char *upper, const char *work, const char *target, vs_err_t *err)
+int overlay_mount_legacy(const char *const *lowers, size_t n, const char *layers_dir,
+			 const char *upper, const char *work, const char *target, vs_err_t *err)
 {
 	size_t dl = strlen(layers_dir);
 	size_t cap = 4096, len = 0;
@@ -86,5 +86,5 @@ int overlay_mount(const char *const *lowers, size_t n, const char *layers_dir, c
 	}
 	vs_debug("%s: trying one lowerdir= option", first->msg);
 	vs_err_free(&first);
-	return mount_legacy(lowers, n, layers_dir, upper, work, target, err);
+	return overlay_mount_legacy(lowers, n, layers_dir, upper, work, target, err);
 }

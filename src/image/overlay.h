@@ -14,6 +14,12 @@
 int overlay_mount(const char *const *lowers, size_t n, const char *layers_dir, const char *upper,
 		  const char *work, const char *target, vs_err_t *err);
 
+/* The old kernels' way, which overlay_mount falls back to: one `lowerdir=` option of the
+ * lowers relative to layers_dir (the cwd while mounting); upper, work and target must
+ * be absolute. */
+int overlay_mount_legacy(const char *const *lowers, size_t n, const char *layers_dir,
+			 const char *upper, const char *work, const char *target, vs_err_t *err);
+
 /* Where overlayfs is refused (no kernel support, an upper on overlayfs or on a file
  * system without whiteouts, a user namespace without the right): the layers copied into
  * target, bottom first, whiteouts applied. */

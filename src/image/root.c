@@ -54,8 +54,17 @@ static int make_root(const char *store_path, const char *ref, const char *target
 	    vs_mkdir_p(target, 0755, err) < 0)
 		goto out;
 	if (rwdir) {
+		/* absolute: the old kernels' mount resolves from the store's layers dir */
+		cleanup_free char *abs_upper = realpath(upper, NULL);
+		cleanup_free char *abs_work = realpath(work, NULL);
+		cleanup_free char *abs_target = realpath(target, NULL);
+		if (!abs_upper || !abs_work || !abs_target) {
+			vs_err(err, errno, "resolve `%s`", rwdir);
+			goto out;
+		}
 		vs_err_t why = NULL;
-		if (overlay_mount(lowers, n, layers_dir, upper, work, target, &why) == 0) {
+		if (overlay_mount(lowers, n, layers_dir, abs_upper, abs_work, abs_target, &why) ==
+		    0) {
 			rc = 0;
 			goto out;
 		}

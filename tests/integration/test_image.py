@@ -60,7 +60,7 @@ def saved(vessel, tmp_path_factory):
         ctx.mkdir()
         (ctx / "Containerfile").write_text(CONTAINERFILE.format(base=BASE))
         r = run(locked(p.argv("build", "--network", "none", "-t", IMAGE, str(ctx))),
-                timeout=300, env=p.env, cwd=p.work)
+                timeout=900, env=p.env, cwd=p.work)
         assert r.returncode == 0, f"podman build: {r.stderr}{r.stdout}"
         out = work / "saved"
         out.mkdir()
@@ -282,8 +282,9 @@ def test_container_runs_on_an_image_bundle(vessel, saved, tmp_path):
                                      "echo no-motd; echo written > /from-container"]
         (bundle / "config.json").write_text(json.dumps(config))
         cid = f"img-{os.getpid()}"
+        # the timeout covers the wait for the lock other suites' containers hold
         r = run(locked([vessel, "--root", str(tmp_path / "state"), "run", "--bundle",
-                        str(bundle), cid]), timeout=120)
+                        str(bundle), cid]), timeout=900)
         assert r.returncode == 0, r.stderr
         assert r.stdout.split() == ["hello", "c", "no-motd"]
         # the container's write went to its upper, never to a layer

@@ -5,11 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "image/layer.h"
 #include "image/manifest.h"
+#include "image/overlay.h"
 #include "image/store.h"
 
 #define A64 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -238,4 +240,49 @@ Test(image_layer, a_blob_longer_than_its_descriptor_is_refused)
 	int parent = open("/tmp", O_RDONLY | O_DIRECTORY);
 	tree_remove(parent, dir + 5, &err);
 	close(parent);
+}
+
+/* The old kernels' overlay mount (one lowerdir= of paths relative to the layers dir),
+ * which this kernel (lowerdir+) never falls back to: mounted here directly. */
+Test(image_overlay, legacy_lowerdir_string_mounts_and_refuses_past_a_page)
+{
+	char dir[] = "/tmp/vessel-unit-ovl-XXXXXX";
+	cr_assert(mkdtemp(dir));
+	char p[4][512], lower_a[128], lower_b[128], layers[128];
+	snprintf(layers, sizeof(layers), "%s/layers", dir);
+	snprintf(lower_a, sizeof(lower_a), "%s/layers/a", dir);
+	snprintf(lower_b, sizeof(lower_b), "%s/layers/b", dir);
+	snprintf(p[0], sizeof(p[0]), "%s/upper", dir);
+	snprintf(p[1], sizeof(p[1]), "%s/work", dir);
+	snprintf(p[2], sizeof(p[2]), "%s/target", dir);
+	cr_assert_eq(mkdir(layers, 0755), 0);
+	cr_assert_eq(mkdir(lower_a, 0755), 0);
+	cr_assert_eq(mkdir(lower_b, 0755), 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(mkdir(p[i], 0755), 0);
+	snprintf(p[3], sizeof(p[3]), "%s/only-in-b", lower_b);
+	int fd = open(p[3], O_CREAT | O_WRONLY, 0644);
+	cr_assert(fd >= 0);
+	close(fd);
+	const char *lowers[] = {lower_a, lower_b};
+	vs_err_t err = NULL;
+	cr_assert_eq(overlay_mount_legacy(lowers, 2, layers, p[0], p[1], p[2], &err), 0, "%s",
+		     err ? err->msg : "");
+	snprintf(p[3], sizeof(p[3]), "%s/target/only-in-b", dir);
+	cr_assert_eq(access(p[3], F_OK), 0);
+	cr_assert_eq(umount2(p[2], 0), 0);
+
+	/* 80 layers of 70 bytes each: past one page */
+	const char *many[80];
+	char names[80][128];
+	for (int i = 0; i < 80; i++) {
+		snprintf(names[i], sizeof(names[i]), "%s/layers/%064d/root", dir, i);
+		many[i] = names[i];
+	}
+	cr_assert_eq(overlay_mount_legacy(many, 80, layers, p[0], p[1], p[2], &err), -1);
+	cr_assert(strstr(err->msg, "one page"), "%s", err->msg);
+	vs_err_free(&err);
+	int tmp = open("/tmp", O_RDONLY | O_DIRECTORY);
+	tree_remove(tmp, dir + 5, &err);
+	close(tmp);
 }
