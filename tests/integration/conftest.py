@@ -2,7 +2,9 @@
 import json
 import os
 import pathlib
+import shutil
 import subprocess
+import tempfile
 import uuid
 
 import pytest
@@ -73,13 +75,17 @@ def traversable(path):
 
 @pytest.fixture(scope="session")
 def base_bundle(tmp_path_factory, vessel):
-    """A busybox-static bundle made by scripts/mkbundle.sh, shared read-only."""
-    d = tmp_path_factory.mktemp("base")
+    """A busybox-static bundle made by scripts/mkbundle.sh, shared read-only. Not under
+    pytest's own temporary root: any pytest that starts meanwhile on this machine resets
+    that root to mode 0700, and containers in a user namespace (unmapped host uids) then
+    lose the path to their rootfs."""
+    d = pathlib.Path(tempfile.mkdtemp(prefix="vessel-base-", dir="/tmp"))
     traversable(d)
     r = run([str(ROOT / "scripts" / "mkbundle.sh"), str(d)], timeout=120,
             env={**os.environ, "VESSEL": vessel})
     assert r.returncode == 0, r.stderr
-    return d
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
 
 
 class Bundle:
