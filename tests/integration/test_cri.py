@@ -14,9 +14,9 @@ import re
 import grpc
 import pytest
 
-from clients import cgroup_dir, processes_naming, wait_for
+from clients import TEMPLATES, cgroup_dir, processes_naming, wait_for
 from conftest import oom_score_floor, run
-from cri import CriContainerd, K8S_NAMESPACE, PAUSE_IMAGE, doc_runtime_entry
+from cri import DOC, K8S_NAMESPACE, PAUSE_IMAGE, CriContainerd, doc_runtime_entry
 
 MiB = 1 << 20
 
@@ -82,6 +82,16 @@ def test_containerd_runs_the_docs_runtime_entry(cri):
     conditions = {c.type: c.status for c in
                   cri.runtime.Status(cri.pb.StatusRequest(), timeout=30).status.conditions}
     assert conditions == {"RuntimeReady": True, "NetworkReady": True}
+
+
+def test_docs_show_the_cri_tests_containerd_config():
+    """docs/kubernetes.md shows the CRI tests' containerd config as it is (its comments
+    left out); the runtime entry in it is the doc's own (test above)."""
+    template = (TEMPLATES / "containerd-cri.toml").read_text()
+    shown = "".join(line + "\n" for line in template.splitlines()
+                    if not line.lstrip().startswith("#"))
+    blocks = re.findall(r"```toml\n(.*?)```", DOC.read_text(), re.S)
+    assert shown in blocks
 
 
 def test_imported_images_are_the_cri_plugins(cri):
