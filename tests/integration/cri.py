@@ -27,7 +27,7 @@ import urllib.parse
 import uuid
 
 from clients import (CGROUP, TEMPLATES, NetNS, busybox_rootfs, kill_processes_naming,
-                     mounts_under, oci_archive, processes_naming, remove_cgroups, render,
+                     mounts_under, oci_archive, remove_cgroups, render,
                      short_work_dir, unmount_under, wait_for)
 from conftest import ROOT, run
 
@@ -396,6 +396,3 @@ class CriContainerd:
         shutil.rmtree(self.work)
         return problems
 
-
-__all__ = ["CriContainerd", "cri_stubs", "build_pause_image", "doc_runtime_entry",
-           "connect_in_netns", "processes_naming", "PAUSE_IMAGE", "BUSYBOX_IMAGE"]
