@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -386,7 +387,16 @@ class CriContainerd:
                 problems.append("containerd did not stop on SIGTERM")
         # a shim outlives containerd by design; ours name our socket on their command line
         problems += kill_processes_naming(str(self.socket), "leftover shim")
-        problems += self.leftovers()
+        left = self.leftovers()
+        problems += left
+        # a container whose shim died (killed above, or crashed) is an orphan still in
+        # its cgroup: reported above, killed here so a failed run leaves nothing running
+        for line in left:
+            if line.startswith("process "):
+                try:
+                    os.kill(int(line.split()[1]), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         time.sleep(0.2)
         unmount_under(self.work)
         left = remove_cgroups(self.cgroup_parent)
