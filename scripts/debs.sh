@@ -22,17 +22,18 @@ debs_version() {
 	apt-cache show --no-all-versions "$1" 2>/dev/null | sed -n 's/^Version: //p' | head -1
 }
 
-# debs_fetch CACHE PACKAGE VERSION: prints the path of PACKAGE_VERSION's .deb in CACHE,
-# downloading it the first time (older versions of the package are dropped).
+# debs_fetch CACHE PACKAGE VERSION [APT-OPTION...]: prints the path of PACKAGE_VERSION's
+# .deb in CACHE, downloading it the first time (older versions of the package are dropped).
 # apt-get download names files <name>_<version, ':' escaped as %3a>_<arch>.deb
 debs_fetch() {
 	local cache=$1 pkg=$2 ver=$3 f
+	shift 3
 	mkdir -p "$cache"
 	for f in "$cache/${pkg}_${ver//:/%3a}_"*.deb; do
 		[ -f "$f" ] && { echo "$f"; return 0; }
 	done
 	rm -f "$cache/${pkg}"_*.deb
-	if ! (cd "$cache" && apt-get download -q "$pkg=$ver" >/dev/null 2>&1); then
+	if ! (cd "$cache" && apt-get "$@" download -q "$pkg=$ver" >/dev/null 2>&1); then
 		echo "apt-get download $pkg=$ver failed" >&2
 		return 1
 	fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages vessel needs that are missing. Idempotent and quick when
-# nothing is missing (one dpkg-query). Usage: scripts/deps.sh build|test|demo|bench|fuzz|images|clients
+# nothing is missing (one dpkg-query). Usage: scripts/deps.sh build|test|demo|bench|fuzz|images|clients|cri
 set -euo pipefail
 
 build=(meson ninja-build pkg-config gcc libjansson-dev libseccomp-dev liburing-dev libarchive-dev nettle-dev zlib1g-dev libzstd-dev)
@@ -9,7 +9,11 @@ demo=(busybox-static qemu-system-x86)
 # uidmap's newuidmap/newgidmap map /etc/subuid ranges for rootless vessel and podman
 # (tests/integration/test_rootless.py)
 clients=(podman containerd netavark iptables uidmap)
-test=(libcriterion-dev python3-pytest python3-pytest-timeout busybox-static acpica-tools qemu-system-x86 "${clients[@]}")
+# the kubelet's side of containerd's CRI (tests/integration/test_cri.py, bench/cri.sh): gRPC
+# stubs generated from the CRI proto, the streaming server's websocket, a pod network from
+# the CNI plugins, and a static libc for the pause program built at test time
+cri=(containerd containernetworking-plugins python3-grpcio python3-grpc-tools python3-websocket libc6-dev)
+test=(libcriterion-dev python3-pytest python3-pytest-timeout busybox-static acpica-tools qemu-system-x86 "${clients[@]}" "${cri[@]}")
 bench=(crun runc hyperfine time busybox-static qemu-system-x86)
 fuzz=(clang libclang-rt-14-dev)
 images=(cpio kmod lz4 xz-utils zstd)
@@ -24,6 +28,7 @@ for kind in "$@"; do
 	fuzz) want+=("${fuzz[@]}") ;;
 	images) want+=("${images[@]}") ;;
 	clients) want+=("${clients[@]}") ;;
+	cri) want+=("${cri[@]}") ;;
 	*) echo "deps.sh: unknown kind '$kind'" >&2; exit 2 ;;
 	esac
 done

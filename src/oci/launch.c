@@ -24,6 +24,7 @@
 #include "oci/mounts.h"
 #include "oci/init.h"
 #include "oci/nsenter.h"
+#include "oci/oom_score.h"
 #include "oci/rootless.h"
 #include "oci/seccomp.h"
 #include "oci/seccomp_listener.h"
@@ -213,14 +214,11 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 		goto fail;
 	if (s->n_net_devices && move_net_devices(s, pid, err) < 0)
 		goto fail;
-	if (s->process.has_oom_score_adj) {
-		char path[64], val[16];
-		snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", pid);
-		int n = snprintf(val, sizeof(val), "%d", s->process.oom_score_adj);
-		if (vs_write_file(path, val, (size_t)n, err) < 0) {
-			vs_err_wrap(err, "process.oomScoreAdj");
-			goto fail;
-		}
+	int oom_score;
+	if (s->process.has_oom_score_adj &&
+	    oom_score_apply(pid, s->process.oom_score_adj, &oom_score, err) < 0) {
+		vs_err_wrap(err, "process.oomScoreAdj");
+		goto fail;
 	}
 	/* the init builds its rootfs while we move it into its cgroup */
 	if (sync_send(l->sync_fd, SYNC_GO, err) < 0)

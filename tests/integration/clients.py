@@ -60,10 +60,10 @@ def rootfs_tar(rootfs):
     return buf.getvalue()
 
 
-def oci_archive(rootfs, dest, ref, user=None):
+def oci_archive(rootfs, dest, ref, user=None, cmd=("/bin/sh",)):
     """Writes an OCI image layout tarball with one layer (the rootfs), named ref for
-    `ctr image import`, its processes run as user (the image's USER) when given. No
-    registry is reachable, so the image is made here."""
+    `ctr image import`, its processes run as user (the image's USER) when given, cmd its
+    CMD. No registry is reachable, so the image is made here."""
     def add(tar, name, data):
         info = tarfile.TarInfo(name)
         info.size = len(data)
@@ -78,7 +78,7 @@ def oci_archive(rootfs, dest, ref, user=None):
     config = {
         "architecture": "amd64",
         "os": "linux",
-        "config": {"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["/bin/sh"],
+        "config": {"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": list(cmd),
                    **({"User": user} if user else {})},
         "rootfs": {"type": "layers",
                    "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]},

@@ -2,7 +2,9 @@
 import json
 import os
 import pathlib
+import shutil
 import subprocess
+import tempfile
 import uuid
 
 import pytest
@@ -58,6 +60,33 @@ def run(cmd, timeout=60, **kw):
     return subprocess.run(cmd, text=True, timeout=timeout, **kw)
 
 
+OOM_FLOOR_PROBE = """
+import os, sys
+want = int(sys.argv[1])
+fd = os.open("/proc/self/oom_score_adj", os.O_RDWR)
+value = int(os.pread(fd, 16, 0))
+if want >= value:
+    value = want
+while value > want:
+    try:
+        os.pwrite(fd, str(value - 1).encode(), 0)
+    except PermissionError:
+        break
+    value -= 1
+print(value)
+"""
+
+
+def oom_score_floor(want):
+    """The oom_score_adj a process started by this one ends up with when it asks for want:
+    want itself, or, where lowering needs a CAP_SYS_RESOURCE the host does not give us (the
+    kernel says EACCES), the lowest value the kernel accepts. Found by stepping down one at
+    a time, the plain way, to check vessel's bisection against."""
+    r = run(["/usr/bin/python3", "-c", OOM_FLOOR_PROBE, str(want)], timeout=30)
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout)
+
+
 # ---------------------------------------------------------------- containers
 
 
@@ -73,13 +102,17 @@ def traversable(path):
 
 @pytest.fixture(scope="session")
 def base_bundle(tmp_path_factory, vessel):
-    """A busybox-static bundle made by scripts/mkbundle.sh, shared read-only."""
-    d = tmp_path_factory.mktemp("base")
+    """A busybox-static bundle made by scripts/mkbundle.sh, shared read-only. Not under
+    pytest's own temporary root: any pytest that starts meanwhile on this machine resets
+    that root to mode 0700, and containers in a user namespace (unmapped host uids) then
+    lose the path to their rootfs."""
+    d = pathlib.Path(tempfile.mkdtemp(prefix="vessel-base-", dir="/tmp"))
     traversable(d)
     r = run([str(ROOT / "scripts" / "mkbundle.sh"), str(d)], timeout=120,
             env={**os.environ, "VESSEL": vessel})
     assert r.returncode == 0, r.stderr
-    return d
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
 
 
 class Bundle:

@@ -5,6 +5,8 @@ import signal
 import subprocess
 import time
 
+from conftest import oom_score_floor
+
 
 def test_run_exit_status_is_the_containers(bundle):
     r = bundle.sh("exit 7").run()
@@ -194,6 +196,30 @@ def test_process_env_cwd_user_rlimits(bundle):
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["hi there", "/tmp", "1000", "1000", "1000 2000 3000",
                                      "321", "654", "0077"]
+
+
+def test_oom_score_adj_raised(bundle):
+    bundle.config["process"]["oomScoreAdj"] = 500
+    r = bundle.sh("cat /proc/self/oom_score_adj").run()
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "500"
+    assert "oomScoreAdj" not in r.stderr
+
+
+def test_oom_score_adj_lowered_as_far_as_the_kernel_allows(bundle):
+    """A pod sandbox asks for -998. Where lowering needs CAP_SYS_RESOURCE and root lacks it
+    (this build machine), the container still starts, at the lowest value the kernel
+    accepts, with one warning; where root has it, at -998 exactly."""
+    bundle.config["process"]["oomScoreAdj"] = -998
+    expected = oom_score_floor(-998)
+    r = bundle.sh("cat /proc/self/oom_score_adj").run()
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout) == expected
+    if expected == -998:
+        assert "oomScoreAdj" not in r.stderr
+    else:
+        assert (f"process.oomScoreAdj: -998 refused (lowering it needs CAP_SYS_RESOURCE): "
+                f"the container runs at {expected}") in r.stderr, r.stderr
 
 
 def test_args_are_looked_up_in_the_containers_path(bundle):

@@ -234,13 +234,33 @@ def test_missing_default_image_says_how_to_build_it(vessel, tmp_path):
     one_error_line(r, 1, "default guest image", "make images", "--demo")
 
 
+def wait_running(p, timeout=60):
+    """Waits until vessel has taken its stop signals (blocked, for its signalfd) and runs a
+    vCPU thread: a signal sent sooner meets the default action, not vessel. A fixed sleep
+    was not enough where these tests run emulated under load."""
+    stop = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert p.poll() is None, "the VM ended on its own"
+        try:
+            status = open(f"/proc/{p.pid}/status").read()
+            threads = len(os.listdir(f"/proc/{p.pid}/task"))
+        except OSError:
+            status, threads = "", 0
+        blocked = [int(line.split()[1], 16) for line in status.splitlines()
+                   if line.startswith("SigBlk:")]
+        if blocked and blocked[0] & stop == stop and threads >= 2:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"vessel (pid {p.pid}) never got to running its vCPUs")
+
+
 def test_sigterm_stops_a_running_vm(vessel, tmp_path):
     k = write(tmp_path / "spin.elf", pvh_elf(SPIN))
     p = subprocess.Popen([vessel, "vm", "run", "--kernel", k, "--cpus", "2"],
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        time.sleep(0.5)
-        assert p.poll() is None, "the VM ended on its own"
+        wait_running(p)
         p.send_signal(signal.SIGTERM)
         assert p.wait(timeout=10) == 128 + signal.SIGTERM
     finally:
@@ -255,6 +275,7 @@ def test_stdin_eof_keeps_the_vm_running(vessel, tmp_path):
     try:
         p.stdin.close()
         p.stdin = None
+        wait_running(p)
         time.sleep(0.5)
         assert p.poll() is None, "EOF on stdin stopped the VM"
         p.send_signal(signal.SIGINT)
@@ -271,8 +292,7 @@ def test_ctrl_a_x_on_a_tty_quits(vessel, tmp_path):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     os.close(slave)
     try:
-        time.sleep(0.5)
-        assert p.poll() is None
+        wait_running(p)
         os.write(master, b"\x01x")
         assert p.wait(timeout=10) == 130
     finally:

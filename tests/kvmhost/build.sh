@@ -5,7 +5,8 @@
 #
 # Output (tests/kvmhost/out/, git-ignored): vmlinuz, initrd.img (busybox, the modules that
 # mount the host's files and give /dev/kvm, ./init), modules/ (the kernel's whole module
-# tree with its modules.dep, which the host's kmod uses inside), debs/ (the cache).
+# tree with its modules.dep, which the host's kmod uses inside), qemu/ (QEMU_SUITE's QEMU,
+# unpacked), debs/ (the cache), apt/ (QEMU_SUITE's package list).
 # Quick when the stamp (kernel and busybox versions, these scripts) matches.
 #
 # Usage: tests/kvmhost/build.sh [--force]     Env: VESSEL_KVMHOST_OUT (default out/)
@@ -22,6 +23,16 @@ FLAVOUR=amd64
 # (loaded here: the kernel's own module requests go to the initramfs, which has no kmod)
 MODULES=(virtio_pci 9pnet_virtio 9p overlay kvm_amd virtio_rng virtio_blk crc32c_generic ext4 tun loop veth bridge)
 
+# The emulated host's QEMU comes from Debian's bookworm-backports (10.x), unpacked into
+# out/qemu, not installed: QEMU 7.2 (bookworm's) updates the accessed/dirty bits of page
+# tables in its multi-threaded TCG with a plain read-modify-write (atomic since QEMU 8.0),
+# which races with the emulated host's KVM changing the nested page tables on the other
+# CPU, and with the guest's own page-table updates. Guests inside reset themselves (triple
+# fault) now and then from it (docs/testing.md). The system's QEMU stays what the tests
+# compare vessel with.
+QEMU_SUITE=bookworm-backports
+QEMU_PACKAGES=(qemu-system-x86 qemu-system-data seabios)
+
 # shellcheck source=../../scripts/debs.sh
 . "$ROOT/scripts/debs.sh"
 
@@ -31,7 +42,8 @@ die() {
 }
 
 up_to_date() {
-	[ -f "$OUT/stamp" ] && [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initrd.img" ] && [ -d "$OUT/modules" ]
+	[ -f "$OUT/stamp" ] && [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initrd.img" ] && [ -d "$OUT/modules" ] &&
+		[ -x "$OUT/qemu/usr/bin/qemu-system-x86_64" ]
 }
 
 # Quick path without asking apt: nothing changed since the last build.
@@ -42,6 +54,22 @@ if [ "${1:-}" != --force ] && up_to_date && [ "$OUT/stamp" -nt "$0" ] && [ "$OUT
 fi
 
 "$ROOT/scripts/deps.sh" build images
+
+# apt with only QEMU_SUITE's package list, kept in out/apt: nothing in the host's apt
+# configuration changes. Prints the versions of QEMU_PACKAGES there, one per line.
+APT=(-o "Dir::Etc::sourcelist=$OUT/apt/sources.list" -o Dir::Etc::sourceparts=/nonexistent
+	-o "Dir::State::Lists=$OUT/apt/lists" -o "Dir::Cache=$OUT/apt/cache" -o Debug::NoLocking=1)
+qemu_versions() {
+	mkdir -p "$OUT/apt/lists/partial" "$OUT/apt/cache/archives/partial"
+	echo "deb http://deb.debian.org/debian $QEMU_SUITE main" >"$OUT/apt/sources.list"
+	apt-get "${APT[@]}" update -q >/dev/null 2>&1 || return 1
+	local p v
+	for p in "${QEMU_PACKAGES[@]}"; do
+		v=$(apt-cache "${APT[@]}" show "$p" 2>/dev/null | sed -n 's/^Version: //p' | grep '~bpo' | sort -V | tail -1)
+		[ -n "$v" ] || return 1
+		echo "$v"
+	done
+}
 kpkg=$(debs_kernel_package "$FLAVOUR")
 [ -n "$kpkg" ] || die "cannot resolve linux-image-$FLAVOUR (run apt-get update)"
 kver=${kpkg#linux-image-}
@@ -49,7 +77,11 @@ kpkg_version=$(debs_version "$kpkg")
 bb_version=$(debs_version busybox-static)
 [ -n "$kpkg_version" ] && [ -n "$bb_version" ] || die "apt-cache knows no version of $kpkg or busybox-static"
 
-stamp="$kver $kpkg_version busybox-static $bb_version $(cat "$0" "$HERE/init" "$ROOT/scripts/debs.sh" | sha256sum | cut -c1-16)"
+mapfile -t qemu_vers < <(qemu_versions) || true
+[ ${#qemu_vers[@]} = ${#QEMU_PACKAGES[@]} ] ||
+	die "cannot reach Debian's $QEMU_SUITE for ${QEMU_PACKAGES[*]} (the emulated host's QEMU)"
+
+stamp="$kver $kpkg_version busybox-static $bb_version qemu ${qemu_vers[*]} $(cat "$0" "$HERE/init" "$ROOT/scripts/debs.sh" | sha256sum | cut -c1-16)"
 if [ "${1:-}" != --force ] && up_to_date && [ "$(cat "$OUT/stamp")" = "$stamp" ]; then
 	touch "$OUT/stamp"
 	exit 0
@@ -59,8 +91,19 @@ echo "kvmhost: building the emulated KVM host's kernel and initramfs ($kver)" >&
 kdeb=$(debs_fetch "$OUT/debs" "$kpkg" "$kpkg_version") || die "cannot fetch $kpkg"
 bbdeb=$(debs_fetch "$OUT/debs" busybox-static "$bb_version") || die "cannot fetch busybox-static"
 
+qdebs=()
+for i in "${!QEMU_PACKAGES[@]}"; do
+	d=$(debs_fetch "$OUT/debs" "${QEMU_PACKAGES[i]}" "${qemu_vers[i]}" "${APT[@]}") ||
+		die "cannot fetch ${QEMU_PACKAGES[i]} from $QEMU_SUITE"
+	qdebs+=("$d")
+done
+
 WORK=$OUT/work
-rm -rf "$WORK" "$OUT/modules" "$OUT/stamp"
+rm -rf "$WORK" "$OUT/modules" "$OUT/stamp" "$OUT/qemu"
+mkdir -p "$OUT/qemu"
+for d in "${qdebs[@]}"; do dpkg -x "$d" "$OUT/qemu"; done
+"$OUT/qemu/usr/bin/qemu-system-x86_64" --version >/dev/null ||
+	die "the unpacked $QEMU_SUITE QEMU does not run here (a library missing? ldd $OUT/qemu/usr/bin/qemu-system-x86_64)"
 mkdir -p "$WORK/kernel" "$WORK/busybox"
 dpkg -x "$kdeb" "$WORK/kernel"
 dpkg -x "$bbdeb" "$WORK/busybox"
