@@ -3,7 +3,7 @@
 # nothing is missing (one dpkg-query). Usage: scripts/deps.sh build|test|demo|bench|fuzz|images|clients
 set -euo pipefail
 
-build=(meson ninja-build pkg-config gcc libjansson-dev libseccomp-dev liburing-dev)
+build=(meson ninja-build pkg-config gcc libjansson-dev libseccomp-dev liburing-dev libhttp-parser-dev)
 demo=(busybox-static qemu-system-x86)
 # podman and containerd driving vessel (tests/integration/test_{podman,containerd}.py, bench/clients.sh);
 # uidmap's newuidmap/newgidmap map /etc/subuid ranges for rootless vessel and podman
