@@ -93,10 +93,11 @@ static struct api_http *of(http_parser *p)
 	return p->data;
 }
 
+/* A callback's error: -1, since on_headers_complete's 1 means "no body", not "stop". */
 static int stop(struct api_http *h, const char *msg)
 {
 	snprintf(h->fault, sizeof(h->fault), "%s", msg);
-	return 1;
+	return -1;
 }
 
 static int on_begin(http_parser *p)

@@ -27,6 +27,7 @@ struct conn {
 	struct api_http *h;
 	bool writing; /* watched for EPOLLOUT (output pending) */
 	bool closing; /* close once the output is sent */
+	bool draining; /* output sent and shut: reading what the client still sends */
 	time_t last;
 };
 
@@ -91,8 +92,11 @@ static bool flush(struct conn *c)
 		out = api_http_output(c->h, &len);
 	}
 	if (!len && c->closing) {
-		conn_close(c);
-		return false;
+		/* Closing a Unix socket with unread input resets it, and the client would lose
+		 * our answer: shut our side, then read what it still sends until it closes. */
+		shutdown(c->fd, SHUT_WR);
+		c->closing = false;
+		c->draining = true;
 	}
 	/* while answers wait, read nothing more: a client that never reads can't make us
 	 * queue without end */
@@ -116,6 +120,8 @@ static void on_conn(void *opaque, uint32_t events)
 		conn_close(c);
 		return;
 	}
+	if (c->draining)
+		return; /* the idle timer ends a client that never closes */
 	if (!api_http_feed(c->h, buf, (size_t)n))
 		c->closing = true;
 	flush(c);
