@@ -459,8 +459,12 @@ def test_config_file_errors_name_the_field(vessel, tmp_path):
 # ------------------------------------------------------------------ with a guest (KVM)
 
 BOOT_TIMEOUT = 400
-# The guest counts on its console, five ticks a second, until powered off.
-COUNTER = "i=0; while true; do echo T:TICK $i; i=$((i+1)); sleep 0.2; done"
+# The guest counts on its console, five ticks a second, until powered off; each tick is also
+# written to its own 512-byte block of the disk (vda) and synced, so the host sees it.
+COUNTER = ("i=0; while true; do echo T:TICK $i; "
+           "echo T:DISK $i | dd of=/dev/vda bs=512 seek=$i conv=notrunc 2>/dev/null; sync; "
+           "i=$((i+1)); sleep 0.2; done")
+DISK_BLOCKS = 16384  # 8 MiB: room for 27 minutes of ticks
 
 
 class Console:
@@ -492,6 +496,9 @@ def boot_and_drive(vessel, spec, d):
     from test_linux import images_dir
     images = images_dir()
     out = d / "console.txt"
+    disk = d / "disk.img"
+    with open(disk, "wb") as f:
+        f.truncate(DISK_BLOCKS * 512)
     seen = {}
     with open(out, "w") as stdout:
         a = Api(vessel, spec, ["--id", "kvm_vm"], stdout=stdout)
@@ -503,6 +510,8 @@ def boot_and_drive(vessel, spec, d):
             "boot_args": f'console=ttyS0 panic=-1 quiet -- sh -c "{COUNTER}"'})
         a.ok("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 256})
         a.ok("PUT", "/entropy", {})
+        a.ok("PUT", "/drives/disk", {"drive_id": "disk", "path_on_host": str(disk),
+                                     "is_root_device": False}, "/drives/{drive_id}")
         a.ok("PUT", "/actions", {"action_type": "InstanceStart"})
         seen["state_started"] = a.ok("GET", "/")["state"]
         seen["after_start"] = {
@@ -527,15 +536,23 @@ def boot_and_drive(vessel, spec, d):
                                                  {"action_type": "SendCtrlAltDel"})
             # a tick in flight may land just after the answer: count from a moment later
             time.sleep(0.5)
-            before = con.ticks()
+            before, disk_before = con.ticks(), disk.read_bytes()
             time.sleep(3)
             seen["ticks_while_paused"] = (before, con.ticks())
+            seen["disk_unchanged_while_paused"] = disk.read_bytes() == disk_before
             a.ok("PATCH", "/vm", {"state": "Resumed"})
             seen["state_resumed"] = a.ok("GET", "/")["state"]
             seen["resumed_ticks"] = con.wait_ticks(5, 60, after=len(before))
             seen["ticks_after"] = con.ticks()
     finally:
         seen["rc"], seen["err"] = a.stop(signal.SIGTERM)
+    data = disk.read_bytes()
+    seen["disk_ticks"] = []
+    for k in range(DISK_BLOCKS):
+        m = re.match(rb"T:DISK (\d+)\n", data[k * 512:k * 512 + 32])
+        if not m:
+            break
+        seen["disk_ticks"].append(int(m.group(1)))
     return Scenario(seen, con.text())
 
 
@@ -592,6 +609,17 @@ def test_pause_stops_the_guest_and_resume_continues_it(booted):
 
 
 @pytest.mark.kvm
+def test_pause_holds_the_disk_and_resume_lets_it_go_on(booted):
+    s = booted.seen
+    assert s.get("booted"), booted
+    assert s["disk_unchanged_while_paused"], booted
+    # every tick the guest counted before it was stopped is on the disk, in its block
+    ticks = s["disk_ticks"]
+    assert len(ticks) > len(s["ticks_while_paused"][0]), (ticks[-3:], booted)
+    assert ticks == list(range(len(ticks))), ticks
+
+
+@pytest.mark.kvm
 def test_send_ctrl_alt_del_on_a_paused_vm_is_400(booted):
     status, body = booted.seen["ctrl_alt_del_paused"]
     assert status == 400 and "paused" in body["fault_message"], body
@@ -600,3 +628,59 @@ def test_send_ctrl_alt_del_on_a_paused_vm_is_400(booted):
 @pytest.mark.kvm
 def test_sigterm_ends_the_running_vm_with_143(booted):
     assert booted.rc == 128 + signal.SIGTERM, booted
+
+
+def boot_config_file(vessel, spec, d):
+    """`vm api --config-file`: the VM boots at once, and the API serves it."""
+    from test_linux import images_dir
+    images = images_dir()
+    cfg = {"boot-source": {"kernel_image_path": str(images / "vmlinuz"),
+                           "initrd_path": str(images / "initrd.img"),
+                           "boot_args": f'console=ttyS0 panic=-1 quiet -- sh -c "{COUNTER}"'},
+           "machine-config": {"vcpu_count": 1, "mem_size_mib": 192}}
+    disk = d / "disk.img"
+    with open(disk, "wb") as f:
+        f.truncate(DISK_BLOCKS * 512)
+    cfg["drives"] = [{"drive_id": "disk", "path_on_host": str(disk), "is_root_device": False}]
+    (d / "vm.json").write_text(json.dumps(cfg))
+    out = d / "console.txt"
+    seen = {"cfg": cfg}
+    with open(out, "w") as stdout:
+        a = Api(vessel, spec, ["--config-file", str(d / "vm.json")], stdout=stdout)
+    con = Console(out)
+    try:
+        seen["state"] = a.ok("GET", "/")["state"]
+        seen["vm_config"] = a.ok("GET", "/vm/config")
+        seen["booted"] = con.wait_ticks(3, BOOT_TIMEOUT, after=0)
+        if seen["booted"]:
+            a.ok("PATCH", "/vm", {"state": "Paused"})
+            time.sleep(0.5)
+            before = con.ticks()
+            time.sleep(2)
+            seen["ticks_while_paused"] = (before, con.ticks())
+            a.ok("PATCH", "/vm", {"state": "Resumed"})
+            seen["resumed_ticks"] = con.wait_ticks(3, 60, after=len(before))
+    finally:
+        seen["rc"], seen["err"] = a.stop(signal.SIGTERM)
+    return Scenario(seen, con.text())
+
+
+@pytest.fixture(scope="module")
+def from_file(vessel, spec, tmp_path_factory):
+    from test_linux import once_more_on_triple_fault
+    return once_more_on_triple_fault(
+        lambda: boot_config_file(vessel, spec, tmp_path_factory.mktemp("apifile")))
+
+
+@pytest.mark.kvm
+def test_config_file_boots_at_once_and_the_api_serves_it(from_file):
+    s = from_file.seen
+    assert s["state"] == "Running", from_file
+    assert s["vm_config"]["boot-source"] == s["cfg"]["boot-source"], s["vm_config"]
+    assert s["vm_config"]["drives"] == s["cfg"]["drives"], s["vm_config"]
+    assert s["vm_config"]["machine-config"]["mem_size_mib"] == 192
+    assert s["booted"], from_file
+    before, after = s["ticks_while_paused"]
+    assert before == after, (before[-3:], after[-3:])
+    assert s["resumed_ticks"], from_file
+    assert from_file.rc == 128 + signal.SIGTERM, from_file
