@@ -201,15 +201,14 @@ static int api_resume(void *ctx, vs_err_t *err)
 	return 0;
 }
 
-/* Firecracker types Ctrl+Alt+Del on its i8042's keyboard; vessel's i8042 has no keyboard
- * yet (it answers Linux's probe as a controller without one), so there is nothing to type
- * on: said, not faked. */
+/* Typed on the i8042's keyboard, as Firecracker does; the guest decides what follows
+ * (Linux reboots, unless its init turned Ctrl+Alt+Del into a signal). */
 static int api_ctrl_alt_del(void *ctx, vs_err_t *err)
 {
-	(void)ctx;
-	return vs_err(err, 0,
-		      "SendCtrlAltDel: not supported by vessel yet (its i8042 emulates no "
-		      "keyboard)");
+	struct controller *c = ctx;
+	if (device_ctrl_alt_del(c->vm, err) < 0)
+		return vs_err_wrap(err, "SendCtrlAltDel");
+	return 0;
 }
 
 int controller_serve(const struct controller_api *o, vs_err_t *err)

@@ -77,5 +77,7 @@ int device_check_snapshot(const struct vm *vm, vs_err_t *err);
 
 /* The kinds of the PC's own devices (devices/legacy.c); the console feeds the serial port. */
 extern const struct device_kind serial_kind, i8042_kind, rtc_kind, pm_kind;
+/* Firecracker's SendCtrlAltDel: the keys typed on the i8042's keyboard (devices/legacy.c). */
+int device_ctrl_alt_del(struct vm *vm, vs_err_t *err);
 
 #endif

@@ -544,6 +544,9 @@ def boot_and_drive(vessel, spec, d):
             seen["state_resumed"] = a.ok("GET", "/")["state"]
             seen["resumed_ticks"] = con.wait_ticks(5, 60, after=len(before))
             seen["ticks_after"] = con.ticks()
+            seen["ctrl_alt_del_no_driver"] = a.call("PUT", "/actions",
+                                                    {"action_type": "SendCtrlAltDel"},
+                                                    "/actions")
     finally:
         seen["rc"], seen["err"] = a.stop(signal.SIGTERM)
     data = disk.read_bytes()
@@ -626,6 +629,14 @@ def test_send_ctrl_alt_del_on_a_paused_vm_is_400(booted):
 
 
 @pytest.mark.kvm
+def test_send_ctrl_alt_del_without_a_keyboard_driver_is_400(booted):
+    """The default guest's kernel leaves vessel's i8042 alone (its ACPI tables declare
+    none), so nobody would read the keys: the 400 says what the guest needs."""
+    status, body = booted.seen["ctrl_alt_del_no_driver"]
+    assert status == 400 and "i8042.nopnp" in body["fault_message"], body
+
+
+@pytest.mark.kvm
 def test_sigterm_ends_the_running_vm_with_143(booted):
     assert booted.rc == 128 + signal.SIGTERM, booted
 
@@ -684,3 +695,51 @@ def test_config_file_boots_at_once_and_the_api_serves_it(from_file):
     assert before == after, (before[-3:], after[-3:])
     assert s["resumed_ticks"], from_file
     assert from_file.rc == 128 + signal.SIGTERM, from_file
+
+
+def boot_ctrl_alt_del(vessel, spec, d):
+    """Firecracker's boot arguments for its i8042 (Linux drives the controller, the keyboard
+    unprobed); SendCtrlAltDel then makes Linux restart, which ends vessel with status 3."""
+    from test_linux import images_dir
+    images = images_dir()
+    out = d / "console.txt"
+    seen = {}
+    with open(out, "w") as stdout:
+        a = Api(vessel, spec, [], stdout=stdout)
+    con = Console(out)
+    try:
+        a.ok("PUT", "/boot-source", {
+            "kernel_image_path": str(images / "vmlinuz"),
+            "initrd_path": str(images / "initrd.img"),
+            "boot_args": "console=ttyS0 panic=-1 i8042.noaux i8042.nomux i8042.nopnp "
+                         f'i8042.dumbkbd -- sh -c "{COUNTER}"'})
+        a.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+        seen["booted"] = con.wait_ticks(3, BOOT_TIMEOUT, after=0)
+        if seen["booted"]:
+            seen["cad"] = a.call("PUT", "/actions", {"action_type": "SendCtrlAltDel"},
+                                 "/actions")
+            t0 = time.monotonic()
+            try:
+                a.proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                pass
+            seen["exit_s"] = round(time.monotonic() - t0, 1)
+    finally:
+        seen["rc"], seen["err"] = a.stop(signal.SIGTERM)
+    return Scenario(seen, con.text())
+
+
+@pytest.fixture(scope="module")
+def ctrl_alt_del(vessel, spec, tmp_path_factory):
+    from test_linux import once_more_on_triple_fault
+    return once_more_on_triple_fault(
+        lambda: boot_ctrl_alt_del(vessel, spec, tmp_path_factory.mktemp("apicad")))
+
+
+@pytest.mark.kvm
+def test_send_ctrl_alt_del_restarts_a_linux_guest(ctrl_alt_del):
+    s = ctrl_alt_del.seen
+    assert s["booted"], ctrl_alt_del
+    assert s["cad"][0] == 204, ctrl_alt_del
+    assert ctrl_alt_del.rc == 3, ctrl_alt_del  # the guest's reset: vm run's status for it
+    assert "i8042" in ctrl_alt_del.console, ctrl_alt_del  # Linux found the controller

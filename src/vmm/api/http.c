@@ -154,6 +154,8 @@ static int on_value(http_parser *p, const char *at, size_t n)
 static int on_headers_complete(http_parser *p)
 {
 	struct api_http *h = of(p);
+	if (p->upgrade)
+		return stop(h, "protocol upgrades are not taken");
 	if (p->content_length != ULLONG_MAX && p->content_length > API_BODY_MAX)
 		return stop(h, "request body: more than 51200 bytes");
 	/* curl waits a second for this before sending a large body */

@@ -42,7 +42,7 @@ const struct device_kind serial_kind = {
 static void *i8042_create(struct vm *vm, const void *config, vs_err_t *err)
 {
 	(void)config;
-	struct i8042 *k = i8042_new(vm->ctl);
+	struct i8042 *k = i8042_new(vm->ctl, (struct irq_line){vm_irq_line, vm, I8042_KBD_IRQ});
 	if (!k) {
 		vs_err(err, ENOMEM, "i8042");
 		return NULL;
@@ -62,6 +62,14 @@ static void *i8042_create(struct vm *vm, const void *config, vs_err_t *err)
 static void i8042_destroy(void *k)
 {
 	i8042_free(k);
+}
+
+int device_ctrl_alt_del(struct vm *vm, vs_err_t *err)
+{
+	struct i8042 *k = device_find(vm, &i8042_kind);
+	if (!k)
+		return vs_err(err, 0, "the VM has no i8042 to type Ctrl+Alt+Del on");
+	return i8042_ctrl_alt_del(k, err);
 }
 
 const struct device_kind i8042_kind = {
