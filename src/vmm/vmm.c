@@ -152,9 +152,10 @@ static int cmd_api(int argc, char **argv, vs_err_t *err)
 		vs_err(err, 0, "%s: --api-sock is required", api_usage);
 		return usage_error(err);
 	}
-	if (o.id && (!*o.id || strlen(o.id) > 64 || strspn(o.id, "abcdefghijklmnopqrstuvwxyz"
-								  "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-								  "0123456789-_") != strlen(o.id))) {
+	if (o.id && (!*o.id || strlen(o.id) > 64 ||
+		     strspn(o.id, "abcdefghijklmnopqrstuvwxyz"
+				  "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				  "0123456789-_") != strlen(o.id))) {
 		vs_err(err, 0, "--id `%s`: 1 to 64 letters, digits, `-` or `_`", o.id);
 		return usage_error(err);
 	}

@@ -97,8 +97,7 @@ static int call(const char *method, const char *path, const char *body, char **o
 	return r.status;
 }
 
-static void expect_fault(const char *method, const char *path, const char *body,
-			 const char *names)
+static void expect_fault(const char *method, const char *path, const char *body, const char *names)
 {
 	char *out = NULL;
 	int status = call(method, path, body, &out);
@@ -130,10 +129,14 @@ Test(api, router_matches_paths_and_ids)
 	cr_assert_eq(r->fn, res_instance_get);
 	cr_assert_eq(api_route("GET", "/vm/config", &r, &q, &err), 0);
 	cr_assert_eq(r->fn, res_vm_config_get);
-	const char *bad[][2] = {{"GET", "/drives"},	   {"PUT", "/drives/"},
-				{"PUT", "/drives/a/b"},	   {"PUT", "/drives/a-b"},
-				{"GET", "/machine-config/"}, {"POST", "/actions"},
-				{"GET", ""},		   {"GET", "/version/x"}};
+	const char *bad[][2] = {{"GET", "/drives"},
+				{"PUT", "/drives/"},
+				{"PUT", "/drives/a/b"},
+				{"PUT", "/drives/a-b"},
+				{"GET", "/machine-config/"},
+				{"POST", "/actions"},
+				{"GET", ""},
+				{"GET", "/version/x"}};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cr_assert_eq(api_route(bad[i][0], bad[i][1], &r, &q, &err), -1, "%s %s", bad[i][0],
 			     bad[i][1]);
@@ -154,9 +157,8 @@ Test(api, requests_become_the_config_instance_start_gets)
 	snprintf(body, sizeof(body),
 		 "{\"kernel_image_path\": \"%s\", \"boot_args\": \"console=ttyS0\"}", kernel);
 	cr_assert_eq(call("PUT", "/boot-source", body, NULL), 204);
-	cr_assert_eq(call("PUT", "/machine-config", "{\"vcpu_count\": 3, \"mem_size_mib\": 96}",
-			  NULL),
-		     204);
+	cr_assert_eq(
+	    call("PUT", "/machine-config", "{\"vcpu_count\": 3, \"mem_size_mib\": 96}", NULL), 204);
 	cr_assert_eq(call("PUT", "/drives/data",
 			  "{\"drive_id\": \"data\", \"path_on_host\": \"/d.img\", "
 			  "\"is_root_device\": false}",
@@ -227,14 +229,28 @@ Test(api, bodies_are_checked_before_anything_changes)
 	expect_fault("PUT", "/machine-config", "{\"vcpu_count\": 1}", "mem_size_mib");
 	expect_fault("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 8, \"x\": 1}",
 		     "x: unknown");
-	expect_fault("PUT", "/drives/a", "{\"drive_id\": \"b\", \"path_on_host\": \"/x\", "
-					 "\"is_root_device\": false}",
+	expect_fault("PUT", "/drives/a",
+		     "{\"drive_id\": \"b\", \"path_on_host\": \"/x\", "
+		     "\"is_root_device\": false}",
 		     "drive_id");
 	expect_fault("PUT", "/boot-source", "{\"kernel_image_path\": \"/nonexistent\"}",
 		     "kernel_image_path");
 	char *out = NULL;
 	cr_assert_eq(call("GET", "/vm/config", NULL, &out), 200);
 	cr_assert(!strstr(out, "boot-source"), "%s", out);
+	free(out);
+	/* a refused boot source leaves the one before */
+	char body[256];
+	snprintf(body, sizeof(body), "{\"kernel_image_path\": \"%s\"}", kernel);
+	cr_assert_eq(call("PUT", "/boot-source", body, NULL), 204);
+	expect_fault("PUT", "/boot-source", "{\"kernel_image_path\": \"/nonexistent\"}",
+		     "kernel_image_path");
+	expect_fault("PUT", "/boot-source", "{\"boot_args\": \"x\"}", "kernel_image_path");
+	cr_assert_eq(call("GET", "/vm/config", NULL, &out), 200);
+	cr_assert(strstr(out, kernel), "%s", out);
+	free(out);
+	/* and the refused drive left the description without it */
+	cr_assert_eq(call("GET", "/vm/config", NULL, &out), 200);
 	cr_assert(strstr(out, "\"drives\":[]"), "%s", out);
 	free(out);
 }

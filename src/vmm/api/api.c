@@ -136,8 +136,8 @@ static void fault(struct api_response *r, const char *msg)
 	json_decref(v);
 }
 
-void api_handle(struct api *a, const char *method, const char *path, const char *body,
-		size_t len, struct api_response *r)
+void api_handle(struct api *a, const char *method, const char *path, const char *body, size_t len,
+		struct api_response *r)
 {
 	*r = (struct api_response){0};
 	a->requests++;

@@ -53,13 +53,13 @@ enum api_state api_state(const struct api *a);
 int api_boot_config_file(struct api *a, const char *path, vs_err_t *err);
 
 struct api_response {
-	int status;	 /* 200, 204 or 400 */
-	char *body;	 /* JSON (malloc'd) or NULL for 204 */
+	int status; /* 200, 204 or 400 */
+	char *body; /* JSON (malloc'd) or NULL for 204 */
 };
 
 /* One request -> its response (r->body to free). body may be NULL (len 0). */
-void api_handle(struct api *a, const char *method, const char *path, const char *body,
-		size_t len, struct api_response *r);
+void api_handle(struct api *a, const char *method, const char *path, const char *body, size_t len,
+		struct api_response *r);
 
 /* HTTP/1.1 over one connection: bytes in, whole responses out. */
 struct api_http;

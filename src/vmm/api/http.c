@@ -66,13 +66,14 @@ static void respond(struct api_http *h, int status, const char *body)
 	int n;
 	const char *conn = h->close ? "Connection: close\r\n" : "";
 	if (status == 204)
-		n = snprintf(head, sizeof(head), "HTTP/1.1 204 No Content\r\nServer: vessel\r\n%s\r\n",
-			     conn);
-	else
 		n = snprintf(head, sizeof(head),
-			     "HTTP/1.1 %d %s\r\nServer: vessel\r\nContent-Type: application/json\r\n"
-			     "Content-Length: %zu\r\n%s\r\n",
-			     status, reason(status), body ? strlen(body) : 0, conn);
+			     "HTTP/1.1 204 No Content\r\nServer: vessel\r\n%s\r\n", conn);
+	else
+		n = snprintf(
+		    head, sizeof(head),
+		    "HTTP/1.1 %d %s\r\nServer: vessel\r\nContent-Type: application/json\r\n"
+		    "Content-Length: %zu\r\n%s\r\n",
+		    status, reason(status), body ? strlen(body) : 0, conn);
 	out_append(h, head, (size_t)n);
 	if (body && status != 204)
 		out_append(h, body, strlen(body));

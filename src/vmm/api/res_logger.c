@@ -14,8 +14,8 @@ int res_logger_put(struct api *a, const struct api_request *q, struct api_respon
 		return -1;
 	if (a->logger)
 		return vs_err(err, 0, "PUT /logger: the logger is configured already");
-	static const char *const keys[] = {"log_path", "level", "show_level", "show_log_origin",
-					   "module", NULL};
+	static const char *const keys[] = {"log_path",	      "level",	"show_level",
+					   "show_log_origin", "module", NULL};
 	const char *path = NULL, *level = NULL, *module = NULL;
 	bool b;
 	if (vm_json_only(q->body, keys, err) < 0 ||
@@ -31,7 +31,8 @@ int res_logger_put(struct api *a, const struct api_request *q, struct api_respon
 	for (size_t i = 0; level && i < sizeof(levels) / sizeof(levels[0]); i++)
 		known |= strcmp(level, levels[i]) == 0;
 	if (!known)
-		return vs_err(err, 0, "level: `%.32s`: must be Error, Warning, Info, Debug, Trace or Off",
+		return vs_err(err, 0,
+			      "level: `%.32s`: must be Error, Warning, Info, Debug, Trace or Off",
 			      level);
 	bool debug = level && (!strcmp(level, "Debug") || !strcmp(level, "Trace"));
 	if (vs_log_open(path, false, debug || vs_log_debug_enabled(), err) < 0)

@@ -54,8 +54,8 @@ int res_metrics_flush(struct api *a, vs_err_t *err)
 	static const char *const states[] = {"Not started", "Running", "Paused"};
 	json_t *m = json_pack("{s:I, s:{s:I, s:I}, s:{s:s}}", "utc_timestamp_ms",
 			      (json_int_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, "api_server",
-			      "requests", (json_int_t)a->requests, "faults",
-			      (json_int_t)a->faults, "vmm", "state", states[a->state]);
+			      "requests", (json_int_t)a->requests, "faults", (json_int_t)a->faults,
+			      "vmm", "state", states[a->state]);
 	if (!m)
 		return vs_err(err, ENOMEM, "FlushMetrics");
 	if (json_is_true(json_object_get(a->metrics, "emit_id")))

@@ -5,8 +5,7 @@
 #include "base/json.h"
 #include "vmm/api/resources.h"
 
-int res_vm_patch(struct api *a, const struct api_request *q, struct api_response *r,
-		 vs_err_t *err)
+int res_vm_patch(struct api *a, const struct api_request *q, struct api_response *r, vs_err_t *err)
 {
 	static const char *const keys[] = {"state", NULL};
 	const char *state = NULL;

@@ -48,7 +48,7 @@ int api_route(const char *method, const char *path, const struct api_route **rou
 
 /* Helpers the resources share (api.c). */
 int api_ok_json(struct api_response *r, json_t *v, vs_err_t *err); /* 200; takes v */
-void api_ok_empty(struct api_response *r);			    /* 204 */
+void api_ok_empty(struct api_response *r);			   /* 204 */
 /* Fails unless the microVM is not started yet / is started. what: "PUT /boot-source". */
 int api_before_start(const struct api *a, const char *what, vs_err_t *err);
 int api_after_start(const struct api *a, const char *what, vs_err_t *err);
@@ -58,20 +58,33 @@ int api_commit(struct api *a, json_t *next, vs_err_t *err);
 json_t *api_machine_config(const struct api *a);
 
 /* The resources (res_*.c). */
-int res_instance_get(struct api *a, const struct api_request *q, struct api_response *r, vs_err_t *err);
-int res_version_get(struct api *a, const struct api_request *q, struct api_response *r, vs_err_t *err);
-int res_vm_config_get(struct api *a, const struct api_request *q, struct api_response *r, vs_err_t *err);
-int res_boot_source_put(struct api *a, const struct api_request *q, struct api_response *r, vs_err_t *err);
-int res_machine_config_get(struct api *a, const struct api_request *q, struct api_response *r, vs_err_t *err);
-int res_machine_config_put(struct api *a, const struct api_request *q, struct api_response *r, vs_err_t *err);
-int res_machine_config_patch(struct api *a, const struct api_request *q, struct api_response *r, vs_err_t *err);
-int res_device_put(struct api *a, const struct api_request *q, struct api_response *r, vs_err_t *err);
-int res_device_patch(struct api *a, const struct api_request *q, struct api_response *r, vs_err_t *err);
-int res_actions_put(struct api *a, const struct api_request *q, struct api_response *r, vs_err_t *err);
+int res_instance_get(struct api *a, const struct api_request *q, struct api_response *r,
+		     vs_err_t *err);
+int res_version_get(struct api *a, const struct api_request *q, struct api_response *r,
+		    vs_err_t *err);
+int res_vm_config_get(struct api *a, const struct api_request *q, struct api_response *r,
+		      vs_err_t *err);
+int res_boot_source_put(struct api *a, const struct api_request *q, struct api_response *r,
+			vs_err_t *err);
+int res_machine_config_get(struct api *a, const struct api_request *q, struct api_response *r,
+			   vs_err_t *err);
+int res_machine_config_put(struct api *a, const struct api_request *q, struct api_response *r,
+			   vs_err_t *err);
+int res_machine_config_patch(struct api *a, const struct api_request *q, struct api_response *r,
+			     vs_err_t *err);
+int res_device_put(struct api *a, const struct api_request *q, struct api_response *r,
+		   vs_err_t *err);
+int res_device_patch(struct api *a, const struct api_request *q, struct api_response *r,
+		     vs_err_t *err);
+int res_actions_put(struct api *a, const struct api_request *q, struct api_response *r,
+		    vs_err_t *err);
 int res_vm_patch(struct api *a, const struct api_request *q, struct api_response *r, vs_err_t *err);
-int res_logger_put(struct api *a, const struct api_request *q, struct api_response *r, vs_err_t *err);
-int res_metrics_put(struct api *a, const struct api_request *q, struct api_response *r, vs_err_t *err);
+int res_logger_put(struct api *a, const struct api_request *q, struct api_response *r,
+		   vs_err_t *err);
+int res_metrics_put(struct api *a, const struct api_request *q, struct api_response *r,
+		    vs_err_t *err);
 int res_metrics_flush(struct api *a, vs_err_t *err);
-int res_snapshot_put(struct api *a, const struct api_request *q, struct api_response *r, vs_err_t *err);
+int res_snapshot_put(struct api *a, const struct api_request *q, struct api_response *r,
+		     vs_err_t *err);
 
 #endif

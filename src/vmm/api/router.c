@@ -71,7 +71,8 @@ int api_route(const char *method, const char *path, const struct api_route **rou
 			const struct device_kind *k = device_kinds[i];
 			if (!k->api_path)
 				continue;
-			dev[ndev++] = (struct api_route){"PUT", k->api_path, res_device_put, true, k};
+			dev[ndev++] =
+			    (struct api_route){"PUT", k->api_path, res_device_put, true, k};
 			if (has_id(k->api_path))
 				dev[ndev++] = (struct api_route){"PATCH", k->api_path,
 								 res_device_patch, true, k};
@@ -109,6 +110,6 @@ int api_route(const char *method, const char *path, const struct api_route **rou
 		return vs_err(err, 0, "Invalid request method and/or path: %s %s (not with %s)",
 			      printable ? method : "?", printable ? path : "(path)",
 			      printable ? method : "this method");
-	return vs_err(err, 0, "Invalid request method and/or path: %s %s",
-		      printable ? method : "?", printable ? path : "(unprintable path)");
+	return vs_err(err, 0, "Invalid request method and/or path: %s %s", printable ? method : "?",
+		      printable ? path : "(unprintable path)");
 }

@@ -25,8 +25,8 @@ struct conn {
 	struct api_server *s;
 	int fd;
 	struct api_http *h;
-	bool writing; /* watched for EPOLLOUT (output pending) */
-	bool closing; /* close once the output is sent */
+	bool writing;  /* watched for EPOLLOUT (output pending) */
+	bool closing;  /* close once the output is sent */
 	bool draining; /* output sent and shut: reading what the client still sends */
 	time_t last;
 };
