@@ -14,6 +14,7 @@
 #define CMD_DISABLE_AUX 0xa7
 #define CMD_ENABLE_AUX 0xa8
 #define CMD_TEST_AUX 0xa9
+#define CMD_AUX_LOOP 0xd3
 #define CMD_SELF_TEST 0xaa
 #define CMD_TEST_KBD 0xab
 #define CMD_DISABLE_KBD 0xad
@@ -38,8 +39,8 @@
 
 #define KBD_QUEUE 16
 
-/* No mouse is attached. The controller answers its own commands so Linux's probe ends
- * quickly; the keyboard answers its commands (ACK, an MF2 id) and types what the VMM
+/* No mouse is attached (the AUX tests fail at once). The controller answers its own
+ * commands so Linux's probe ends quickly; the keyboard answers its commands (ACK, an MF2 id) and types what the VMM
  * asks (Ctrl+Alt+Del), one byte in the output buffer at a time, each with an IRQ 1. */
 struct i8042 {
 	pthread_mutex_t lock;
@@ -150,8 +151,8 @@ int i8042_ctrl_alt_del(struct i8042 *k, vs_err_t *err)
 	pthread_mutex_unlock(&k->lock);
 	if (!on)
 		return vs_err(err, 0,
-			      "the guest has not turned its keyboard on (a Linux guest needs "
-			      "i8042.nopnp on its command line to drive vessel's i8042)");
+			      "the guest has not turned its keyboard on (no i8042 driver, or the "
+			      "guest is still booting)");
 	return 0;
 }
 
@@ -168,9 +169,17 @@ static void command(struct i8042 *k, uint8_t cmd)
 	case CMD_SELF_TEST:
 		put_out(k, 0x55);
 		break;
-	case CMD_TEST_AUX:
 	case CMD_TEST_KBD:
 		put_out(k, 0x00);
+		break;
+	case CMD_TEST_AUX:
+		/* no mouse: "clock line stuck low", so Linux gives the AUX port up at once */
+		put_out(k, 0x01);
+		break;
+	case CMD_AUX_LOOP:
+		/* the byte does not come back as AUX data: the loopback fails now, not after
+		 * Linux's half-second timeout */
+		k->pending_cmd = cmd;
 		break;
 	case CMD_READ_OUTPORT:
 		put_out(k, 0x01);
@@ -215,6 +224,9 @@ static void data_byte(void *opaque, uint64_t offset, uint8_t *v, bool is_write)
 		/* bit 0 low pulses the CPU reset line */
 		if (!(*v & 1))
 			machine_stop(&k->ctl, VM_EXIT_RESET, "i8042 reset (output port)");
+		break;
+	case CMD_AUX_LOOP:
+		put_out(k, 0x00);
 		break;
 	case 0:
 		kbd_command(k, *v);

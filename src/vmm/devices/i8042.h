@@ -10,6 +10,8 @@
 #include "vmm/devices/irq.h"
 #include "vmm/exit_status.h"
 
+#define I8042_DATA_PORT 0x60
+#define I8042_CMD_PORT 0x64
 #define I8042_KBD_IRQ 1
 
 struct i8042;
@@ -23,8 +25,7 @@ void i8042_data_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, b
 void i8042_cmd_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
 /* Types Ctrl+Alt+Del (scan code set 2, press and release). -1 with err when the guest has
- * not turned its keyboard on (no driver took it: a Linux guest on vessel's ACPI tables
- * needs i8042.nopnp on its command line, as on Firecracker's). Any thread. */
+ * not turned its keyboard on (no driver took it, or not yet). Any thread. */
 int i8042_ctrl_alt_del(struct i8042 *k, vs_err_t *err);
 
 #endif

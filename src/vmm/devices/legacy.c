@@ -47,12 +47,12 @@ static void *i8042_create(struct vm *vm, const void *config, vs_err_t *err)
 		vs_err(err, ENOMEM, "i8042");
 		return NULL;
 	}
-	if (bus_add(&vm->pio, 0x60, 1, "i8042 data", i8042_data_io, k, err) < 0) {
+	if (bus_add(&vm->pio, I8042_DATA_PORT, 1, "i8042 data", i8042_data_io, k, err) < 0) {
 		i8042_free(k);
 		return NULL;
 	}
-	if (bus_add(&vm->pio, 0x64, 1, "i8042 command", i8042_cmd_io, k, err) < 0) {
-		bus_remove(&vm->pio, 0x60);
+	if (bus_add(&vm->pio, I8042_CMD_PORT, 1, "i8042 command", i8042_cmd_io, k, err) < 0) {
+		bus_remove(&vm->pio, I8042_DATA_PORT);
 		i8042_free(k);
 		return NULL;
 	}
