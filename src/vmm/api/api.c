@@ -80,12 +80,18 @@ int api_after_start(const struct api *a, const char *what, vs_err_t *err)
 		      what);
 }
 
-int api_commit(struct api *a, json_t *next, vs_err_t *err)
+int api_check(json_t *doc, vs_err_t *err)
 {
 	struct vm_config c;
 	vm_config_init(&c);
-	int r = vm_config_from_json_partial(&c, next, err);
+	int r = vm_config_from_json_partial(&c, doc, err);
 	vm_config_free(&c);
+	return r;
+}
+
+int api_commit(struct api *a, json_t *next, vs_err_t *err)
+{
+	int r = api_check(next, err);
 	if (r < 0) {
 		json_decref(next);
 		return -1;

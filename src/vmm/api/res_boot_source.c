@@ -21,13 +21,16 @@ int res_boot_source_put(struct api *a, const struct api_request *q, struct api_r
 {
 	if (api_before_start(a, "PUT /boot-source", err) < 0)
 		return -1;
-	if (readable(q->body, "kernel_image_path", err) < 0 ||
-	    readable(q->body, "initrd_path", err) < 0)
-		return -1;
 	json_t *next = json_deep_copy(a->doc);
 	if (!next)
 		return vs_err(err, ENOMEM, "boot-source");
 	json_object_set(next, "boot-source", q->body);
+	/* the shape first (a missing or unknown member is named as such), then the files */
+	if (api_check(next, err) < 0 || readable(q->body, "kernel_image_path", err) < 0 ||
+	    readable(q->body, "initrd_path", err) < 0) {
+		json_decref(next);
+		return -1;
+	}
 	if (api_commit(a, next, err) < 0)
 		return -1;
 	api_ok_empty(r);

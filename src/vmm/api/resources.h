@@ -52,6 +52,8 @@ void api_ok_empty(struct api_response *r);			   /* 204 */
 /* Fails unless the microVM is not started yet / is started. what: "PUT /boot-source". */
 int api_before_start(const struct api *a, const char *what, vs_err_t *err);
 int api_after_start(const struct api *a, const char *what, vs_err_t *err);
+/* Whether doc is a description the config code takes (boot-source may be absent). */
+int api_check(json_t *doc, vs_err_t *err);
 /* Replaces doc with the copy `next` if the whole description still holds (next is taken). */
 int api_commit(struct api *a, json_t *next, vs_err_t *err);
 /* doc's machine-config with Firecracker's defaults for what is absent (new reference). */

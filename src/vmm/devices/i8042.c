@@ -40,8 +40,9 @@
 #define KBD_QUEUE 16
 
 /* No mouse is attached (the AUX tests fail at once). The controller answers its own
- * commands so Linux's probe ends quickly; the keyboard answers its commands (ACK, an MF2 id) and types what the VMM
- * asks (Ctrl+Alt+Del), one byte in the output buffer at a time, each with an IRQ 1. */
+ * commands so Linux's probe ends quickly; the keyboard answers its commands (ACK, an MF2 id) and
+ * types what the VMM asks (Ctrl+Alt+Del), one byte in the output buffer at a time, each with an
+ * IRQ 1. */
 struct i8042 {
 	pthread_mutex_t lock;
 	struct machine_ctl ctl;
