@@ -123,6 +123,17 @@ static void build_dsdt(struct aml *a, const struct acpi_config *cfg)
 	aml_resources_end(a, res, sz);
 	aml_end(a, dev);
 
+	/* The mouse port too, though nothing is attached (the AUX tests fail at once):
+	 * without it Linux warns that the firmware disabled the AUX port. */
+	dev = aml_device_begin(a, "PS2M");
+	aml_name(a, "_HID");
+	aml_eisaid(a, "PNP0F13");
+	aml_name(a, "_CRS");
+	res = aml_resources_begin(a, &sz);
+	aml_res_irq_noflags(a, I8042_AUX_IRQ);
+	aml_resources_end(a, res, sz);
+	aml_end(a, dev);
+
 	/* Linux's rtc_cmos binds to PNP0B00 only; in hardware-reduced mode there is no
 	 * legacy PIC to assume IRQ 8 from, so the IRQ is stated here too. */
 	dev = aml_device_begin(a, "RTC");

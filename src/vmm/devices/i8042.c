@@ -8,6 +8,7 @@
 #define STATUS_OBF 0x01
 #define STATUS_SYS 0x04
 #define STATUS_CMD 0x08
+#define STATUS_UNLOCKED 0x10 /* the keyboard is not inhibited (no "Keylock active") */
 
 #define CMD_READ_CTR 0x20
 #define CMD_WRITE_CTR 0x60
@@ -63,7 +64,7 @@ struct i8042 *i8042_new(struct machine_ctl ctl, struct irq_line irq)
 	k->ctl = ctl;
 	k->irq = irq;
 	k->ctr = 0x30; /* both ports disabled, no interrupts */
-	k->status = STATUS_SYS;
+	k->status = STATUS_SYS | STATUS_UNLOCKED;
 	return k;
 }
 
