@@ -3,7 +3,7 @@
 # nothing is missing (one dpkg-query). Usage: scripts/deps.sh build|test|demo|bench|fuzz|images|clients|cri
 set -euo pipefail
 
-build=(meson ninja-build pkg-config gcc libjansson-dev libseccomp-dev liburing-dev libarchive-dev nettle-dev zlib1g-dev libzstd-dev)
+build=(meson ninja-build pkg-config gcc libjansson-dev libseccomp-dev liburing-dev libarchive-dev nettle-dev zlib1g-dev libzstd-dev libhttp-parser-dev)
 demo=(busybox-static qemu-system-x86)
 # podman and containerd driving vessel (tests/integration/test_{podman,containerd}.py, bench/clients.sh);
 # uidmap's newuidmap/newgidmap map /etc/subuid ranges for rootless vessel and podman
@@ -13,7 +13,7 @@ clients=(podman containerd netavark iptables uidmap)
 # stubs generated from the CRI proto, the streaming server's websocket, a pod network from
 # the CNI plugins, and a static libc for the pause program built at test time
 cri=(containerd containernetworking-plugins python3-grpcio python3-grpc-tools python3-websocket libc6-dev)
-test=(libcriterion-dev python3-pytest python3-pytest-timeout busybox-static acpica-tools qemu-system-x86 "${clients[@]}" "${cri[@]}")
+test=(libcriterion-dev python3-pytest python3-pytest-timeout python3-yaml busybox-static acpica-tools qemu-system-x86 "${clients[@]}" "${cri[@]}")
 bench=(crun runc hyperfine time busybox-static qemu-system-x86)
 fuzz=(clang libclang-rt-14-dev)
 images=(cpio kmod lz4 xz-utils zstd)

@@ -66,6 +66,9 @@ int vm_config_from_argv(struct vm_config *c, int argc, char **argv, bool *help, 
  * is required`). The values land in c over what it held. */
 int vm_config_from_json_file(struct vm_config *c, const char *path, vs_err_t *err);
 int vm_config_from_json(struct vm_config *c, json_t *root, vs_err_t *err);
+/* The same without boot-source being required: the API checks each call's document
+ * before InstanceStart, when the boot source may not be given yet. */
+int vm_config_from_json_partial(struct vm_config *c, json_t *root, vs_err_t *err);
 
 /* For the kinds' from_json: Firecracker's RateLimiter object at obj.key (absent: rl is left
  * as it was); and a refusal of any member of obj not in keys (NULL-terminated). */

@@ -93,10 +93,12 @@ static int set_string(char **dst, const char *s, vs_err_t *err)
 	return *dst ? 0 : vs_err(err, ENOMEM, "config file");
 }
 
-static int boot_source(struct vm_config *c, json_t *root, vs_err_t *err)
+static int boot_source(struct vm_config *c, json_t *root, bool required, vs_err_t *err)
 {
 	json_t *o = NULL;
 	int rc = vjson_object(root, NULL, "boot-source", &o, err);
+	if (rc == 0 && !required)
+		return 0;
 	if (vjson_require(rc, NULL, "boot-source", "an object", err) < 0)
 		return -1;
 	static const char *const keys[] = {"kernel_image_path", "initrd_path", "boot_args", NULL};
@@ -199,10 +201,12 @@ static int root_drive(struct vm_config *c, json_t *drives, size_t *index, vs_err
 		if (device(c, device_kind_by_name("drive"), d, origin, err) < 0)
 			return -1;
 		cleanup_free char *args = NULL;
-		int n = partuuid ? asprintf(&args, "%s%sroot=PARTUUID=%s", c->cmdline,
-					    *c->cmdline ? " " : "", partuuid)
-				 : asprintf(&args, "%s%sroot=/dev/vda %s", c->cmdline,
-					    *c->cmdline ? " " : "", ro ? "ro" : "rw");
+		/* no boot-source yet (an API call's partial description): no arguments yet */
+		const char *base = c->cmdline ? c->cmdline : "";
+		int n = partuuid ? asprintf(&args, "%s%sroot=PARTUUID=%s", base, *base ? " " : "",
+					    partuuid)
+				 : asprintf(&args, "%s%sroot=/dev/vda %s", base, *base ? " " : "",
+					    ro ? "ro" : "rw");
 		if (n < 0)
 			return vs_err(err, ENOMEM, "boot-source.boot_args");
 		free(c->cmdline);
@@ -308,15 +312,25 @@ static int printable(json_t *v, const char *path, vs_err_t *err)
 	return 0;
 }
 
-int vm_config_from_json(struct vm_config *c, json_t *root, vs_err_t *err)
+static int from_json(struct vm_config *c, json_t *root, bool need_boot_source, vs_err_t *err)
 {
 	if (!json_is_object(root))
 		return vs_err(err, 0, "must be a JSON object");
 	if (printable(root, "", err) < 0 || known_members(root, err) < 0 ||
-	    boot_source(c, root, err) < 0 || machine_config(c, root, err) < 0 ||
+	    boot_source(c, root, need_boot_source, err) < 0 || machine_config(c, root, err) < 0 ||
 	    devices(c, root, err) < 0)
 		return -1;
 	return 0;
+}
+
+int vm_config_from_json(struct vm_config *c, json_t *root, vs_err_t *err)
+{
+	return from_json(c, root, true, err);
+}
+
+int vm_config_from_json_partial(struct vm_config *c, json_t *root, vs_err_t *err)
+{
+	return from_json(c, root, false, err);
 }
 
 int vm_config_from_json_file(struct vm_config *c, const char *path, vs_err_t *err)

@@ -1,6 +1,6 @@
-/* The controller: owns the main thread's event loop while a VM runs (signals, the
- * console, the VM's stop, later the API socket) and what is done to a running VM
- * (start, stop; pause, resume and snapshot are the next steps, issue 9 §3). */
+/* The controller: owns the main thread's event loop (signals, the console, the VM's stop,
+ * the API socket) and what is done to the VM: build and start it, pause and resume it,
+ * stop it (snapshots are the next step, issue 9 §3). */
 #ifndef VESSEL_VMM_CONTROLLER_H
 #define VESSEL_VMM_CONTROLLER_H
 
@@ -18,5 +18,14 @@ int controller_claim_signals(vs_err_t *err);
  * with err. SIGINT/SIGTERM/SIGHUP stop the VM with 128 + signo. The vCPU threads are
  * joined before it returns. */
 int controller_run(struct vm *vm, vs_err_t *err);
+
+/* `vessel vm api`: Firecracker's API on sock (src/vmm/api). The VM is built when the API's
+ * InstanceStart comes (or at once from config_file); the loop runs until that VM stops
+ * (its exit status) or, before one runs, until a stop signal (128 + signo). -1 with err
+ * when the socket can't be made or the config file can't boot. */
+struct controller_api {
+	const char *sock, *config_file, *id;
+};
+int controller_serve(const struct controller_api *o, vs_err_t *err);
 
 #endif

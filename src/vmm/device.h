@@ -68,10 +68,16 @@ int device_add(struct vm *vm, const struct device_kind *kind, const void *config
 void *device_find(const struct vm *vm, const struct device_kind *kind);
 /* Frees every device of vm (vm_destroy calls it first: device workers touch guest RAM). */
 void devices_free(struct vm *vm);
+/* A pause, with the vCPUs parked: every device's worker finishes what it has in flight
+ * and waits; devices_resume lets them go on. Devices without workers need nothing. */
+void devices_pause(struct vm *vm);
+void devices_resume(struct vm *vm);
 /* 0 if every device of vm can be saved and restored; else -1 naming the first that can't. */
 int device_check_snapshot(const struct vm *vm, vs_err_t *err);
 
 /* The kinds of the PC's own devices (devices/legacy.c); the console feeds the serial port. */
 extern const struct device_kind serial_kind, i8042_kind, rtc_kind, pm_kind;
+/* Firecracker's SendCtrlAltDel: the keys typed on the i8042's keyboard (devices/legacy.c). */
+int device_ctrl_alt_del(struct vm *vm, vs_err_t *err);
 
 #endif

@@ -264,6 +264,61 @@ static bool handle_exit(struct vcpu *c)
 	}
 }
 
+/* Waits outside KVM_RUN while the VM is paused (vcpus_pause). */
+static void park(struct vcpu *c)
+{
+	struct vm *vm = c->vm;
+	pthread_mutex_lock(&vm->park_lock);
+	vm->nparked++;
+	pthread_cond_broadcast(&vm->park_cond);
+	while (atomic_load(&vm->park_req) && !vm_stopping(vm))
+		pthread_cond_wait(&vm->park_cond, &vm->park_lock);
+	vm->nparked--;
+	pthread_cond_broadcast(&vm->park_cond);
+	pthread_mutex_unlock(&vm->park_lock);
+}
+
+static unsigned started(const struct vm *vm)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		n += vm->vcpus[i].started;
+	return n;
+}
+
+int vcpus_pause(struct vm *vm, vs_err_t *err)
+{
+	atomic_store(&vm->park_req, true);
+	/* park_req is set before the kick: a vCPU the kick misses (between its check and
+	 * KVM_RUN) finds immediate_exit set, returns at once and sees park_req */
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 5;
+	unsigned want = started(vm);
+	int e = 0;
+	pthread_mutex_lock(&vm->park_lock);
+	while (vm->nparked < want && !vm_stopping(vm) && e != ETIMEDOUT)
+		e = pthread_cond_timedwait(&vm->park_cond, &vm->park_lock, &deadline);
+	unsigned parked = vm->nparked;
+	pthread_mutex_unlock(&vm->park_lock);
+	if (parked < want && !vm_stopping(vm)) {
+		vcpus_resume(vm);
+		return vs_err(err, 0, "pause: %u of %u vCPUs did not leave KVM_RUN within 5 s",
+			      want - parked, want);
+	}
+	return 0;
+}
+
+void vcpus_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->park_lock);
+	atomic_store(&vm->park_req, false);
+	pthread_cond_broadcast(&vm->park_cond);
+	pthread_mutex_unlock(&vm->park_lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *c = arg;
@@ -274,6 +329,10 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 
 	while (!vm_stopping(vm)) {
+		if (atomic_load(&vm->park_req)) {
+			park(c);
+			continue;
+		}
 		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				__atomic_store_n(&c->run->immediate_exit, 0, __ATOMIC_SEQ_CST);

@@ -30,6 +30,13 @@ int vcpu_start(struct vcpu *c, vs_err_t *err);
 void vcpu_kick(struct vcpu *c);
 void vcpu_join(struct vcpu *c);
 
+/* Pause (PATCH /vm Paused): every started vCPU of vm leaves KVM_RUN (kicked: the
+ * immediate_exit flag and the signal) and waits, parked, until vcpus_resume. Returns when
+ * all are parked; -1 with err if one is not within 5 s (the VM then runs on). A VM that
+ * stops meanwhile counts as paused: its vCPUs are leaving anyway. */
+int vcpus_pause(struct vm *vm, vs_err_t *err);
+void vcpus_resume(struct vm *vm);
+
 /* The name of a KVM exit reason, for reports. */
 const char *vcpu_exit_name(unsigned reason);
 

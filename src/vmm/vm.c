@@ -87,6 +87,8 @@ static void vm_init(struct vm *vm, const struct vm_ops *ops, void *ops_ctx)
 	vm->kvm_fd = vm->vm_fd = vm->stop_fd = -1;
 	atomic_init(&vm->status, -1);
 	pthread_mutex_init(&vm->unclaimed_lock, NULL);
+	pthread_mutex_init(&vm->park_lock, NULL);
+	pthread_cond_init(&vm->park_cond, NULL);
 	vm->ctl = (struct machine_ctl){machine_stop_cb, vm};
 }
 
@@ -188,6 +190,8 @@ void vm_destroy(struct vm *vm)
 		close(vm->vm_fd);
 	guest_mem_unmap(&vm->mem);
 	pthread_mutex_destroy(&vm->unclaimed_lock);
+	pthread_mutex_destroy(&vm->park_lock);
+	pthread_cond_destroy(&vm->park_cond);
 	vm->vcpus = NULL;
 	vm->cpuid = NULL;
 	vm->stop_fd = vm->vm_fd = -1;
@@ -327,6 +331,10 @@ void vm_stop(struct vm *vm, int status, const char *why)
 	(void)r;
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
+	/* parked vCPUs (a paused VM) wait on this, not in KVM_RUN */
+	pthread_mutex_lock(&vm->park_lock);
+	pthread_cond_broadcast(&vm->park_cond);
+	pthread_mutex_unlock(&vm->park_lock);
 }
 
 void vm_unclaimed(struct vm *vm, uint64_t addr, bool mmio, bool is_write, uint32_t len)

@@ -59,6 +59,13 @@ struct vm {
 	struct machine_ctl ctl;	   /* devices stop the VM through this */
 	struct vm_device *devices; /* every device, in the order added (device.h) */
 
+	/* Pause (vcpu.c): while park_req, every vCPU waits outside KVM_RUN; nparked counts
+	 * those waiting. park_cond signals a change of either (and vm_stop). */
+	pthread_mutex_t park_lock;
+	pthread_cond_t park_cond;
+	atomic_bool park_req;
+	unsigned nparked;
+
 	atomic_int status; /* -1 while running, else the exit status */
 	int stop_fd;	   /* eventfd: the main loop wakes when the VM stops */
 

@@ -17,6 +17,8 @@ static const char vm_help[] =
     "\n"
     "commands:\n"
     "  run        boot a microVM (vessel vm run --help)\n"
+    "  api        serve Firecracker's API on a Unix socket: vessel vm api --api-sock PATH\n"
+    "             [--config-file vm.json] [--id ID] (docs/api.md)\n"
     "  dump-acpi  write the ACPI tables a VM would get: vessel vm dump-acpi "
     "[--cpus N] [--rng] [--disk SPEC]... [--net SPEC]... DIR\n";
 
@@ -120,6 +122,56 @@ static int cmd_run(int argc, char **argv, vs_err_t *err)
 	return status;
 }
 
+static const char api_usage[] =
+    "usage: vessel vm api --api-sock PATH [--config-file vm.json] [--id ID]";
+
+/* `vm api`: Firecracker's API on a Unix socket; the controller runs it. */
+static int cmd_api(int argc, char **argv, vs_err_t *err)
+{
+	struct controller_api o = {0};
+	for (int i = 1; i < argc; i++) {
+		const char **dst = NULL;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			printf("%s\n", api_usage);
+			return 0;
+		}
+		if (strcmp(argv[i], "--api-sock") == 0)
+			dst = &o.sock;
+		else if (strcmp(argv[i], "--config-file") == 0)
+			dst = &o.config_file;
+		else if (strcmp(argv[i], "--id") == 0)
+			dst = &o.id;
+		if (!dst || i + 1 >= argc) {
+			vs_err(err, 0, "%s: `%s`%s", api_usage, argv[i],
+			       dst ? " needs a value" : " is not an option of vm api");
+			return usage_error(err);
+		}
+		*dst = argv[++i];
+	}
+	if (!o.sock) {
+		vs_err(err, 0, "%s: --api-sock is required", api_usage);
+		return usage_error(err);
+	}
+	if (o.id && (!*o.id || strlen(o.id) > 64 ||
+		     strspn(o.id, "abcdefghijklmnopqrstuvwxyz"
+				  "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				  "0123456789-_") != strlen(o.id))) {
+		vs_err(err, 0, "--id `%s`: 1 to 64 letters, digits, `-` or `_`", o.id);
+		return usage_error(err);
+	}
+	return controller_serve(&o, err);
+}
+
+/* The `vm` commands. */
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv, vs_err_t *err);
+} commands[] = {
+    {"run", cmd_run},
+    {"api", cmd_api},
+    {"dump-acpi", cmd_dump_acpi},
+};
+
 int vmm_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)
 {
 	(void)g; /* --debug reaches us through the log level */
@@ -132,11 +184,9 @@ int vmm_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)
 		fputs(vm_help, stdout);
 		return 0;
 	}
-	if (strcmp(cmd, "dump-acpi") == 0)
-		return cmd_dump_acpi(argc - 1, argv + 1, err);
-	if (strcmp(cmd, "run") != 0) {
-		vs_err(err, 0, "vm: unknown command `%s` (see vessel vm --help)", cmd);
-		return usage_error(err);
-	}
-	return cmd_run(argc - 1, argv + 1, err);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(cmd, commands[i].name) == 0)
+			return commands[i].fn(argc - 1, argv + 1, err);
+	vs_err(err, 0, "vm: unknown command `%s` (see vessel vm --help)", cmd);
+	return usage_error(err);
 }

@@ -183,6 +183,34 @@ Test(acpi, dsdt_declares_virtio_devices)
 	acpi_tables_free(&t);
 }
 
+/* Hardware-reduced ACPI: Linux drives the i8042 (and takes IRQ 1) only if it is here. */
+Test(acpi, dsdt_declares_the_i8042_with_its_ports_and_keyboard_irq)
+{
+	struct acpi_config cfg = {.ncpus = 1};
+	struct acpi_tables t;
+	vs_err_t err = NULL;
+	cr_assert_eq(acpi_build(&cfg, BASE, &t, &err), 0);
+	const struct acpi_table_ref *d = find(&t, "DSDT");
+	const uint8_t *p = t.buf + d->offset;
+	const uint8_t *dev = memmem(p, d->len, "PS2K", 4);
+	cr_assert_not_null(dev, "Device (PS2K)");
+	size_t rest = d->len - (size_t)(dev - p);
+	uint32_t hid = aml_eisaid_value("PNP0303");
+	uint8_t hid_obj[5] = {0x0c, (uint8_t)hid, (uint8_t)(hid >> 8), (uint8_t)(hid >> 16),
+			      (uint8_t)(hid >> 24)};
+	cr_assert_not_null(memmem(dev, rest, hid_obj, sizeof(hid_obj)), "_HID PNP0303");
+	/* IO 0x60 and 0x64 (1 byte each), then IRQNoFlags () {1} */
+	static const uint8_t crs[] = {0x47, 0x01, 0x60, 0x00, 0x60, 0x00, 0x01, 0x01, 0x47, 0x01,
+				      0x64, 0x00, 0x64, 0x00, 0x01, 0x01, 0x22, 0x02, 0x00};
+	cr_assert_not_null(memmem(dev, rest, crs, sizeof(crs)), "_CRS");
+	/* and its (empty) mouse port, IRQNoFlags () {12}, so Linux does not warn */
+	const uint8_t *aux = memmem(p, d->len, "PS2M", 4);
+	cr_assert_not_null(aux, "Device (PS2M)");
+	static const uint8_t irq12[] = {0x22, 0x00, 0x10};
+	cr_assert_not_null(memmem(aux, d->len - (size_t)(aux - p), irq12, sizeof(irq12)), "IRQ 12");
+	acpi_tables_free(&t);
+}
+
 Test(acpi, dsdt_declares_the_rtc_with_its_ports_and_irq)
 {
 	struct acpi_config cfg = {.ncpus = 1};

@@ -144,7 +144,7 @@ Test(bus, dispatch_and_bounds)
 Test(i8042, reset_and_probe)
 {
 	stop_status = -1;
-	struct i8042 *k = i8042_new((struct machine_ctl){record_stop, NULL});
+	struct i8042 *k = i8042_new((struct machine_ctl){record_stop, NULL}, (struct irq_line){0});
 	uint8_t v = 0xaa;
 	i8042_cmd_io(k, 0, &v, 1, true);
 	i8042_cmd_io(k, 0, &v, 1, false);
@@ -363,4 +363,59 @@ Test(rtc, host_clock_thread_starts_and_stops)
 	cr_assert_eq(rtc_start(r, &err), 0);
 	cmos_wr(r, 0x0b, 0x02 | 0x10);
 	rtc_free(r);
+}
+
+static int kbd_irqs;
+static void count_irq(void *ctx, unsigned gsi, int level)
+{
+	(void)ctx;
+	cr_assert_eq(gsi, I8042_KBD_IRQ);
+	kbd_irqs += level;
+}
+
+/* What the guest reads from the data port while the output buffer is full. */
+static unsigned drain_kbd(struct i8042 *k, uint8_t *out, unsigned max)
+{
+	unsigned n = 0;
+	uint8_t st;
+	for (i8042_cmd_io(k, 0, &st, 1, false); (st & 0x01) && n < max;
+	     i8042_cmd_io(k, 0, &st, 1, false))
+		i8042_data_io(k, 0, &out[n++], 1, false);
+	return n;
+}
+
+Test(i8042, keyboard_answers_and_types_ctrl_alt_del)
+{
+	kbd_irqs = 0;
+	struct i8042 *k = i8042_new((struct machine_ctl){record_stop, NULL},
+				    (struct irq_line){count_irq, NULL, I8042_KBD_IRQ});
+	vs_err_t err = NULL;
+	cr_assert_eq(i8042_ctrl_alt_del(k, &err), -1, "no driver turned the keyboard on");
+	cr_assert(strstr(err->msg, "not turned its keyboard on"), "%s", err->msg);
+	vs_err_free(&err);
+	/* what Linux's i8042 driver does: keyboard on, interrupts on */
+	uint8_t v = 0x60, buf[32];
+	i8042_cmd_io(k, 0, &v, 1, true);
+	v = 0x01; /* CTR: keyboard interrupt, keyboard enabled, no translation */
+	i8042_data_io(k, 0, &v, 1, true);
+	v = 0xf2; /* atkbd's GETID */
+	i8042_data_io(k, 0, &v, 1, true);
+	unsigned n = drain_kbd(k, buf, sizeof(buf));
+	cr_assert_eq(n, 3);
+	cr_assert(buf[0] == 0xfa && buf[1] == 0xab && buf[2] == 0x83, "ACK and an MF2 id");
+	v = 0xed; /* set LEDs, then its parameter: each acknowledged */
+	i8042_data_io(k, 0, &v, 1, true);
+	v = 0x00;
+	i8042_data_io(k, 0, &v, 1, true);
+	cr_assert_eq(drain_kbd(k, buf, sizeof(buf)), 2);
+	kbd_irqs = 0;
+	cr_assert_eq(i8042_ctrl_alt_del(k, &err), 0);
+	n = drain_kbd(k, buf, sizeof(buf));
+	static const uint8_t want[] = {0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0,
+				       0x71, 0xf0, 0x11, 0xf0, 0x14};
+	cr_assert_eq(n, sizeof(want));
+	cr_assert_arr_eq(buf, want, sizeof(want));
+	cr_assert_eq(kbd_irqs, (int)sizeof(want), "one interrupt per byte");
+	cr_assert_eq(stop_status, -1);
+	i8042_free(k);
 }

@@ -8,6 +8,7 @@
 
 #include "base/util.h"
 #include "vmm/boot/aml.h"
+#include "vmm/devices/i8042.h"
 #include "vmm/devices/rtc.h"
 #include "vmm/layout.h"
 
@@ -105,6 +106,31 @@ static void build_dsdt(struct aml *a, const struct acpi_config *cfg)
 	size_t sz, res = aml_resources_begin(a, &sz);
 	aml_res_io(a, COM1_PORT, 8);
 	aml_res_irq_noflags(a, COM1_IRQ);
+	aml_resources_end(a, res, sz);
+	aml_end(a, dev);
+
+	/* The i8042 with its keyboard IRQ: in hardware-reduced mode Linux finds the
+	 * controller only here (as on Firecracker), and the keyboard is how the API's
+	 * SendCtrlAltDel reaches the guest. */
+	dev = aml_device_begin(a, "PS2K");
+	aml_name(a, "_HID");
+	aml_eisaid(a, "PNP0303");
+	aml_name(a, "_CRS");
+	res = aml_resources_begin(a, &sz);
+	aml_res_io(a, I8042_DATA_PORT, 1);
+	aml_res_io(a, I8042_CMD_PORT, 1);
+	aml_res_irq_noflags(a, I8042_KBD_IRQ);
+	aml_resources_end(a, res, sz);
+	aml_end(a, dev);
+
+	/* The mouse port too, though nothing is attached (the AUX tests fail at once):
+	 * without it Linux warns that the firmware disabled the AUX port. */
+	dev = aml_device_begin(a, "PS2M");
+	aml_name(a, "_HID");
+	aml_eisaid(a, "PNP0F13");
+	aml_name(a, "_CRS");
+	res = aml_resources_begin(a, &sz);
+	aml_res_irq_noflags(a, I8042_AUX_IRQ);
 	aml_resources_end(a, res, sz);
 	aml_end(a, dev);
 

@@ -42,17 +42,17 @@ const struct device_kind serial_kind = {
 static void *i8042_create(struct vm *vm, const void *config, vs_err_t *err)
 {
 	(void)config;
-	struct i8042 *k = i8042_new(vm->ctl);
+	struct i8042 *k = i8042_new(vm->ctl, (struct irq_line){vm_irq_line, vm, I8042_KBD_IRQ});
 	if (!k) {
 		vs_err(err, ENOMEM, "i8042");
 		return NULL;
 	}
-	if (bus_add(&vm->pio, 0x60, 1, "i8042 data", i8042_data_io, k, err) < 0) {
+	if (bus_add(&vm->pio, I8042_DATA_PORT, 1, "i8042 data", i8042_data_io, k, err) < 0) {
 		i8042_free(k);
 		return NULL;
 	}
-	if (bus_add(&vm->pio, 0x64, 1, "i8042 command", i8042_cmd_io, k, err) < 0) {
-		bus_remove(&vm->pio, 0x60);
+	if (bus_add(&vm->pio, I8042_CMD_PORT, 1, "i8042 command", i8042_cmd_io, k, err) < 0) {
+		bus_remove(&vm->pio, I8042_DATA_PORT);
 		i8042_free(k);
 		return NULL;
 	}
@@ -62,6 +62,14 @@ static void *i8042_create(struct vm *vm, const void *config, vs_err_t *err)
 static void i8042_destroy(void *k)
 {
 	i8042_free(k);
+}
+
+int device_ctrl_alt_del(struct vm *vm, vs_err_t *err)
+{
+	struct i8042 *k = device_find(vm, &i8042_kind);
+	if (!k)
+		return vs_err(err, 0, "the VM has no i8042 to type Ctrl+Alt+Del on");
+	return i8042_ctrl_alt_del(k, err);
 }
 
 const struct device_kind i8042_kind = {

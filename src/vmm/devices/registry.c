@@ -8,6 +8,7 @@
 #include "vmm/virtio/blk.h"
 #include "vmm/virtio/net.h"
 #include "vmm/virtio/rng.h"
+#include "vmm/virtio/virtio.h"
 #include "vmm/vm.h"
 
 /* One row per kind, in build order (see device.h). */
@@ -73,6 +74,20 @@ void devices_free(struct vm *vm)
 			d->kind->destroy(d->state);
 		free(d);
 	}
+}
+
+void devices_pause(struct vm *vm)
+{
+	for (struct vm_device *d = vm->devices; d; d = d->next)
+		if (d->kind->virtio)
+			virtio_mmio_pause(d->state);
+}
+
+void devices_resume(struct vm *vm)
+{
+	for (struct vm_device *d = vm->devices; d; d = d->next)
+		if (d->kind->virtio)
+			virtio_mmio_resume(d->state);
 }
 
 int device_check_snapshot(const struct vm *vm, vs_err_t *err)

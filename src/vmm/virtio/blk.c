@@ -217,6 +217,14 @@ static void blk_fd_ready(void *dev, int fd, uint32_t events)
 	process(d);
 }
 
+/* A pause: every request io_uring has is answered before the worker parks. */
+static void blk_quiesce(void *dev)
+{
+	struct blk_dev *d = dev;
+	blk_io_wait_all(&d->io, io_done, d);
+	flush_used(d);
+}
+
 static void blk_config_read(void *dev, uint32_t off, uint8_t *data, uint32_t len)
 {
 	struct blk_dev *d = dev;
@@ -295,6 +303,7 @@ static const struct virtio_device_ops blk_ops_rw = {
     .queue_notify = blk_queue_notify,
     .fd_ready = blk_fd_ready,
     .reset = blk_reset,
+    .quiesce = blk_quiesce,
     .destroy = blk_destroy,
 };
 
@@ -310,6 +319,7 @@ static const struct virtio_device_ops blk_ops_ro = {
     .queue_notify = blk_queue_notify,
     .fd_ready = blk_fd_ready,
     .reset = blk_reset,
+    .quiesce = blk_quiesce,
     .destroy = blk_destroy,
 };
 

@@ -156,6 +156,22 @@ void blk_io_reap(struct blk_io *b, void (*fn)(void *arg, void *tag, int res), vo
 	}
 }
 
+void blk_io_wait_all(struct blk_io *b, void (*fn)(void *arg, void *tag, int res), void *arg)
+{
+	vs_err_t err = NULL;
+	if (blk_io_submit(b, &err) < 0)
+		vs_err_free(&err);
+	while (b->inflight) {
+		struct io_uring_cqe *cqe;
+		int r = io_uring_wait_cqe(&b->ring, &cqe);
+		if (r == -EINTR)
+			continue;
+		if (r < 0)
+			break;
+		blk_io_reap(b, fn, arg);
+	}
+}
+
 void blk_io_drain(struct blk_io *b)
 {
 	vs_err_t err = NULL;

@@ -48,6 +48,9 @@ int blk_io_submit(struct blk_io *b, vs_err_t *err);
 /* Reaps every completion: fn(arg, tag, res) with res as io_uring gives it (-errno or the
  * byte count). Clears the eventfd first, so nothing that lands meanwhile is missed. */
 void blk_io_reap(struct blk_io *b, void (*fn)(void *arg, void *tag, int res), void *arg);
+/* Submits what is queued and waits for all of it, reaping each completion through fn as
+ * blk_io_reap does (a pause: nothing may be in flight). */
+void blk_io_wait_all(struct blk_io *b, void (*fn)(void *arg, void *tag, int res), void *arg);
 /* Waits for everything in flight and drops it (device reset). */
 void blk_io_drain(struct blk_io *b);
 

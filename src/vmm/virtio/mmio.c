@@ -101,6 +101,9 @@ struct virtio_mmio {
 	bool dev_fds_on;       /* in the epoll set (work_lock) */
 	pthread_t worker;
 	bool worker_started;
+	/* pause: the worker parks (work_lock released) while pause_req; both under work_lock */
+	pthread_cond_t pause_cond;
+	bool pause_req, parked;
 	/* what transport_setup got from the VM, undone when one device is unplugged */
 	bool irqfd_on, on_bus;
 	unsigned ndoorbells;
@@ -222,6 +225,39 @@ static void drain(int fd)
 		;
 }
 
+/* Worker, work_lock held: nothing in flight, then wait for the resume. The events
+ * epoll gave before are handled after it, as if they came then. */
+static void park(struct virtio_mmio *t)
+{
+	if (atomic_load(&t->active) && !atomic_load(&t->failed) && t->ops->quiesce)
+		t->ops->quiesce(t->dev);
+	t->parked = true;
+	pthread_cond_broadcast(&t->pause_cond);
+	while (t->pause_req && !atomic_load(&t->stopping))
+		pthread_cond_wait(&t->pause_cond, &t->work_lock);
+	t->parked = false;
+}
+
+void virtio_mmio_pause(struct virtio_mmio *t)
+{
+	pthread_mutex_lock(&t->work_lock);
+	t->pause_req = true;
+	pthread_mutex_unlock(&t->work_lock);
+	ctl_poke(t);
+	pthread_mutex_lock(&t->work_lock);
+	while (t->worker_started && !t->parked && !atomic_load(&t->stopping))
+		pthread_cond_wait(&t->pause_cond, &t->work_lock);
+	pthread_mutex_unlock(&t->work_lock);
+}
+
+void virtio_mmio_resume(struct virtio_mmio *t)
+{
+	pthread_mutex_lock(&t->work_lock);
+	t->pause_req = false;
+	pthread_cond_broadcast(&t->pause_cond);
+	pthread_mutex_unlock(&t->work_lock);
+}
+
 static void *worker_main(void *arg)
 {
 	struct virtio_mmio *t = arg;
@@ -236,6 +272,8 @@ static void *worker_main(void *arg)
 		}
 		uint32_t kicked = 0;
 		pthread_mutex_lock(&t->work_lock);
+		if (t->pause_req)
+			park(t);
 		for (int i = 0; i < n; i++) {
 			const struct watch *w = evs[i].data.ptr;
 			switch (w->kind) {
@@ -522,7 +560,10 @@ static void unplug(struct virtio_mmio *t)
 static void transport_free(struct virtio_mmio *t, bool destroy_dev, bool unplugging)
 {
 	if (t->worker_started) {
+		pthread_mutex_lock(&t->work_lock);
 		atomic_store(&t->stopping, true);
+		pthread_cond_broadcast(&t->pause_cond); /* a paused worker */
+		pthread_mutex_unlock(&t->work_lock);
 		ctl_poke(t);
 		pthread_join(t->worker, NULL);
 	}
@@ -544,6 +585,7 @@ static void transport_free(struct virtio_mmio *t, bool destroy_dev, bool unplugg
 			close(t->notify_fd[qi]);
 	pthread_mutex_destroy(&t->regs_lock);
 	pthread_mutex_destroy(&t->work_lock);
+	pthread_cond_destroy(&t->pause_cond);
 	free(t);
 }
 
@@ -633,6 +675,7 @@ int virtio_mmio_add(struct vm *vm, const struct virtio_device_ops *ops, void *de
 		t->notify_fd[qi] = -1;
 	pthread_mutex_init(&t->regs_lock, NULL);
 	pthread_mutex_init(&t->work_lock, NULL);
+	pthread_cond_init(&t->pause_cond, NULL);
 	if (transport_setup(t, err) < 0) {
 		transport_free(t, false, true);
 		return -1;

@@ -60,6 +60,9 @@ struct virtio_device_ops {
 	 * while the device is active and not failed (the fd is not polled otherwise) */
 	void (*fd_ready)(void *dev, int fd, uint32_t events);
 	void (*reset)(void *dev); /* the driver wrote 0 to Status; stop using the queues */
+	/* the VM pauses: finish every request in flight (answer it on the used ring) before
+	 * returning; worker thread, work_lock held. NULL: the device's work is synchronous */
+	void (*quiesce)(void *dev);
 	/* the VM is going and the worker has stopped: free dev (may be NULL) */
 	void (*destroy)(void *dev);
 };
@@ -85,6 +88,11 @@ int virtio_mmio_add_fd(struct virtio_mmio *t, int fd, uint32_t events, vs_err_t 
 void virtio_mmio_wake_after(struct virtio_mmio *t, unsigned ms);
 /* Raises the configuration-change interrupt (a device whose config space changed). */
 void virtio_mmio_notify_config(struct virtio_mmio *t);
+
+/* Pause (the VM's vCPUs are parked): the worker finishes what is in flight (ops->quiesce)
+ * and waits, taking no events, until virtio_mmio_resume. Returns once it waits. */
+void virtio_mmio_pause(struct virtio_mmio *t);
+void virtio_mmio_resume(struct virtio_mmio *t);
 
 /* The window and IRQ of the i-th device (pure: dump-acpi uses it without a VM). */
 void virtio_mmio_slot(unsigned i, struct acpi_virtio_mmio *out);

@@ -1,0 +1,86 @@
+/* The API's request path from raw bytes: HTTP parsing (http-parser and our limits), routing,
+ * body parsing and every resource's handler, on a fresh instance whose controller is a fake
+ * (start, pause and resume succeed, so the started states are reached too). Checks, besides
+ * crashes, UB and leaks: every byte of output is whole responses, each a 100, 200, 204 or
+ * 400, and a 400 carries a fault_message.
+ * Inputs naming /logger or /metrics are skipped: those open (and create) files at any path
+ * the input names, which a fuzzer must not do on the machine it runs on. */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "vmm/api/api.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int ok_start(void *ctx, const struct vm_config *c, vs_err_t *err)
+{
+	(void)ctx;
+	(void)err;
+	if (!c->kernel || c->cpus < 1)
+		__builtin_trap();
+	return 0;
+}
+
+static int ok(void *ctx, vs_err_t *err)
+{
+	(void)ctx;
+	(void)err;
+	return 0;
+}
+
+static int no(void *ctx, vs_err_t *err)
+{
+	(void)ctx;
+	return vs_err(err, 0, "no");
+}
+
+static void check_output(const char *out, size_t len)
+{
+	size_t i = 0;
+	while (i < len) {
+		if (len - i < 13 || memcmp(out + i, "HTTP/1.1 ", 9) != 0)
+			__builtin_trap();
+		const char *status = out + i + 9;
+		if (memcmp(status, "100", 3) && memcmp(status, "200", 3) &&
+		    memcmp(status, "204", 3) && memcmp(status, "400", 3))
+			__builtin_trap();
+		const char *end = memmem(out + i, len - i, "\r\n\r\n", 4);
+		if (!end)
+			__builtin_trap();
+		size_t body = 0;
+		const char *cl = memmem(out + i, (size_t)(end - (out + i)), "Content-Length: ", 16);
+		if (cl)
+			body = strtoul(cl + 16, NULL, 10);
+		size_t next = (size_t)(end + 4 - out) + body;
+		if (next > len)
+			__builtin_trap();
+		if (!memcmp(status, "400", 3) && !memmem(end, body + 4, "\"fault_message\"", 15))
+			__builtin_trap();
+		i = next;
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (memmem(data, size, "logger", 6) || memmem(data, size, "metrics", 7))
+		return 0;
+	const struct api_controller ctl = {NULL, ok_start, ok, ok, no};
+	vs_err_t err = NULL;
+	struct api *a = api_new("fuzz", &ctl, &err);
+	if (!a)
+		return 0;
+	struct api_http *h = api_http_new(a);
+	if (h) {
+		/* in two pieces, as a socket may give them */
+		size_t half = size / 2;
+		if (api_http_feed(h, (const char *)data, half))
+			api_http_feed(h, (const char *)data + half, size - half);
+		size_t len;
+		const char *out = api_http_output(h, &len);
+		check_output(out, len);
+		api_http_free(h);
+	}
+	api_free(a);
+	return 0;
+}

@@ -1,0 +1,312 @@
+/* The API without a socket or a VM: the router's table, requests -> the VM config the
+ * controller gets (the same config --config-file makes), the instance's states, and the
+ * HTTP layer fed byte by byte. The controller is a fake that records what it is asked. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmm/api/api.h"
+#include "vmm/api/resources.h"
+#include "vmm/virtio/blk_spec.h"
+
+struct fake {
+	int starts, pauses, resumes;
+	bool fail_start;
+	/* what InstanceStart asked for */
+	unsigned cpus;
+	uint64_t memory;
+	char kernel[256], cmdline[512];
+	unsigned ndevices;
+	char first_device[32], first_path[256];
+};
+
+static int fake_start(void *ctx, const struct vm_config *c, vs_err_t *err)
+{
+	struct fake *f = ctx;
+	f->starts++;
+	if (f->fail_start)
+		return vs_err(err, 0, "kernel: not a kernel");
+	f->cpus = c->cpus;
+	f->memory = c->memory;
+	snprintf(f->kernel, sizeof(f->kernel), "%s", c->kernel);
+	snprintf(f->cmdline, sizeof(f->cmdline), "%s", c->cmdline);
+	f->ndevices = c->ndevices;
+	if (c->ndevices) {
+		snprintf(f->first_device, sizeof(f->first_device), "%s", c->devices[0].kind->name);
+		if (!strcmp(c->devices[0].kind->name, "drive"))
+			snprintf(f->first_path, sizeof(f->first_path), "%s",
+				 ((const struct blk_spec *)c->devices[0].config)->path);
+	}
+	return 0;
+}
+
+static int fake_pause(void *ctx, vs_err_t *err)
+{
+	(void)err;
+	((struct fake *)ctx)->pauses++;
+	return 0;
+}
+
+static int fake_resume(void *ctx, vs_err_t *err)
+{
+	(void)err;
+	((struct fake *)ctx)->resumes++;
+	return 0;
+}
+
+static int fake_cad(void *ctx, vs_err_t *err)
+{
+	(void)ctx;
+	return vs_err(err, 0, "SendCtrlAltDel: not supported");
+}
+
+static struct fake fake;
+static struct api *api;
+static char kernel[] = "/tmp/vessel-unit-api-XXXXXX";
+
+static void setup(void)
+{
+	memset(&fake, 0, sizeof(fake));
+	const struct api_controller ops = {&fake, fake_start, fake_pause, fake_resume, fake_cad};
+	vs_err_t err = NULL;
+	api = api_new("unit", &ops, &err);
+	cr_assert(api);
+	int fd = mkstemp(kernel);
+	cr_assert(fd >= 0);
+	close(fd);
+}
+
+static void teardown(void)
+{
+	api_free(api);
+	unlink(kernel);
+	strcpy(kernel, "/tmp/vessel-unit-api-XXXXXX");
+}
+
+/* One call: its status, and its body in *body (caller frees) when asked. */
+static int call(const char *method, const char *path, const char *body, char **out)
+{
+	struct api_response r;
+	api_handle(api, method, path, body, body ? strlen(body) : 0, &r);
+	if (out)
+		*out = r.body;
+	else
+		free(r.body);
+	return r.status;
+}
+
+static void expect_fault(const char *method, const char *path, const char *body, const char *names)
+{
+	char *out = NULL;
+	int status = call(method, path, body, &out);
+	cr_assert_eq(status, 400, "%s %s %s: %d %s", method, path, body ? body : "", status,
+		     out ? out : "");
+	cr_assert(out && strstr(out, "\"fault_message\"") && strstr(out, names),
+		  "%s %s: %s lacks `%s`", method, path, out ? out : "(none)", names);
+	free(out);
+}
+
+TestSuite(api, .init = setup, .fini = teardown);
+
+Test(api, router_matches_paths_and_ids)
+{
+	const struct api_route *r = NULL;
+	struct api_request q = {0};
+	vs_err_t err = NULL;
+	cr_assert_eq(api_route("PUT", "/drives/rootfs", &r, &q, &err), 0);
+	cr_assert_str_eq(q.id, "rootfs");
+	cr_assert(q.kind && !strcmp(q.kind->name, "drive"));
+	cr_assert_eq(r->fn, res_device_put);
+	cr_assert_eq(api_route("PATCH", "/network-interfaces/eth_0", &r, &q, &err), 0);
+	cr_assert_str_eq(q.id, "eth_0");
+	cr_assert_eq(r->fn, res_device_patch);
+	cr_assert_eq(api_route("PUT", "/entropy", &r, &q, &err), 0);
+	cr_assert_eq(api_route("PATCH", "/entropy", &r, &q, &err), -1, "no PATCH without an id");
+	vs_err_free(&err);
+	cr_assert_eq(api_route("GET", "/", &r, &q, &err), 0);
+	cr_assert_eq(r->fn, res_instance_get);
+	cr_assert_eq(api_route("GET", "/vm/config", &r, &q, &err), 0);
+	cr_assert_eq(r->fn, res_vm_config_get);
+	const char *bad[][2] = {{"GET", "/drives"},
+				{"PUT", "/drives/"},
+				{"PUT", "/drives/a/b"},
+				{"PUT", "/drives/a-b"},
+				{"GET", "/machine-config/"},
+				{"POST", "/actions"},
+				{"GET", ""},
+				{"GET", "/version/x"}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(api_route(bad[i][0], bad[i][1], &r, &q, &err), -1, "%s %s", bad[i][0],
+			     bad[i][1]);
+		cr_assert(strstr(err->msg, "path"), "%s", err->msg);
+		vs_err_free(&err);
+	}
+	char longid[100];
+	memset(longid, 'a', sizeof(longid));
+	memcpy(longid, "/drives/", 8);
+	longid[99] = '\0';
+	cr_assert_eq(api_route("PUT", longid, &r, &q, &err), -1, "an id over 64 characters");
+	vs_err_free(&err);
+}
+
+Test(api, requests_become_the_config_instance_start_gets)
+{
+	char body[512];
+	snprintf(body, sizeof(body),
+		 "{\"kernel_image_path\": \"%s\", \"boot_args\": \"console=ttyS0\"}", kernel);
+	cr_assert_eq(call("PUT", "/boot-source", body, NULL), 204);
+	cr_assert_eq(
+	    call("PUT", "/machine-config", "{\"vcpu_count\": 3, \"mem_size_mib\": 96}", NULL), 204);
+	cr_assert_eq(call("PUT", "/drives/data",
+			  "{\"drive_id\": \"data\", \"path_on_host\": \"/d.img\", "
+			  "\"is_root_device\": false}",
+			  NULL),
+		     204);
+	cr_assert_eq(call("PUT", "/drives/root",
+			  "{\"drive_id\": \"root\", \"path_on_host\": \"/r.img\", "
+			  "\"is_root_device\": true, \"is_read_only\": true}",
+			  NULL),
+		     204);
+	cr_assert_eq(call("PUT", "/entropy", "{}", NULL), 204);
+	cr_assert_eq(fake.starts, 0);
+	cr_assert_eq(call("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", NULL), 204);
+	cr_assert_eq(fake.starts, 1);
+	cr_assert_eq(fake.cpus, 3);
+	cr_assert_eq(fake.memory, 96ull << 20);
+	cr_assert_str_eq(fake.kernel, kernel);
+	/* as --config-file does it: the root drive first (vda), root= on the command line */
+	cr_assert_str_eq(fake.cmdline, "console=ttyS0 root=/dev/vda ro");
+	cr_assert_eq(fake.ndevices, 3);
+	cr_assert_str_eq(fake.first_device, "drive");
+	cr_assert_str_eq(fake.first_path, "/r.img");
+	cr_assert_eq(api_state(api), API_RUNNING);
+}
+
+Test(api, a_failed_start_leaves_it_not_started)
+{
+	char body[256];
+	snprintf(body, sizeof(body), "{\"kernel_image_path\": \"%s\"}", kernel);
+	cr_assert_eq(call("PUT", "/boot-source", body, NULL), 204);
+	fake.fail_start = true;
+	expect_fault("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", "not a kernel");
+	cr_assert_eq(api_state(api), API_NOT_STARTED);
+	fake.fail_start = false;
+	cr_assert_eq(call("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", NULL), 204);
+}
+
+Test(api, states_and_the_calls_each_allows)
+{
+	expect_fault("PATCH", "/vm", "{\"state\": \"Paused\"}", "not started");
+	expect_fault("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", "boot source");
+	char body[256];
+	snprintf(body, sizeof(body), "{\"kernel_image_path\": \"%s\"}", kernel);
+	cr_assert_eq(call("PUT", "/boot-source", body, NULL), 204);
+	cr_assert_eq(call("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", NULL), 204);
+	expect_fault("PUT", "/boot-source", body, "InstanceStart");
+	expect_fault("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64}",
+		     "InstanceStart");
+	expect_fault("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", "started already");
+	cr_assert_eq(call("PATCH", "/vm", "{\"state\": \"Paused\"}", NULL), 204);
+	cr_assert_eq(call("PATCH", "/vm", "{\"state\": \"Paused\"}", NULL), 204);
+	cr_assert_eq(fake.pauses, 1, "pausing a paused VM asks nothing");
+	cr_assert_eq(api_state(api), API_PAUSED);
+	char *out = NULL;
+	cr_assert_eq(call("GET", "/", NULL, &out), 200);
+	cr_assert(strstr(out, "\"state\":\"Paused\""), "%s", out);
+	free(out);
+	cr_assert_eq(call("PATCH", "/vm", "{\"state\": \"Resumed\"}", NULL), 204);
+	cr_assert_eq(fake.resumes, 1);
+	cr_assert_eq(api_state(api), API_RUNNING);
+}
+
+Test(api, bodies_are_checked_before_anything_changes)
+{
+	expect_fault("PUT", "/machine-config", NULL, "body");
+	expect_fault("PUT", "/machine-config", "[]", "object");
+	expect_fault("PUT", "/machine-config", "{\"vcpu_count\": 1, \"vcpu_count\": 2}", "JSON");
+	expect_fault("PUT", "/machine-config", "{\"vcpu_count\": 1}", "mem_size_mib");
+	expect_fault("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 8, \"x\": 1}",
+		     "x: unknown");
+	expect_fault("PUT", "/drives/a",
+		     "{\"drive_id\": \"b\", \"path_on_host\": \"/x\", "
+		     "\"is_root_device\": false}",
+		     "drive_id");
+	expect_fault("PUT", "/boot-source", "{\"kernel_image_path\": \"/nonexistent\"}",
+		     "kernel_image_path");
+	char *out = NULL;
+	cr_assert_eq(call("GET", "/vm/config", NULL, &out), 200);
+	cr_assert(!strstr(out, "boot-source"), "%s", out);
+	free(out);
+	/* a refused boot source leaves the one before */
+	char body[256];
+	snprintf(body, sizeof(body), "{\"kernel_image_path\": \"%s\"}", kernel);
+	cr_assert_eq(call("PUT", "/boot-source", body, NULL), 204);
+	expect_fault("PUT", "/boot-source", "{\"kernel_image_path\": \"/nonexistent\"}",
+		     "kernel_image_path");
+	expect_fault("PUT", "/boot-source", "{\"boot_args\": \"x\"}", "kernel_image_path");
+	cr_assert_eq(call("GET", "/vm/config", NULL, &out), 200);
+	cr_assert(strstr(out, kernel), "%s", out);
+	free(out);
+	/* and the refused drive left the description without it */
+	cr_assert_eq(call("GET", "/vm/config", NULL, &out), 200);
+	cr_assert(strstr(out, "\"drives\":[]"), "%s", out);
+	free(out);
+}
+
+/* The output so far as a string (it is not NUL-terminated). */
+static char *output(struct api_http *h, size_t *len)
+{
+	const char *o = api_http_output(h, len);
+	char *s = malloc(*len + 1);
+	cr_assert(s);
+	memcpy(s, o, *len);
+	s[*len] = '\0';
+	return s;
+}
+
+/* The same request in any split gives the same answer. */
+Test(api, http_in_pieces)
+{
+	static const char req[] = "PATCH /machine-config HTTP/1.1\r\nHost: x\r\n"
+				  "Content-Length: 17\r\n\r\n{\"vcpu_count\": 3}"
+				  "GET /machine-config?x=1 HTTP/1.1\r\n\r\n";
+	for (size_t step = 1; step <= sizeof(req); step++) {
+		teardown();
+		setup();
+		struct api_http *h = api_http_new(api);
+		for (size_t i = 0; i < sizeof(req) - 1; i += step) {
+			size_t n = sizeof(req) - 1 - i < step ? sizeof(req) - 1 - i : step;
+			cr_assert(api_http_feed(h, req + i, n));
+		}
+		size_t len;
+		char *copy = output(h, &len);
+		cr_assert(!strncmp(copy, "HTTP/1.1 204 No Content\r\n", 25), "%s", copy);
+		cr_assert(strstr(copy, "HTTP/1.1 200 OK") && strstr(copy, "\"vcpu_count\":3"), "%s",
+			  copy);
+		free(copy);
+		api_http_sent(h, len);
+		api_http_output(h, &len);
+		cr_assert_eq(len, 0);
+		api_http_free(h);
+	}
+}
+
+Test(api, http_refuses_and_closes)
+{
+	const char *bad[][2] = {
+	    {"NOPE\r\n\r\n", "malformed"},
+	    {"PUT /vm HTTP/1.1\r\nContent-Length: 99999\r\n\r\n", "51200"},
+	    {"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n", "upgrade"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct api_http *h = api_http_new(api);
+		cr_assert(!api_http_feed(h, bad[i][0], strlen(bad[i][0])), "%s", bad[i][0]);
+		size_t len;
+		char *out = output(h, &len);
+		cr_assert(strstr(out, "400 Bad Request") && strstr(out, bad[i][1]), "%s", out);
+		free(out);
+		api_http_free(h);
+	}
+}
