@@ -172,21 +172,16 @@ void blk_io_wait_all(struct blk_io *b, void (*fn)(void *arg, void *tag, int res)
 	}
 }
 
+static void discard_completion(void *arg, void *tag, int res)
+{
+	(void)arg;
+	(void)tag;
+	(void)res;
+}
+
 void blk_io_drain(struct blk_io *b)
 {
-	vs_err_t err = NULL;
-	if (blk_io_submit(b, &err) < 0)
-		vs_err_free(&err);
-	while (b->inflight) {
-		struct io_uring_cqe *cqe;
-		int r = io_uring_wait_cqe(&b->ring, &cqe);
-		if (r == -EINTR)
-			continue;
-		if (r < 0)
-			break;
-		io_uring_cqe_seen(&b->ring, cqe);
-		b->inflight--;
-	}
+	blk_io_wait_all(b, discard_completion, NULL);
 }
 
 int blk_io_finish_rw(struct blk_io *b, const struct blk_req *r, uint64_t done)
