@@ -1,6 +1,8 @@
 #include "vmm/memory.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 
 #include "vmm/layout.h"
@@ -73,6 +75,48 @@ void guest_mem_unmap(struct guest_mem *m)
 	if (m->host)
 		munmap(m->host, m->ram_size);
 	m->host = NULL;
+	free((void *)m->dirty);
+	m->dirty = NULL;
+}
+
+int guest_mem_track_dirty(struct guest_mem *m, bool on, vs_err_t *err)
+{
+	if (!on) {
+		free((void *)m->dirty);
+		m->dirty = NULL;
+		return 0;
+	}
+	if (m->dirty)
+		return 0;
+	size_t words = (guest_mem_npages(m) + 63) / 64;
+	m->dirty = calloc(words ? words : 1, sizeof(*m->dirty));
+	if (!m->dirty)
+		return vs_err(err, ENOMEM, "dirty page bitmap for %llu MiB of guest RAM",
+			      (unsigned long long)(m->ram_size >> 20));
+	return 0;
+}
+
+void guest_mem_mark_dirty(struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+	if (!m->dirty || !len)
+		return;
+	uint8_t *p = guest_mem_ptr(m, gpa, len);
+	if (!p)
+		return;
+	uint64_t first = (uint64_t)(p - m->host) / 4096;
+	uint64_t last = ((uint64_t)(p - m->host) + len - 1) / 4096;
+	for (uint64_t pg = first; pg <= last; pg++)
+		atomic_fetch_or_explicit(&m->dirty[pg / 64], 1ULL << (pg % 64),
+					 memory_order_relaxed);
+}
+
+void guest_mem_take_dirty(struct guest_mem *m, uint64_t *out)
+{
+	if (!m->dirty)
+		return;
+	size_t words = (guest_mem_npages(m) + 63) / 64;
+	for (size_t i = 0; i < words; i++)
+		out[i] |= atomic_exchange_explicit(&m->dirty[i], 0, memory_order_relaxed);
 }
 
 void *guest_mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len)

@@ -2,6 +2,7 @@
 #ifndef VESSEL_VMM_MEMORY_H
 #define VESSEL_VMM_MEMORY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,10 @@ struct guest_mem {
 	uint8_t *host;	   /* ram_size bytes, MAP_NORESERVE */
 	uint64_t ram_size; /* total RAM */
 	uint64_t low_size; /* RAM below the MMIO hole; the rest sits at 4 GiB */
+	/* Pages the VMM itself wrote (device workers), one bit per 4 KiB page of host, while
+	 * tracking is on (diff snapshots, migration): KVM's dirty log sees only the guest's
+	 * own writes. NULL: not tracking. */
+	_Atomic(uint64_t) *dirty;
 };
 
 enum guest_region_type { GUEST_RAM = 1, GUEST_RESERVED = 2 };
@@ -39,6 +44,18 @@ void guest_mem_unmap(struct guest_mem *m);
 
 /* Host pointer for [gpa, gpa + len) if all of it is RAM, else NULL. */
 void *guest_mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len);
+
+/* Device-side dirty tracking. guest_mem_track_dirty starts (a cleared bitmap) or stops it;
+ * guest_mem_mark_dirty records a VMM write to [gpa, gpa + len) (any thread; a no-op when
+ * not tracking or outside RAM); guest_mem_take_dirty ORs the pages marked since the last
+ * take into out (one bit per page of host offset, guest_mem_npages bits) and clears them. */
+static inline uint64_t guest_mem_npages(const struct guest_mem *m)
+{
+	return m->ram_size / 4096;
+}
+int guest_mem_track_dirty(struct guest_mem *m, bool on, vs_err_t *err);
+void guest_mem_mark_dirty(struct guest_mem *m, uint64_t gpa, uint64_t len);
+void guest_mem_take_dirty(struct guest_mem *m, uint64_t *out);
 
 /* One past the highest RAM address below the MMIO hole (where 32-bit things must fit). */
 static inline uint64_t guest_mem_low_end(const struct guest_mem *m)
