@@ -9,6 +9,7 @@
 #include "base/globals.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "engine/engine.h"
 #include "image/image.h"
 #include "oci/oci.h"
 #include "oci/rootless.h"
@@ -50,6 +51,7 @@ static const struct command commands[] = {
 	{"vm", vmm_main, "run a microVM (vessel vm run --help)", NULL, false, true},
 	{"image", image_main, "load, list and mount images (vessel image --help)", NULL, false,
 	 true},
+	{"container", engine_main, "run containers from images (vessel container --help)", NULL},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,367 @@
+/* `vessel container ...`: the command table, the containers' records, and the commands
+ * that only read a record and ask the runtime (ls, inspect, logs, stop, start, rm, exec).
+ * A record is STORE/containers/ID/record.json; the bundle, root and log sit beside it. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/json.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "engine/engine.h"
+#include "engine/internal.h"
+#include "image/image.h"
+#include "image/store.h"
+
+char *engine_dir(const char *store, const char *id, const char *name)
+{
+	char *p;
+	if (asprintf(&p, "%s/containers/%s%s%s", store, id ? id : "", name ? "/" : "",
+		     name ? name : "") < 0)
+		return NULL;
+	return p;
+}
+
+int engine_write_record(const char *store, json_t *rec, vs_err_t *err)
+{
+	const char *id = json_string_value(json_object_get(rec, "id"));
+	cleanup_free char *tmp = engine_dir(store, id, "record.json.tmp");
+	cleanup_free char *path = engine_dir(store, id, "record.json");
+	cleanup_free char *text = json_dumps(rec, JSON_INDENT(2));
+	if (!tmp || !path || !text)
+		return vs_err(err, ENOMEM, "container record");
+	/* renamed into place: an `ls` never reads half a record */
+	if (vs_write_file(tmp, text, strlen(text), err) < 0)
+		return -1;
+	if (rename(tmp, path) < 0)
+		return vs_err(err, errno, "container record %s", path);
+	return 0;
+}
+
+json_t *engine_records(const char *store, vs_err_t *err)
+{
+	json_t *all = json_array();
+	cleanup_free char *top = engine_dir(store, NULL, NULL);
+	DIR *d = top ? opendir(top) : NULL;
+	if (!d) {
+		if (errno == ENOENT)
+			return all;
+		json_decref(all);
+		vs_err(err, errno, "containers %s", top ? top : store);
+		return NULL;
+	}
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		cleanup_free char *path = engine_dir(store, e->d_name, "record.json");
+		json_t *rec = path ? json_load_file(path, 0, NULL) : NULL;
+		if (rec)
+			json_array_append_new(all, rec);
+	}
+	closedir(d);
+	return all;
+}
+
+json_t *engine_find(const char *store, const char *ref, vs_err_t *err)
+{
+	json_t *all = engine_records(store, err), *found = NULL;
+	if (!all)
+		return NULL;
+	size_t i, n = 0;
+	json_t *r;
+	json_array_foreach(all, i, r)
+	{
+		const char *id = json_string_value(json_object_get(r, "id")) ?: "";
+		const char *name = json_string_value(json_object_get(r, "name")) ?: "";
+		if (strcmp(name, ref) == 0 || strcmp(id, ref) == 0) {
+			found = r;
+			n = 1;
+			break;
+		}
+		if (strlen(ref) >= 4 && vs_str_has_prefix(id, ref)) {
+			found = r;
+			n++;
+		}
+	}
+	if (n == 1)
+		json_incref(found);
+	else
+		found = NULL;
+	json_decref(all);
+	if (!found)
+		vs_err(err, 0, n ? "container `%s`: ambiguous id prefix" : "no container `%s`",
+		       ref);
+	return found;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int engine_remove(const struct vs_globals *g, const char *store, json_t *rec, bool force,
+		  vs_err_t *err)
+{
+	const char *id = json_string_value(json_object_get(rec, "id"));
+	cleanup_free char *status = engine_runtime_status(g, id);
+	if (status && strcmp(status, "stopped") != 0 && !force)
+		return vs_err(err, 0, "container %s is %s: stop it first, or rm --force",
+			      json_string_value(json_object_get(rec, "name")), status);
+	if (status) {
+		char *dargv[] = {"delete", "--force", (char *)id, NULL};
+		if (engine_runtime(g, dargv, -1, err) != 0)
+			return vs_err_wrap(err, "container %s: runtime delete", id);
+	}
+	cleanup_free char *dir = engine_dir(store, id, NULL);
+	cleanup_free char *rootfs = engine_dir(store, id, "rootfs");
+	if (!dir || !rootfs)
+		return vs_err(err, ENOMEM, "rm");
+	if (!json_is_true(json_object_get(rec, "unmounted")) && access(rootfs, F_OK) == 0) {
+		vs_err_t e2 = NULL;
+		if (image_umount_root(rootfs, &e2) < 0 && e2 && e2->errnum != EINVAL) {
+			vs_err_free(err);
+			*err = e2;
+			return vs_err_wrap(err, "container %s", id);
+		}
+		vs_err_free(&e2);
+	}
+	if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
+		return vs_err(err, errno, "container %s: remove %s", id, dir);
+	return 0;
+}
+
+static const char *status_of(const struct vs_globals *g, json_t *rec, char **owned)
+{
+	*owned = engine_runtime_status(g, json_string_value(json_object_get(rec, "id")));
+	if (!*owned)
+		return json_is_true(json_object_get(rec, "started")) ? "exited" : "created";
+	return strcmp(*owned, "stopped") == 0 ? "exited" : *owned;
+}
+
+static int cmd_ls(const struct vs_globals *g, const char *store, int argc, char **argv,
+		  vs_err_t *err)
+{
+	(void)argc, (void)argv;
+	json_t *all = engine_records(store, err);
+	if (!all)
+		return -1;
+	printf("%-12s  %-20s  %-30s  %s\n", "ID", "NAME", "IMAGE", "STATUS");
+	size_t i;
+	json_t *r;
+	json_array_foreach(all, i, r)
+	{
+		cleanup_free char *owned = NULL;
+		const char *st = status_of(g, r, &owned);
+		printf("%-12.12s  %-20s  %-30s  %s\n", json_string_value(json_object_get(r, "id")),
+		       json_string_value(json_object_get(r, "name")),
+		       json_string_value(json_object_get(r, "image")), st);
+	}
+	json_decref(all);
+	return 0;
+}
+
+static int cmd_inspect(const struct vs_globals *g, const char *store, int argc, char **argv,
+		       vs_err_t *err)
+{
+	if (argc != 2)
+		return vs_err(err, 0, "usage: vessel container inspect NAME|ID"), 2;
+	json_t *rec = engine_find(store, argv[1], err);
+	if (!rec)
+		return -1;
+	cleanup_free char *owned = NULL;
+	json_object_set_new(rec, "status", json_string(status_of(g, rec, &owned)));
+	cleanup_free char *cfg = engine_dir(store, json_string_value(json_object_get(rec, "id")),
+					    "config.json");
+	json_t *spec = cfg ? json_load_file(cfg, 0, NULL) : NULL;
+	if (spec)
+		json_object_set_new(rec, "config", spec);
+	json_dumpf(rec, stdout, JSON_INDENT(2));
+	putchar('\n');
+	json_decref(rec);
+	return 0;
+}
+
+static int cmd_logs(const struct vs_globals *g, const char *store, int argc, char **argv,
+		    vs_err_t *err)
+{
+	(void)g;
+	if (argc != 2)
+		return vs_err(err, 0, "usage: vessel container logs NAME|ID"), 2;
+	json_t *rec = engine_find(store, argv[1], err);
+	if (!rec)
+		return -1;
+	cleanup_free char *logs = engine_dir(store, json_string_value(json_object_get(rec, "id")),
+					     "logs");
+	json_decref(rec);
+	int fd = logs ? open(logs, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd < 0)
+		return errno == ENOENT ? 0 : vs_err(err, errno, "logs %s", logs);
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		if (vs_write_all(1, buf, (size_t)n, err) < 0)
+			break;
+	close(fd);
+	return 0;
+}
+
+static int cmd_stop(const struct vs_globals *g, const char *store, int argc, char **argv,
+		    vs_err_t *err)
+{
+	int timeout = 10, c;
+	optind = 0;
+	opterr = 0;
+	static const struct option opts[] = {{"time", required_argument, NULL, 't'}, {0}};
+	while ((c = getopt_long(argc, argv, "+t:", opts, NULL)) != -1) {
+		if (c != 't')
+			return vs_err(err, 0, "usage: vessel container stop [-t SECONDS] NAME|ID"), 2;
+		timeout = atoi(optarg);
+	}
+	if (optind != argc - 1)
+		return vs_err(err, 0, "usage: vessel container stop [-t SECONDS] NAME|ID"), 2;
+	json_t *rec = engine_find(store, argv[optind], err);
+	if (!rec)
+		return -1;
+	char *id = (char *)json_string_value(json_object_get(rec, "id"));
+	const char *sig = json_string_value(json_object_get(rec, "stop_signal")) ?: "SIGTERM";
+	int rc = 0;
+	cleanup_free char *st = engine_runtime_status(g, id);
+	if (st && strcmp(st, "running") == 0) {
+		char *kargv[] = {"kill", id, (char *)sig, NULL};
+		engine_runtime(g, kargv, -1, err);
+		struct timespec t0, now;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (;;) {
+			free(st);
+			st = engine_runtime_status(g, id);
+			if (!st || strcmp(st, "running") != 0)
+				break;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec - t0.tv_sec >= timeout) {
+				/* StopSignal not heeded in time */
+				char *k9[] = {"kill", id, "SIGKILL", NULL};
+				engine_runtime(g, k9, -1, err);
+				t0.tv_sec = now.tv_sec + 3600;
+			}
+			usleep(50000);
+		}
+	}
+	json_decref(rec);
+	return rc;
+}
+
+static int cmd_rm(const struct vs_globals *g, const char *store, int argc, char **argv,
+		  vs_err_t *err)
+{
+	bool force = false;
+	int i = 1;
+	if (i < argc && (strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--force") == 0)) {
+		force = true;
+		i++;
+	}
+	if (i >= argc)
+		return vs_err(err, 0, "usage: vessel container rm [-f] NAME|ID..."), 2;
+	for (; i < argc; i++) {
+		json_t *rec = engine_find(store, argv[i], err);
+		if (!rec)
+			return -1;
+		int rc = engine_remove(g, store, rec, force, err);
+		json_decref(rec);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int cmd_exec(const struct vs_globals *g, const char *store, int argc, char **argv,
+		    vs_err_t *err)
+{
+	if (argc < 3)
+		return vs_err(err, 0, "usage: vessel container exec NAME|ID CMD..."), 2;
+	json_t *rec = engine_find(store, argv[1], err);
+	if (!rec)
+		return -1;
+	char **xargv = calloc((size_t)argc + 2, sizeof(*xargv));
+	if (!xargv) {
+		json_decref(rec);
+		return vs_err(err, ENOMEM, "exec");
+	}
+	xargv[0] = "exec";
+	xargv[1] = (char *)json_string_value(json_object_get(rec, "id"));
+	memcpy(xargv + 2, argv + 2, (size_t)(argc - 2) * sizeof(*xargv));
+	int rc = engine_runtime(g, xargv, -1, err);
+	free(xargv);
+	json_decref(rec);
+	return rc;
+}
+
+static const char engine_help[] =
+    "usage: vessel container COMMAND [--store DIR] ...\n"
+    "\n"
+    "commands:\n"
+    "  run      run [-d] [--rm] [--name N] [-e K=V] [-v /HOST:/CTR[:ro]]\n"
+    "               [--network none|host] [--memory N] [--cpus N] [--user U] [-w DIR]\n"
+    "               IMAGE [CMD...]\n"
+    "  ls       list the containers and their status\n"
+    "  inspect  a container's record, status and runtime config: inspect NAME|ID\n"
+    "  logs     a detached container's output: logs NAME|ID\n"
+    "  exec     run a process in a running container: exec NAME|ID CMD...\n"
+    "  stop     StopSignal, then SIGKILL after -t SECONDS (10): stop NAME|ID\n"
+    "  rm       remove a stopped container (-f: any): rm [-f] NAME|ID...\n"
+    "\n"
+    "--store DIR (before COMMAND): the image store, which holds the containers too\n"
+    "(default " DEFAULT_STORE ")\n";
+
+int engine_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)
+{
+	const char *store = DEFAULT_STORE;
+	int i = 1;
+	if (i + 1 < argc && strcmp(argv[i], "--store") == 0) {
+		store = argv[i + 1];
+		i += 2;
+	}
+	if (i >= argc || strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+		fputs(engine_help, i >= argc ? stderr : stdout);
+		return i >= argc ? 2 : 0;
+	}
+	/* absolute: the bundle's root path and the overlay's dirs are named by it */
+	if (vs_mkdir_p(store, 0700, err) < 0)
+		return -1;
+	cleanup_free char *abs = realpath(store, NULL);
+	if (!abs)
+		return vs_err(err, errno, "store %s", store);
+	static const struct {
+		const char *name;
+		int (*fn)(const struct vs_globals *g, const char *store, int argc, char **argv,
+			  vs_err_t *err);
+	} table[] = {
+	    {"run", engine_run},   {"ls", cmd_ls},	 {"inspect", cmd_inspect},
+	    {"logs", cmd_logs},	   {"stop", cmd_stop},	 {"rm", cmd_rm},
+	    {"exec", cmd_exec},
+	};
+	size_t k = 0;
+	while (k < ARRAY_SIZE(table) && strcmp(table[k].name, argv[i]) != 0)
+		k++;
+	if (k == ARRAY_SIZE(table)) {
+		vs_err(err, 0, "container: unknown command `%s` (see vessel container --help)",
+		       argv[i]);
+		vs_report(*err);
+		return 2;
+	}
+	int rc = table[k].fn(g, abs, argc - i, argv + i, err);
+	if (rc == 2) {
+		vs_report(*err);
+		return 2;
+	}
+	return rc;
+}
