@@ -45,8 +45,9 @@ static void *ring_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len, u
 	return p;
 }
 
-int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size,
-	       const struct virtq_addrs *a, bool event_idx, bool indirect, vs_err_t *err)
+static int setup(struct virtq *q, const struct guest_mem *mem, uint16_t size,
+		 const struct virtq_addrs *a, bool event_idx, bool indirect, bool fresh,
+		 vs_err_t *err)
 {
 	virtq_reset(q);
 	if (size == 0 || (size & (size - 1)))
@@ -70,7 +71,29 @@ int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size,
 	    .ready = true,
 	};
 	/* the driver starts from zero (2.7.13): so do we, whatever RAM held before */
-	__atomic_store_n(&used->idx, 0, __ATOMIC_RELEASE);
+	if (fresh)
+		__atomic_store_n(&used->idx, 0, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size,
+	       const struct virtq_addrs *a, bool event_idx, bool indirect, vs_err_t *err)
+{
+	return setup(q, mem, size, a, event_idx, indirect, true, err);
+}
+
+int virtq_restore(struct virtq *q, const struct guest_mem *mem, uint16_t size,
+		  const struct virtq_addrs *a, bool event_idx, bool indirect, uint16_t last_avail,
+		  uint16_t used_idx, uint16_t signalled_used, vs_err_t *err)
+{
+	/* guest RAM (the used ring's idx included) is the snapshot's: nothing is written */
+	struct virtq tmp;
+	if (setup(&tmp, mem, size, a, event_idx, indirect, false, err) < 0)
+		return -1;
+	tmp.last_avail = last_avail;
+	tmp.used_idx = used_idx;
+	tmp.signalled_used = signalled_used;
+	*q = tmp;
 	return 0;
 }
 

@@ -52,6 +52,11 @@ struct virtq_addrs {
  * wholly in RAM) and makes q ready. -1 with err if the driver got it wrong. */
 int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size,
 	       const struct virtq_addrs *a, bool event_idx, bool indirect, vs_err_t *err);
+/* A snapshot's queue: like virtq_init, but the rings' indices are the saved ones (the
+ * used ring in RAM is left as the guest last saw it). -1 with err naming what is wrong. */
+int virtq_restore(struct virtq *q, const struct guest_mem *mem, uint16_t size,
+		  const struct virtq_addrs *a, bool event_idx, bool indirect, uint16_t last_avail,
+		  uint16_t used_idx, uint16_t signalled_used, vs_err_t *err);
 /* Forgets the rings (device reset). */
 void virtq_reset(struct virtq *q);
 

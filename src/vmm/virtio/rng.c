@@ -109,4 +109,6 @@ const struct device_kind virtio_rng_kind = {
     .from_json = rng_from_json,
     .create = rng_create,
     .destroy = virtio_mmio_destroy,
+    .save = virtio_mmio_save,
+    .restore = virtio_mmio_restore,
 };
