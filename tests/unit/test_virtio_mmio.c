@@ -571,3 +571,33 @@ Test(virtio_mmio, blk_state_keeps_its_drive_and_refuses_another)
 	unlink(a);
 	unlink(b);
 }
+
+static bool page_marked(const uint64_t *bits, uint64_t gpa)
+{
+	uint64_t pg = gpa / 4096;
+	return bits[pg / 64] & (1ULL << (pg % 64));
+}
+
+/* The pages the device wrote (the buffer it filled, the used ring) are in the VMM's dirty
+ * bitmap; the ones it only read (descriptors, avail ring) are not. */
+Test(virtio_mmio, the_device_marks_the_pages_it_writes)
+{
+	add_rng();
+	vs_err_t err = NULL;
+	cr_assert_eq(guest_mem_track_dirty(&vm.mem, true, &err), 0, "%s", err ? err->msg : "");
+	driver_start(true);
+	size_t words = (guest_mem_npages(&vm.mem) + 63) / 64;
+	uint64_t *bits = calloc(words, sizeof(*bits));
+	guest_mem_take_dirty(&vm.mem, bits);
+	memset(bits, 0, words * sizeof(*bits));
+	offer(0, 64);
+	wr(0x050, 0);
+	cr_assert(wait_fd(fake.irq_fd));
+	guest_mem_take_dirty(&vm.mem, bits);
+	cr_assert(page_marked(bits, BUF_GPA), "the filled buffer");
+	cr_assert(page_marked(bits, USED_GPA), "the used ring");
+	cr_assert_not(page_marked(bits, DESC_GPA), "descriptors are only read");
+	cr_assert_not(page_marked(bits, AVAIL_GPA), "the avail ring is only read");
+	cr_assert_not(page_marked(bits, BUF_GPA + 0x1000), "the next buffer was not offered");
+	free(bits);
+}

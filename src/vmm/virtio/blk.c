@@ -61,7 +61,13 @@ static void complete(struct blk_dev *d, struct blk_slot *s, uint8_t status, uint
 	s->busy = false;
 	if (d->broken)
 		return;
-	virtq_push(virtio_mmio_queue(d->t, 0), s->req.head, data < UINT32_MAX ? data + 1 : data);
+	struct virtq *q = virtio_mmio_queue(d->t, 0);
+	/* what we wrote into guest RAM (dirty tracking): data read from the disk, the status */
+	if (s->req.type != VIRTIO_BLK_T_OUT)
+		for (unsigned i = 0; i < s->req.niov; i++)
+			virtq_mark_host(q, s->req.iov[i].iov_base, s->req.iov[i].iov_len);
+	virtq_mark_host(q, s->req.status, 1);
+	virtq_push(q, s->req.head, data < UINT32_MAX ? data + 1 : data);
 	d->used++;
 }
 

@@ -169,8 +169,10 @@ static int rx_deliver(struct net_dev *d, struct virtq *q)
 		net_rx_hdr_fix(hdr, d->features, (uint16_t)k);
 		net_copy_to_chains(hdr, NET_HDR_LEN, d->rx_held, k, (uint32_t[NET_RX_HELD_MAX]){0});
 	}
-	for (unsigned i = 0; i < k; i++)
+	for (unsigned i = 0; i < k; i++) {
+		virtq_mark_written(q, d->rx_held[i], used[i]);
 		virtq_push(q, d->rx_held[i]->head, used[i]);
+	}
 	rx_consume_held(d, k);
 	return 1;
 }

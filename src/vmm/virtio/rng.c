@@ -59,7 +59,9 @@ static void rng_queue_notify(void *opaque, unsigned qi)
 					       "entropy queue takes writable ones only)");
 			break;
 		}
-		virtq_push(q, r->chain.head, fill(&r->chain));
+		uint32_t n = fill(&r->chain);
+		virtq_mark_written(q, &r->chain, n);
+		virtq_push(q, r->chain.head, n);
 		pushed = true;
 	}
 	if (pushed)
