@@ -472,3 +472,48 @@ Test(serial, snapshot_round_trip_and_corruptions)
 	free(blob);
 	serial_free(t);
 }
+
+/* The i8042's snapshot: the command byte and unread keyboard bytes come back; corrupt
+ * fields are refused with nothing applied. */
+Test(i8042, snapshot_round_trip_and_corruptions)
+{
+	struct i8042 *k = i8042_new((struct machine_ctl){record_stop, NULL},
+				    (struct irq_line){count_irq, NULL, I8042_KBD_IRQ});
+	uint8_t v = 0x60; /* the command byte: keyboard enabled, its interrupt on */
+	i8042_cmd_io(k, 0, &v, 1, true);
+	v = 0x01;
+	i8042_data_io(k, 0, &v, 1, true);
+	vs_err_t err = NULL;
+	cr_assert_eq(i8042_ctrl_alt_del(k, &err), 0, "%s", err ? err->msg : "");
+	void *blob = NULL;
+	size_t len;
+	cr_assert_eq(i8042_save(k, &blob, &len, &err), 0);
+	uint8_t first;
+	i8042_data_io(k, 0, &first, 1, false);
+
+	struct i8042 *t = i8042_new((struct machine_ctl){record_stop, NULL},
+				    (struct irq_line){count_irq, NULL, I8042_KBD_IRQ});
+	uint8_t *bad = malloc(len);
+	const struct {
+		size_t off;
+		uint8_t v;
+		const char *expect;
+	} corrupt[] = {{0, 9, "format version"}, {8, 2, "has_out"}, {10, 17, "queue of"},
+		       {10, 0, "expected"}};
+	for (size_t i = 0; i < sizeof(corrupt) / sizeof(corrupt[0]); i++) {
+		memcpy(bad, blob, len);
+		bad[corrupt[i].off] = corrupt[i].v;
+		cr_assert_eq(i8042_restore(t, bad, len, &err), -1, "%s", corrupt[i].expect);
+		cr_assert(strstr(err->msg, "i8042") && strstr(err->msg, corrupt[i].expect), "%s",
+			  err->msg);
+		vs_err_free(&err);
+	}
+	cr_assert_eq(i8042_restore(t, blob, len, &err), 0, "%s", err ? err->msg : "");
+	uint8_t again;
+	i8042_data_io(t, 0, &again, 1, false);
+	cr_assert_eq(again, first, "the same first scan code");
+	free(bad);
+	free(blob);
+	i8042_free(k);
+	i8042_free(t);
+}

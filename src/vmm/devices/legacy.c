@@ -81,6 +81,8 @@ const struct device_kind i8042_kind = {
     .builtin = true,
     .create = i8042_create,
     .destroy = i8042_destroy,
+    .save = i8042_save,
+    .restore = i8042_restore,
 };
 
 static void *rtc_create(struct vm *vm, const void *config, vs_err_t *err)
