@@ -7,6 +7,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "vmm/boot/cpu.h"
+#include "vmm/layout.h"
 #include "vmm/snapshot/kvm_state.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -101,4 +103,58 @@ Test(snapshot_kvm, another_vendor_is_refused, .init = setup, .fini = teardown)
 	vs_err_free(&err);
 	snap_file_release(&f);
 	free(bytes);
+}
+
+/* The guest writes two pages; KVM's log names those and not the page it ran from. */
+Test(snapshot_kvm, dirty_log_names_the_pages_the_guest_wrote, .init = setup, .fini = teardown)
+{
+	vs_err_t err = NULL;
+	static const uint8_t code[] = {
+	    0xc7, 0x05, 0x00, 0x00, 0x20, 0x00, 0x01, 0x00, 0x00, 0x00, /* mov [0x200000], 1 */
+	    0xc7, 0x05, 0x00, 0x50, 0x30, 0x00, 0x02, 0x00, 0x00, 0x00, /* mov [0x305000], 2 */
+	    0x66, 0xba, 0x00, 0x06,					/* mov dx, 0x600 */
+	    0xb0, 0x34,							/* mov al, 0x34 */
+	    0xee,							/* out dx, al */
+	    0xf4,							/* hlt */
+	};
+	memcpy(a.mem.host + LAYOUT_HIMEM, code, sizeof(code));
+	cr_assert_eq(vm_dirty_log(&a, true, &err), 0, "%s", err ? err->msg : "");
+	uint64_t npages = guest_mem_npages(&a.mem);
+	uint64_t *dirty = calloc((npages + 63) / 64, sizeof(uint64_t));
+	cr_assert_eq(vm_take_dirty_log(&a, dirty, &err), 0, "%s", err ? err->msg : "");
+	memset(dirty, 0, (npages + 63) / 64 * sizeof(uint64_t));
+	cr_assert_eq(cpu_enter_pvh(a.vcpus[0].fd, &a.mem, LAYOUT_HIMEM, LAYOUT_PVH_INFO, &err), 0);
+	cr_assert_eq(ioctl(a.vcpus[0].fd, KVM_RUN, 0), 0);
+	cr_assert_eq(a.vcpus[0].run->exit_reason, KVM_EXIT_IO, "exit %s",
+		     vcpu_exit_name(a.vcpus[0].run->exit_reason));
+	cr_assert_eq(vm_take_dirty_log(&a, dirty, &err), 0, "%s", err ? err->msg : "");
+#define BIT(p) ((dirty[(p) / 64] >> ((p) % 64)) & 1)
+	cr_assert(BIT(0x200), "page 0x200000 not in the log");
+	cr_assert(BIT(0x305), "page 0x305000 not in the log");
+	cr_assert_not(BIT(0x304));
+	cr_assert_not(BIT(LAYOUT_HIMEM / 4096), "the code page, only read, is in the log");
+	free(dirty);
+}
+
+/* RAM from a memory file: what was written is what the new VM sees. */
+Test(snapshot_kvm, vm_from_a_memory_file, .init = setup, .fini = teardown)
+{
+	char path[] = "/tmp/vessel-snapkvm-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, 16ULL << 20), 0);
+	cr_assert_eq(pwrite(fd, "guest", 5, 0x1000), 5);
+	close(fd);
+	struct vm c;
+	vs_err_t err = NULL;
+	cr_assert_eq(vm_create_from_file(&c, kvm_fd, 1, 16ULL << 20, path, &err), 0, "%s",
+		     err ? err->msg : "");
+	cr_assert_eq(memcmp(c.mem.host + 0x1000, "guest", 5), 0);
+	vm_destroy(&c);
+	struct vm d;
+	cr_assert_eq(vm_create_from_file(&d, kvm_fd, 1, 32ULL << 20, path, &err), -1);
+	cr_assert(strstr(err->msg, "the snapshot's guest has"), "%s", err->msg);
+	vs_err_free(&err);
+	vm_destroy(&d);
+	unlink(path);
 }
