@@ -142,6 +142,14 @@ int kvm_state_save_vcpu(struct vcpu *c, struct snap_writer *w, vs_err_t *err)
 		free(cpuid);
 		goto out;
 	}
+	/* Seen in the emulated KVM host (kvm_amd): nent came back as the buffer's size, the
+	 * rest of the entries still zero. No real entry is all zero; drop those. */
+	static const struct kvm_cpuid_entry2 zero_entry;
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < cpuid->nent && i < MAX_CPUID; i++)
+		if (memcmp(&cpuid->entries[i], &zero_entry, sizeof(zero_entry)) != 0)
+			cpuid->entries[kept++] = cpuid->entries[i];
+	cpuid->nent = kept;
 	int added = snap_writer_add(w, "vcpu.cpuid", c->id, cpuid->entries,
 				    cpuid->nent * sizeof(cpuid->entries[0]), err);
 	free(cpuid);
@@ -170,6 +178,7 @@ static void vendor_of(const struct kvm_cpuid_entry2 *e, size_t n, char out[13])
 			memcpy(out, &e[i].ebx, 4);
 			memcpy(out + 4, &e[i].edx, 4);
 			memcpy(out + 8, &e[i].ecx, 4);
+			return;
 		}
 }
 
