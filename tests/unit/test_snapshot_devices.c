@@ -44,23 +44,23 @@ static int counter_restore(void *state, const void *blob, size_t len, vs_err_t *
 }
 
 static const struct device_kind counter_kind = {
-	.name = "counter",
-	.create = counter_create,
-	.destroy = free,
-	.save = counter_save,
-	.restore = counter_restore,
+    .name = "counter",
+    .create = counter_create,
+    .destroy = free,
+    .save = counter_save,
+    .restore = counter_restore,
 };
 static const struct device_kind other_kind = {
-	.name = "other",
-	.create = counter_create,
-	.destroy = free,
-	.save = counter_save,
-	.restore = counter_restore,
+    .name = "other",
+    .create = counter_create,
+    .destroy = free,
+    .save = counter_save,
+    .restore = counter_restore,
 };
 static const struct device_kind unsaveable_kind = {
-	.name = "unsaveable",
-	.create = counter_create,
-	.destroy = free,
+    .name = "unsaveable",
+    .create = counter_create,
+    .destroy = free,
 };
 
 static void no_line(struct vm *vm, unsigned gsi, int level)

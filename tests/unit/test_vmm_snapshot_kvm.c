@@ -19,8 +19,7 @@ static int kvm_fd = -1;
 static void make(struct vm *vm)
 {
 	vs_err_t err = NULL;
-	cr_assert_eq(vm_create(vm, kvm_fd, 1, 16ULL << 20, 0, &err), 0, "%s",
-		     err ? err->msg : "");
+	cr_assert_eq(vm_create(vm, kvm_fd, 1, 16ULL << 20, 0, &err), 0, "%s", err ? err->msg : "");
 	cr_assert_eq(vcpu_create(vm, 0, &err), 0, "%s", err ? err->msg : "");
 }
 
@@ -68,8 +67,7 @@ Test(snapshot_kvm, vcpu_and_chips_round_trip, .init = setup, .fini = teardown)
 	cr_assert_gt(snap_find(&f, "vcpu.msrs", 0)->len, 0);
 	vs_err_t err = NULL;
 	cr_assert_eq(kvm_state_restore_vm(&b, &f, &err), 0, "%s", err ? err->msg : "");
-	cr_assert_eq(kvm_state_restore_vcpu(&b.vcpus[0], &f, &err), 0, "%s",
-		     err ? err->msg : "");
+	cr_assert_eq(kvm_state_restore_vcpu(&b.vcpus[0], &f, &err), 0, "%s", err ? err->msg : "");
 
 	struct kvm_regs got;
 	cr_assert_eq(ioctl(b.vcpus[0].fd, KVM_GET_REGS, &got), 0);

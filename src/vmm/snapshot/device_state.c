@@ -59,7 +59,8 @@ int device_state_restore(struct vm *vm, const struct snap_file *f, vs_err_t *err
 	for (struct vm_device *d = vm->devices; d; d = d->next)
 		n++;
 	if (*count != n)
-		return vs_err(err, 0, "state file has %u devices, the VM built from its config has %u",
+		return vs_err(err, 0,
+			      "state file has %u devices, the VM built from its config has %u",
 			      *count, n);
 	/* Check every position before restoring any, so a mismatch leaves no device
 	 * half-restored. */
@@ -72,7 +73,8 @@ int device_state_restore(struct vm *vm, const struct snap_file *f, vs_err_t *err
 			return vs_err(err, 0, "state file's device %u is `%s`, the VM's is `%s`", i,
 				      s->name + strlen(DEV_PREFIX), d->kind->name);
 		if (!d->kind->restore)
-			return vs_err(err, 0, "device %u (%s) cannot be restored", i, d->kind->name);
+			return vs_err(err, 0, "device %u (%s) cannot be restored", i,
+				      d->kind->name);
 	}
 	i = 0;
 	for (struct vm_device *d = vm->devices; d; d = d->next, i++) {

@@ -24,18 +24,17 @@ struct fixed_state {
  * stays halted), sregs before XSAVE/XCRs (CR4.OSXSAVE), LAPIC before events. MSRs go
  * between LAPIC and events (Firecracker's order); see restore. */
 static const struct fixed_state vcpu_fixed[] = {
-	{"vcpu.mp_state", KVM_GET_MP_STATE, KVM_SET_MP_STATE, sizeof(struct kvm_mp_state)},
-	{"vcpu.regs", KVM_GET_REGS, KVM_SET_REGS, sizeof(struct kvm_regs)},
-	{"vcpu.sregs", KVM_GET_SREGS, KVM_SET_SREGS, sizeof(struct kvm_sregs)},
-	{"vcpu.xsave", KVM_GET_XSAVE, KVM_SET_XSAVE, sizeof(struct kvm_xsave)},
-	{"vcpu.xcrs", KVM_GET_XCRS, KVM_SET_XCRS, sizeof(struct kvm_xcrs)},
-	{"vcpu.debugregs", KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, sizeof(struct kvm_debugregs)},
-	{"vcpu.lapic", KVM_GET_LAPIC, KVM_SET_LAPIC, sizeof(struct kvm_lapic_state)},
+    {"vcpu.mp_state", KVM_GET_MP_STATE, KVM_SET_MP_STATE, sizeof(struct kvm_mp_state)},
+    {"vcpu.regs", KVM_GET_REGS, KVM_SET_REGS, sizeof(struct kvm_regs)},
+    {"vcpu.sregs", KVM_GET_SREGS, KVM_SET_SREGS, sizeof(struct kvm_sregs)},
+    {"vcpu.xsave", KVM_GET_XSAVE, KVM_SET_XSAVE, sizeof(struct kvm_xsave)},
+    {"vcpu.xcrs", KVM_GET_XCRS, KVM_SET_XCRS, sizeof(struct kvm_xcrs)},
+    {"vcpu.debugregs", KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, sizeof(struct kvm_debugregs)},
+    {"vcpu.lapic", KVM_GET_LAPIC, KVM_SET_LAPIC, sizeof(struct kvm_lapic_state)},
 };
 
 static const struct fixed_state vcpu_events = {"vcpu.events", KVM_GET_VCPU_EVENTS,
-					       KVM_SET_VCPU_EVENTS,
-					       sizeof(struct kvm_vcpu_events)};
+					       KVM_SET_VCPU_EVENTS, sizeof(struct kvm_vcpu_events)};
 
 /* Every MSR KVM lists, TSC first so a restored TSC_DEADLINE is relative to the right TSC.
  * An MSR KVM lists but can't read here (a feature this CPU lacks) is left out: KVM_GET_MSRS
@@ -62,7 +61,7 @@ static int save_msrs(struct vcpu *c, struct snap_writer *w, vs_err_t *err)
 	uint32_t done = 0;
 	while (done < n) {
 		struct kvm_msrs *chunk =
-			calloc(1, sizeof(*chunk) + (n - done) * sizeof(struct kvm_msr_entry));
+		    calloc(1, sizeof(*chunk) + (n - done) * sizeof(struct kvm_msr_entry));
 		if (!chunk) {
 			vs_err(err, ENOMEM, "vCPU %u: MSRs", c->id);
 			goto out;
@@ -84,8 +83,7 @@ static int save_msrs(struct vcpu *c, struct snap_writer *w, vs_err_t *err)
 			n--;
 		}
 	}
-	if (snap_writer_add(w, "vcpu.msrs", c->id, m->entries, n * sizeof(m->entries[0]), err) <
-	    0)
+	if (snap_writer_add(w, "vcpu.msrs", c->id, m->entries, n * sizeof(m->entries[0]), err) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -131,7 +129,7 @@ int kvm_state_save_vcpu(struct vcpu *c, struct snap_writer *w, vs_err_t *err)
 		goto out;
 
 	struct kvm_cpuid2 *cpuid =
-		calloc(1, sizeof(*cpuid) + MAX_CPUID * sizeof(struct kvm_cpuid_entry2));
+	    calloc(1, sizeof(*cpuid) + MAX_CPUID * sizeof(struct kvm_cpuid_entry2));
 	if (!cpuid) {
 		vs_err(err, ENOMEM, "vCPU %u: CPUID", c->id);
 		goto out;
@@ -262,8 +260,8 @@ static int set_fixed(struct vcpu *c, const struct snap_file *f, const struct fix
 		return vs_err(err, ENOMEM, "vCPU %u: %s", c->id, s->name);
 	memcpy(copy, p, s->size);
 	int rc = ioctl(c->fd, s->set, copy) < 0
-			 ? vs_err(err, errno, "vCPU %u: KVM refused %s", c->id, s->name)
-			 : 0;
+		     ? vs_err(err, errno, "vCPU %u: KVM refused %s", c->id, s->name)
+		     : 0;
 	free(copy);
 	return rc;
 }
@@ -317,7 +315,7 @@ int kvm_state_restore_vm(struct vm *vm, const struct snap_file *f, vs_err_t *err
 {
 	for (size_t i = 0; i < 3; i++) {
 		const struct kvm_irqchip *p =
-			snap_get_exact(f, irqchip_names[i], 0, sizeof(*p), err);
+		    snap_get_exact(f, irqchip_names[i], 0, sizeof(*p), err);
 		if (!p)
 			return -1;
 		struct kvm_irqchip chip;

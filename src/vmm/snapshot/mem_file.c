@@ -54,8 +54,8 @@ static int write_pages(const struct guest_mem *m, const uint64_t *dirty, const c
 			continue;
 		}
 		uint64_t j = i + 1;
-		while (j < n && (dirty ? (dirty[j / 64] >> (j % 64)) & 1
-				       : !all_zero(m->host + j * PAGE)))
+		while (j < n &&
+		       (dirty ? (dirty[j / 64] >> (j % 64)) & 1 : !all_zero(m->host + j * PAGE)))
 			j++;
 		if (pwrite_all(fd, m->host + i * PAGE, (j - i) * PAGE, (off_t)(i * PAGE), path,
 			       err) < 0)
@@ -126,7 +126,8 @@ int mem_file_merge(const char *base, const char *diff, vs_err_t *err)
 			goto out;
 		}
 		for (off_t at = data; at < hole;) {
-			size_t want = (size_t)(hole - at) < (1u << 20) ? (size_t)(hole - at) : 1u << 20;
+			size_t want =
+			    (size_t)(hole - at) < (1u << 20) ? (size_t)(hole - at) : 1u << 20;
 			ssize_t got = pread(dfd, buf, want, at);
 			if (got < 0 && errno == EINTR)
 				continue;

@@ -84,8 +84,8 @@ int snap_writer_add(struct snap_writer *w, const char *name, uint32_t index, con
 {
 	size_t nlen = strlen(name);
 	if (nlen == 0 || nlen >= SNAP_NAME_MAX)
-		return vs_err(err, EINVAL, "snapshot section name `%s`: must be 1 to %d bytes", name,
-			      SNAP_NAME_MAX - 1);
+		return vs_err(err, EINVAL, "snapshot section name `%s`: must be 1 to %d bytes",
+			      name, SNAP_NAME_MAX - 1);
 	if (len > SNAP_FILE_MAX)
 		return vs_err(err, EFBIG, "snapshot section %s[%u]: %zu bytes", name, index, len);
 	if (reserve(w, SNAP_SECTION_HEADER_SIZE + pad8(len), err) < 0)
@@ -188,8 +188,9 @@ int snap_parse(const void *buf, size_t len, struct snap_file *out, vs_err_t *err
 	uint64_t body = get_u64(b + 16);
 	size_t have = len - SNAP_HEADER_SIZE;
 	if (body > have)
-		return vs_err(err, 0, "state file is truncated: the header says %llu bytes of "
-				      "sections, the file has %zu",
+		return vs_err(err, 0,
+			      "state file is truncated: the header says %llu bytes of "
+			      "sections, the file has %zu",
 			      (unsigned long long)body, have);
 	if (body < have)
 		return vs_err(err, 0, "state file has %zu bytes after its %llu bytes of sections",
@@ -202,7 +203,8 @@ int snap_parse(const void *buf, size_t len, struct snap_file *out, vs_err_t *err
 		return vs_err(err, 0, "state file header: reserved field is not zero");
 	/* Each section takes at least its header: a count beyond that is a lie. */
 	if (count > have / SNAP_SECTION_HEADER_SIZE)
-		return vs_err(err, 0, "state file: %u sections cannot fit in %zu bytes", count, have);
+		return vs_err(err, 0, "state file: %u sections cannot fit in %zu bytes", count,
+			      have);
 
 	struct snap_section *secs = calloc(count ? count : 1, sizeof(*secs));
 	if (!secs)
@@ -283,8 +285,7 @@ void snap_file_release(struct snap_file *f)
 	memset(f, 0, sizeof(*f));
 }
 
-const struct snap_section *snap_find(const struct snap_file *f, const char *name,
-				     uint32_t index)
+const struct snap_section *snap_find(const struct snap_file *f, const char *name, uint32_t index)
 {
 	for (uint32_t i = 0; i < f->nsections; i++)
 		if (f->sections[i].index == index && !strcmp(f->sections[i].name, name))
@@ -292,8 +293,8 @@ const struct snap_section *snap_find(const struct snap_file *f, const char *name
 	return NULL;
 }
 
-const void *snap_get_exact(const struct snap_file *f, const char *name, uint32_t index,
-			   size_t size, vs_err_t *err)
+const void *snap_get_exact(const struct snap_file *f, const char *name, uint32_t index, size_t size,
+			   vs_err_t *err)
 {
 	const struct snap_section *s = snap_find(f, name, index);
 	if (!s) {

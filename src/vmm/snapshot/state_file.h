@@ -60,10 +60,9 @@ int snap_parse(const void *buf, size_t len, struct snap_file *out, vs_err_t *err
 int snap_read_file(const char *path, struct snap_file *out, vs_err_t *err);
 void snap_file_release(struct snap_file *f);
 
-const struct snap_section *snap_find(const struct snap_file *f, const char *name,
-				     uint32_t index);
+const struct snap_section *snap_find(const struct snap_file *f, const char *name, uint32_t index);
 /* The section's bytes, which must be exactly `size` long (fixed-layout structs). */
-const void *snap_get_exact(const struct snap_file *f, const char *name, uint32_t index,
-			   size_t size, vs_err_t *err);
+const void *snap_get_exact(const struct snap_file *f, const char *name, uint32_t index, size_t size,
+			   vs_err_t *err);
 
 #endif
