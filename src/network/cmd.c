@@ -128,11 +128,55 @@ static int cmd_rm(const char *store, const char *name, vs_err_t *err)
 	return 0;
 }
 
+/* attach/detach/check: the engine's calls from the command line, for scripts and tests.
+ * attach makes the netns (STORE/run/netns/ID) and prints the attachment as JSON. */
+static int parse_port(const char *s, struct network_port *p)
+{
+	unsigned h, c;
+	char proto[8] = "tcp";
+	int n = sscanf(s, "%u:%u/%7s", &h, &c, proto);
+	if (n < 2 || h == 0 || h > 65535 || c == 0 || c > 65535 ||
+	    (strcmp(proto, "tcp") != 0 && strcmp(proto, "udp") != 0))
+		return -1;
+	*p = (struct network_port){.host_port = (uint16_t)h, .container_port = (uint16_t)c,
+				   .protocol = strcmp(proto, "tcp") == 0 ? "tcp" : "udp"};
+	return 0;
+}
+
+static int cmd_attach(const char *cmd, struct network_attach_req *r, vs_err_t *err)
+{
+	char ns[4096];
+	netconf_path(ns, sizeof(ns), r->store, "run/netns", r->container_id);
+	r->netns_path = ns;
+	if (strcmp(cmd, "detach") == 0) {
+		if (network_detach(r, err) < 0)
+			return -1;
+		return network_netns_remove(ns, err);
+	}
+	if (strcmp(cmd, "check") == 0)
+		return network_check(r, err);
+	if (network_netns_create(r->store, r->container_id, ns, sizeof(ns), err) < 0)
+		return -1;
+	struct network_attachment a;
+	if (network_attach(r, &a, err) < 0) {
+		network_netns_remove(ns, NULL);
+		return -1;
+	}
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "ip", a.ip, "gateway", a.gateway, "mac",
+			      a.mac, "dns_server", a.dns_server, "netns", ns);
+	json_dumpf(o, stdout, JSON_COMPACT);
+	putchar('\n');
+	json_decref(o);
+	return 0;
+}
+
 static const char usage[] =
 	"usage: vessel network [--store DIR] create NAME [--subnet CIDR]\n"
 	"       vessel network [--store DIR] ls\n"
 	"       vessel network [--store DIR] inspect NAME\n"
-	"       vessel network [--store DIR] rm NAME\n";
+	"       vessel network [--store DIR] rm NAME\n"
+	"       vessel network [--store DIR] attach|detach|check NAME ID\n"
+	"              [-p HOST:CTR[/tcp|udp]]... [--net-rate BITS_PER_S] [--hostname H]\n";
 
 int network_main(int argc, char **argv, const struct vs_globals *g)
 {
@@ -162,6 +206,8 @@ int network_main(int argc, char **argv, const struct vs_globals *g)
 	/* options may also follow the subcommand */
 	char *pos[3];
 	int npos = 0;
+	struct network_port ports[16];
+	struct network_attach_req req = {0};
 	for (int i = optind; i < argc; i++) {
 		if (strcmp(argv[i], "--subnet") == 0 && i + 1 < argc)
 			subnet = argv[++i];
@@ -169,6 +215,20 @@ int network_main(int argc, char **argv, const struct vs_globals *g)
 			subnet = argv[i] + 9;
 		else if (strcmp(argv[i], "--store") == 0 && i + 1 < argc)
 			store = argv[++i];
+		else if (strcmp(argv[i], "--hostname") == 0 && i + 1 < argc)
+			req.hostname = argv[++i];
+		else if (strcmp(argv[i], "--net-rate") == 0 && i + 1 < argc) {
+			if (vs_parse_size(argv[++i], &req.rate_bps) < 0) {
+				fprintf(stderr, "vessel: --net-rate `%s` is not a rate\n", argv[i]);
+				return 2;
+			}
+		} else if (strcmp(argv[i], "-p") == 0 && i + 1 < argc) {
+			if (req.nports == 16 || parse_port(argv[++i], &ports[req.nports]) < 0) {
+				fprintf(stderr, "vessel: -p `%s`: HOST:CTR[/tcp|udp]\n", argv[i]);
+				return 2;
+			}
+			req.nports++;
+		}
 		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			fputs(usage, stdout);
 			return 0;
@@ -188,6 +248,13 @@ int network_main(int argc, char **argv, const struct vs_globals *g)
 		rc = cmd_inspect(store, pos[1], &err);
 	else if (strcmp(sub, "rm") == 0 && npos == 2)
 		rc = cmd_rm(store, pos[1], &err);
+	else if ((strcmp(sub, "attach") == 0 || strcmp(sub, "detach") == 0 ||
+		  strcmp(sub, "check") == 0) &&
+		 npos == 3) {
+		req.store = store, req.network = pos[1], req.container_id = pos[2];
+		req.ports = ports;
+		rc = cmd_attach(sub, &req, &err);
+	}
 	else {
 		fputs(usage, stderr);
 		return 2;
