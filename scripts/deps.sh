@@ -9,11 +9,14 @@ demo=(busybox-static qemu-system-x86)
 # uidmap's newuidmap/newgidmap map /etc/subuid ranges for rootless vessel and podman
 # (tests/integration/test_rootless.py)
 clients=(podman containerd netavark iptables uidmap)
+# vessel's container networks (src/network/, tests/integration/test_network.py): the CNI
+# plugins, and the iptables, ip and tc that bridge, portmap, firewall and bandwidth call
+network=(containernetworking-plugins iptables iproute2)
 # the kubelet's side of containerd's CRI (tests/integration/test_cri.py, bench/cri.sh): gRPC
 # stubs generated from the CRI proto, the streaming server's websocket, a pod network from
 # the CNI plugins, and a static libc for the pause program built at test time
 cri=(containerd containernetworking-plugins python3-grpcio python3-grpc-tools python3-websocket libc6-dev)
-test=(libcriterion-dev python3-pytest python3-pytest-timeout python3-yaml busybox-static acpica-tools qemu-system-x86 "${clients[@]}" "${cri[@]}")
+test=(libcriterion-dev python3-pytest python3-pytest-timeout python3-yaml busybox-static acpica-tools qemu-system-x86 "${clients[@]}" "${cri[@]}" "${network[@]}")
 bench=(crun runc hyperfine time busybox-static qemu-system-x86)
 fuzz=(clang libclang-rt-14-dev)
 images=(cpio kmod lz4 xz-utils zstd)

@@ -11,10 +11,18 @@
 #include "base/util.h"
 #include "engine/engine.h"
 #include "image/image.h"
+#include "network/network.h"
 #include "oci/oci.h"
 #include "oci/rootless.h"
 #include "oci/selfexe.h"
 #include "vmm/vmm.h"
+
+/* network_main reports its own errors (the engine calls it the same way) */
+static int network_cmd(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)
+{
+	(void)err;
+	return network_main(argc, argv, g);
+}
 
 struct command {
 	const char *name;
@@ -50,6 +58,8 @@ static const struct command commands[] = {
 	{"features", oci_cmd_features, "print the runtime features JSON", NULL, false, true},
 	{"vm", vmm_main, "run a microVM (vessel vm run --help)", NULL, false, true},
 	{"image", image_main, "load, list and mount images (vessel image --help)", NULL, false,
+	 true},
+	{"network", network_cmd, "create, list and remove container networks (CNI)", NULL, false,
 	 true},
 	{"container", engine_main, "run containers from images (vessel container --help)", NULL},
 };

@@ -1,9 +1,12 @@
 #include "vmm/memory.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "vmm/layout.h"
 
@@ -62,6 +65,37 @@ int guest_mem_map(struct guest_mem *m, uint64_t size, unsigned flags, vs_err_t *
 		return vs_err(err, errno, "mmap %llu MiB of guest RAM",
 			      (unsigned long long)(size >> 20));
 	/* Guest RAM has no business in a core dump of the VMM, nor in a child. */
+	madvise(p, size, MADV_DONTDUMP);
+	madvise(p, size, MADV_DONTFORK);
+	m->host = p;
+	m->ram_size = size;
+	m->low_size = size < LAYOUT_MMIO_HOLE ? size : LAYOUT_MMIO_HOLE;
+	return 0;
+}
+
+int guest_mem_map_file(struct guest_mem *m, const char *path, uint64_t size, vs_err_t *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return vs_err(err, errno, "memory file `%s`", path);
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+		close(fd);
+		return vs_err(err, e, "stat memory file `%s`", path);
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != size) {
+		close(fd);
+		return vs_err(err, 0,
+			      "memory file `%s` is %lld bytes, the snapshot's guest has %llu bytes "
+			      "of RAM",
+			      path, (long long)st.st_size, (unsigned long long)size);
+	}
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+	int e = errno;
+	close(fd); /* the mapping keeps the file */
+	if (p == MAP_FAILED)
+		return vs_err(err, e, "mmap memory file `%s`", path);
 	madvise(p, size, MADV_DONTDUMP);
 	madvise(p, size, MADV_DONTFORK);
 	m->host = p;

@@ -40,6 +40,10 @@ size_t guest_memmap(uint64_t ram_size, struct guest_region out[GUEST_MEMMAP_MAX]
 int guest_mem_check_size(uint64_t size, uint64_t host_ram, vs_err_t *err);
 
 int guest_mem_map(struct guest_mem *m, uint64_t size, unsigned flags, vs_err_t *err);
+/* Guest RAM from a snapshot's memory file, which must be exactly size bytes: MAP_PRIVATE,
+ * so pages come in on demand, every clone of one snapshot shares them through the page
+ * cache, and the guest's writes stay its own (the file is never written). */
+int guest_mem_map_file(struct guest_mem *m, const char *path, uint64_t size, vs_err_t *err);
 void guest_mem_unmap(struct guest_mem *m);
 
 /* Host pointer for [gpa, gpa + len) if all of it is RAM, else NULL. */

@@ -63,6 +63,7 @@ static int set_slot(struct vm *vm, uint32_t slot, uint64_t gpa, uint64_t size, v
 {
 	struct kvm_userspace_memory_region r = {
 	    .slot = slot,
+	    .flags = vm->dirty_log ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 	    .guest_phys_addr = gpa,
 	    .memory_size = size,
 	    .userspace_addr = (uint64_t)(uintptr_t)host,
@@ -104,8 +105,79 @@ int vm_create_detached(struct vm *vm, const struct vm_ops *ops, void *ops_ctx, u
 	return 0;
 }
 
+static int set_slots(struct vm *vm, vs_err_t *err)
+{
+	if (set_slot(vm, 0, 0, vm->mem.low_size, vm->mem.host, err) < 0)
+		return -1;
+	if (vm->mem.ram_size > vm->mem.low_size &&
+	    set_slot(vm, 1, LAYOUT_4G, vm->mem.ram_size - vm->mem.low_size,
+		     vm->mem.host + vm->mem.low_size, err) < 0)
+		return -1;
+	return 0;
+}
+
+int vm_dirty_log(struct vm *vm, bool on, vs_err_t *err)
+{
+	if (vm->dirty_log == on)
+		return 0;
+	vm->dirty_log = on;
+	if (set_slots(vm, err) < 0) {
+		vm->dirty_log = !on;
+		return vs_err_wrap(err, "%s KVM's dirty log", on ? "start" : "stop");
+	}
+	return 0;
+}
+
+static int take_slot_log(struct vm *vm, uint32_t slot, uint64_t first_page, uint64_t npages,
+			 uint64_t *out, vs_err_t *err)
+{
+	uint64_t words = (npages + 63) / 64;
+	uint64_t *bits = calloc(words ? words : 1, sizeof(uint64_t));
+	if (!bits)
+		return vs_err(err, ENOMEM, "dirty log of slot %u", slot);
+	struct kvm_dirty_log log = {.slot = slot, .dirty_bitmap = bits};
+	if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
+		int e = errno;
+		free(bits);
+		return vs_err(err, e, "KVM_GET_DIRTY_LOG slot %u", slot);
+	}
+	for (uint64_t i = 0; i < npages; i++)
+		if ((bits[i / 64] >> (i % 64)) & 1)
+			out[(first_page + i) / 64] |= 1ull << ((first_page + i) % 64);
+	free(bits);
+	return 0;
+}
+
+int vm_take_dirty_log(struct vm *vm, uint64_t *out, vs_err_t *err)
+{
+	if (!vm->dirty_log)
+		return vs_err(err, 0, "KVM's dirty log is not on (enable_diff_snapshots)");
+	uint64_t low = vm->mem.low_size / 4096;
+	if (take_slot_log(vm, 0, 0, low, out, err) < 0)
+		return -1;
+	if (vm->mem.ram_size > vm->mem.low_size &&
+	    take_slot_log(vm, 1, low, guest_mem_npages(&vm->mem) - low, out, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size,
+		  unsigned mem_flags, const char *mem_file, vs_err_t *err);
+
 int vm_create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size, unsigned mem_flags,
 	      vs_err_t *err)
+{
+	return create(vm, kvm_fd, ncpus, mem_size, mem_flags, NULL, err);
+}
+
+int vm_create_from_file(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size,
+			const char *mem_file, vs_err_t *err)
+{
+	return create(vm, kvm_fd, ncpus, mem_size, 0, mem_file, err);
+}
+
+static int create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size,
+		  unsigned mem_flags, const char *mem_file, vs_err_t *err)
 {
 	vm_init(vm, &kvm_ops, NULL);
 	vm->kvm_fd = kvm_fd;
@@ -124,13 +196,10 @@ int vm_create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size, unsi
 
 	/* Memory slots first: once the irqchip exists each slot change waits for an
 	 * SRCU grace period (median 7.8 ms here, against 0.08 ms before it). */
-	if (guest_mem_map(&vm->mem, mem_size, mem_flags, err) < 0)
+	if ((mem_file ? guest_mem_map_file(&vm->mem, mem_file, mem_size, err)
+		      : guest_mem_map(&vm->mem, mem_size, mem_flags, err)) < 0)
 		return -1;
-	if (set_slot(vm, 0, 0, vm->mem.low_size, vm->mem.host, err) < 0)
-		return -1;
-	if (vm->mem.ram_size > vm->mem.low_size &&
-	    set_slot(vm, 1, LAYOUT_4G, vm->mem.ram_size - vm->mem.low_size,
-		     vm->mem.host + vm->mem.low_size, err) < 0)
+	if (set_slots(vm, err) < 0)
 		return -1;
 
 	/* VT-x needs three private pages below 4 GiB for real-mode emulation */

@@ -56,6 +56,7 @@ struct vm {
 	struct kvm_cpuid2 *cpuid; /* KVM's supported table, shared by all vCPUs */
 	int run_size;		  /* mmap size of struct kvm_run */
 	struct vcpu *vcpus;
+	bool dirty_log; /* the RAM slots have KVM_MEM_LOG_DIRTY_PAGES (diff snapshots) */
 	struct machine_ctl ctl;	   /* devices stop the VM through this */
 	struct vm_device *devices; /* every device, in the order added (device.h) */
 
@@ -85,6 +86,15 @@ unsigned vm_max_vcpus(int kvm_fd);
 /* mem_flags: GUEST_MEM_* */
 int vm_create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size, unsigned mem_flags,
 	      vs_err_t *err);
+/* The same with guest RAM mapped MAP_PRIVATE from a snapshot's memory file of exactly
+ * mem_size bytes (guest_mem_map_file). */
+int vm_create_from_file(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size,
+			const char *mem_file, vs_err_t *err);
+/* KVM's dirty log of guest writes to RAM, for diff snapshots: on/off re-registers the
+ * slots; take ORs the pages written since the last take into out (one bit per 4 KiB page
+ * of host offset, guest_mem_npages bits) and clears KVM's log. */
+int vm_dirty_log(struct vm *vm, bool on, vs_err_t *err);
+int vm_take_dirty_log(struct vm *vm, uint64_t *out, vs_err_t *err);
 /* A VM without KVM: guest RAM (mem_size, unregistered), the buses, a stop eventfd and
  * no vCPUs; ops does the plumbing. vm_destroy frees it. */
 int vm_create_detached(struct vm *vm, const struct vm_ops *ops, void *ops_ctx, uint64_t mem_size,

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "vmm/layout.h"
+#include "vmm/virtio/blk.h"
+#include "vmm/virtio/blk_spec.h"
 #include "vmm/virtio/rng.h"
 #include "vmm/virtio/virtio.h"
 #include "vmm/vm.h"
@@ -311,6 +313,17 @@ Test(virtio_mmio, a_failed_add_gives_back_its_window_irqfd_and_doorbells)
 	cr_assert_eq(rd(0x008), VIRTIO_ID_RNG, "the next device gets the first window");
 }
 
+static void *nosave_create(struct vm *v, const void *config, vs_err_t *err)
+{
+	(void)v;
+	(void)config;
+	(void)err;
+	return malloc(1);
+}
+
+static const struct device_kind nosave_kind = {
+    .name = "nosave", .builtin = true, .create = nosave_create, .destroy = free};
+
 Test(virtio_mmio, the_vm_owns_its_devices_and_knows_which_cannot_be_snapshotted)
 {
 	vs_err_t err = NULL;
@@ -327,8 +340,264 @@ Test(virtio_mmio, the_vm_owns_its_devices_and_knows_which_cannot_be_snapshotted)
 	free(words);
 	cr_assert_not_null(device_find(&vm, &virtio_rng_kind));
 	cr_assert_null(device_find(&vm, &serial_kind));
+	cr_assert_eq(device_check_snapshot(&vm, &err), 0, "%s", err ? err->msg : "");
+	cr_assert_eq(device_add(&vm, &nosave_kind, NULL, &err), 0);
 	cr_assert_eq(device_check_snapshot(&vm, &err), -1);
-	cr_assert(strstr(err->msg, "entropy") && strstr(err->msg, "cannot be snapshotted"), "%s",
+	cr_assert(strstr(err->msg, "nosave") && strstr(err->msg, "cannot be snapshotted"), "%s",
 		  err->msg);
 	vs_err_free(&err);
+}
+
+/* Snapshots: a running rng with two requests answered, saved with the VM paused, then
+ * restored into a fresh VM (as a load does: create, pause, restore, resume). */
+#define RAM_KEEP 0x30000
+
+static void *save_running_rng(size_t *len, uint8_t **ram)
+{
+	add_rng();
+	driver_start(true);
+	offer(0, 64);
+	wr(0x050, 0);
+	cr_assert(wait_fd(fake.irq_fd));
+	offer(1, 32);
+	wr(0x050, 0);
+	cr_assert(wait_fd(fake.irq_fd));
+	cr_assert_eq(used_idx(), 2);
+	devices_pause(&vm);
+	void *blob = NULL;
+	vs_err_t err = NULL;
+	struct virtio_mmio *t = device_find(&vm, &virtio_rng_kind);
+	cr_assert_eq(virtio_rng_kind.save(t, &blob, len, &err), 0, "%s", err ? err->msg : "");
+	devices_resume(&vm);
+	*ram = malloc(RAM_KEEP);
+	memcpy(*ram, vm.mem.host, RAM_KEEP);
+	return blob;
+}
+
+/* A new VM with the old RAM and a fresh, paused rng. */
+static struct virtio_mmio *fresh_vm(const uint8_t *ram)
+{
+	vm_destroy(&vm);
+	setup();
+	memcpy(vm.mem.host, ram, RAM_KEEP);
+	add_rng();
+	devices_pause(&vm);
+	return device_find(&vm, &virtio_rng_kind);
+}
+
+Test(virtio_mmio, rng_round_trip_continues_where_it_stopped)
+{
+	size_t len;
+	uint8_t *ram;
+	void *blob = save_running_rng(&len, &ram);
+	struct virtio_mmio *t = fresh_vm(ram);
+	vs_err_t err = NULL;
+	cr_assert_eq(virtio_rng_kind.restore(t, blob, len, &err), 0, "%s", err ? err->msg : "");
+	cr_assert_eq(used_idx(), 2, "the used ring is left as the guest saw it");
+	devices_resume(&vm);
+	cr_assert_eq(rd(0x070), 1 | 2 | 4 | 8, "status");
+	wr(0x030, 0);
+	cr_assert_eq(rd(0x044), 1, "queue ready");
+	/* the third request lands in slot 2, as if nothing happened */
+	offer(2, 16);
+	wr(0x050, 0);
+	cr_assert(wait_fd(fake.irq_fd), "the restored queue works");
+	cr_assert_eq(used_idx(), 3);
+	struct vring_used *u = gpa(USED_GPA);
+	cr_assert_eq(u->ring[2].id, 2);
+	cr_assert_eq(u->ring[2].len, 16);
+
+	/* and the saved state of the restored device is the same bytes */
+	devices_pause(&vm);
+	void *again = NULL;
+	size_t len2;
+	cr_assert_eq(virtio_rng_kind.save(t, &again, &len2, &err), 0);
+	cr_assert_eq(len2, len);
+	devices_resume(&vm);
+	free(again);
+	free(blob);
+	free(ram);
+}
+
+/* Field offsets in the rng's blob (see mmio.c): version, device_id, status, isr, two
+ * feature selects, queue_sel (4 each), driver features (8), nqueues (4), then the queue:
+ * num (2), ready (1), desc, avail, used (8 each), last_avail, used_idx, signalled (2),
+ * the device's part's length (4). */
+#define OFF_VERSION 0
+#define OFF_DEVICE_ID 4
+#define OFF_STATUS 8
+#define OFF_ISR 12
+#define OFF_FEATURES 28
+#define OFF_NQUEUES 36
+#define OFF_QNUM 40
+#define OFF_QREADY 42
+#define OFF_QDESC 43
+#define OFF_QLAST 67
+
+struct corruption {
+	const char *what;
+	size_t off;
+	size_t n;
+	uint64_t value;
+	const char *expect;
+};
+
+Test(virtio_mmio, every_corrupt_rng_state_is_refused_and_changes_nothing)
+{
+	size_t len;
+	uint8_t *ram;
+	uint8_t *blob = save_running_rng(&len, &ram);
+	cr_assert_eq(len, 77, "the layout the offsets above assume");
+	static const struct corruption bad[] = {
+	    {"version", OFF_VERSION, 4, 2, "format version 2"},
+	    {"device", OFF_DEVICE_ID, 4, 2, "device_id 2"},
+	    {"status", OFF_STATUS, 4, 0x100 | 0xf, "unknown bits"},
+	    {"driver_ok", OFF_STATUS, 4, 1 | 2 | 4, "DRIVER_OK without FEATURES_OK"},
+	    {"isr", OFF_ISR, 4, 8, "interrupt status"},
+	    {"features", OFF_FEATURES, 8, 1ULL << 40 | 1ULL << 32, "not offered"},
+	    {"nqueues", OFF_NQUEUES, 4, 2, "2 queues"},
+	    {"size", OFF_QNUM, 2, 4096, "size 4096"},
+	    {"not_pow2", OFF_QNUM, 2, 12, "power of two"},
+	    {"ready", OFF_QREADY, 1, 2, "ready 2"},
+	    {"desc", OFF_QDESC, 8, 0xfff00000ULL, "outside guest RAM"},
+	    {"indices", OFF_QLAST, 2, 200, "indices"},
+	};
+	struct virtio_mmio *t = fresh_vm(ram);
+	uint8_t *copy = malloc(len + 1);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memcpy(copy, blob, len);
+		memcpy(copy + bad[i].off, &bad[i].value, bad[i].n);
+		vs_err_t err = NULL;
+		cr_assert_eq(virtio_rng_kind.restore(t, copy, len, &err), -1, "%s", bad[i].what);
+		cr_assert(strstr(err->msg, bad[i].expect) && strstr(err->msg, "virtio-rng"),
+			  "%s: %s", bad[i].what, err->msg);
+		vs_err_free(&err);
+		cr_assert_eq(rd(0x070), 0, "%s: nothing applied", bad[i].what);
+	}
+	/* truncated anywhere, or with bytes left over */
+	for (size_t n = 0; n <= len + 1; n++) {
+		if (n == len)
+			continue;
+		memcpy(copy, blob, len);
+		copy[len] = 0;
+		vs_err_t err = NULL;
+		cr_assert_eq(virtio_rng_kind.restore(t, copy, n, &err), -1, "%zu bytes", n);
+		vs_err_free(&err);
+		cr_assert_eq(rd(0x070), 0);
+	}
+	vs_err_t err = NULL;
+	cr_assert_eq(virtio_rng_kind.restore(t, blob, len, &err), 0, "%s", err ? err->msg : "");
+	cr_assert_eq(virtio_rng_kind.restore(t, blob, len, &err), -1, "only onto a fresh device");
+	vs_err_free(&err);
+	devices_resume(&vm);
+	free(copy);
+	free(blob);
+	free(ram);
+}
+
+/* A disk's snapshot carries its backend's identity: the same file and size load, another
+ * file or a resized one is refused, naming the drive. */
+static void make_disk(char *path, off_t size)
+{
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, size), 0);
+	close(fd);
+}
+
+static struct virtio_mmio *add_disk(const char *path)
+{
+	struct blk_spec spec = {.path = (char *)path};
+	vs_err_t err = NULL;
+	cr_assert_eq(device_add(&vm, &virtio_blk_kind, &spec, &err), 0, "%s",
+		     err ? err->msg : "");
+	return device_find(&vm, &virtio_blk_kind);
+}
+
+Test(virtio_mmio, blk_state_keeps_its_drive_and_refuses_another)
+{
+	char a[] = "/tmp/vessel-snapblk-XXXXXX", b[] = "/tmp/vessel-snapblk-XXXXXX";
+	make_disk(a, 1 << 20);
+	make_disk(b, 1 << 20);
+	struct virtio_mmio *t = add_disk(a);
+	driver_start(true);
+	devices_pause(&vm);
+	void *blob = NULL;
+	size_t len;
+	vs_err_t err = NULL;
+	cr_assert_eq(virtio_blk_kind.save(t, &blob, &len, &err), 0, "%s", err ? err->msg : "");
+	devices_resume(&vm);
+	uint8_t *ram = malloc(RAM_KEEP);
+	memcpy(ram, vm.mem.host, RAM_KEEP);
+
+	/* another file of the same size */
+	vm_destroy(&vm);
+	setup();
+	memcpy(vm.mem.host, ram, RAM_KEEP);
+	t = add_disk(b);
+	devices_pause(&vm);
+	cr_assert_eq(virtio_blk_kind.restore(t, blob, len, &err), -1);
+	cr_assert(strstr(err->msg, "the snapshot's drive was") && strstr(err->msg, a), "%s",
+		  err->msg);
+	vs_err_free(&err);
+	cr_assert_eq(rd(0x070), 0, "nothing applied");
+	devices_resume(&vm);
+
+	/* the same file, grown */
+	vm_destroy(&vm);
+	setup();
+	memcpy(vm.mem.host, ram, RAM_KEEP);
+	cr_assert_eq(truncate(a, 2 << 20), 0);
+	t = add_disk(a);
+	devices_pause(&vm);
+	cr_assert_eq(virtio_blk_kind.restore(t, blob, len, &err), -1);
+	cr_assert(strstr(err->msg, "size 4096 sectors, the snapshot's was 2048"), "%s", err->msg);
+	vs_err_free(&err);
+	devices_resume(&vm);
+
+	/* the same file at its size: restored and running */
+	vm_destroy(&vm);
+	setup();
+	memcpy(vm.mem.host, ram, RAM_KEEP);
+	cr_assert_eq(truncate(a, 1 << 20), 0);
+	t = add_disk(a);
+	devices_pause(&vm);
+	cr_assert_eq(virtio_blk_kind.restore(t, blob, len, &err), 0, "%s", err ? err->msg : "");
+	devices_resume(&vm);
+	cr_assert_eq(rd(0x070), 1 | 2 | 4 | 8);
+	cr_assert_eq(rd(0x008), VIRTIO_ID_BLOCK);
+	free(blob);
+	free(ram);
+	unlink(a);
+	unlink(b);
+}
+
+static bool page_marked(const uint64_t *bits, uint64_t gpa)
+{
+	uint64_t pg = gpa / 4096;
+	return bits[pg / 64] & (1ULL << (pg % 64));
+}
+
+/* The pages the device wrote (the buffer it filled, the used ring) are in the VMM's dirty
+ * bitmap; the ones it only read (descriptors, avail ring) are not. */
+Test(virtio_mmio, the_device_marks_the_pages_it_writes)
+{
+	add_rng();
+	vs_err_t err = NULL;
+	cr_assert_eq(guest_mem_track_dirty(&vm.mem, true, &err), 0, "%s", err ? err->msg : "");
+	driver_start(true);
+	size_t words = (guest_mem_npages(&vm.mem) + 63) / 64;
+	uint64_t *bits = calloc(words, sizeof(*bits));
+	guest_mem_take_dirty(&vm.mem, bits);
+	memset(bits, 0, words * sizeof(*bits));
+	offer(0, 64);
+	wr(0x050, 0);
+	cr_assert(wait_fd(fake.irq_fd));
+	guest_mem_take_dirty(&vm.mem, bits);
+	cr_assert(page_marked(bits, BUF_GPA), "the filled buffer");
+	cr_assert(page_marked(bits, USED_GPA), "the used ring");
+	cr_assert_not(page_marked(bits, DESC_GPA), "descriptors are only read");
+	cr_assert_not(page_marked(bits, AVAIL_GPA), "the avail ring is only read");
+	cr_assert_not(page_marked(bits, BUF_GPA + 0x1000), "the next buffer was not offered");
+	free(bits);
 }

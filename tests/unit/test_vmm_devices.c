@@ -419,3 +419,101 @@ Test(i8042, keyboard_answers_and_types_ctrl_alt_del)
 	cr_assert_eq(stop_status, -1);
 	i8042_free(k);
 }
+
+/* A snapshot of the UART: registers and pending input come back in a fresh one, the
+ * interrupt line with them; a corrupt state is refused and changes nothing. */
+Test(serial, snapshot_round_trip_and_corruptions)
+{
+	struct serial *s = serial_new(-1, (struct irq_line){0});
+	wr(s, 3, 0x80); /* DLAB */
+	wr(s, 0, 0x01); /* 115200 */
+	wr(s, 3, 0x1b); /* 8E1 */
+	wr(s, 7, 0x5a); /* scratch */
+	wr(s, 1, 0x01); /* RDI */
+	cr_assert_eq(serial_rx_push(s, (const uint8_t *)"xyz", 3), 3);
+	cr_assert_eq(rd(s, 0), 'x');
+	void *blob = NULL;
+	size_t len;
+	vs_err_t err = NULL;
+	cr_assert_eq(serial_save(s, &blob, &len, &err), 0);
+	serial_free(s);
+
+	irq_level = -1;
+	struct serial *t = serial_new(-1, (struct irq_line){record_irq, NULL, 4});
+	uint8_t *bad = malloc(len + 1);
+	const struct {
+		size_t off;
+		uint8_t v;
+		const char *expect;
+	} corrupt[] = {{0, 2, "format version"}, {4, 0xf1, "IER"}, {11, 2, "thr_pending"},
+		       {12, 65, "receive FIFO"}, {12, 1, "bytes"}};
+	for (size_t i = 0; i < sizeof(corrupt) / sizeof(corrupt[0]); i++) {
+		memcpy(bad, blob, len);
+		bad[corrupt[i].off] = corrupt[i].v;
+		cr_assert_eq(serial_restore(t, bad, len, &err), -1, "%s", corrupt[i].expect);
+		cr_assert(strstr(err->msg, "serial") && strstr(err->msg, corrupt[i].expect), "%s",
+			  err->msg);
+		vs_err_free(&err);
+		cr_assert_eq(rd(t, 7), 0, "nothing applied");
+	}
+	cr_assert_eq(serial_restore(t, blob, len - 1, &err), -1, "truncated");
+	vs_err_free(&err);
+	cr_assert_eq(serial_restore(t, blob, len, &err), 0, "%s", err ? err->msg : "");
+	cr_assert_eq(irq_level, 1, "input pending with RDI on: the line is up again");
+	cr_assert_eq(rd(t, 7), 0x5a);
+	cr_assert_eq(rd(t, 3), 0x1b);
+	wr(t, 3, 0x9b);
+	cr_assert_eq(rd(t, 0), 0x01, "divisor");
+	wr(t, 3, 0x1b);
+	cr_assert_eq(rd(t, 0), 'y');
+	cr_assert_eq(rd(t, 0), 'z');
+	cr_assert_not(rd(t, 5) & 0x01);
+	free(bad);
+	free(blob);
+	serial_free(t);
+}
+
+/* The i8042's snapshot: the command byte and unread keyboard bytes come back; corrupt
+ * fields are refused with nothing applied. */
+Test(i8042, snapshot_round_trip_and_corruptions)
+{
+	struct i8042 *k = i8042_new((struct machine_ctl){record_stop, NULL},
+				    (struct irq_line){count_irq, NULL, I8042_KBD_IRQ});
+	uint8_t v = 0x60; /* the command byte: keyboard enabled, its interrupt on */
+	i8042_cmd_io(k, 0, &v, 1, true);
+	v = 0x01;
+	i8042_data_io(k, 0, &v, 1, true);
+	vs_err_t err = NULL;
+	cr_assert_eq(i8042_ctrl_alt_del(k, &err), 0, "%s", err ? err->msg : "");
+	void *blob = NULL;
+	size_t len;
+	cr_assert_eq(i8042_save(k, &blob, &len, &err), 0);
+	uint8_t first;
+	i8042_data_io(k, 0, &first, 1, false);
+
+	struct i8042 *t = i8042_new((struct machine_ctl){record_stop, NULL},
+				    (struct irq_line){count_irq, NULL, I8042_KBD_IRQ});
+	uint8_t *bad = malloc(len);
+	const struct {
+		size_t off;
+		uint8_t v;
+		const char *expect;
+	} corrupt[] = {{0, 9, "format version"}, {8, 2, "has_out"}, {10, 17, "queue of"},
+		       {10, 0, "expected"}};
+	for (size_t i = 0; i < sizeof(corrupt) / sizeof(corrupt[0]); i++) {
+		memcpy(bad, blob, len);
+		bad[corrupt[i].off] = corrupt[i].v;
+		cr_assert_eq(i8042_restore(t, bad, len, &err), -1, "%s", corrupt[i].expect);
+		cr_assert(strstr(err->msg, "i8042") && strstr(err->msg, corrupt[i].expect), "%s",
+			  err->msg);
+		vs_err_free(&err);
+	}
+	cr_assert_eq(i8042_restore(t, blob, len, &err), 0, "%s", err ? err->msg : "");
+	uint8_t again;
+	i8042_data_io(t, 0, &again, 1, false);
+	cr_assert_eq(again, first, "the same first scan code");
+	free(bad);
+	free(blob);
+	i8042_free(k);
+	i8042_free(t);
+}

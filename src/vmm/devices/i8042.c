@@ -1,7 +1,9 @@
 #include "vmm/devices/i8042.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "vmm/bus.h"
 
@@ -263,4 +265,63 @@ void i8042_cmd_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bo
 	pthread_mutex_lock(&k->lock);
 	bus_each_byte(cmd_byte, k, offset, data, len, is_write);
 	pthread_mutex_unlock(&k->lock);
+}
+
+/* A snapshot: the controller's registers and the keyboard bytes not yet read. */
+#define I8042_SNAP_VERSION 1
+#define I8042_SNAP_HEAD (4 + 7)
+
+int i8042_save(void *state, void **blob, size_t *len, vs_err_t *err)
+{
+	struct i8042 *k = state;
+	uint8_t *b = malloc(I8042_SNAP_HEAD + KBD_QUEUE);
+	if (!b)
+		return vs_err(err, ENOMEM, "i8042");
+	uint32_t version = I8042_SNAP_VERSION;
+	memcpy(b, &version, 4);
+	pthread_mutex_lock(&k->lock);
+	uint8_t regs[7] = {k->ctr, k->status, k->out, k->pending_cmd, k->has_out, k->kbd_cmd,
+			   (uint8_t)k->kbd_len};
+	memcpy(b + 4, regs, sizeof(regs));
+	for (unsigned i = 0; i < k->kbd_len; i++)
+		b[I8042_SNAP_HEAD + i] = k->kbd[(k->kbd_head + i) % KBD_QUEUE];
+	*len = I8042_SNAP_HEAD + k->kbd_len;
+	pthread_mutex_unlock(&k->lock);
+	*blob = b;
+	return 0;
+}
+
+int i8042_restore(void *state, const void *blob, size_t len, vs_err_t *err)
+{
+	struct i8042 *k = state;
+	const uint8_t *b = blob;
+	uint32_t version;
+	if (len < 4)
+		return vs_err(err, 0, "i8042: state of %zu bytes, truncated", len);
+	memcpy(&version, b, 4);
+	if (version != I8042_SNAP_VERSION)
+		return vs_err(err, 0, "i8042: format version %u (this vessel reads %u)", version,
+			      I8042_SNAP_VERSION);
+	if (len < I8042_SNAP_HEAD)
+		return vs_err(err, 0, "i8042: state of %zu bytes, truncated", len);
+	const uint8_t *r = b + 4;
+	if (r[4] > 1)
+		return vs_err(err, 0, "i8042: has_out %u", r[4]);
+	if (r[6] > KBD_QUEUE)
+		return vs_err(err, 0, "i8042: %u keyboard bytes in a queue of %u", r[6], KBD_QUEUE);
+	if (len != I8042_SNAP_HEAD + (size_t)r[6])
+		return vs_err(err, 0, "i8042: state of %zu bytes, %u expected", len,
+			      I8042_SNAP_HEAD + r[6]);
+	pthread_mutex_lock(&k->lock);
+	k->ctr = r[0];
+	k->status = r[1];
+	k->out = r[2];
+	k->pending_cmd = r[3];
+	k->has_out = r[4];
+	k->kbd_cmd = r[5];
+	k->kbd_head = 0;
+	k->kbd_len = r[6];
+	memcpy(k->kbd, b + I8042_SNAP_HEAD, k->kbd_len);
+	pthread_mutex_unlock(&k->lock);
+	return 0;
 }

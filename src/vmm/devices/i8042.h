@@ -4,6 +4,7 @@
 #define VESSEL_VMM_DEVICES_I8042_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/error.h"
@@ -21,6 +22,10 @@ struct i8042;
  * keyboard interrupts on. */
 struct i8042 *i8042_new(struct machine_ctl ctl, struct irq_line irq);
 void i8042_free(struct i8042 *k);
+/* A snapshot's part (device.h's save/restore; state is a struct i8042 *): registers and
+ * unread keyboard bytes. Restore checks every field before it changes anything. */
+int i8042_save(void *state, void **blob, size_t *len, vs_err_t *err);
+int i8042_restore(void *state, const void *blob, size_t len, vs_err_t *err);
 /* Bus handlers: data port 0x60 and command/status port 0x64. */
 void i8042_data_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 void i8042_cmd_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);

@@ -2,6 +2,8 @@
  * on the VM's I/O bus, and raises its IRQ or stops the machine through the VM, so the
  * device files themselves know nothing of KVM or of the VM. */
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "vmm/device.h"
@@ -37,6 +39,8 @@ const struct device_kind serial_kind = {
     .builtin = true,
     .create = serial_create,
     .destroy = serial_destroy,
+    .save = serial_save,
+    .restore = serial_restore,
 };
 
 static void *i8042_create(struct vm *vm, const void *config, vs_err_t *err)
@@ -77,6 +81,8 @@ const struct device_kind i8042_kind = {
     .builtin = true,
     .create = i8042_create,
     .destroy = i8042_destroy,
+    .save = i8042_save,
+    .restore = i8042_restore,
 };
 
 static void *rtc_create(struct vm *vm, const void *config, vs_err_t *err)
@@ -125,8 +131,38 @@ static void *pm_create(struct vm *vm, const void *config, vs_err_t *err)
 	return &vm->ctl;
 }
 
+/* Its snapshot is its format version only: a later one with state is refused, not misread. */
+#define PM_SNAP_VERSION 1
+
+static int pm_save(void *state, void **blob, size_t *len, vs_err_t *err)
+{
+	(void)state;
+	uint32_t *v = malloc(sizeof(*v));
+	if (!v)
+		return vs_err(err, ENOMEM, "pm");
+	*v = PM_SNAP_VERSION;
+	*blob = v;
+	*len = sizeof(*v);
+	return 0;
+}
+
+static int pm_restore(void *state, const void *blob, size_t len, vs_err_t *err)
+{
+	(void)state;
+	uint32_t v;
+	if (len != sizeof(v))
+		return vs_err(err, 0, "pm: state of %zu bytes (expected %zu)", len, sizeof(v));
+	memcpy(&v, blob, sizeof(v));
+	if (v != PM_SNAP_VERSION)
+		return vs_err(err, 0, "pm: format version %u (this vessel reads %u)", v,
+			      PM_SNAP_VERSION);
+	return 0;
+}
+
 const struct device_kind pm_kind = {
     .name = "pm",
     .builtin = true,
     .create = pm_create,
+    .save = pm_save,
+    .restore = pm_restore,
 };

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "vmm/bus.h"
@@ -230,4 +231,68 @@ size_t serial_rx_push(struct serial *s, const uint8_t *buf, size_t n)
 	update_irq_locked(s);
 	pthread_mutex_unlock(&s->lock);
 	return i;
+}
+
+/* A snapshot: the UART's registers and the bytes waiting in its receive FIFO. */
+#define SERIAL_SNAP_VERSION 1
+#define SERIAL_SNAP_HEAD (4 + 8 + 1)
+
+int serial_save(void *state, void **blob, size_t *len, vs_err_t *err)
+{
+	struct serial *s = state;
+	uint8_t *b = malloc(SERIAL_SNAP_HEAD + RX_FIFO);
+	if (!b)
+		return vs_err(err, ENOMEM, "serial");
+	uint32_t version = SERIAL_SNAP_VERSION;
+	memcpy(b, &version, 4);
+	pthread_mutex_lock(&s->lock);
+	uint8_t regs[8] = {s->ier, s->lcr, s->mcr, s->scr, s->fcr, s->dll, s->dlm, s->thr_pending};
+	memcpy(b + 4, regs, 8);
+	b[12] = (uint8_t)s->rx_len;
+	for (unsigned i = 0; i < s->rx_len; i++)
+		b[SERIAL_SNAP_HEAD + i] = s->rx[(s->rx_head + i) % RX_FIFO];
+	*len = SERIAL_SNAP_HEAD + s->rx_len;
+	pthread_mutex_unlock(&s->lock);
+	*blob = b;
+	return 0;
+}
+
+int serial_restore(void *state, const void *blob, size_t len, vs_err_t *err)
+{
+	struct serial *s = state;
+	const uint8_t *b = blob;
+	uint32_t version;
+	if (len < 4)
+		return vs_err(err, 0, "serial: state of %zu bytes, truncated", len);
+	memcpy(&version, b, 4);
+	if (version != SERIAL_SNAP_VERSION)
+		return vs_err(err, 0, "serial: format version %u (this vessel reads %u)", version,
+			      SERIAL_SNAP_VERSION);
+	if (len < SERIAL_SNAP_HEAD)
+		return vs_err(err, 0, "serial: state of %zu bytes, truncated", len);
+	const uint8_t *r = b + 4;
+	if (r[0] & 0xf0)
+		return vs_err(err, 0, "serial: IER 0x%02x has unknown bits", r[0]);
+	if (r[7] > 1)
+		return vs_err(err, 0, "serial: thr_pending %u", r[7]);
+	if (b[12] > RX_FIFO)
+		return vs_err(err, 0, "serial: %u bytes in a %u-byte receive FIFO", b[12], RX_FIFO);
+	if (len != SERIAL_SNAP_HEAD + (size_t)b[12])
+		return vs_err(err, 0, "serial: state of %zu bytes, %u expected", len,
+			      SERIAL_SNAP_HEAD + b[12]);
+	pthread_mutex_lock(&s->lock);
+	s->ier = r[0];
+	s->lcr = r[1];
+	s->mcr = r[2];
+	s->scr = r[3];
+	s->fcr = r[4];
+	s->dll = r[5];
+	s->dlm = r[6];
+	s->thr_pending = r[7];
+	s->rx_head = 0;
+	s->rx_len = b[12];
+	memcpy(s->rx, b + SERIAL_SNAP_HEAD, s->rx_len);
+	update_irq_locked(s);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/error.h"
 #include "vmm/devices/irq.h"
 
 struct serial;
@@ -13,6 +14,10 @@ struct serial;
 /* Guest bytes are written to out_fd as they come (byte for byte). */
 struct serial *serial_new(int out_fd, struct irq_line irq);
 void serial_free(struct serial *s);
+/* A snapshot's part (device.h's save/restore; state is a struct serial *): registers and
+ * pending input. Restore checks every field before it changes anything. */
+int serial_save(void *state, void **blob, size_t *len, vs_err_t *err);
+int serial_restore(void *state, const void *blob, size_t len, vs_err_t *err);
 
 /* Bus handler for the 8 registers. */
 void serial_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);

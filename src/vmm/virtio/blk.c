@@ -61,7 +61,13 @@ static void complete(struct blk_dev *d, struct blk_slot *s, uint8_t status, uint
 	s->busy = false;
 	if (d->broken)
 		return;
-	virtq_push(virtio_mmio_queue(d->t, 0), s->req.head, data < UINT32_MAX ? data + 1 : data);
+	struct virtq *q = virtio_mmio_queue(d->t, 0);
+	/* what we wrote into guest RAM (dirty tracking): data read from the disk, the status */
+	if (s->req.type != VIRTIO_BLK_T_OUT)
+		for (unsigned i = 0; i < s->req.niov; i++)
+			virtq_mark_host(q, s->req.iov[i].iov_base, s->req.iov[i].iov_len);
+	virtq_mark_host(q, s->req.status, 1);
+	virtq_push(q, s->req.head, data < UINT32_MAX ? data + 1 : data);
 	d->used++;
 }
 
@@ -290,6 +296,71 @@ static void default_id(struct blk_dev *d)
 			 (unsigned long long)st.st_ino);
 }
 
+/* The snapshot's part of a disk: its backend's identity, which the load must match (a
+ * guest that cached blocks of one file must not go on with another). */
+#define BLK_SNAP_VERSION 1
+
+static int blk_save(void *dev, void **blob, size_t *len, vs_err_t *err)
+{
+	struct blk_dev *d = dev;
+	uint32_t version = BLK_SNAP_VERSION;
+	uint64_t sectors = d->geom.sectors;
+	uint8_t ro = d->spec.ro;
+	size_t plen = strlen(d->spec.path);
+	if (plen > UINT16_MAX)
+		return vs_err(err, 0, "virtio-blk %s: path too long to save", d->spec.path);
+	uint16_t pl = (uint16_t)plen;
+	size_t n = sizeof(version) + sizeof(sectors) + sizeof(ro) + sizeof(pl) + plen;
+	uint8_t *b = malloc(n), *p = b;
+	if (!b)
+		return vs_err(err, ENOMEM, "virtio-blk %s", d->spec.path);
+	memcpy(p, &version, sizeof(version)), p += sizeof(version);
+	memcpy(p, &sectors, sizeof(sectors)), p += sizeof(sectors);
+	memcpy(p, &ro, sizeof(ro)), p += sizeof(ro);
+	memcpy(p, &pl, sizeof(pl)), p += sizeof(pl);
+	memcpy(p, d->spec.path, plen);
+	*blob = b;
+	*len = n;
+	return 0;
+}
+
+static int blk_restore(void *dev, const void *blob, size_t len, vs_err_t *err)
+{
+	const struct blk_dev *d = dev;
+	const uint8_t *p = blob;
+	uint32_t version;
+	uint64_t sectors;
+	uint8_t ro;
+	uint16_t pl;
+	size_t head = sizeof(version) + sizeof(sectors) + sizeof(ro) + sizeof(pl);
+	if (len < sizeof(version))
+		return vs_err(err, 0, "drive %s: state of %zu bytes, truncated", d->spec.path, len);
+	memcpy(&version, p, sizeof(version));
+	if (version != BLK_SNAP_VERSION)
+		return vs_err(err, 0, "drive %s: format version %u (this vessel reads %u)",
+			      d->spec.path, version, BLK_SNAP_VERSION);
+	if (len < head)
+		return vs_err(err, 0, "drive %s: state of %zu bytes, truncated", d->spec.path, len);
+	p += sizeof(version);
+	memcpy(&sectors, p, sizeof(sectors)), p += sizeof(sectors);
+	memcpy(&ro, p, sizeof(ro)), p += sizeof(ro);
+	memcpy(&pl, p, sizeof(pl)), p += sizeof(pl);
+	if (len != head + pl)
+		return vs_err(err, 0, "drive %s: path of %u bytes in %zu bytes of state",
+			      d->spec.path, pl, len);
+	if (pl != strlen(d->spec.path) || memcmp(p, d->spec.path, pl) != 0)
+		return vs_err(err, 0, "drive %s: the snapshot's drive was %.*s", d->spec.path,
+			      (int)pl, (const char *)p);
+	if (sectors != d->geom.sectors)
+		return vs_err(err, 0, "drive %s: size %llu sectors, the snapshot's was %llu",
+			      d->spec.path, (unsigned long long)d->geom.sectors,
+			      (unsigned long long)sectors);
+	if (ro > 1 || ro != d->spec.ro)
+		return vs_err(err, 0, "drive %s: read-only %u, the snapshot's was %u",
+			      d->spec.path, d->spec.ro, ro);
+	return 0;
+}
+
 static const struct virtio_device_ops blk_ops_rw = {
     .name = "blk",
     .device_id = VIRTIO_ID_BLOCK,
@@ -304,6 +375,8 @@ static const struct virtio_device_ops blk_ops_rw = {
     .fd_ready = blk_fd_ready,
     .reset = blk_reset,
     .quiesce = blk_quiesce,
+    .save = blk_save,
+    .restore = blk_restore,
     .destroy = blk_destroy,
 };
 
@@ -320,6 +393,8 @@ static const struct virtio_device_ops blk_ops_ro = {
     .fd_ready = blk_fd_ready,
     .reset = blk_reset,
     .quiesce = blk_quiesce,
+    .save = blk_save,
+    .restore = blk_restore,
     .destroy = blk_destroy,
 };
 
@@ -397,4 +472,6 @@ const struct device_kind virtio_blk_kind = {
     .config_free = blk_config_free,
     .create = blk_create,
     .destroy = virtio_mmio_destroy,
+    .save = virtio_mmio_save,
+    .restore = virtio_mmio_restore,
 };

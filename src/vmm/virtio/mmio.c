@@ -718,3 +718,293 @@ char *virtio_mmio_cmdline(const struct vm *vm)
 					(unsigned long long)slots[i].base, slots[i].gsi);
 	return s;
 }
+
+/* The snapshot blob: fixed-width fields, little-endian (x86-64's own order), in the order
+ * below; version first so a later layout is refused, not misread. */
+#define SNAP_VERSION 1
+#define SNAP_STATUS_BITS                                                                   \
+	(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK |       \
+	 VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED)
+
+struct snap_queue {
+	uint16_t num;
+	uint8_t ready;
+	uint64_t desc, avail, used;
+	uint16_t last_avail, used_idx, signalled_used;
+};
+
+struct snap {
+	uint32_t version, device_id, status, isr, dev_features_sel, drv_features_sel, queue_sel;
+	uint64_t driver_features;
+	uint32_t nqueues;
+	struct snap_queue q[VIRTIO_MMIO_MAX_QUEUES];
+	uint32_t dev_len;
+};
+
+struct wbuf {
+	uint8_t *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void put(struct wbuf *w, const void *v, size_t n)
+{
+	if (w->oom)
+		return;
+	if (w->len + n > w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 256;
+		while (cap < w->len + n)
+			cap *= 2;
+		uint8_t *p = realloc(w->p, cap);
+		if (!p) {
+			w->oom = true;
+			return;
+		}
+		w->p = p;
+		w->cap = cap;
+	}
+	memcpy(w->p + w->len, v, n);
+	w->len += n;
+}
+
+struct rbuf {
+	const uint8_t *p;
+	size_t len, off;
+	bool short_;
+};
+
+static void get(struct rbuf *r, void *v, size_t n)
+{
+	if (r->short_ || r->len - r->off < n) {
+		r->short_ = true;
+		memset(v, 0, n);
+		return;
+	}
+	memcpy(v, r->p + r->off, n);
+	r->off += n;
+}
+
+#define PUT(w, x) put((w), &(x), sizeof(x))
+#define GET(r, x) get((r), &(x), sizeof(x))
+
+int virtio_mmio_save(void *state, void **blob, size_t *len, vs_err_t *err)
+{
+	struct virtio_mmio *t = state;
+	void *dev_blob = NULL;
+	size_t dev_len = 0;
+	if (t->ops->save && t->ops->save(t->dev, &dev_blob, &dev_len, err) < 0)
+		return vs_err_wrap(err, "%s", t->name);
+	if (dev_len > UINT32_MAX) {
+		free(dev_blob);
+		return vs_err(err, 0, "%s: device state of %zu bytes", t->name, dev_len);
+	}
+	struct snap s = {.version = SNAP_VERSION, .device_id = t->ops->device_id};
+	pthread_mutex_lock(&t->regs_lock);
+	pthread_mutex_lock(&t->work_lock);
+	s.status = atomic_load(&t->status);
+	s.isr = atomic_load(&t->isr);
+	s.dev_features_sel = t->dev_features_sel;
+	s.drv_features_sel = t->drv_features_sel;
+	s.queue_sel = t->queue_sel;
+	s.driver_features = t->driver_features;
+	s.nqueues = t->ops->num_queues;
+	for (unsigned qi = 0; qi < s.nqueues; qi++) {
+		const struct queue_regs *r = &t->qregs[qi];
+		const struct virtq *q = &t->queues[qi];
+		s.q[qi] = (struct snap_queue){
+		    .num = r->num,
+		    .ready = r->ready,
+		    .desc = r->a.desc,
+		    .avail = r->a.avail,
+		    .used = r->a.used,
+		    .last_avail = q->last_avail,
+		    .used_idx = q->used_idx,
+		    .signalled_used = q->signalled_used,
+		};
+	}
+	pthread_mutex_unlock(&t->work_lock);
+	pthread_mutex_unlock(&t->regs_lock);
+
+	struct wbuf w = {0};
+	PUT(&w, s.version);
+	PUT(&w, s.device_id);
+	PUT(&w, s.status);
+	PUT(&w, s.isr);
+	PUT(&w, s.dev_features_sel);
+	PUT(&w, s.drv_features_sel);
+	PUT(&w, s.queue_sel);
+	PUT(&w, s.driver_features);
+	PUT(&w, s.nqueues);
+	for (unsigned qi = 0; qi < s.nqueues; qi++) {
+		PUT(&w, s.q[qi].num);
+		PUT(&w, s.q[qi].ready);
+		PUT(&w, s.q[qi].desc);
+		PUT(&w, s.q[qi].avail);
+		PUT(&w, s.q[qi].used);
+		PUT(&w, s.q[qi].last_avail);
+		PUT(&w, s.q[qi].used_idx);
+		PUT(&w, s.q[qi].signalled_used);
+	}
+	uint32_t dl = (uint32_t)dev_len;
+	PUT(&w, dl);
+	if (dev_len)
+		put(&w, dev_blob, dev_len);
+	free(dev_blob);
+	if (w.oom) {
+		free(w.p);
+		return vs_err(err, ENOMEM, "%s: saving", t->name);
+	}
+	*blob = w.p;
+	*len = w.len;
+	return 0;
+}
+
+/* Every field of the blob against what this device can be; 0 or -1 naming the field. */
+static int snap_parse(const struct virtio_mmio *t, const void *blob, size_t len, struct snap *s,
+		      const uint8_t **dev_blob, vs_err_t *err)
+{
+	struct rbuf r = {.p = blob, .len = len};
+	GET(&r, s->version);
+	if (r.short_)
+		return vs_err(err, 0, "%s: snapshot: state of %zu bytes, truncated", t->name, len);
+	if (s->version != SNAP_VERSION)
+		return vs_err(err, 0, "%s: snapshot: format version %u (this vessel reads %u)",
+			      t->name, s->version, SNAP_VERSION);
+	GET(&r, s->device_id);
+	GET(&r, s->status);
+	GET(&r, s->isr);
+	GET(&r, s->dev_features_sel);
+	GET(&r, s->drv_features_sel);
+	GET(&r, s->queue_sel);
+	GET(&r, s->driver_features);
+	GET(&r, s->nqueues);
+	if (r.short_)
+		return vs_err(err, 0, "%s: snapshot: state truncated", t->name);
+	if (s->device_id != t->ops->device_id)
+		return vs_err(err, 0, "%s: snapshot: device_id %u, this device is %u", t->name,
+			      s->device_id, t->ops->device_id);
+	if (s->nqueues != t->ops->num_queues)
+		return vs_err(err, 0, "%s: snapshot: %u queues, this device has %u", t->name,
+			      s->nqueues, t->ops->num_queues);
+	if (s->status & ~(uint32_t)SNAP_STATUS_BITS)
+		return vs_err(err, 0, "%s: snapshot: status 0x%x has unknown bits", t->name,
+			      s->status);
+	if ((s->status & VIRTIO_STATUS_DRIVER_OK) && !(s->status & VIRTIO_STATUS_FEATURES_OK))
+		return vs_err(err, 0, "%s: snapshot: status 0x%x: DRIVER_OK without FEATURES_OK",
+			      t->name, s->status);
+	if (s->isr & ~(uint32_t)(ISR_USED | ISR_CONFIG))
+		return vs_err(err, 0, "%s: snapshot: interrupt status 0x%x", t->name, s->isr);
+	if (s->driver_features & ~t->offered)
+		return vs_err(err, 0, "%s: snapshot: driver features 0x%llx not offered (0x%llx)",
+			      t->name, (unsigned long long)s->driver_features,
+			      (unsigned long long)t->offered);
+	if ((s->status & VIRTIO_STATUS_FEATURES_OK) &&
+	    !(s->driver_features & (1ULL << VIRTIO_F_VERSION_1)))
+		return vs_err(err, 0, "%s: snapshot: FEATURES_OK without VERSION_1", t->name);
+	for (unsigned qi = 0; qi < s->nqueues; qi++) {
+		struct snap_queue *q = &s->q[qi];
+		GET(&r, q->num);
+		GET(&r, q->ready);
+		GET(&r, q->desc);
+		GET(&r, q->avail);
+		GET(&r, q->used);
+		GET(&r, q->last_avail);
+		GET(&r, q->used_idx);
+		GET(&r, q->signalled_used);
+		if (r.short_)
+			return vs_err(err, 0, "%s: snapshot: queue %u truncated", t->name, qi);
+		if (q->num > t->ops->queue_max)
+			return vs_err(err, 0, "%s: snapshot: queue %u size %u (max %u)", t->name,
+				      qi, q->num, t->ops->queue_max);
+		if (q->ready > 1)
+			return vs_err(err, 0, "%s: snapshot: queue %u ready %u", t->name, qi,
+				      q->ready);
+		/* nothing is in flight at a pause: at most a queue's worth taken, not answered */
+		if (q->ready && (uint16_t)(q->last_avail - q->used_idx) > q->num)
+			return vs_err(err, 0,
+				      "%s: snapshot: queue %u indices: next avail %u, used %u",
+				      t->name, qi, q->last_avail, q->used_idx);
+	}
+	GET(&r, s->dev_len);
+	if (r.short_)
+		return vs_err(err, 0, "%s: snapshot: state truncated", t->name);
+	if (s->dev_len != r.len - r.off)
+		return vs_err(err, 0, "%s: snapshot: device state of %u bytes, %zu given", t->name,
+			      s->dev_len, r.len - r.off);
+	*dev_blob = r.p + r.off;
+	return 0;
+}
+
+int virtio_mmio_restore(void *state, const void *blob, size_t len, vs_err_t *err)
+{
+	struct virtio_mmio *t = state;
+	struct snap s;
+	const uint8_t *dev_blob = NULL;
+	if (snap_parse(t, blob, len, &s, &dev_blob, err) < 0)
+		return -1;
+	/* a device is running when the driver said DRIVER_OK and it did not fail since */
+	bool active = (s.status & VIRTIO_STATUS_DRIVER_OK) &&
+		      !(s.status & VIRTIO_STATUS_NEEDS_RESET);
+	bool event_idx = s.driver_features & (1ULL << VIRTIO_F_RING_EVENT_IDX);
+	bool indirect = s.driver_features & (1ULL << VIRTIO_F_RING_INDIRECT_DESC);
+	struct virtq queues[VIRTIO_MMIO_MAX_QUEUES];
+	memset(queues, 0, sizeof(queues));
+	for (unsigned qi = 0; active && qi < s.nqueues; qi++) {
+		const struct snap_queue *q = &s.q[qi];
+		if (!q->ready)
+			continue;
+		struct virtq_addrs a = {.desc = q->desc, .avail = q->avail, .used = q->used};
+		if (virtq_restore(&queues[qi], &t->vm->mem, q->num, &a, event_idx, indirect,
+				  q->last_avail, q->used_idx, q->signalled_used, err) < 0)
+			return vs_err_wrap(err, "%s: snapshot: queue %u", t->name, qi);
+	}
+
+	pthread_mutex_lock(&t->regs_lock);
+	pthread_mutex_lock(&t->work_lock);
+	int r = 0;
+	if (atomic_load(&t->active) || atomic_load(&t->status)) {
+		r = vs_err(err, 0, "%s: snapshot: restored onto a device already in use", t->name);
+		goto out;
+	}
+	if (t->ops->restore && t->ops->restore(t->dev, dev_blob, s.dev_len, err) < 0) {
+		r = vs_err_wrap(err, "%s: snapshot", t->name);
+		goto out;
+	}
+	if (!t->ops->restore && s.dev_len) {
+		r = vs_err(err, 0, "%s: snapshot: %u bytes of device state, none expected",
+			   t->name, s.dev_len);
+		goto out;
+	}
+	if (active && t->ops->activate && t->ops->activate(t->dev, s.driver_features) < 0) {
+		if (t->ops->reset)
+			t->ops->reset(t->dev);
+		r = vs_err(err, 0, "%s: snapshot: the device refused to start", t->name);
+		goto out;
+	}
+	t->dev_features_sel = s.dev_features_sel;
+	t->drv_features_sel = s.drv_features_sel;
+	t->queue_sel = s.queue_sel;
+	t->driver_features = s.driver_features;
+	for (unsigned qi = 0; qi < s.nqueues; qi++) {
+		t->qregs[qi] = (struct queue_regs){
+		    .num = s.q[qi].num,
+		    .ready = s.q[qi].ready,
+		    .a = {.desc = s.q[qi].desc, .avail = s.q[qi].avail, .used = s.q[qi].used},
+		};
+		t->queues[qi] = queues[qi];
+	}
+	atomic_store(&t->isr, s.isr);
+	atomic_store(&t->failed, (s.status & VIRTIO_STATUS_NEEDS_RESET) != 0);
+	atomic_store(&t->status, s.status);
+	if (active) {
+		atomic_store(&t->active, true);
+		dev_fds_enable(t, true);
+	}
+out:
+	pthread_mutex_unlock(&t->work_lock);
+	pthread_mutex_unlock(&t->regs_lock);
+	/* the worker looks at every queue once it is let go (devices_resume) */
+	if (r == 0 && active)
+		ctl_poke(t);
+	return r;
+}

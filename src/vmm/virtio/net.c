@@ -169,8 +169,10 @@ static int rx_deliver(struct net_dev *d, struct virtq *q)
 		net_rx_hdr_fix(hdr, d->features, (uint16_t)k);
 		net_copy_to_chains(hdr, NET_HDR_LEN, d->rx_held, k, (uint32_t[NET_RX_HELD_MAX]){0});
 	}
-	for (unsigned i = 0; i < k; i++)
+	for (unsigned i = 0; i < k; i++) {
+		virtq_mark_written(q, d->rx_held[i], used[i]);
 		virtq_push(q, d->rx_held[i]->head, used[i]);
+	}
 	rx_consume_held(d, k);
 	return 1;
 }
@@ -294,6 +296,44 @@ static void net_fd_ready(void *opaque, int fd, uint32_t events)
 
 static void net_dev_free(void *opaque);
 
+/* The snapshot's part of an interface: the MAC the guest knows (it may have been random;
+ * the rest of the config space is fixed). The tap is the config's, which the loader may rename (clones). */
+#define NET_SNAP_VERSION 1
+
+static int net_save(void *opaque, void **blob, size_t *len, vs_err_t *err)
+{
+	struct net_dev *d = opaque;
+	uint32_t version = NET_SNAP_VERSION;
+	uint8_t *b = malloc(sizeof(version) + 6);
+	if (!b)
+		return vs_err(err, ENOMEM, "net %s", d->name);
+	memcpy(b, &version, sizeof(version));
+	memcpy(b + sizeof(version), d->config, 6);
+	*blob = b;
+	*len = sizeof(version) + 6;
+	return 0;
+}
+
+static int net_restore(void *opaque, const void *blob, size_t len, vs_err_t *err)
+{
+	struct net_dev *d = opaque;
+	uint32_t version;
+	if (len < sizeof(version))
+		return vs_err(err, 0, "net %s: state of %zu bytes, truncated", d->name, len);
+	memcpy(&version, blob, sizeof(version));
+	if (version != NET_SNAP_VERSION)
+		return vs_err(err, 0, "net %s: format version %u (this vessel reads %u)", d->name,
+			      version, NET_SNAP_VERSION);
+	if (len != sizeof(version) + 6)
+		return vs_err(err, 0, "net %s: state of %zu bytes (expected %zu)", d->name, len,
+			      sizeof(version) + 6);
+	const uint8_t *mac = (const uint8_t *)blob + sizeof(version);
+	if (mac[0] & 1)
+		return vs_err(err, 0, "net %s: mac %02x:..: a multicast address", d->name, mac[0]);
+	net_config_bytes(mac, d->config);
+	return 0;
+}
+
 static const struct virtio_device_ops net_ops = {
     .name = "net",
     .device_id = VIRTIO_ID_NET,
@@ -305,6 +345,8 @@ static const struct virtio_device_ops net_ops = {
     .queue_notify = net_queue_notify,
     .fd_ready = net_fd_ready,
     .reset = net_reset,
+    .save = net_save,
+    .restore = net_restore,
     .destroy = net_dev_free,
 };
 
@@ -386,4 +428,6 @@ const struct device_kind virtio_net_kind = {
     .from_json = net_from_json,
     .create = net_create,
     .destroy = virtio_mmio_destroy,
+    .save = virtio_mmio_save,
+    .restore = virtio_mmio_restore,
 };

@@ -1,5 +1,7 @@
 #include "vmm/virtio/queue.h"
 
+#include "vmm/layout.h"
+
 #include <stddef.h>
 #include <string.h>
 
@@ -45,8 +47,9 @@ static void *ring_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len, u
 	return p;
 }
 
-int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size,
-	       const struct virtq_addrs *a, bool event_idx, bool indirect, vs_err_t *err)
+static int setup(struct virtq *q, const struct guest_mem *mem, uint16_t size,
+		 const struct virtq_addrs *a, bool event_idx, bool indirect, bool fresh,
+		 vs_err_t *err)
 {
 	virtq_reset(q);
 	if (size == 0 || (size & (size - 1)))
@@ -70,7 +73,29 @@ int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size,
 	    .ready = true,
 	};
 	/* the driver starts from zero (2.7.13): so do we, whatever RAM held before */
-	__atomic_store_n(&used->idx, 0, __ATOMIC_RELEASE);
+	if (fresh)
+		__atomic_store_n(&used->idx, 0, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size,
+	       const struct virtq_addrs *a, bool event_idx, bool indirect, vs_err_t *err)
+{
+	return setup(q, mem, size, a, event_idx, indirect, true, err);
+}
+
+int virtq_restore(struct virtq *q, const struct guest_mem *mem, uint16_t size,
+		  const struct virtq_addrs *a, bool event_idx, bool indirect, uint16_t last_avail,
+		  uint16_t used_idx, uint16_t signalled_used, vs_err_t *err)
+{
+	/* guest RAM (the used ring's idx included) is the snapshot's: nothing is written */
+	struct virtq tmp;
+	if (setup(&tmp, mem, size, a, event_idx, indirect, false, err) < 0)
+		return -1;
+	tmp.last_avail = last_avail;
+	tmp.used_idx = used_idx;
+	tmp.signalled_used = signalled_used;
+	*q = tmp;
 	return 0;
 }
 
@@ -201,6 +226,26 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c, vs_err_t *err)
 	return 1;
 }
 
+void virtq_mark_host(struct virtq *q, const void *p, uint64_t len)
+{
+	const struct guest_mem *m = q->mem;
+	if (!m || !m->dirty || !len)
+		return;
+	/* host offsets past the low RAM are the RAM above 4 GiB (memory.h's layout) */
+	uint64_t off = (uint64_t)((const uint8_t *)p - m->host);
+	uint64_t gpa = off < m->low_size ? off : LAYOUT_4G + (off - m->low_size);
+	guest_mem_mark_dirty((struct guest_mem *)m, gpa, len);
+}
+
+void virtq_mark_written(struct virtq *q, const struct virtq_chain *c, uint64_t written)
+{
+	for (uint16_t i = 0; i < c->n_in && written; i++) {
+		uint64_t n = c->in[i].len < written ? c->in[i].len : written;
+		virtq_mark_host(q, c->in[i].host, n);
+		written -= n;
+	}
+}
+
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 {
 	if (!q->ready)
@@ -210,6 +255,9 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 	__atomic_store_n(&e->len, written, __ATOMIC_RELAXED);
 	q->used_idx++;
 	__atomic_store_n(&q->used->idx, q->used_idx, __ATOMIC_RELEASE);
+	/* KVM's dirty log sees only the guest's writes: ours go in the VMM's own bitmap */
+	virtq_mark_host(q, e, sizeof(*e));
+	virtq_mark_host(q, &q->used->idx, sizeof(q->used->idx));
 }
 
 bool virtq_should_interrupt(struct virtq *q)

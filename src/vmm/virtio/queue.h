@@ -52,12 +52,22 @@ struct virtq_addrs {
  * wholly in RAM) and makes q ready. -1 with err if the driver got it wrong. */
 int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size,
 	       const struct virtq_addrs *a, bool event_idx, bool indirect, vs_err_t *err);
+/* A snapshot's queue: like virtq_init, but the rings' indices are the saved ones (the
+ * used ring in RAM is left as the guest last saw it). -1 with err naming what is wrong. */
+int virtq_restore(struct virtq *q, const struct guest_mem *mem, uint16_t size,
+		  const struct virtq_addrs *a, bool event_idx, bool indirect, uint16_t last_avail,
+		  uint16_t used_idx, uint16_t signalled_used, vs_err_t *err);
 /* Forgets the rings (device reset). */
 void virtq_reset(struct virtq *q);
 
 /* 1: a chain was taken; 0: the queue is empty; -1: the driver broke the rules (err says how).
  * With EVENT_IDX, finding the queue empty re-arms the driver's notifications. */
 int virtq_pop(struct virtq *q, struct virtq_chain *c, vs_err_t *err);
+/* Dirty tracking (memory.h): the VMM's own writes into guest RAM. virtq_push marks the
+ * used ring entry and idx itself; a device marks the buffer bytes it wrote, before the
+ * push: the first `written` bytes of the chain's writable part, or any host range. */
+void virtq_mark_written(struct virtq *q, const struct virtq_chain *c, uint64_t written);
+void virtq_mark_host(struct virtq *q, const void *p, uint64_t len);
 /* Gives a chain back with `written` bytes written into its device-writable part. */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written);
 /* After pushes: true if the driver asked to be interrupted for them (EVENT_IDX's

@@ -59,7 +59,9 @@ static void rng_queue_notify(void *opaque, unsigned qi)
 					       "entropy queue takes writable ones only)");
 			break;
 		}
-		virtq_push(q, r->chain.head, fill(&r->chain));
+		uint32_t n = fill(&r->chain);
+		virtq_mark_written(q, &r->chain, n);
+		virtq_push(q, r->chain.head, n);
 		pushed = true;
 	}
 	if (pushed)
@@ -109,4 +111,6 @@ const struct device_kind virtio_rng_kind = {
     .from_json = rng_from_json,
     .create = rng_create,
     .destroy = virtio_mmio_destroy,
+    .save = virtio_mmio_save,
+    .restore = virtio_mmio_restore,
 };

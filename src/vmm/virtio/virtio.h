@@ -63,6 +63,12 @@ struct virtio_device_ops {
 	/* the VM pauses: finish every request in flight (answer it on the used ring) before
 	 * returning; worker thread, work_lock held. NULL: the device's work is synchronous */
 	void (*quiesce)(void *dev);
+	/* A snapshot's part of the device beyond the transport (config space, its backend's
+	 * identity); the VM is paused. save mallocs *blob. restore runs on a freshly created,
+	 * paused device: it checks every field before it changes anything and fails with
+	 * err naming the field. Both NULL: the device has nothing of its own to keep. */
+	int (*save)(void *dev, void **blob, size_t *len, vs_err_t *err);
+	int (*restore)(void *dev, const void *blob, size_t len, vs_err_t *err);
 	/* the VM is going and the worker has stopped: free dev (may be NULL) */
 	void (*destroy)(void *dev);
 };
@@ -93,6 +99,14 @@ void virtio_mmio_notify_config(struct virtio_mmio *t);
  * and waits, taking no events, until virtio_mmio_resume. Returns once it waits. */
 void virtio_mmio_pause(struct virtio_mmio *t);
 void virtio_mmio_resume(struct virtio_mmio *t);
+
+/* A kind's save/restore for a virtio device (state is its struct virtio_mmio): the
+ * transport's registers, each queue's addresses and indices, then the device's own part.
+ * Save: the VM is paused. Restore: on a freshly created device, after devices_pause; the
+ * blob is untrusted (every field checked, queues inside guest RAM); on failure nothing
+ * changed and err names the device and the field. */
+int virtio_mmio_save(void *state, void **blob, size_t *len, vs_err_t *err);
+int virtio_mmio_restore(void *state, const void *blob, size_t len, vs_err_t *err);
 
 /* The window and IRQ of the i-th device (pure: dump-acpi uses it without a VM). */
 void virtio_mmio_slot(unsigned i, struct acpi_virtio_mmio *out);
