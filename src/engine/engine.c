@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +45,16 @@ int engine_write_record(const char *store, json_t *rec, vs_err_t *err)
 	if (rename(tmp, path) < 0)
 		return vs_err(err, errno, "container record %s", path);
 	return 0;
+}
+
+int engine_lock(const char *store, const char *id)
+{
+	cleanup_free char *dir = engine_dir(store, id, NULL);
+	int fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (fd >= 0)
+		while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
+			;
+	return fd;
 }
 
 json_t *engine_records(const char *store, vs_err_t *err)
@@ -117,6 +128,9 @@ int engine_remove(const struct vs_globals *g, const char *store, json_t *rec, bo
 	if (status && strcmp(status, "stopped") != 0 && !force)
 		return vs_err(err, 0, "container %s is %s: stop it first, or rm --force",
 			      json_string_value(json_object_get(rec, "name")), status);
+	cleanup_close int lock = engine_lock(store, id);
+	if (engine_net_detach(store, rec, err) < 0)
+		return -1;
 	if (status) {
 		char *dargv[] = {"delete", "--force", (char *)id, NULL};
 		if (engine_runtime(g, dargv, -1, err) != 0)
@@ -144,7 +158,7 @@ static const char *status_of(const struct vs_globals *g, json_t *rec, char **own
 {
 	*owned = engine_runtime_status(g, json_string_value(json_object_get(rec, "id")));
 	if (!*owned)
-		return json_is_true(json_object_get(rec, "started")) ? "exited" : "created";
+		return json_object_get(rec, "exit_code") ? "exited" : "created";
 	return strcmp(*owned, "stopped") == 0 ? "exited" : *owned;
 }
 
@@ -180,8 +194,8 @@ static int cmd_inspect(const struct vs_globals *g, const char *store, int argc, 
 		return -1;
 	cleanup_free char *owned = NULL;
 	json_object_set_new(rec, "status", json_string(status_of(g, rec, &owned)));
-	cleanup_free char *cfg = engine_dir(store, json_string_value(json_object_get(rec, "id")),
-					    "config.json");
+	cleanup_free char *cfg =
+	    engine_dir(store, json_string_value(json_object_get(rec, "id")), "config.json");
 	json_t *spec = cfg ? json_load_file(cfg, 0, NULL) : NULL;
 	if (spec)
 		json_object_set_new(rec, "config", spec);
@@ -200,8 +214,8 @@ static int cmd_logs(const struct vs_globals *g, const char *store, int argc, cha
 	json_t *rec = engine_find(store, argv[1], err);
 	if (!rec)
 		return -1;
-	cleanup_free char *logs = engine_dir(store, json_string_value(json_object_get(rec, "id")),
-					     "logs");
+	cleanup_free char *logs =
+	    engine_dir(store, json_string_value(json_object_get(rec, "id")), "logs");
 	json_decref(rec);
 	int fd = logs ? open(logs, O_RDONLY | O_CLOEXEC) : -1;
 	if (fd < 0)
@@ -224,7 +238,8 @@ static int cmd_stop(const struct vs_globals *g, const char *store, int argc, cha
 	static const struct option opts[] = {{"time", required_argument, NULL, 't'}, {0}};
 	while ((c = getopt_long(argc, argv, "+t:", opts, NULL)) != -1) {
 		if (c != 't')
-			return vs_err(err, 0, "usage: vessel container stop [-t SECONDS] NAME|ID"), 2;
+			return vs_err(err, 0, "usage: vessel container stop [-t SECONDS] NAME|ID"),
+			       2;
 		timeout = atoi(optarg);
 	}
 	if (optind != argc - 1)
@@ -256,6 +271,13 @@ static int cmd_stop(const struct vs_globals *g, const char *store, int argc, cha
 			usleep(50000);
 		}
 	}
+	/* the monitor of a detached container does the same when it sees the end; a
+	 * foreground one's engine may be gone */
+	int lock = engine_lock(store, id);
+	if (engine_net_detach(store, rec, err) < 0)
+		rc = -1;
+	if (lock >= 0)
+		close(lock);
 	json_decref(rec);
 	return rc;
 }
@@ -345,9 +367,8 @@ int engine_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *err
 		int (*fn)(const struct vs_globals *g, const char *store, int argc, char **argv,
 			  vs_err_t *err);
 	} table[] = {
-	    {"run", engine_run},   {"ls", cmd_ls},	 {"inspect", cmd_inspect},
-	    {"logs", cmd_logs},	   {"stop", cmd_stop},	 {"rm", cmd_rm},
-	    {"exec", cmd_exec},
+	    {"run", engine_run}, {"ls", cmd_ls}, {"inspect", cmd_inspect}, {"logs", cmd_logs},
+	    {"stop", cmd_stop},	 {"rm", cmd_rm}, {"exec", cmd_exec},
 	};
 	size_t k = 0;
 	while (k < ARRAY_SIZE(table) && strcmp(table[k].name, argv[i]) != 0)

@@ -4,9 +4,21 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "base/error.h"
 #include "base/globals.h"
+#include "image/store.h"
+
+/* `vessel container run`'s options. */
+struct engine_opts {
+	bool detach, rm;
+	const char *name, *user, *workdir;
+	const char *network; /* NULL: the default network; "none", "host" or a name */
+	uint64_t memory, net_rate;
+	double cpus;
+	json_t *env, *volumes, *ports; /* arrays of strings, as given */
+};
 
 /* STORE/containers/ID, or with name a file inside it. */
 char *engine_dir(const char *store, const char *id, const char *name);
@@ -15,6 +27,9 @@ json_t *engine_find(const char *store, const char *ref, vs_err_t *err);
 /* Every record, as an array. */
 json_t *engine_records(const char *store, vs_err_t *err);
 int engine_write_record(const char *store, json_t *rec, vs_err_t *err);
+/* Holds off the other engine processes that change a container (its monitor's end, stop,
+ * rm) until the fd is closed; -1 when the container's directory is gone. */
+int engine_lock(const char *store, const char *id);
 
 /* The runtime, vessel itself as a child: argv after `vessel --root ROOT`. out_fd >= 0
  * takes the child's stdout and stderr. Returns the child's exit status. */
@@ -23,9 +38,34 @@ int engine_runtime(const struct vs_globals *g, char **argv, int out_fd, vs_err_t
  * none (never created, or deleted). */
 char *engine_runtime_status(const struct vs_globals *g, const char *id);
 
-int engine_run(const struct vs_globals *g, const char *store, int argc, char **argv,
-	       vs_err_t *err);
-/* Unmounts and removes a container's root and record, deleting it from the runtime. */
+/* config.c: DIR/config.json from the image config by the image spec's conversion rules,
+ * the options on top; DIR/{hosts,hostname,resolv.conf} bound in. rec gives the
+ * hostname, the network and its netns; rec's stop_signal is set from the image. */
+int engine_make_config(const struct vs_globals *g, struct store *s, json_t *image_rec,
+		       const struct engine_opts *o, char **cmd, json_t *rec, const char *dir,
+		       const char *rootfs, vs_err_t *err);
+
+/* net.c: a container's network (rec's "network": a name, none or host). attach makes
+ * the netns (not for host), sets its lo up and on a named network runs CNI ADD, setting
+ * rec's "netns", "ip" and "gateway"; detach runs DEL and removes the netns, idempotent;
+ * its caller holds engine_lock. */
+bool engine_net_named(json_t *rec);
+int engine_net_attach(const char *store, json_t *rec, vs_err_t *err);
+int engine_net_detach(const char *store, json_t *rec, vs_err_t *err);
+/* STORE/containers/ID/hosts: localhost, the container itself, and by name every peer
+ * attached to its network. */
+int engine_write_hosts(const char *store, json_t *rec, vs_err_t *err);
+/* Rewrites the hosts file of every container still attached to network (in place: it
+ * is bind-mounted into the running ones). */
+int engine_refresh_peers(const char *store, const char *network, vs_err_t *err);
+/* "HOST:CTR[/tcp|udp]" or "IP:HOST:CTR[/tcp|udp]". */
+int engine_parse_port(const char *s, vs_err_t *err);
+/* "RATE[k|m|g][bit]": bits per second, decimal prefixes as tc's. */
+int engine_parse_rate(const char *s, uint64_t *bps);
+
+int engine_run(const struct vs_globals *g, const char *store, int argc, char **argv, vs_err_t *err);
+/* Detaches, unmounts and removes a container's root and record, deleting it from the
+ * runtime. */
 int engine_remove(const struct vs_globals *g, const char *store, json_t *rec, bool force,
 		  vs_err_t *err);
 

@@ -1,12 +1,18 @@
 """`vessel container ...`: containers from images in a test store, run by vessel's own
 runtime (docs/engine.md). No KVM. Images are made here from the busybox rootfs the OCI
-tests use, one layer, with the image config each test needs."""
+tests use, one layer, with the image config each test needs.
+
+Every engine command runs in a network and mount namespace of the module's own (a holder
+process made by unshare, as in test_network.py): the default network's bridge, the veths,
+the port rules and the overlay mounts never touch the host's, and go with the holder."""
 import gzip
 import hashlib
 import io
 import json
 import os
 import pathlib
+import shutil
+import subprocess
 import tarfile
 import time
 
@@ -52,10 +58,32 @@ PLAIN = "localhost/engine-plain:1"
 CONFIGURED = "localhost/engine-conf:1"
 
 
+def holder_namespaces():
+    """A process in a new network and mount namespace (lo up), and the nsenter prefix."""
+    for tool in ("unshare", "nsenter", "ip", "iptables-save", "tc", "flock"):
+        if not shutil.which(tool):
+            pytest.fail(f"{tool} is missing: scripts/deps.sh installs it", pytrace=False)
+    if not os.path.exists("/usr/lib/cni/bridge"):
+        pytest.fail("containernetworking-plugins is missing: scripts/deps.sh installs it",
+                    pytrace=False)
+    holder = subprocess.Popen(["unshare", "-n", "-m", "--propagation", "private",
+                               "sleep", "infinity"])
+    deadline = time.time() + 5
+    me = os.readlink("/proc/self/ns/net")
+    while os.readlink(f"/proc/{holder.pid}/ns/net") == me:
+        assert time.time() < deadline, "unshare did not make a netns"
+        time.sleep(0.01)
+    enter = ["nsenter", "-t", str(holder.pid), "-n", "-m"]
+    assert run(enter + ["ip", "link", "set", "lo", "up"]).returncode == 0
+    return holder, enter
+
+
 @pytest.fixture(scope="module")
 def env(vessel, tmp_path_factory):
     """A store holding PLAIN (Cmd /bin/sh) and CONFIGURED (Entrypoint, Cmd, Env,
-    WorkingDir, a User by name that its own /etc/passwd defines, StopSignal)."""
+    WorkingDir, a User by name that its own /etc/passwd defines, StopSignal, a Volume,
+    ExposedPorts)."""
+    holder, enter = holder_namespaces()
     work = tmp_path_factory.mktemp("engine")
     rootfs = busybox_rootfs(work / "bundle", vessel)
     etc = rootfs / "etc"
@@ -73,29 +101,38 @@ def env(vessel, tmp_path_factory):
                       "Entrypoint": ["/bin/sh", "-c"],
                       "Cmd": ['echo "$GREETING $(pwd) $(id -u):$(id -g)"'],
                       "WorkingDir": "/srv/app", "User": "appuser:appgroup",
-                      "StopSignal": "SIGUSR1"}),
+                      "StopSignal": "SIGUSR1", "Volumes": {"/srv/data": {}},
+                      "ExposedPorts": {"8080/tcp": {}}}),
     ]:
         tar = image_archive(layer, work / (ref.split("/")[1].replace(":", "-") + ".tar"),
                             ref, config)
         r = run([vessel, "image", "load", "--store", str(store), "--name", ref, str(tar)],
                 timeout=120)
         assert r.returncode == 0, r.stderr
-    yield {"vessel": vessel, "store": store, "state": state}
-    # whatever a failed test left: containers, then their mounts
-    engine(vessel, store, state, "ls")
+    e = {"vessel": vessel, "store": store, "state": state, "enter": enter}
+    yield e
+    # whatever a failed test left: containers (their networks with them), then mounts
     for d in (store / "containers").glob("*") if (store / "containers").exists() else []:
-        run(["flock", LOCK, vessel, "--root", str(state), "delete", "--force", d.name],
-            timeout=120)
+        ctr(e, "rm", "-f", d.name, timeout=120)
+    for d in (store / "containers").glob("*") if (store / "containers").exists() else []:
+        run(enter + ["flock", LOCK, vessel, "--root", str(state), "delete", "--force",
+                     d.name], timeout=120)
+    run(enter + ["sh", "-c", f"grep -o ' {store}[^ ]*' /proc/self/mounts | "
+                 "xargs -r -n1 umount -l"], timeout=60)
+    holder.kill()
+    holder.wait()
     unmount_under(store)
 
 
-def engine(vessel, store, state, *args, timeout=300):
-    return run(["flock", LOCK, vessel, "--root", str(state), "container", "--store",
-                str(store), *args], timeout=timeout)
-
-
 def ctr(env, *args, timeout=300):
-    return engine(env["vessel"], env["store"], env["state"], *args, timeout=timeout)
+    return run(env["enter"] + ["flock", LOCK, env["vessel"], "--root", str(env["state"]),
+                               "container", "--store", str(env["store"]), *args],
+               timeout=timeout)
+
+
+def sh(env, cmd, timeout=60):
+    """A shell command on the namespaces' host side."""
+    return run(env["enter"] + ["sh", "-c", cmd], timeout=timeout)
 
 
 def ok(env, *args, **kw):

@@ -1,0 +1,309 @@
+/* A container's runtime config: `vessel spec`'s defaults, the image config applied by the
+ * image spec's conversion rules (Entrypoint + Cmd, Env, WorkingDir, User by name from the
+ * image's own /etc/passwd, StopSignal, ExposedPorts, Volumes), then `run`'s options. The
+ * engine converts by itself rather than through image/bundle.c: that one refuses a User
+ * by name, which needs the container's root mounted. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/json.h"
+#include "base/util.h"
+#include "engine/internal.h"
+#include "oci/oci.h"
+
+/* A number, or a name looked up in the container's own /etc/FILE (passwd or group).
+ * gid (passwd only) gets the user's primary group. */
+static int lookup(const char *rootfs, const char *file, const char *name, unsigned *id,
+		  unsigned *gid)
+{
+	char *end;
+	unsigned long v = strtoul(name, &end, 10);
+	if (*name && !*end) {
+		*id = (unsigned)v;
+		return 1;
+	}
+	cleanup_free char *path = NULL;
+	if (asprintf(&path, "%s/etc/%s", rootfs, file) < 0)
+		return -1;
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	char line[1024];
+	int found = -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *save, *n = strtok_r(line, ":", &save);
+		strtok_r(NULL, ":", &save);
+		char *u = strtok_r(NULL, ":", &save), *gr = strtok_r(NULL, ":", &save);
+		if (n && u && strcmp(n, name) == 0) {
+			*id = (unsigned)strtoul(u, NULL, 10);
+			if (gid && gr)
+				*gid = (unsigned)strtoul(gr, NULL, 10);
+			found = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static int resolve_user(const char *rootfs, const char *spec, json_t *user, vs_err_t *err)
+{
+	cleanup_free char *copy = strdup(spec);
+	if (!copy)
+		return vs_err(err, ENOMEM, "user");
+	char *grp = strchr(copy, ':');
+	if (grp)
+		*grp++ = 0;
+	unsigned uid = 0, gid = 0;
+	if (lookup(rootfs, "passwd", copy, &uid, &gid) < 0)
+		return vs_err(err, 0, "user `%s`: not in the image's /etc/passwd", copy);
+	if (grp && lookup(rootfs, "group", grp, &gid, NULL) < 0)
+		return vs_err(err, 0, "group `%s`: not in the image's /etc/group", grp);
+	json_object_set_new(user, "uid", json_integer(uid));
+	json_object_set_new(user, "gid", json_integer(gid));
+	return 0;
+}
+
+static void set_env(json_t *env, const char *kv)
+{
+	size_t klen = (size_t)(strchr(kv, '=') - kv) + 1, i;
+	json_t *v;
+	json_array_foreach(env, i, v)
+	{
+		const char *s = json_string_value(v);
+		if (s && strncmp(s, kv, klen) == 0) {
+			json_array_set_new(env, i, json_string(kv));
+			return;
+		}
+	}
+	json_array_append_new(env, json_string(kv));
+}
+
+static void add_bind(json_t *mounts, const char *src, const char *dst, bool ro)
+{
+	json_array_append_new(mounts, json_pack("{s:s, s:s, s:s, s:[s, s]}", "destination", dst,
+						"type", "bind", "source", src, "options", "rbind",
+						ro ? "ro" : "rw"));
+}
+
+/* The upstream resolver: never the host's systemd-resolved stub, which is 127.0.0.53
+ * on the host's loopback and unreachable from the container's network. */
+static int write_resolv(const char *path, vs_err_t *err)
+{
+	cleanup_free char *text = NULL;
+	size_t len;
+	if (vs_read_file("/etc/resolv.conf", 1 << 16, &text, &len, NULL) == 0 &&
+	    strstr(text, "127.0.0.53")) {
+		free(text);
+		text = NULL;
+		if (vs_read_file("/run/systemd/resolve/resolv.conf", 1 << 16, &text, &len, NULL) <
+		    0)
+			text = NULL;
+	}
+	if (!text) {
+		text = strdup("");
+		len = 0;
+	}
+	return vs_write_file(path, text, len, err);
+}
+
+static int etc_files(const char *store, json_t *rec, const char *dir, json_t *mounts, vs_err_t *err)
+{
+	const char *hostname = json_string_value(json_object_get(rec, "hostname"));
+	cleanup_free char *hosts = NULL, *hn = NULL, *resolv = NULL, *hntext = NULL;
+	if (asprintf(&hosts, "%s/hosts", dir) < 0 || asprintf(&hn, "%s/hostname", dir) < 0 ||
+	    asprintf(&resolv, "%s/resolv.conf", dir) < 0 || asprintf(&hntext, "%s\n", hostname) < 0)
+		return vs_err(err, ENOMEM, "etc files");
+	if (engine_write_hosts(store, rec, err) < 0 ||
+	    vs_write_file(hn, hntext, strlen(hntext), err) < 0 || write_resolv(resolv, err) < 0)
+		return -1;
+	add_bind(mounts, hosts, "/etc/hosts", false);
+	add_bind(mounts, hn, "/etc/hostname", false);
+	add_bind(mounts, resolv, "/etc/resolv.conf", false);
+	return 0;
+}
+
+/* The image's Volumes not covered by a -v: an empty directory of the container's own
+ * each (what the conversion rules ask for; its content is not copied from the image). */
+static int anonymous_volumes(json_t *cfg, const struct engine_opts *o, const char *dir,
+			     json_t *mounts, vs_err_t *err)
+{
+	const char *path;
+	json_t *v;
+	int n = 0;
+	json_object_foreach(json_object_get(cfg, "Volumes"), path, v)
+	{
+		if (path[0] != '/')
+			continue;
+		bool given = false;
+		for (size_t i = 0; i < json_array_size(o->volumes); i++) {
+			const char *spec = json_string_value(json_array_get(o->volumes, i));
+			const char *dst = strchr(spec, ':') + 1;
+			size_t len = strcspn(dst, ":");
+			if (strlen(path) == len && strncmp(dst, path, len) == 0)
+				given = true;
+		}
+		if (given)
+			continue;
+		cleanup_free char *src = NULL;
+		if (asprintf(&src, "%s/volumes/%d", dir, n++) < 0)
+			return vs_err(err, ENOMEM, "volume %s", path);
+		if (vs_mkdir_p(src, 0755, err) < 0)
+			return vs_err_wrap(err, "image volume %s", path);
+		add_bind(mounts, src, path, false);
+	}
+	return 0;
+}
+
+/* The process's argv: CMD replaces the image's Cmd; its Entrypoint stays. */
+static json_t *process_args(json_t *cfg, char **cmd)
+{
+	json_t *args = json_array(), *v;
+	size_t i;
+	json_array_foreach(json_object_get(cfg, "Entrypoint"), i, v) if (json_is_string(v))
+	    json_array_append(args, v);
+	if (cmd[0]) {
+		for (char **c = cmd; *c; c++)
+			json_array_append_new(args, json_string(*c));
+	} else {
+		json_array_foreach(json_object_get(cfg, "Cmd"), i, v) if (json_is_string(v))
+		    json_array_append(args, v);
+	}
+	if (json_array_size(args) == 0)
+		json_array_append_new(args, json_string("sh"));
+	return args;
+}
+
+static void set_network(json_t *linux_, json_t *rec)
+{
+	const char *net = json_string_value(json_object_get(rec, "network"));
+	const char *netns = json_string_value(json_object_get(rec, "netns"));
+	json_t *ns = json_object_get(linux_, "namespaces");
+	for (size_t i = json_array_size(ns); i-- > 0;) {
+		json_t *e = json_array_get(ns, i);
+		if (strcmp(json_string_value(json_object_get(e, "type")) ?: "", "network") != 0)
+			continue;
+		if (strcmp(net, "host") == 0)
+			json_array_remove(ns, i);
+		else if (netns)
+			/* the engine's own netns, attached before the container starts */
+			json_object_set_new(e, "path", json_string(netns));
+	}
+}
+
+static void set_resources(json_t *linux_, const struct engine_opts *o)
+{
+	json_t *res = json_object_get(linux_, "resources");
+	if (!res)
+		json_object_set_new(linux_, "resources", res = json_object());
+	if (o->memory)
+		json_object_set_new(res, "memory",
+				    json_pack("{s:I}", "limit", (json_int_t)o->memory));
+	if (o->cpus > 0)
+		json_object_set_new(res, "cpu",
+				    json_pack("{s:I, s:I}", "quota", (json_int_t)(o->cpus * 100000),
+					      "period", (json_int_t)100000));
+}
+
+/* ExposedPorts as the conversion rules' annotation: "80/tcp,53/udp". */
+static void exposed_ports(json_t *spec, json_t *cfg)
+{
+	const char *port;
+	json_t *v;
+	cleanup_free char *list = NULL;
+	json_object_foreach(json_object_get(cfg, "ExposedPorts"), port, v)
+	{
+		char *next;
+		if (asprintf(&next, "%s%s%s", list ? list : "", list ? "," : "", port) < 0)
+			return;
+		free(list);
+		list = next;
+	}
+	if (!list)
+		return;
+	json_t *ann = json_object_get(spec, "annotations");
+	if (!ann)
+		json_object_set_new(spec, "annotations", ann = json_object());
+	json_object_set_new(ann, "org.opencontainers.image.exposedPorts", json_string(list));
+}
+
+static int apply(const struct engine_opts *o, char **cmd, json_t *rec, json_t *spec, json_t *cfg,
+		 const char *store, const char *dir, const char *rootfs, vs_err_t *err)
+{
+	json_t *process = json_object_get(spec, "process");
+	json_object_set_new(process, "args", process_args(cfg, cmd));
+	json_object_set_new(process, "terminal", json_false());
+	json_t *env = json_object_get(process, "env");
+	json_t *v;
+	size_t i;
+	json_array_foreach(json_object_get(cfg, "Env"), i,
+			   v) if (json_is_string(v) && strchr(json_string_value(v), '='))
+	    set_env(env, json_string_value(v));
+	json_array_foreach(o->env, i, v) set_env(env, json_string_value(v));
+	const char *wd =
+	    o->workdir ? o->workdir : json_string_value(json_object_get(cfg, "WorkingDir"));
+	json_object_set_new(process, "cwd", json_string(wd && *wd == '/' ? wd : "/"));
+	const char *user = o->user ? o->user : json_string_value(json_object_get(cfg, "User"));
+	if (user && *user && resolve_user(rootfs, user, json_object_get(process, "user"), err) < 0)
+		return -1;
+	const char *sig = json_string_value(json_object_get(cfg, "StopSignal"));
+	json_object_set_new(rec, "stop_signal", json_string(sig && *sig ? sig : "SIGTERM"));
+
+	json_t *root = json_object_get(spec, "root");
+	json_object_set_new(root, "path", json_string(rootfs));
+	json_object_set_new(root, "readonly", json_false());
+	json_object_set(spec, "hostname", json_object_get(rec, "hostname"));
+	json_t *mounts = json_object_get(spec, "mounts");
+	for (i = 0; i < json_array_size(o->volumes); i++) {
+		cleanup_free char *vol = strdup(json_string_value(json_array_get(o->volumes, i)));
+		char *dst = strchr(vol, ':');
+		*dst++ = 0;
+		char *mode = strchr(dst, ':');
+		if (mode)
+			*mode++ = 0;
+		if (access(vol, F_OK) < 0)
+			return vs_err(err, errno, "-v: host path %s", vol);
+		add_bind(mounts, vol, dst, mode && strcmp(mode, "ro") == 0);
+	}
+	if (anonymous_volumes(cfg, o, dir, mounts, err) < 0 ||
+	    etc_files(store, rec, dir, mounts, err) < 0)
+		return -1;
+	json_t *linux_ = json_object_get(spec, "linux");
+	set_resources(linux_, o);
+	set_network(linux_, rec);
+	exposed_ports(spec, cfg);
+	return 0;
+}
+
+int engine_make_config(const struct vs_globals *g, struct store *s, json_t *image_rec,
+		       const struct engine_opts *o, char **cmd, json_t *rec, const char *dir,
+		       const char *rootfs, vs_err_t *err)
+{
+	char *spec_argv[] = {"spec", "--bundle", (char *)dir, NULL};
+	optind = 0;
+	if (oci_cmd_spec(g, 3, spec_argv, err) < 0)
+		return -1;
+	cleanup_free char *path = NULL, *cpath = NULL;
+	const char *iid = json_string_value(json_object_get(image_rec, "id"));
+	if (!iid || strncmp(iid, "sha256:", 7) != 0)
+		return vs_err(err, 0, "image record without a sha256 id");
+	if (asprintf(&path, "%s/config.json", dir) < 0 ||
+	    asprintf(&cpath, "%s/blobs/sha256/%s", s->path, iid + 7) < 0)
+		return vs_err(err, ENOMEM, "config");
+	json_t *spec = vjson_load_file(path, 1 << 20, err);
+	json_t *image = spec ? vjson_load_file(cpath, 16 << 20, err) : NULL;
+	int rc = -1;
+	if (image && apply(o, cmd, rec, spec, json_object_get(image, "config"), s->path, dir,
+			   rootfs, err) == 0) {
+		cleanup_free char *text = json_dumps(spec, JSON_INDENT(2));
+		rc = text ? vs_write_file(path, text, strlen(text), err)
+			  : vs_err(err, ENOMEM, "config");
+	}
+	json_decref(spec);
+	json_decref(image);
+	return rc;
+}
