@@ -10,6 +10,7 @@
 #include <linux/close_range.h>
 #include <sys/random.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/json.h"
@@ -171,6 +172,55 @@ static int after_exit(const struct vs_globals *g, const char *store, json_t *rec
 	return engine_write_record(store, rec, err);
 }
 
+/* The last line of a failed start's log, for the error (the log goes with the container). */
+static void last_line(const char *store, const char *id, char *out, size_t size)
+{
+	cleanup_free char *logs = engine_dir(store, id, "logs"), *text = NULL;
+	size_t len = 0;
+	out[0] = 0;
+	if (!logs || vs_read_file(logs, 1 << 20, &text, &len, NULL) < 0)
+		return;
+	while (len && text[len - 1] == '\n')
+		text[--len] = 0;
+	const char *nl = strrchr(text, '\n');
+	snprintf(out, size, "%s", nl ? nl + 1 : text);
+}
+
+/* Returns once the runtime has started the container (or it has already ended), so that
+ * the caller's next command (an exec, an rm) finds it: the monitor runs the runtime
+ * asynchronously. An end that left no runtime state is a failed start (or --rm's). */
+static int wait_started(const struct vs_globals *g, const char *store, json_t *rec, pid_t monitor,
+			vs_err_t *err)
+{
+	const char *id = json_string_value(json_object_get(rec, "id"));
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		cleanup_free char *st = engine_runtime_status(g, id);
+		if (st && strcmp(st, "created") != 0)
+			return 0;
+		int wst;
+		if (waitpid(monitor, &wst, WNOHANG) == monitor) {
+			free(st);
+			st = engine_runtime_status(g, id);
+			cleanup_free char *path = engine_dir(store, id, "record.json");
+			if (st || (json_is_true(json_object_get(rec, "rm")) && path &&
+				   access(path, F_OK) < 0))
+				return 0;
+			char why[512];
+			last_line(store, id, why, sizeof(why));
+			return vs_err(err, 0, "container %s did not start: %s",
+				      json_string_value(json_object_get(rec, "name")),
+				      *why ? why : "(nothing in its log)");
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec > 60)
+			return vs_err(err, ETIMEDOUT, "container %s: not started after 60 s",
+				      json_string_value(json_object_get(rec, "name")));
+		usleep(10000);
+	}
+}
+
 /* The detached container's monitor: the runtime's run, waited for in a session of its
  * own, then after_exit. It holds nothing of the caller's: stdin is /dev/null, stdout and
  * stderr the log, no other fd (a caller reading our output to its end, or holding a
@@ -209,6 +259,8 @@ static int detach(const struct vs_globals *g, const char *store, json_t *rec, ch
 		_exit(0);
 	}
 	close(fd);
+	if (wait_started(g, store, rec, pid, err) < 0)
+		return -1;
 	printf("%s\n", id);
 	return 0;
 }

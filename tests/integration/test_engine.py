@@ -19,7 +19,7 @@ import time
 import pytest
 
 from conftest import run
-from clients import busybox_rootfs, rootfs_tar, unmount_under
+from clients import busybox_rootfs, processes_naming, rootfs_tar, unmount_under
 
 LOCK = "/tmp/vessel-cgroup-tests.lock"
 
@@ -262,6 +262,25 @@ def test_errors_are_one_clear_line(env, args, needle):
     assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
+def test_rm_right_after_run_detached_leaves_nothing(env):
+    # run -d returns once the container is started: an rm at once finds and kills it
+    cid = ok(env, "run", "-d", "--name", "quick", PLAIN, "sleep", "300").stdout.strip()
+    ok(env, "rm", "-f", "quick")
+    time.sleep(1)
+    state = run(env["enter"] + [env["vessel"], "--root", str(env["state"]), "state", cid])
+    assert state.returncode != 0
+    assert not processes_naming(cid)
+    assert not (env["store"] / "containers" / cid).exists()
+
+
+def test_detached_start_failure_is_reported(env):
+    r = ctr(env, "run", "-d", "--name", "broken", PLAIN, "/no/such/program")
+    assert r.returncode != 0
+    assert "broken" in r.stderr and "/no/such/program" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "broken" not in ok(env, "ls").stdout
+
+
 def test_name_in_use(env):
     ok(env, "run", "-d", "--name", "dup", PLAIN, "sh", "-c", "sleep 30")
     try:
@@ -269,3 +288,156 @@ def test_name_in_use(env):
         assert r.returncode != 0 and "in use" in r.stderr, r.stderr
     finally:
         ctr(env, "rm", "-f", "dup")
+
+
+# Networks: a named network of the tests' own, so the addresses are known.
+NET = "engnet"
+SUBNET = "10.214.9.0/24"
+GATEWAY = "10.214.9.1"
+
+# reads until n bytes (or the peer's end) from the namespaces' host side; prints the
+# bytes' count, the text when short, and the seconds from the first byte
+FETCH = ("import socket,sys,time\n"
+         "ip,port,n=sys.argv[1],int(sys.argv[2]),int(sys.argv[3])\n"
+         "c=socket.create_connection((ip,port),timeout=20); got=b''; t=None\n"
+         "while len(got)<n:\n"
+         "  b=c.recv(65536)\n"
+         "  if not b: break\n"
+         "  t=t or time.time(); got+=b\n"
+         "print(len(got), time.time()-(t or time.time()), got[:64].decode(errors='replace').strip())\n")
+
+
+def fetch(env, ip, port, n, deadline=30):
+    """What a server in a container sends, from the host side; retried while the server
+    is not listening yet (connection refused or reset)."""
+    end = time.time() + deadline
+    while True:
+        r = run(env["enter"] + ["/usr/bin/python3", "-c", FETCH, ip, str(port), str(n)],
+                timeout=120)
+        if r.returncode == 0 and int(r.stdout.split()[0]) > 0:
+            count, secs, *text = r.stdout.split(maxsplit=2)
+            return int(count), float(secs), text[0].strip() if text else ""
+        assert time.time() < end, r.stderr
+        time.sleep(0.2)
+
+
+def network(env, *args):
+    r = run(env["enter"] + [env["vessel"], "network", "--store", str(env["store"]), *args])
+    assert r.returncode == 0, f"{args}: {r.stderr}"
+    return r
+
+
+@pytest.fixture
+def net(env):
+    network(env, "create", NET, "--subnet", SUBNET)
+    yield NET
+    network(env, "rm", NET)
+
+
+def wait_log(env, name, needle):
+    deadline = time.time() + 60
+    while needle not in ctr(env, "logs", name).stdout:
+        assert time.time() < deadline, f"{name}: no `{needle}` in the log"
+        time.sleep(0.2)
+
+
+def serve(env, name, net, *extra, script):
+    ok(env, "run", "-d", "--name", name, "--network", net, *extra, PLAIN, "sh", "-c",
+       f"echo ready; while :; do {script}; done")
+    wait_log(env, name, "ready")
+
+
+def test_published_port_answers_from_the_host(env, net):
+    serve(env, "web", net, "-p", "18080:8080", script="echo hello | nc -l -p 8080")
+    try:
+        n, _, text = fetch(env, GATEWAY, 18080, 6)
+        assert text == "hello"
+        # the container's own address is not what was published
+        info = json.loads(ok(env, "inspect", "web").stdout)
+        assert info["ip"].startswith("10.214.9.") and info["gateway"] == GATEWAY
+    finally:
+        ctr(env, "rm", "-f", "web")
+
+
+def test_peers_reach_each_other_by_name(env, net):
+    serve(env, "srv", net, script="echo hi-from-srv | nc -l -p 7000")
+    try:
+        r = ok(env, "run", "--rm", "--name", "cli", "--network", net, PLAIN, "sh", "-c",
+               "for i in 1 2 3 4 5 6 7 8 9 10; do nc -w 2 srv 7000 </dev/null && exit 0; "
+               "sleep 0.3; done; exit 1")
+        assert r.stdout.strip() == "hi-from-srv"
+        # a peer that starts later is added to the running one's /etc/hosts, and goes
+        # when it stops
+        ok(env, "run", "-d", "--name", "late", "--network", net, PLAIN, "sh", "-c",
+           "while :; do sleep 0.1; done")
+        late_ip = json.loads(ok(env, "inspect", "late").stdout)["ip"]
+        hosts = ok(env, "exec", "srv", "cat", "/etc/hosts").stdout
+        assert f"{late_ip}\tlate\n" in hosts, hosts
+        assert "cli" not in hosts, hosts
+        ok(env, "stop", "-t", "1", "late")
+        hosts = ok(env, "exec", "srv", "cat", "/etc/hosts").stdout
+        assert "late" not in hosts, hosts
+    finally:
+        ctr(env, "rm", "-f", "late")
+        ctr(env, "rm", "-f", "srv")
+
+
+def test_network_none_default_and_host(env):
+    r = ok(env, "run", "--rm", "--network", "none", PLAIN, "sh", "-c",
+           "ls /sys/class/net; cat /sys/class/net/lo/operstate /sys/class/net/lo/flags")
+    names = r.stdout.split()
+    assert names[0] == "lo" and names[1] in ("unknown", "up") and int(names[2], 16) & 1
+    assert len(names) == 3, r.stdout
+    # no --network: the default network "vessel", made on first use
+    r = ok(env, "run", "--rm", PLAIN, "ls", "/sys/class/net")
+    assert r.stdout.split() == ["eth0", "lo"]
+    assert "vessel" in network(env, "ls").stdout
+    # host: the namespaces' own links (the default network's bridge among them); asked
+    # of ip, since the holder's /sys still shows the netns it was mounted in
+    host = sorted(line.split(": ")[1].split("@")[0]
+                  for line in sh(env, "ip -o link").stdout.splitlines())
+    r = ok(env, "run", "--rm", "--network", "host", PLAIN, "ls", "/sys/class/net")
+    assert sorted(r.stdout.split()) == host
+    r = ctr(env, "run", "--rm", "--network", "none", "-p", "1:2", PLAIN, "true")
+    assert r.returncode != 0 and "-p" in r.stderr
+
+
+def test_stop_removes_every_veth_rule_and_lease(env, net):
+    ok(env, "run", "-d", "--name", "leaky", "--network", net, "-p", "18081:8081",
+       "--net-rate", "10mbit", PLAIN, "sh", "-c", "while :; do sleep 0.1; done")
+    try:
+        info = json.loads(ok(env, "inspect", "leaky").stdout)
+        ip, netns = info["ip"], info["netns"]
+        lease = env["store"] / "network-ipam" / net / ip
+        assert sh(env, "ip -o link show type veth").stdout.strip()
+        assert ip in sh(env, "iptables-save").stdout
+        assert lease.exists() and pathlib.Path(netns).exists()
+        assert "tbf" in sh(env, "tc qdisc show").stdout
+        ok(env, "stop", "-t", "1", "leaky")
+        assert sh(env, "ip -o link show type veth").stdout.strip() == ""
+        rules = sh(env, "iptables-save").stdout
+        assert ip not in rules and "CNI-DN-" not in rules, rules
+        assert not lease.exists() and not pathlib.Path(netns).exists()
+        assert "tbf" not in sh(env, "tc qdisc show").stdout
+        assert any(line.split()[1:2] == ["leaky"] and line.endswith("exited")
+                   for line in ok(env, "ls").stdout.splitlines())
+    finally:
+        ctr(env, "rm", "-f", "leaky")
+    # the network has nobody attached: it can go
+    assert json.loads(network(env, "inspect", net).stdout)["containers"] == 0
+
+
+def test_net_rate_caps_a_timed_transfer(env, net):
+    rate, nbytes = 8_000_000, 4_000_000  # 4 s at the cap
+    serve(env, "fast", net, "-p", "18082:8000", "--net-rate", "8mbit",
+          script=f"dd if=/dev/zero bs=1000 count={nbytes // 1000} 2>/dev/null | "
+                 "nc -l -p 8000")
+    try:
+        ip = json.loads(ok(env, "inspect", "fast").stdout)["ip"]
+        n, secs, _ = fetch(env, ip, 8000, nbytes)
+    finally:
+        ctr(env, "rm", "-f", "fast")
+    assert n == nbytes
+    measured = n * 8 / secs
+    # the burst (a tenth of a second) passes at line rate: 4 s absorb it
+    assert abs(measured - rate) / rate < 0.10, f"{measured:.0f} bit/s against {rate}"
