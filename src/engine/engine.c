@@ -328,21 +328,24 @@ static int cmd_exec(const struct vs_globals *g, const char *store, int argc, cha
 }
 
 static const char engine_help[] =
-    "usage: vessel container COMMAND [--store DIR] ...\n"
+    "usage: vessel container [--store DIR] COMMAND ...\n"
     "\n"
     "commands:\n"
     "  run      run [-d] [--rm] [--name N] [-e K=V] [-v /HOST:/CTR[:ro]]\n"
-    "               [--network none|host] [--memory N] [--cpus N] [--user U] [-w DIR]\n"
+    "               [--network NAME|none|host] [-p [IP:]HOST:CTR[/tcp|udp]]\n"
+    "               [--net-rate N[k|m|g]bit] [--memory N] [--cpus N] [--user U] [-w DIR]\n"
     "               IMAGE [CMD...]\n"
     "  ls       list the containers and their status\n"
     "  inspect  a container's record, status and runtime config: inspect NAME|ID\n"
     "  logs     a detached container's output: logs NAME|ID\n"
     "  exec     run a process in a running container: exec NAME|ID CMD...\n"
     "  stop     StopSignal, then SIGKILL after -t SECONDS (10): stop NAME|ID\n"
+    "  start    an exited container again, detached: start NAME|ID\n"
     "  rm       remove a stopped container (-f: any): rm [-f] NAME|ID...\n"
     "\n"
-    "--store DIR (before COMMAND): the image store, which holds the containers too\n"
-    "(default " DEFAULT_STORE ")\n";
+    "--store DIR (before COMMAND): the image store, which holds the containers and the\n"
+    "networks too (default " DEFAULT_STORE "). The default network is `vessel`\n"
+    "(vessel network --help).\n";
 
 int engine_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)
 {
@@ -368,7 +371,7 @@ int engine_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *err
 			  vs_err_t *err);
 	} table[] = {
 	    {"run", engine_run}, {"ls", cmd_ls}, {"inspect", cmd_inspect}, {"logs", cmd_logs},
-	    {"stop", cmd_stop},	 {"rm", cmd_rm}, {"exec", cmd_exec},
+	    {"stop", cmd_stop},	 {"rm", cmd_rm}, {"exec", cmd_exec},	   {"start", engine_start},
 	};
 	size_t k = 0;
 	while (k < ARRAY_SIZE(table) && strcmp(table[k].name, argv[i]) != 0)

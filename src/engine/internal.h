@@ -64,6 +64,8 @@ int engine_parse_port(const char *s, vs_err_t *err);
 int engine_parse_rate(const char *s, uint64_t *bps);
 
 int engine_run(const struct vs_globals *g, const char *store, int argc, char **argv, vs_err_t *err);
+int engine_start(const struct vs_globals *g, const char *store, int argc, char **argv,
+		 vs_err_t *err);
 /* Detaches, unmounts and removes a container's root and record, deleting it from the
  * runtime. */
 int engine_remove(const struct vs_globals *g, const char *store, json_t *rec, bool force,

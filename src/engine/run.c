@@ -377,3 +377,65 @@ out:
 	json_decref(o.ports);
 	return rc;
 }
+
+/* `start NAME|ID`: an exited container again, detached, on the same root and config; its
+ * network attached anew (the address may differ: the peers' /etc/hosts follow). */
+int engine_start(const struct vs_globals *g, const char *store, int argc, char **argv,
+		 vs_err_t *err)
+{
+	if (argc != 2)
+		return vs_err(err, 0, "usage: vessel container start NAME|ID"), 2;
+	json_t *rec = engine_find(store, argv[1], err);
+	if (!rec)
+		return -1;
+	char *id = (char *)json_string_value(json_object_get(rec, "id"));
+	cleanup_free char *dir = engine_dir(store, id, NULL);
+	cleanup_free char *st = engine_runtime_status(g, id);
+	int rc = -1;
+	if (!dir) {
+		vs_err(err, ENOMEM, "start");
+		goto out;
+	}
+	if (st && strcmp(st, "stopped") != 0) {
+		vs_err(err, 0, "container %s is %s", argv[1], st);
+		goto out;
+	}
+	if (st) {
+		char *dargv[] = {"delete", id, NULL};
+		if (engine_runtime(g, dargv, -1, err) != 0) {
+			vs_err_wrap(err, "container %s: runtime delete", argv[1]);
+			goto out;
+		}
+	}
+	int lock = engine_lock(store, id);
+	/* a monitor that never got to detach (killed) left the old attachment */
+	int r = engine_net_detach(store, rec, err);
+	if (lock >= 0)
+		close(lock);
+	if (r < 0)
+		goto out;
+	json_object_del(rec, "exit_code");
+	json_object_del(rec, "ip");
+	json_object_del(rec, "gateway");
+	json_object_del(rec, "netns");
+	json_object_set_new(rec, "detach", json_true());
+	if (engine_net_attach(store, rec, err) < 0)
+		goto out;
+	if (engine_write_hosts(store, rec, err) < 0 || engine_write_record(store, rec, err) < 0 ||
+	    (engine_net_named(rec) &&
+	     engine_refresh_peers(store, json_string_value(json_object_get(rec, "network")), err) <
+		 0))
+		goto undo;
+	char *rargv[] = {"run", "--keep", "--bundle", dir, id, NULL};
+	if (detach(g, store, rec, rargv, err) == 0) {
+		rc = 0;
+		goto out;
+	}
+undo:;
+	vs_err_t e2 = NULL;
+	engine_net_detach(store, rec, &e2);
+	vs_err_free(&e2);
+out:
+	json_decref(rec);
+	return rc;
+}

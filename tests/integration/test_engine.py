@@ -281,6 +281,24 @@ def test_detached_start_failure_is_reported(env):
     assert "broken" not in ok(env, "ls").stdout
 
 
+def test_start_again_after_stop(env, net):
+    ok(env, "run", "-d", "--name", "again", "--network", net, PLAIN, "sh", "-c",
+       "echo run >> /runs; trap 'exit 0' TERM; while :; do sleep 0.1; done")
+    try:
+        ok(env, "stop", "again")
+        r = ctr(env, "start", "again")
+        assert r.returncode == 0, r.stderr
+        # the same root (its writes kept), a network again
+        assert ok(env, "exec", "again", "cat", "/runs").stdout == "run\nrun\n"
+        ip = json.loads(ok(env, "inspect", "again").stdout)["ip"]
+        r = ok(env, "exec", "again", "sh", "-c", "ip -o -4 addr show eth0")
+        assert f"inet {ip}/" in r.stdout
+        r = ctr(env, "start", "again")
+        assert r.returncode != 0 and "running" in r.stderr
+    finally:
+        ctr(env, "rm", "-f", "again")
+
+
 def test_name_in_use(env):
     ok(env, "run", "-d", "--name", "dup", PLAIN, "sh", "-c", "sleep 30")
     try:
