@@ -327,6 +327,24 @@ static int cmd_exec(const struct vs_globals *g, const char *store, int argc, cha
 	return rc;
 }
 
+static int cmd_diff(const struct vs_globals *g, const char *store, int argc, char **argv,
+		    vs_err_t *err)
+{
+	(void)g;
+	if (argc != 2)
+		return vs_err(err, 0, "usage: vessel container diff NAME|ID"), 2;
+	json_t *rec = engine_find(store, argv[1], err);
+	if (!rec)
+		return -1;
+	cleanup_free char *rw =
+	    engine_dir(store, json_string_value(json_object_get(rec, "id")), "rw");
+	int rc = rw ? image_diff(store, json_string_value(json_object_get(rec, "image_id")), rw,
+				 stdout, err)
+		    : vs_err(err, ENOMEM, "diff");
+	json_decref(rec);
+	return rc;
+}
+
 static const char engine_help[] =
     "usage: vessel container [--store DIR] COMMAND ...\n"
     "\n"
@@ -342,6 +360,7 @@ static const char engine_help[] =
     "  stop     StopSignal, then SIGKILL after -t SECONDS (10): stop NAME|ID\n"
     "  start    an exited container again, detached: start NAME|ID\n"
     "  rm       remove a stopped container (-f: any): rm [-f] NAME|ID...\n"
+    "  diff     what a container changed in its root (A, C, D lines): diff NAME|ID\n"
     "\n"
     "--store DIR (before COMMAND): the image store, which holds the containers and the\n"
     "networks too (default " DEFAULT_STORE "). The default network is `vessel`\n"
@@ -370,8 +389,9 @@ int engine_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *err
 		int (*fn)(const struct vs_globals *g, const char *store, int argc, char **argv,
 			  vs_err_t *err);
 	} table[] = {
-	    {"run", engine_run}, {"ls", cmd_ls}, {"inspect", cmd_inspect}, {"logs", cmd_logs},
-	    {"stop", cmd_stop},	 {"rm", cmd_rm}, {"exec", cmd_exec},	   {"start", engine_start},
+	    {"run", engine_run}, {"ls", cmd_ls},	  {"inspect", cmd_inspect},
+	    {"logs", cmd_logs},	 {"stop", cmd_stop},	  {"rm", cmd_rm},
+	    {"exec", cmd_exec},	 {"start", engine_start}, {"diff", cmd_diff},
 	};
 	size_t k = 0;
 	while (k < ARRAY_SIZE(table) && strcmp(table[k].name, argv[i]) != 0)

@@ -299,6 +299,16 @@ def test_start_again_after_stop(env, net):
         ctr(env, "rm", "-f", "again")
 
 
+def test_diff_lists_what_the_container_changed(env):
+    ok(env, "run", "--name", "changer", "--network", "none", PLAIN, "sh", "-c",
+       "echo x > /new; rm /etc/group; echo y >> /etc/passwd")
+    try:
+        lines = set(ok(env, "diff", "changer").stdout.splitlines())
+        assert {"A /new", "D /etc/group", "C /etc/passwd"} <= lines, lines
+    finally:
+        ok(env, "rm", "changer")
+
+
 def test_name_in_use(env):
     ok(env, "run", "-d", "--name", "dup", PLAIN, "sh", "-c", "sleep 30")
     try:
