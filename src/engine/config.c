@@ -5,6 +5,7 @@
  * by name, which needs the container's root mounted. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,32 +23,22 @@ static int lookup(const char *rootfs, const char *file, const char *name, unsign
 {
 	char *end;
 	unsigned long v = strtoul(name, &end, 10);
-	if (*name && !*end) {
+	if (*name >= '0' && *name <= '9' && !*end && v <= UINT32_MAX) {
 		*id = (unsigned)v;
-		return 1;
+		return 0;
 	}
-	cleanup_free char *path = NULL;
-	if (asprintf(&path, "%s/etc/%s", rootfs, file) < 0)
+	cleanup_free char *path = NULL, *text = NULL;
+	size_t len;
+	if (asprintf(&path, "%s/etc/%s", rootfs, file) < 0 ||
+	    vs_read_file(path, 16 << 20, &text, &len, NULL) < 0)
 		return -1;
-	FILE *f = fopen(path, "re");
-	if (!f)
+	uint32_t u, g;
+	if (engine_userdb_find(text, len, name, &u, gid ? &g : NULL) != 1)
 		return -1;
-	char line[1024];
-	int found = -1;
-	while (fgets(line, sizeof(line), f)) {
-		char *save, *n = strtok_r(line, ":", &save);
-		strtok_r(NULL, ":", &save);
-		char *u = strtok_r(NULL, ":", &save), *gr = strtok_r(NULL, ":", &save);
-		if (n && u && strcmp(n, name) == 0) {
-			*id = (unsigned)strtoul(u, NULL, 10);
-			if (gid && gr)
-				*gid = (unsigned)strtoul(gr, NULL, 10);
-			found = 0;
-			break;
-		}
-	}
-	fclose(f);
-	return found;
+	*id = u;
+	if (gid)
+		*gid = g;
+	return 0;
 }
 
 static int resolve_user(const char *rootfs, const char *spec, json_t *user, vs_err_t *err)

@@ -63,6 +63,11 @@ int engine_parse_port(const char *s, vs_err_t *err);
 /* "RATE[k|m|g][bit]": bits per second, decimal prefixes as tc's. */
 int engine_parse_rate(const char *s, uint64_t *bps);
 
+/* userdb.c: the id of name in an /etc/passwd (gid: the user's group, the fourth field) or
+ * /etc/group (gid NULL) text of len bytes, which need not end in NUL. 1 when found, 0
+ * when not; lines whose id is not a plain decimal of 32 bits are skipped. */
+int engine_userdb_find(const char *text, size_t len, const char *name, uint32_t *id, uint32_t *gid);
+
 int engine_run(const struct vs_globals *g, const char *store, int argc, char **argv, vs_err_t *err);
 int engine_start(const struct vs_globals *g, const char *store, int argc, char **argv,
 		 vs_err_t *err);
