@@ -252,8 +252,9 @@ static int cmd_stop(const struct vs_globals *g, const char *store, int argc, cha
 	int rc = 0;
 	cleanup_free char *st = engine_runtime_status(g, id);
 	if (st && strcmp(st, "running") == 0) {
+		/* a failed kill (the container just ended) shows in the status below */
 		char *kargv[] = {"kill", id, (char *)sig, NULL};
-		engine_runtime(g, kargv, -1, err);
+		engine_runtime(g, kargv, -1, NULL);
 		struct timespec t0, now;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		for (;;) {
@@ -265,7 +266,7 @@ static int cmd_stop(const struct vs_globals *g, const char *store, int argc, cha
 			if (now.tv_sec - t0.tv_sec >= timeout) {
 				/* StopSignal not heeded in time */
 				char *k9[] = {"kill", id, "SIGKILL", NULL};
-				engine_runtime(g, k9, -1, err);
+				engine_runtime(g, k9, -1, NULL);
 				t0.tv_sec = now.tv_sec + 3600;
 			}
 			usleep(50000);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/close_range.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <time.h>
 #include <sys/wait.h>
@@ -286,8 +287,9 @@ int engine_run(const struct vs_globals *g, const char *store_path, int argc, cha
 	int first = 0, rc = -1;
 	json_t *image_rec = NULL, *rec = NULL;
 	struct store s = {.fd = -1, .lock = -1};
-	cleanup_free char *dir = NULL, *rootfs = NULL, *rw = NULL;
+	cleanup_free char *dir = NULL, *rootfs = NULL, *rw = NULL, *top = NULL;
 	bool mounted = false;
+	int names_lock = -1;
 	if (parse_opts(argc, argv, &o, &first, err) < 0) {
 		rc = 2;
 		goto out;
@@ -304,6 +306,15 @@ int engine_run(const struct vs_globals *g, const char *store_path, int argc, cha
 	char shortid[13];
 	snprintf(shortid, sizeof(shortid), "%.12s", id);
 	const char *name = o.name ? o.name : shortid;
+	/* two runs with one --name: the check and the record under one lock */
+	top = engine_dir(store_path, NULL, NULL);
+	if (!top || vs_mkdir_p(top, 0700, err) < 0)
+		goto out;
+	names_lock = open(top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (names_lock < 0 || flock(names_lock, LOCK_EX) < 0) {
+		vs_err(err, errno, "containers %s: lock", top);
+		goto out;
+	}
 	if (name_free(store_path, name, err) < 0)
 		goto out;
 	if (store_open(&s, store_path, false, err) < 0)
@@ -330,6 +341,8 @@ int engine_run(const struct vs_globals *g, const char *store_path, int argc, cha
 	}
 	if (engine_write_record(store_path, rec, err) < 0)
 		goto out;
+	close(names_lock);
+	names_lock = -1;
 	bool copied;
 	if (image_mount_root(store_path, ref, rootfs, rw, &copied, err) < 0)
 		goto fail;
@@ -369,6 +382,8 @@ fail:
 		vs_err_free(&e2);
 	}
 out:
+	if (names_lock >= 0)
+		close(names_lock);
 	store_close(&s);
 	json_decref(image_rec);
 	json_decref(rec);
