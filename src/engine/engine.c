@@ -128,7 +128,9 @@ int engine_remove(const struct vs_globals *g, const char *store, json_t *rec, bo
 	if (status && strcmp(status, "stopped") != 0 && !force)
 		return vs_err(err, 0, "container %s is %s: stop it first, or rm --force",
 			      json_string_value(json_object_get(rec, "name")), status);
+	/* held to the end: the monitor's own end waits for the removal */
 	cleanup_close int lock = engine_lock(store, id);
+	(void)lock;
 	if (engine_net_detach(store, rec, err) < 0)
 		return -1;
 	if (status) {
