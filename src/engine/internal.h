@@ -34,6 +34,10 @@ int engine_lock(const char *store, const char *id);
 /* The runtime, vessel itself as a child: argv after `vessel --root ROOT`. out_fd >= 0
  * takes the child's stdout and stderr. Returns the child's exit status. */
 int engine_runtime(const struct vs_globals *g, char **argv, int out_fd, vs_err_t *err);
+/* The same, waited for through SIGINT, SIGTERM and SIGHUP, which are passed on to the
+ * runtime (and by it to the container): the engine outlives the container, to give its
+ * network back. The child's stdout and stderr are ours. */
+int engine_runtime_forward(const struct vs_globals *g, char **argv, vs_err_t *err);
 /* The runtime's status of id: "running", "created", "stopped", or NULL when it has
  * none (never created, or deleted). */
 char *engine_runtime_status(const struct vs_globals *g, const char *id);

@@ -369,7 +369,7 @@ int engine_run(const struct vs_globals *g, const char *store_path, int argc, cha
 		rc = 0;
 		goto out;
 	}
-	rc = engine_runtime(g, rargv, -1, err);
+	rc = engine_runtime_forward(g, rargv, err);
 	if (rc >= 0 && after_exit(g, store_path, rec, rc, err) < 0)
 		rc = -1;
 	goto out;

@@ -2,6 +2,7 @@
  * same create/start/delete the OCI tests cover. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,42 @@ int engine_runtime(const struct vs_globals *g, char **argv, int out_fd, vs_err_t
 	if (pid < 0)
 		return -1;
 	return wait_child(pid, argv[0], err);
+}
+
+static volatile sig_atomic_t pending;
+
+static void note_signal(int sig)
+{
+	pending = sig;
+}
+
+int engine_runtime_forward(const struct vs_globals *g, char **argv, vs_err_t *err)
+{
+	/* a handler, not SIG_IGN: the runtime, after its exec, gets the default again */
+	struct sigaction sa = {.sa_handler = note_signal}, old[3];
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+	for (int i = 0; i < 3; i++)
+		sigaction(sigs[i], &sa, &old[i]);
+	pid_t pid = spawn(g, argv, -1, -1, err);
+	int st = 0, rc = -1;
+	while (pid > 0) {
+		if (pending) {
+			/* the runtime passes it on to the container and returns when it ends */
+			kill(pid, pending);
+			pending = 0;
+		}
+		if (waitpid(pid, &st, 0) == pid) {
+			rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			break;
+		}
+		if (errno != EINTR) {
+			rc = vs_err(err, errno, "runtime %s: wait", argv[0]);
+			break;
+		}
+	}
+	for (int i = 0; i < 3; i++)
+		sigaction(sigs[i], &old[i], NULL);
+	return rc;
 }
 
 char *engine_runtime_status(const struct vs_globals *g, const char *id)

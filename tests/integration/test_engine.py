@@ -12,6 +12,7 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import tarfile
 import time
@@ -271,6 +272,37 @@ def test_rm_right_after_run_detached_leaves_nothing(env):
     assert state.returncode != 0
     assert not processes_naming(cid)
     assert not (env["store"] / "containers" / cid).exists()
+    assert not (env["store"] / "run" / "netns" / cid).exists()
+
+
+def test_foreground_run_passes_sigterm_on_and_gives_its_network_back(env):
+    name = f"fgsig{os.getpid()}"
+    p = subprocess.Popen(
+        env["enter"] + ["flock", LOCK, env["vessel"], "--root", str(env["state"]), "container",
+                        "--store", str(env["store"]), "run", "--name", name, PLAIN, "sh", "-c",
+                        "trap 'echo got-term; exit 3' TERM; echo up; "
+                        "while :; do sleep 0.1; done"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "up"
+        engine = []
+        for pid in processes_naming(f"--name {name} "):
+            try:
+                if pathlib.Path(f"/proc/{pid}/comm").read_text().strip() == "vessel":
+                    engine.append(pid)
+            except OSError:
+                pass
+        assert len(engine) == 1, engine
+        os.kill(engine[0], signal.SIGTERM)
+        out, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+        p.wait()
+    assert "got-term" in out and p.returncode == 3, (out, err)
+    info = json.loads(ok(env, "inspect", name).stdout)
+    assert info["exit_code"] == 3 and info["status"] == "exited"
+    assert not pathlib.Path(info["netns"]).exists()
+    ok(env, "rm", name)
 
 
 def test_detached_start_failure_is_reported(env):
