@@ -1,89 +1,31 @@
 #include "oci/hooks.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "base/log.h"
+#include "base/run.h"
 #include "base/util.h"
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Waits for pid, killing it after timeout_s seconds (0: no limit). */
-static int wait_hook(pid_t pid, int timeout_s, int *status, bool *timed_out)
-{
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	int64_t deadline = timeout_s ? now_ms() + (int64_t)timeout_s * 1000 : 0;
-	*timed_out = false;
-	while (pidfd >= 0) {
-		int wait_ms = -1;
-		if (deadline) {
-			int64_t left = deadline - now_ms();
-			wait_ms = left > 0 ? (int)left : 0;
-		}
-		struct pollfd p = {.fd = pidfd, .events = POLLIN};
-		int r = poll(&p, 1, wait_ms);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r == 0) {
-			*timed_out = true;
-			kill(pid, SIGKILL);
-		}
-		break;
-	}
-	if (pidfd >= 0)
-		close(pidfd);
-	while (waitpid(pid, status, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return 0;
-}
 
 static int run_one(const struct spec_hook *h, const char *name, const char *state_text,
 		   vs_err_t *err)
 {
-	int pipefd[2];
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return vs_err(err, errno, "%s: pipe", name);
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return vs_err(err, errno, "%s: fork", name);
-	}
-	if (pid == 0) {
-		dup2(pipefd[0], 0);
-		char *default_args[] = {(char *)h->path, NULL};
-		char *empty_env[] = {NULL};
-		execve(h->path, h->args ? h->args : default_args, h->env ? h->env : empty_env);
-		_exit(127);
-	}
-	close(pipefd[0]);
-	/* a hook that does not read its stdin must not make us fail or block */
-	signal(SIGPIPE, SIG_IGN);
-	vs_write_all(pipefd[1], state_text, strlen(state_text), NULL);
-	close(pipefd[1]);
-	int status = 0;
-	bool timed_out = false;
-	if (wait_hook(pid, h->timeout, &status, &timed_out) < 0)
-		return vs_err(err, errno, "%s: wait for `%s`", name, h->path);
-	if (timed_out)
+	struct vs_run r = {.path = h->path,
+			   .argv = h->args,
+			   .envp = h->env,
+			   .in = state_text,
+			   .in_len = strlen(state_text),
+			   .timeout_s = h->timeout};
+	struct vs_run_result res;
+	if (vs_run(&r, &res, err) < 0)
+		return vs_err_wrap(err, "%s", name);
+	int status = res.status;
+	if (res.timed_out)
 		return vs_err(err, 0, "%s: `%s` timed out after %d s", name, h->path, h->timeout);
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-		return vs_err(err, 0, "%s: `%s` could not be run (exit status 127)", name,
-			      h->path);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == VS_RUN_EXEC_FAILED)
+		return vs_err(err, 0, "%s: `%s` could not be run (exit status 127)", name, h->path);
 	if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
 		return vs_err(err, 0, "%s: `%s` failed with exit status %d", name, h->path,
 			      WEXITSTATUS(status));

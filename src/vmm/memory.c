@@ -41,6 +41,16 @@ int guest_mem_check_size(uint64_t size, uint64_t host_ram, vs_err_t *err)
 	return 0;
 }
 
+/* Guest RAM has no business in a core dump of the VMM, nor in a child. */
+static void adopt(struct guest_mem *m, void *p, uint64_t size)
+{
+	madvise(p, size, MADV_DONTDUMP);
+	madvise(p, size, MADV_DONTFORK);
+	m->host = p;
+	m->ram_size = size;
+	m->low_size = size < LAYOUT_MMIO_HOLE ? size : LAYOUT_MMIO_HOLE;
+}
+
 int guest_mem_map(struct guest_mem *m, uint64_t size, unsigned flags, vs_err_t *err)
 {
 	/* MAP_NORESERVE and no pre-faulting: the host only pays for what the guest touches.
@@ -64,12 +74,7 @@ int guest_mem_map(struct guest_mem *m, uint64_t size, unsigned flags, vs_err_t *
 	if (p == MAP_FAILED)
 		return vs_err(err, errno, "mmap %llu MiB of guest RAM",
 			      (unsigned long long)(size >> 20));
-	/* Guest RAM has no business in a core dump of the VMM, nor in a child. */
-	madvise(p, size, MADV_DONTDUMP);
-	madvise(p, size, MADV_DONTFORK);
-	m->host = p;
-	m->ram_size = size;
-	m->low_size = size < LAYOUT_MMIO_HOLE ? size : LAYOUT_MMIO_HOLE;
+	adopt(m, p, size);
 	return 0;
 }
 
@@ -96,11 +101,7 @@ int guest_mem_map_file(struct guest_mem *m, const char *path, uint64_t size, vs_
 	close(fd); /* the mapping keeps the file */
 	if (p == MAP_FAILED)
 		return vs_err(err, e, "mmap memory file `%s`", path);
-	madvise(p, size, MADV_DONTDUMP);
-	madvise(p, size, MADV_DONTFORK);
-	m->host = p;
-	m->ram_size = size;
-	m->low_size = size < LAYOUT_MMIO_HOLE ? size : LAYOUT_MMIO_HOLE;
+	adopt(m, p, size);
 	return 0;
 }
 
