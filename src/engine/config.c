@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/json.h"
@@ -119,9 +120,10 @@ static int etc_files(const char *store, json_t *rec, const char *dir, json_t *mo
 }
 
 /* The image's Volumes not covered by a -v: an empty directory of the container's own
- * each (what the conversion rules ask for; its content is not copied from the image). */
+ * each (what the conversion rules ask for), with the owner and mode of the image's own
+ * directory there, as Docker gives it (its content is not copied). */
 static int anonymous_volumes(json_t *cfg, const struct engine_opts *o, const char *dir,
-			     json_t *mounts, vs_err_t *err)
+			     const char *rootfs, json_t *mounts, vs_err_t *err)
 {
 	const char *path;
 	json_t *v;
@@ -145,6 +147,15 @@ static int anonymous_volumes(json_t *cfg, const struct engine_opts *o, const cha
 			return vs_err(err, ENOMEM, "volume %s", path);
 		if (vs_mkdir_p(src, 0755, err) < 0)
 			return vs_err_wrap(err, "image volume %s", path);
+		/* the image's path read without following its links out of the root: a
+		 * symlink there is left alone (lstat), never chowned through */
+		cleanup_free char *in_image = NULL;
+		struct stat st;
+		if (asprintf(&in_image, "%s%s", rootfs, path) < 0)
+			return vs_err(err, ENOMEM, "volume %s", path);
+		if (lstat(in_image, &st) == 0 && S_ISDIR(st.st_mode) &&
+		    (chown(src, st.st_uid, st.st_gid) < 0 || chmod(src, st.st_mode & 07777) < 0))
+			return vs_err(err, errno, "image volume %s: owner and mode", path);
 		add_bind(mounts, src, path, false);
 	}
 	return 0;
@@ -260,7 +271,7 @@ static int apply(const struct engine_opts *o, char **cmd, json_t *rec, json_t *s
 			return vs_err(err, errno, "-v: host path %s", vol);
 		add_bind(mounts, vol, dst, mode && strcmp(mode, "ro") == 0);
 	}
-	if (anonymous_volumes(cfg, o, dir, mounts, err) < 0 ||
+	if (anonymous_volumes(cfg, o, dir, rootfs, mounts, err) < 0 ||
 	    etc_files(store, rec, dir, mounts, err) < 0)
 		return -1;
 	json_t *linux_ = json_object_get(spec, "linux");

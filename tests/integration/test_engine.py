@@ -94,6 +94,9 @@ def env(vessel, tmp_path_factory):
     with open(etc / "group", "a") as f:
         f.write("appgroup:x:3456:\n")
     (rootfs / "srv" / "app").mkdir(parents=True, exist_ok=True)
+    # CONFIGURED's Volume: the new volume takes this owner
+    (rootfs / "srv" / "data").mkdir(parents=True, exist_ok=True)
+    os.chown(rootfs / "srv" / "data", 1234, 2345)
     layer = rootfs_tar(rootfs)
     store, state = work / "store", work / "state"
     for ref, config in [
@@ -160,6 +163,28 @@ def test_env_workdir_user_override(env):
     # a CMD replaces the image's Cmd and keeps its Entrypoint
     r = ok(env, "run", "--rm", "--user", "appuser", CONFIGURED, "echo $(id -u):$(id -g)")
     assert r.stdout == "1234:2345\n"
+
+
+def test_stop_signal_volumes_and_exposed_ports_of_the_image(env):
+    # CONFIGURED's Entrypoint is sh -c: the CMD is the script; its user is appuser, the
+    # owner of the image's /srv/data
+    ok(env, "run", "-d", "--name", "conf", "--network", "none", CONFIGURED,
+       "trap 'echo got-usr1; exit 0' USR1; grep -c ' /srv/data ' /proc/mounts; "
+       "touch /srv/data/w && echo writable; echo ready; while :; do sleep 0.1; done")
+    try:
+        wait_log(env, "conf", "ready")
+        log = ctr(env, "logs", "conf").stdout
+        assert "1\nwritable\n" in log, log
+        info = json.loads(ok(env, "inspect", "conf").stdout)
+        assert info["stop_signal"] == "SIGUSR1"
+        assert info["config"]["annotations"]["org.opencontainers.image.exposedPorts"] == \
+            "8080/tcp"
+        t0 = time.time()
+        ok(env, "stop", "conf")
+        assert time.time() - t0 < 8  # heeded, not killed after the 10 s
+        assert "got-usr1" in ctr(env, "logs", "conf").stdout
+    finally:
+        ctr(env, "rm", "-f", "conf")
 
 
 def test_volumes_ro_and_rw(env, tmp_path):
