@@ -4,6 +4,7 @@
  * engine converts by itself rather than through image/bundle.c: that one refuses a User
  * by name, which needs the container's root mounted. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/inroot.h"
 #include "base/json.h"
 #include "base/util.h"
 #include "engine/internal.h"
@@ -147,13 +149,13 @@ static int anonymous_volumes(json_t *cfg, const struct engine_opts *o, const cha
 			return vs_err(err, ENOMEM, "volume %s", path);
 		if (vs_mkdir_p(src, 0755, err) < 0)
 			return vs_err_wrap(err, "image volume %s", path);
-		/* the image's path read without following its links out of the root: a
-		 * symlink there is left alone (lstat), never chowned through */
-		cleanup_free char *in_image = NULL;
+		/* the image's directory there, resolved inside the root: no link of the
+		 * image's leads the stat outside it */
 		struct stat st;
-		if (asprintf(&in_image, "%s%s", rootfs, path) < 0)
-			return vs_err(err, ENOMEM, "volume %s", path);
-		if (lstat(in_image, &st) == 0 && S_ISDIR(st.st_mode) &&
+		cleanup_close int rfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		cleanup_close int pfd =
+		    rfd < 0 ? -1 : vs_openat2_in_root(rfd, path, O_PATH | O_NOFOLLOW, 0);
+		if (pfd >= 0 && fstat(pfd, &st) == 0 && S_ISDIR(st.st_mode) &&
 		    (chown(src, st.st_uid, st.st_gid) < 0 || chmod(src, st.st_mode & 07777) < 0))
 			return vs_err(err, errno, "image volume %s: owner and mode", path);
 		add_bind(mounts, src, path, false);
