@@ -19,6 +19,38 @@
 #include "engine/internal.h"
 #include "oci/oci.h"
 
+/* rootfs/path, resolved inside rootfs: an image's /etc/passwd that is a link to a host
+ * file reads nothing of the host's. Up to 16 MiB. */
+static int read_in_root(const char *rootfs, const char *path, char **out, size_t *len)
+{
+	cleanup_close int rfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	cleanup_close int fd = rfd < 0 ? -1 : vs_openat2_in_root(rfd, path, O_RDONLY, 0);
+	if (fd < 0)
+		return -1;
+	size_t cap = 1 << 16, used = 0;
+	char *buf = malloc(cap);
+	for (ssize_t r = 1; buf && r != 0;) {
+		if (used == cap) {
+			char *bigger = cap < (16 << 20) ? realloc(buf, cap *= 2) : NULL;
+			if (!bigger)
+				break;
+			buf = bigger;
+		}
+		r = read(fd, buf + used, cap - used);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (r > 0)
+			used += (size_t)r;
+		if (r == 0) {
+			*out = buf;
+			*len = used;
+			return 0;
+		}
+	}
+	free(buf);
+	return -1;
+}
+
 /* A number, or a name looked up in the container's own /etc/FILE (passwd or group).
  * gid (passwd only) gets the user's primary group. */
 static int lookup(const char *rootfs, const char *file, const char *name, unsigned *id,
@@ -32,8 +64,7 @@ static int lookup(const char *rootfs, const char *file, const char *name, unsign
 	}
 	cleanup_free char *path = NULL, *text = NULL;
 	size_t len;
-	if (asprintf(&path, "%s/etc/%s", rootfs, file) < 0 ||
-	    vs_read_file(path, 16 << 20, &text, &len, NULL) < 0)
+	if (asprintf(&path, "/etc/%s", file) < 0 || read_in_root(rootfs, path, &text, &len) < 0)
 		return -1;
 	uint32_t u, g;
 	if (engine_userdb_find(text, len, name, &u, gid ? &g : NULL) != 1)
@@ -213,6 +244,34 @@ static void set_resources(json_t *linux_, const struct engine_opts *o)
 					      "period", (json_int_t)100000));
 }
 
+/* A poststart hook: this binary's `container started ID`, the mark run -d waits for. */
+static int started_hook(json_t *spec, const char *store, json_t *rec, vs_err_t *err)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0)
+		return vs_err(err, errno, "readlink /proc/self/exe");
+	self[n] = 0;
+	json_t *hooks = json_object_get(spec, "hooks");
+	if (!hooks)
+		json_object_set_new(spec, "hooks", hooks = json_object());
+	json_t *post = json_object_get(hooks, "poststart");
+	if (!post)
+		json_object_set_new(hooks, "poststart", post = json_array());
+	/* start's: the one from run goes (the binary may have moved since) */
+	for (size_t i = json_array_size(post); i-- > 0;) {
+		json_t *args = json_object_get(json_array_get(post, i), "args");
+		if (json_array_size(args) == 6 &&
+		    strcmp(json_string_value(json_array_get(args, 4)) ?: "", "started") == 0)
+			json_array_remove(post, i);
+	}
+	json_array_append_new(
+	    post, json_pack("{s:s, s:[s, s, s, s, s, s], s:i}", "path", self, "args", "vessel",
+			    "container", "--store", store, "started",
+			    json_string_value(json_object_get(rec, "id")), "timeout", 30));
+	return 0;
+}
+
 /* ExposedPorts as the conversion rules' annotation: "80/tcp,53/udp". */
 static void exposed_ports(json_t *spec, json_t *cfg)
 {
@@ -280,7 +339,7 @@ static int apply(const struct engine_opts *o, char **cmd, json_t *rec, json_t *s
 	set_resources(linux_, o);
 	set_network(linux_, rec);
 	exposed_ports(spec, cfg);
-	return 0;
+	return started_hook(spec, store, rec, err);
 }
 
 int engine_make_config(const struct vs_globals *g, struct store *s, json_t *image_rec,
@@ -309,5 +368,22 @@ int engine_make_config(const struct vs_globals *g, struct store *s, json_t *imag
 	}
 	json_decref(spec);
 	json_decref(image);
+	return rc;
+}
+
+int engine_renew_hook(const char *store, json_t *rec, const char *dir, vs_err_t *err)
+{
+	cleanup_free char *path = NULL;
+	if (asprintf(&path, "%s/config.json", dir) < 0)
+		return vs_err(err, ENOMEM, "config");
+	json_t *spec = vjson_load_file(path, 1 << 20, err);
+	if (!spec)
+		return -1;
+	int rc = started_hook(spec, store, rec, err);
+	cleanup_free char *text = rc == 0 ? json_dumps(spec, JSON_INDENT(2)) : NULL;
+	if (rc == 0)
+		rc = text ? vs_write_file(path, text, strlen(text), err)
+			  : vs_err(err, ENOMEM, "config");
+	json_decref(spec);
 	return rc;
 }

@@ -49,6 +49,10 @@ int engine_make_config(const struct vs_globals *g, struct store *s, json_t *imag
 		       const struct engine_opts *o, char **cmd, json_t *rec, const char *dir,
 		       const char *rootfs, vs_err_t *err);
 
+/* Gives DIR/config.json the poststart hook of this binary (start's: the one run wrote
+ * may name a binary since moved). */
+int engine_renew_hook(const char *store, json_t *rec, const char *dir, vs_err_t *err);
+
 /* net.c: a container's network (rec's "network": a name, none or host). attach makes
  * the netns (not for host), sets its lo up and on a named network runs CNI ADD, setting
  * rec's "netns", "ip" and "gateway"; detach runs DEL and removes the netns, idempotent;

@@ -187,26 +187,26 @@ static void last_line(const char *store, const char *id, char *out, size_t size)
 	snprintf(out, size, "%s", nl ? nl + 1 : text);
 }
 
-/* Returns once the runtime has started the container (or it has already ended), so that
- * the caller's next command (an exec, an rm) finds it: the monitor runs the runtime
- * asynchronously. An end that left no runtime state is a failed start (or --rm's). */
-static int wait_started(const struct vs_globals *g, const char *store, json_t *rec, pid_t monitor,
-			vs_err_t *err)
+/* Returns once the container's process has been exec'd (the poststart hook's mark, see
+ * cmd_started), or has already ended, so that the caller's next command (an exec, an
+ * rm) finds it: the monitor runs the runtime asynchronously. An end without the mark is
+ * a failed start (unless --rm took the container with it). */
+static int wait_started(const char *store, json_t *rec, pid_t monitor, vs_err_t *err)
 {
 	const char *id = json_string_value(json_object_get(rec, "id"));
+	cleanup_free char *mark = engine_dir(store, id, "started");
+	cleanup_free char *path = engine_dir(store, id, "record.json");
+	if (!mark || !path)
+		return vs_err(err, ENOMEM, "run");
 	struct timespec t0, now;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		cleanup_free char *st = engine_runtime_status(g, id);
-		if (st && strcmp(st, "created") != 0)
+		if (access(mark, F_OK) == 0)
 			return 0;
 		int wst;
 		if (waitpid(monitor, &wst, WNOHANG) == monitor) {
-			free(st);
-			st = engine_runtime_status(g, id);
-			cleanup_free char *path = engine_dir(store, id, "record.json");
-			if (st || (json_is_true(json_object_get(rec, "rm")) && path &&
-				   access(path, F_OK) < 0))
+			if (access(mark, F_OK) == 0 ||
+			    (json_is_true(json_object_get(rec, "rm")) && access(path, F_OK) < 0))
 				return 0;
 			char why[512];
 			last_line(store, id, why, sizeof(why));
@@ -218,7 +218,7 @@ static int wait_started(const struct vs_globals *g, const char *store, json_t *r
 		if (now.tv_sec - t0.tv_sec > 60)
 			return vs_err(err, ETIMEDOUT, "container %s: not started after 60 s",
 				      json_string_value(json_object_get(rec, "name")));
-		usleep(10000);
+		usleep(5000);
 	}
 }
 
@@ -260,7 +260,7 @@ static int detach(const struct vs_globals *g, const char *store, json_t *rec, ch
 		_exit(0);
 	}
 	close(fd);
-	if (wait_started(g, store, rec, pid, err) < 0)
+	if (wait_started(store, rec, pid, err) < 0)
 		return -1;
 	printf("%s\n", id);
 	return 0;
@@ -406,6 +406,7 @@ int engine_start(const struct vs_globals *g, const char *store, int argc, char *
 	char *id = (char *)json_string_value(json_object_get(rec, "id"));
 	cleanup_free char *dir = engine_dir(store, id, NULL);
 	cleanup_free char *st = engine_runtime_status(g, id);
+	cleanup_free char *mark = NULL;
 	int rc = -1;
 	if (!dir) {
 		vs_err(err, ENOMEM, "start");
@@ -428,6 +429,11 @@ int engine_start(const struct vs_globals *g, const char *store, int argc, char *
 	if (lock >= 0)
 		close(lock);
 	if (r < 0)
+		goto out;
+	mark = engine_dir(store, id, "started");
+	if (mark)
+		unlink(mark);
+	if (engine_renew_hook(store, rec, dir, err) < 0)
 		goto out;
 	json_object_del(rec, "exit_code");
 	json_object_del(rec, "ip");
