@@ -187,6 +187,25 @@ def test_stop_signal_volumes_and_exposed_ports_of_the_image(env):
         ctr(env, "rm", "-f", "conf")
 
 
+def test_a_user_name_is_looked_up_inside_the_image_only(env, tmp_path):
+    """An image whose /etc/passwd is an absolute link (the loader lets those in: inside a
+    root they mean the root's own path): followed on the host's side it would be the
+    host's /etc/passwd; resolved inside the root it is a loop, and the name is not found."""
+    rootfs = busybox_rootfs(tmp_path / "bundle", env["vessel"])
+    (rootfs / "etc" / "passwd").unlink()
+    os.symlink("/etc/passwd", rootfs / "etc" / "passwd")
+    tar = image_archive(rootfs_tar(rootfs), tmp_path / "hostile.tar", "localhost/hostile:1",
+                        {"Cmd": ["/bin/true"], "User": "daemon"})
+    r = run([env["vessel"], "image", "load", "--store", str(env["store"]), str(tar)],
+            timeout=120)
+    assert r.returncode == 0, r.stderr
+    with open("/etc/passwd") as f:
+        assert any(line.startswith("daemon:") for line in f), "the host has no daemon user"
+    r = ctr(env, "run", "--rm", "--network", "none", "localhost/hostile:1")
+    assert r.returncode != 0 and "daemon" in r.stderr and "/etc/passwd" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
 def test_volumes_ro_and_rw(env, tmp_path):
     host = tmp_path / "vol"
     host.mkdir()
