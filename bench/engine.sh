@@ -51,7 +51,8 @@ podman_env() {
 cleanup() {
 	podman_env podman rm -a -f >/dev/null 2>&1 || true
 	podman_env podman system reset -f >/dev/null 2>&1 || true
-	grep -F " $work/" /proc/self/mountinfo | awk '{print $5}' | sort -r |
+	# (no mount left is grep's status 1: not a reason to keep $work)
+	{ grep -F " $work/" /proc/self/mountinfo || true; } | awk '{print $5}' | sort -r |
 		while read -r m; do umount -l "$m" 2>/dev/null || true; done
 	rm -rf "$work"
 }
