@@ -55,12 +55,14 @@ int bundle_write_config(const struct vs_globals *g, struct store *s, json_t *rec
 		unsigned uid, gid = 0;
 		int n = sscanf(user, "%u:%u", &uid, &gid);
 		if (n < 1) {
+			/* user points into image: the message is made before it is freed */
+			vs_err(err, 0,
+			       "image User `%s`: only numeric uid[:gid] is supported here (names "
+			       "need the engine)",
+			       user);
 			json_decref(spec);
 			json_decref(image);
-			return vs_err(err, 0,
-				      "image User `%s`: only numeric uid[:gid] is supported "
-				      "here (names need the engine)",
-				      user);
+			return -1;
 		}
 		json_object_set_new(json_object_get(process, "user"), "uid", json_integer(uid));
 		json_object_set_new(json_object_get(process, "user"), "gid", json_integer(gid));
