@@ -186,6 +186,10 @@ static int api_pause(void *ctx, vs_err_t *err)
 	struct controller *c = ctx;
 	if (vcpus_pause(c->vm, err) < 0)
 		return -1;
+	if (vm_clock_hold(c->vm, err) < 0) {
+		vcpus_resume(c->vm);
+		return vs_err_wrap(err, "pause");
+	}
 	devices_pause(c->vm);
 	c->paused = true;
 	return 0;
@@ -194,7 +198,9 @@ static int api_pause(void *ctx, vs_err_t *err)
 static int api_resume(void *ctx, vs_err_t *err)
 {
 	struct controller *c = ctx;
-	(void)err;
+	/* the clock first: a vCPU must not run with the time the pause took */
+	if (vm_clock_release(c->vm, err) < 0)
+		return vs_err_wrap(err, "resume");
 	devices_resume(c->vm);
 	vcpus_resume(c->vm);
 	c->paused = false;
