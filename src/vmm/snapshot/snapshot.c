@@ -112,7 +112,7 @@ int snapshot_open(const char *state_path, struct snapshot *s, vs_err_t *err)
 {
 	*s = (struct snapshot){0};
 	if (snap_read_file(state_path, &s->file, err) < 0)
-		return vs_err_wrap(err, "state file `%s`", state_path);
+		return -1; /* it names the file */
 	const struct snap_section *c = snap_find(&s->file, SNAP_CONFIG_SECTION, 0);
 	if (!c) {
 		vs_err(err, 0, "state file `%s` has no config section", state_path);
