@@ -269,6 +269,67 @@ static char *checked_cmdline(const struct kimage *k, char *cmdline, const char *
 	return cmdline;
 }
 
+/* track_dirty_pages: KVM logs the guest's writes, the VMM's bitmap its devices' writes;
+ * together they are what a Diff snapshot writes. */
+static int track_dirty(struct vm *vm, const struct vm_config *o, vs_err_t *err)
+{
+	if (!o->track_dirty)
+		return 0;
+	if (vm_dirty_log(vm, true, err) < 0 || guest_mem_track_dirty(&vm->mem, true, err) < 0)
+		return vs_err_wrap(err, "track_dirty_pages");
+	return 0;
+}
+
+/* KVM, the VM (RAM from mem_file when given) and its vCPUs: the part of a build that a
+ * cold boot and a snapshot's load share. */
+static struct vm *vm_make(const struct vm_config *o, const char *mem_file, vs_err_t *err)
+{
+	int kvm_fd = -1;
+	if (vm_open_kvm(&kvm_fd, err) < 0)
+		return NULL;
+	unsigned max = vm_max_vcpus(kvm_fd);
+	if (o->cpus > max) {
+		close(kvm_fd);
+		vs_err(err, 0, "--cpus %u: more than KVM's limit of %u vCPUs on this host", o->cpus,
+		       max);
+		return NULL;
+	}
+	struct vm *vm = malloc(sizeof(*vm));
+	if (!vm) {
+		close(kvm_fd);
+		vs_err(err, ENOMEM, "VM");
+		return NULL;
+	}
+	/* vm_create sets vm up before anything can fail: vm_free copes with a partial one;
+	 * kvm_fd is the VM's from here (vm_free closes it) */
+	int created = mem_file ? vm_create_from_file(vm, kvm_fd, o->cpus, o->memory, mem_file, err)
+			       : vm_create(vm, kvm_fd, o->cpus, o->memory,
+					   o->hugepages ? GUEST_MEM_HUGEPAGES : 0, err);
+	if (created < 0)
+		goto fail;
+	for (unsigned i = 0; i < o->cpus; i++)
+		if (vcpu_create(vm, i, err) < 0)
+			goto fail;
+	return vm;
+fail:
+	vm_free(vm);
+	return NULL;
+}
+
+struct vm *vm_build_restore(const struct vm_config *o, const char *mem_file, vs_err_t *err)
+{
+	if (guest_mem_check_size(o->memory, host_ram(), err) < 0)
+		return NULL;
+	struct vm *vm = vm_make(o, mem_file, err);
+	if (!vm)
+		return NULL;
+	if (devices_add(vm, o, err) < 0 || track_dirty(vm, o, err) < 0) {
+		vm_free(vm);
+		return NULL;
+	}
+	return vm;
+}
+
 void vm_free(struct vm *vm)
 {
 	if (!vm)
@@ -289,7 +350,6 @@ struct vm *vm_build(const struct vm_config *o, vs_err_t *err)
 		return NULL;
 	}
 
-	int kvm_fd = -1;
 	struct boot_files f = {0};
 	struct kimage k;
 	struct vm *vm = NULL;
@@ -311,30 +371,11 @@ struct vm *vm_build(const struct vm_config *o, vs_err_t *err)
 	if (!cmdline)
 		goto out;
 	/* the input is sound: now the host side */
-	if (vm_open_kvm(&kvm_fd, err) < 0)
+	vm = vm_make(o, NULL, err);
+	if (!vm)
 		goto out;
-	unsigned max = vm_max_vcpus(kvm_fd);
-	if (o->cpus > max) {
-		vs_err(err, 0, "--cpus %u: more than KVM's limit of %u vCPUs on this host", o->cpus,
-		       max);
-		goto out;
-	}
-	vm = malloc(sizeof(*vm));
-	if (!vm) {
-		vs_err(err, ENOMEM, "VM");
-		goto out;
-	}
-	/* vm_create sets vm up before anything can fail: vm_free copes with a partial one */
-	int created =
-	    vm_create(vm, kvm_fd, o->cpus, o->memory, o->hugepages ? GUEST_MEM_HUGEPAGES : 0, err);
-	kvm_fd = -1; /* the VM's now (vm_free closes it) */
-	if (created < 0)
-		goto out;
-	for (unsigned i = 0; i < o->cpus; i++)
-		if (vcpu_create(vm, i, err) < 0)
-			goto out;
 	/* the devices exist before boot: the command line and the DSDT name them */
-	if (devices_add(vm, o, err) < 0)
+	if (devices_add(vm, o, err) < 0 || track_dirty(vm, o, err) < 0)
 		goto out;
 	free(cmdline);
 	cmdline =
@@ -345,8 +386,6 @@ struct vm *vm_build(const struct vm_config *o, vs_err_t *err)
 		goto out;
 	ok = true;
 out:
-	if (kvm_fd >= 0)
-		close(kvm_fd);
 	/* the guest has its copy: the file's pages need not count in our RSS */
 	blob_free(&f.kernel);
 	free(f.kernel_path);

@@ -30,6 +30,7 @@ struct vm_config {
 	unsigned cpus;
 	uint64_t memory;
 	bool hugepages;
+	bool track_dirty; /* track_dirty_pages: KVM's dirty log and the VMM's, for Diff snapshots */
 	/* vessel's own */
 	bool demo, no_virtio_cmdline;
 	char **command; /* words after `--`, for init's argv (borrowed from argv) */

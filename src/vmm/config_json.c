@@ -145,15 +145,13 @@ static int machine_config(struct vm_config *c, json_t *root, vs_err_t *err)
 		return -1;
 	if (smt)
 		return vs_err(err, 0, "%s.smt: vessel's vCPUs are one thread per core (false)", p);
-	if (dirty)
-		return vs_err(err, 0, "%s.track_dirty_pages: not supported yet (diff snapshots)",
-			      p);
 	if (tmpl)
 		return vs_err(err, 0, "%s.cpu_template: not supported (vessel passes KVM's CPUID)",
 			      p);
 	if (huge && strcmp(huge, "None") != 0 && strcmp(huge, "2M") != 0)
 		return vs_err(err, 0, "%s.huge_pages: `%s`: vessel takes None or 2M", p, huge);
 	c->hugepages = huge && strcmp(huge, "2M") == 0;
+	c->track_dirty = dirty;
 	return 0;
 }
 

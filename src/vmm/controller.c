@@ -7,8 +7,10 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -18,6 +20,7 @@
 #include "vmm/console.h"
 #include "vmm/device.h"
 #include "vmm/loop.h"
+#include "vmm/snapshot/snapshot.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
@@ -31,6 +34,11 @@ struct controller {
 	struct console *console;
 	struct api *api;
 	struct api_server *server;
+	/* a VM loaded from a snapshot runs on its memory file (MAP_PRIVATE): that file must
+	 * not be rewritten under it */
+	bool mem_file;
+	dev_t mem_dev;
+	ino_t mem_ino;
 };
 
 static void stop_signals(sigset_t *s)
@@ -186,6 +194,10 @@ static int api_pause(void *ctx, vs_err_t *err)
 	struct controller *c = ctx;
 	if (vcpus_pause(c->vm, err) < 0)
 		return -1;
+	if (vm_clock_hold(c->vm, err) < 0) {
+		vcpus_resume(c->vm);
+		return vs_err_wrap(err, "pause");
+	}
 	devices_pause(c->vm);
 	c->paused = true;
 	return 0;
@@ -194,7 +206,9 @@ static int api_pause(void *ctx, vs_err_t *err)
 static int api_resume(void *ctx, vs_err_t *err)
 {
 	struct controller *c = ctx;
-	(void)err;
+	/* the clock first: a vCPU must not run with the time the pause took */
+	if (vm_clock_release(c->vm, err) < 0)
+		return vs_err_wrap(err, "resume");
 	devices_resume(c->vm);
 	vcpus_resume(c->vm);
 	c->paused = false;
@@ -211,6 +225,113 @@ static int api_ctrl_alt_del(void *ctx, vs_err_t *err)
 	return 0;
 }
 
+static int api_snapshot_create(void *ctx, const struct api_snapshot_create *o,
+			       const char *config_json, vs_err_t *err)
+{
+	struct controller *c = ctx;
+	struct stat st;
+	if (c->mem_file && stat(o->mem_path, &st) == 0 && st.st_dev == c->mem_dev &&
+	    st.st_ino == c->mem_ino)
+		return vs_err(err, 0,
+			      "mem_file_path `%s`: the VM runs on that memory file (loaded from "
+			      "it); write the snapshot to another file",
+			      o->mem_path);
+	return snapshot_create(c->vm, config_json, o->diff ? SNAPSHOT_DIFF : SNAPSHOT_FULL,
+			       o->state_path, o->mem_path, err);
+}
+
+/* network_overrides: a clone's interfaces on other taps; enable_diff_snapshots. */
+static int adjust_config(json_t *doc, const struct api_snapshot_load *o, vs_err_t *err)
+{
+	json_t *ifs = json_object_get(doc, "network-interfaces");
+	for (size_t i = 0; i < o->nnet; i++) {
+		json_t *hit = NULL, *it;
+		size_t k;
+		json_array_foreach(ifs, k, it)
+		{
+			const char *id = json_string_value(json_object_get(it, "iface_id"));
+			if (id && strcmp(id, o->net[i].iface_id) == 0)
+				hit = it;
+		}
+		if (!hit)
+			return vs_err(err, 0,
+				      "network_overrides[%zu].iface_id: `%s`: the snapshot has no "
+				      "such network interface",
+				      i, o->net[i].iface_id);
+		if (json_object_set_new(hit, "host_dev_name", json_string(o->net[i].host_dev_name)))
+			return vs_err(err, ENOMEM, "network_overrides");
+	}
+	if (!o->track_dirty)
+		return 0;
+	json_t *mc = json_object_get(doc, "machine-config");
+	if (!mc && json_object_set_new(doc, "machine-config", mc = json_object()))
+		return vs_err(err, ENOMEM, "machine-config");
+	if (json_object_set_new(mc, "track_dirty_pages", json_true()))
+		return vs_err(err, ENOMEM, "machine-config");
+	return 0;
+}
+
+/* The whole state file is read and checked, and the VM built and restored, before any of
+ * it runs; any failure frees what was made and leaves the instance as it was. */
+static int api_snapshot_load(void *ctx, const struct api_snapshot_load *o, json_t **doc,
+			     vs_err_t *err)
+{
+	struct controller *c = ctx;
+	struct snapshot s;
+	if (snapshot_open(o->state_path, &s, err) < 0)
+		return -1;
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	struct vm *vm = NULL;
+	struct stat st;
+	int rc = -1;
+	if (adjust_config(s.config, o, err) < 0)
+		goto out;
+	if (vm_config_from_json_partial(&cfg, s.config, err) < 0) {
+		vs_err_wrap(err, "state file `%s`: its config", o->state_path);
+		goto out;
+	}
+	if (stat(o->mem_path, &st) < 0) {
+		vs_err(err, errno, "memory file `%s`", o->mem_path);
+		goto out;
+	}
+	vm = vm_build_restore(&cfg, o->mem_path, err);
+	if (!vm)
+		goto out;
+	if (snapshot_restore(vm, &s, err) < 0) {
+		vs_err_wrap(err, "state file `%s`", o->state_path);
+		goto out;
+	}
+	if (o->resume) {
+		devices_resume(vm);
+	} else {
+		/* its vCPUs start parked, the clock held from now: a later resume continues
+		 * from the snapshot's instant */
+		if (vm_clock_hold(vm, err) < 0)
+			goto out;
+		atomic_store(&vm->park_req, true);
+		c->paused = true;
+	}
+	c->mem_file = true;
+	c->mem_dev = st.st_dev;
+	c->mem_ino = st.st_ino;
+	c->owns_vm = true;
+	rc = 0;
+	if (vm_attach(c, vm, err) < 0) {
+		/* as a failed InstanceStart: the loop sees it stopped, vessel exits */
+		vm_stop(vm, VM_EXIT_ERROR, "start");
+		rc = -1;
+	} else {
+		*doc = json_incref(s.config);
+	}
+	vm = NULL; /* the controller's now, as an InstanceStart's VM */
+out:
+	vm_free(vm);
+	vm_config_free(&cfg);
+	snapshot_close(&s);
+	return rc;
+}
+
 int controller_serve(const struct controller_api *o, vs_err_t *err)
 {
 	if (vcpu_signals_init(err) < 0 || controller_claim_signals(err) < 0)
@@ -222,6 +343,8 @@ int controller_serve(const struct controller_api *o, vs_err_t *err)
 	    .pause = api_pause,
 	    .resume = api_resume,
 	    .ctrl_alt_del = api_ctrl_alt_del,
+	    .snapshot_create = api_snapshot_create,
+	    .snapshot_load = api_snapshot_load,
 	};
 	int status = -1;
 	if (loop_open(&c, err) < 0)

@@ -161,8 +161,31 @@ int vm_take_dirty_log(struct vm *vm, uint64_t *out, vs_err_t *err)
 	return 0;
 }
 
-static int create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size,
-		  unsigned mem_flags, const char *mem_file, vs_err_t *err);
+int vm_clock_hold(struct vm *vm, vs_err_t *err)
+{
+	struct kvm_clock_data c;
+	memset(&c, 0, sizeof(c));
+	if (vm_ioctl(vm, KVM_GET_CLOCK, &c, "KVM_GET_CLOCK", err) < 0)
+		return -1;
+	c.flags = 0; /* how KVM read it, here; only the value is set back */
+	vm->held_clock = c;
+	vm->clock_held = true;
+	return 0;
+}
+
+int vm_clock_release(struct vm *vm, vs_err_t *err)
+{
+	if (!vm->clock_held)
+		return 0;
+	struct kvm_clock_data c = vm->held_clock;
+	if (vm_ioctl(vm, KVM_SET_CLOCK, &c, "KVM_SET_CLOCK", err) < 0)
+		return -1;
+	vm->clock_held = false;
+	return 0;
+}
+
+static int create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size, unsigned mem_flags,
+		  const char *mem_file, vs_err_t *err);
 
 int vm_create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size, unsigned mem_flags,
 	      vs_err_t *err)
@@ -176,8 +199,8 @@ int vm_create_from_file(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_
 	return create(vm, kvm_fd, ncpus, mem_size, 0, mem_file, err);
 }
 
-static int create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size,
-		  unsigned mem_flags, const char *mem_file, vs_err_t *err)
+static int create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size, unsigned mem_flags,
+		  const char *mem_file, vs_err_t *err)
 {
 	vm_init(vm, &kvm_ops, NULL);
 	vm->kvm_fd = kvm_fd;

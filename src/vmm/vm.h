@@ -56,7 +56,7 @@ struct vm {
 	struct kvm_cpuid2 *cpuid; /* KVM's supported table, shared by all vCPUs */
 	int run_size;		  /* mmap size of struct kvm_run */
 	struct vcpu *vcpus;
-	bool dirty_log; /* the RAM slots have KVM_MEM_LOG_DIRTY_PAGES (diff snapshots) */
+	bool dirty_log;		   /* the RAM slots have KVM_MEM_LOG_DIRTY_PAGES (diff snapshots) */
 	struct machine_ctl ctl;	   /* devices stop the VM through this */
 	struct vm_device *devices; /* every device, in the order added (device.h) */
 
@@ -66,6 +66,11 @@ struct vm {
 	pthread_cond_t park_cond;
 	atomic_bool park_req;
 	unsigned nparked;
+
+	/* kvmclock as it read at pause (vm_clock_hold), set back at resume and saved by a
+	 * snapshot taken meanwhile, so the guest's clock does not jump over a pause. */
+	bool clock_held;
+	struct kvm_clock_data held_clock;
 
 	atomic_int status; /* -1 while running, else the exit status */
 	int stop_fd;	   /* eventfd: the main loop wakes when the VM stops */
@@ -95,6 +100,11 @@ int vm_create_from_file(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_
  * of host offset, guest_mem_npages bits) and clears KVM's log. */
 int vm_dirty_log(struct vm *vm, bool on, vs_err_t *err);
 int vm_take_dirty_log(struct vm *vm, uint64_t *out, vs_err_t *err);
+/* With every vCPU parked: hold reads kvmclock (KVM_GET_CLOCK), release sets it back
+ * (KVM_SET_CLOCK), so the time the VM spent paused does not show in the guest. */
+int vm_clock_hold(struct vm *vm, vs_err_t *err);
+int vm_clock_release(struct vm *vm, vs_err_t *err);
+
 /* A VM without KVM: guest RAM (mem_size, unregistered), the buses, a stop eventfd and
  * no vCPUs; ops does the plumbing. vm_destroy frees it. */
 int vm_create_detached(struct vm *vm, const struct vm_ops *ops, void *ops_ctx, uint64_t mem_size,

@@ -11,6 +11,7 @@
 #include "vmm/controller.h"
 #include "vmm/device.h"
 #include "vmm/exit_status.h"
+#include "vmm/snapshot/snapshot.h"
 
 static const char vm_help[] =
     "usage: vessel vm COMMAND\n"
@@ -19,6 +20,8 @@ static const char vm_help[] =
     "  run        boot a microVM (vessel vm run --help)\n"
     "  api        serve Firecracker's API on a Unix socket: vessel vm api --api-sock PATH\n"
     "             [--config-file vm.json] [--id ID] (docs/api.md)\n"
+    "  snapshot-merge  write a Diff snapshot's memory file over its base: vessel vm\n"
+    "             snapshot-merge BASE DIFF (docs/snapshots.md)\n"
     "  dump-acpi  write the ACPI tables a VM would get: vessel vm dump-acpi "
     "[--cpus N] [--rng] [--disk SPEC]... [--net SPEC]... DIR\n";
 
@@ -162,6 +165,19 @@ static int cmd_api(int argc, char **argv, vs_err_t *err)
 	return controller_serve(&o, err);
 }
 
+/* `vm snapshot-merge BASE DIFF`: a Diff snapshot's memory file written over its base, which
+ * then is the later snapshot's full memory file (load it with the Diff's state file). */
+static int cmd_snapshot_merge(int argc, char **argv, vs_err_t *err)
+{
+	if (argc != 3) {
+		vs_err(err, 0, "usage: vessel vm snapshot-merge BASE_MEM_FILE DIFF_MEM_FILE");
+		return usage_error(err);
+	}
+	if (snapshot_merge_memory(argv[1], argv[2], err) < 0)
+		return VM_EXIT_ERROR;
+	return 0;
+}
+
 /* The `vm` commands. */
 static const struct {
 	const char *name;
@@ -170,6 +186,7 @@ static const struct {
     {"run", cmd_run},
     {"api", cmd_api},
     {"dump-acpi", cmd_dump_acpi},
+    {"snapshot-merge", cmd_snapshot_merge},
 };
 
 int vmm_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)

@@ -292,9 +292,14 @@ WRONG = [
     ("PUT", "/metrics", {}, "/metrics", "metrics_path"),
     ("PUT", "/metrics", {"metrics_path": "/nonexistent/dir/m"}, "/metrics", "metrics_path"),
     ("PUT", "/snapshot/create", {"snapshot_path": "s", "mem_file_path": "m"},
-     "/snapshot/create", "not implemented"),
+     "/snapshot/create", "paused"),
+    ("PUT", "/snapshot/create", {"snapshot_path": "s", "mem_file_path": "m",
+                                 "snapshot_type": "Half"}, "/snapshot/create", "snapshot_type"),
     ("PUT", "/snapshot/load", {"snapshot_path": "s", "mem_backend": {}},
-     "/snapshot/load", "not implemented"),
+     "/snapshot/load", "backend_path"),
+    ("PUT", "/snapshot/load", {"snapshot_path": "s"}, "/snapshot/load", "mem_backend"),
+    ("PUT", "/snapshot/load", {"snapshot_path": "/nonexistent/s", "mem_file_path": "m"},
+     "/snapshot/load", "/nonexistent/s"),
 ]
 
 

@@ -62,6 +62,42 @@ static int fake_cad(void *ctx, vs_err_t *err)
 	return vs_err(err, 0, "SendCtrlAltDel: not supported");
 }
 
+static struct {
+	int creates, loads;
+	bool diff, resume, track_dirty;
+	char state[64], mem[64], config[1024], net[64];
+} snap;
+
+static int fake_snap_create(void *ctx, const struct api_snapshot_create *o, const char *config,
+			    vs_err_t *err)
+{
+	(void)ctx;
+	(void)err;
+	snap.creates++;
+	snap.diff = o->diff;
+	snprintf(snap.state, sizeof(snap.state), "%s", o->state_path);
+	snprintf(snap.mem, sizeof(snap.mem), "%s", o->mem_path);
+	snprintf(snap.config, sizeof(snap.config), "%s", config);
+	return 0;
+}
+
+/* loads a description of 2 vCPUs */
+static int fake_snap_load(void *ctx, const struct api_snapshot_load *o, json_t **doc, vs_err_t *err)
+{
+	(void)ctx;
+	snap.loads++;
+	snap.resume = o->resume;
+	snap.track_dirty = o->track_dirty;
+	snprintf(snap.state, sizeof(snap.state), "%s", o->state_path);
+	snprintf(snap.mem, sizeof(snap.mem), "%s", o->mem_path);
+	snprintf(snap.net, sizeof(snap.net), "%s=%s", o->nnet ? o->net[0].iface_id : "",
+		 o->nnet ? o->net[0].host_dev_name : "");
+	if (!strcmp(o->state_path, "/bad"))
+		return vs_err(err, 0, "state file `/bad`: truncated");
+	*doc = json_pack("{s:{s:i, s:i}}", "machine-config", "vcpu_count", 2, "mem_size_mib", 64);
+	return 0;
+}
+
 static struct fake fake;
 static struct api *api;
 static char kernel[] = "/tmp/vessel-unit-api-XXXXXX";
@@ -69,7 +105,9 @@ static char kernel[] = "/tmp/vessel-unit-api-XXXXXX";
 static void setup(void)
 {
 	memset(&fake, 0, sizeof(fake));
-	const struct api_controller ops = {&fake, fake_start, fake_pause, fake_resume, fake_cad};
+	memset(&snap, 0, sizeof(snap));
+	const struct api_controller ops = {&fake,    fake_start,       fake_pause,    fake_resume,
+					   fake_cad, fake_snap_create, fake_snap_load};
 	vs_err_t err = NULL;
 	api = api_new("unit", &ops, &err);
 	cr_assert(api);
@@ -309,4 +347,88 @@ Test(api, http_refuses_and_closes)
 		free(out);
 		api_http_free(h);
 	}
+}
+
+/* PUT /snapshot/create: only paused, the body decoded, the description handed over. */
+Test(api, snapshot_create_wants_a_paused_vm_and_takes_firecrackers_body)
+{
+	const char *body = "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\"}";
+	expect_fault("PUT", "/snapshot/create", body, "not started");
+	char boot[256];
+	snprintf(boot, sizeof(boot), "{\"kernel_image_path\": \"%s\"}", kernel);
+	cr_assert_eq(call("PUT", "/boot-source", boot, NULL), 204);
+	cr_assert_eq(call("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", NULL), 204);
+	expect_fault("PUT", "/snapshot/create", body, "paused first");
+	cr_assert_eq(call("PATCH", "/vm", "{\"state\": \"Paused\"}", NULL), 204);
+	expect_fault("PUT", "/snapshot/create", "{\"snapshot_path\": \"/s\"}", "mem_file_path");
+	expect_fault("PUT", "/snapshot/create",
+		     "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/s\"}", "different");
+	expect_fault("PUT", "/snapshot/create",
+		     "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
+		     "\"snapshot_type\": \"Half\"}",
+		     "snapshot_type");
+	cr_assert_eq(snap.creates, 0, "nothing reached the controller");
+	cr_assert_eq(call("PUT", "/snapshot/create",
+			  "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
+			  "\"snapshot_type\": \"Diff\"}",
+			  NULL),
+		     204);
+	cr_assert_eq(snap.creates, 1);
+	cr_assert(snap.diff);
+	cr_assert_str_eq(snap.state, "/s");
+	cr_assert_str_eq(snap.mem, "/m");
+	cr_assert(strstr(snap.config, kernel), "the description holds the boot source: %s",
+		  snap.config);
+}
+
+/* PUT /snapshot/load: a fresh instance only; mem_backend or mem_file_path; the loaded
+ * description becomes the instance's. */
+Test(api, snapshot_load_only_on_a_fresh_instance)
+{
+	expect_fault("PUT", "/snapshot/load", "{\"snapshot_path\": \"/s\"}", "mem_backend");
+	expect_fault("PUT", "/snapshot/load",
+		     "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
+		     "\"mem_backend\": {\"backend_path\": \"/m\", \"backend_type\": \"File\"}}",
+		     "not both");
+	expect_fault("PUT", "/snapshot/load",
+		     "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_path\": \"/m\", "
+		     "\"backend_type\": \"Uffd\"}}",
+		     "Uffd");
+	expect_fault("PUT", "/snapshot/load",
+		     "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
+		     "\"network_overrides\": [{\"iface_id\": \"eth0\"}]}",
+		     "host_dev_name");
+	cr_assert_eq(snap.loads, 0);
+	expect_fault("PUT", "/snapshot/load",
+		     "{\"snapshot_path\": \"/bad\", \"mem_file_path\": \"/m\"}", "truncated");
+	cr_assert_eq(call("GET", "/", NULL, NULL), 200);
+	cr_assert_eq(api_state(api), API_NOT_STARTED, "a failed load leaves it fresh");
+	cr_assert_eq(call("PUT", "/snapshot/load",
+			  "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_path\": "
+			  "\"/m\", \"backend_type\": \"File\"}, \"enable_diff_snapshots\": true, "
+			  "\"network_overrides\": [{\"iface_id\": \"eth0\", "
+			  "\"host_dev_name\": \"tap7\"}]}",
+			  NULL),
+		     204);
+	cr_assert_str_eq(snap.mem, "/m");
+	cr_assert_str_eq(snap.net, "eth0=tap7");
+	cr_assert(snap.track_dirty);
+	cr_assert_not(snap.resume);
+	cr_assert_eq(api_state(api), API_PAUSED, "without resume_vm it waits paused");
+	char *out = NULL;
+	cr_assert_eq(call("GET", "/machine-config", NULL, &out), 200);
+	cr_assert(strstr(out, "\"vcpu_count\":2"), "%s", out);
+	free(out);
+	expect_fault("PUT", "/snapshot/load",
+		     "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\"}", "started already");
+}
+
+Test(api, snapshot_load_after_configuring_is_refused)
+{
+	cr_assert_eq(
+	    call("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64}", NULL), 204);
+	expect_fault("PUT", "/snapshot/load",
+		     "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\"}",
+		     "configured already");
+	cr_assert_eq(snap.loads, 0);
 }

@@ -306,6 +306,64 @@ Test(rtc, the_guest_sets_the_clock_and_it_keeps_running)
 	rtc_free(r);
 }
 
+/* A snapshot keeps what the guest set (clock offset, binary mode, CMOS bytes, a pending
+ * flag) and the clock goes on from the host's time after the load, not from the snapshot's. */
+Test(rtc, snapshot_round_trip_keeps_the_guests_clock_and_registers)
+{
+	struct rtc *r = fake_rtc();
+	/* 2030-01-31 23:59:58, BCD, then binary mode, a scratch byte, UF pending with UIE */
+	set_time(r, (const uint8_t[]){0x58, 0x59, 0x23, 0x05, 0x31, 0x01, 0x30, 0x20});
+	cmos_wr(r, 0x40, 0xa5);
+	cmos_wr(r, 0x0b, 0x02 | 0x04 | 0x10);
+	fake_ns += 1000000000LL;
+	rtc_tick(r);
+	cr_assert_eq(rtc_level, 1, "UF raised the line");
+	cmos_wr(r, 0x0b, 0x02 | 0x04 | 0x10); /* leaves the index at B */
+	void *blob = NULL;
+	size_t len = 0;
+	vs_err_t err = NULL;
+	cr_assert_eq(rtc_save(r, &blob, &len, &err), 0);
+	rtc_free(r);
+
+	/* an hour later, on a fresh RTC */
+	struct rtc *t = fake_rtc();
+	fake_ns += 3600LL * 1000000000LL;
+	uint8_t *bad = malloc(len);
+	const struct {
+		size_t off;
+		uint8_t v;
+		const char *expect;
+	} corrupt[] = {{0, 9, "format version"}, {4, 0x80, "index"}, {5 + 128 + 7, 0x7f, "offset"}};
+	for (size_t i = 0; i < sizeof(corrupt) / sizeof(corrupt[0]); i++) {
+		memcpy(bad, blob, len);
+		bad[corrupt[i].off] = corrupt[i].v;
+		cr_assert_eq(rtc_restore(t, bad, len, &err), -1, "%s", corrupt[i].expect);
+		cr_assert(strstr(err->msg, "rtc") && strstr(err->msg, corrupt[i].expect), "%s",
+			  err->msg);
+		vs_err_free(&err);
+		cr_assert_eq(cmos(t, 0x40), 0, "nothing applied");
+	}
+	cr_assert_eq(rtc_restore(t, blob, len - 1, &err), -1, "truncated");
+	vs_err_free(&err);
+	cr_assert_eq(rtc_restore(t, blob, len, &err), 0, "%s", err ? err->msg : "");
+	cr_assert_eq(rtc_level, 1, "the pending update is on the line again");
+	/* the index came back: a data read now reads register B */
+	uint8_t v = 0;
+	rtc_io(t, 1, &v, 1, false);
+	cr_assert_eq(v, 0x02 | 0x04 | 0x10);
+	cr_assert_eq(cmos(t, 0x40), 0xa5);
+	cr_assert_eq(cmos(t, 0x0c), 0x80 | 0x10, "IRQF, UF as saved, no burst for the hour");
+	/* the guest's date, an hour on: 2030-02-01 00:59:58 in binary */
+	cr_assert_eq(cmos(t, 0x00), 58);
+	cr_assert_eq(cmos(t, 0x02), 59);
+	cr_assert_eq(cmos(t, 0x04), 0);
+	cr_assert_eq(cmos(t, 0x07), 1);
+	cr_assert_eq(cmos(t, 0x08), 2);
+	free(bad);
+	free(blob);
+	rtc_free(t);
+}
+
 Test(rtc, alarm_and_update_interrupts)
 {
 	struct rtc *r = fake_rtc();

@@ -157,3 +157,39 @@ Test(snapshot_kvm, vm_from_a_memory_file, .init = setup, .fini = teardown)
 	vm_destroy(&d);
 	unlink(path);
 }
+
+static uint64_t clock_ns(struct vm *vm)
+{
+	struct kvm_clock_data c;
+	memset(&c, 0, sizeof(c));
+	cr_assert_eq(ioctl(vm->vm_fd, KVM_GET_CLOCK, &c), 0);
+	return c.clock;
+}
+
+/* A pause holds kvmclock: 200 ms paused show as (almost) nothing after the release, and a
+ * snapshot taken while held saves the held value, not the time of the snapshot. */
+Test(snapshot_kvm, a_held_clock_skips_the_pause, .init = setup, .fini = teardown)
+{
+	vs_err_t err = NULL;
+	uint64_t before = clock_ns(&a);
+	cr_assert_eq(vm_clock_hold(&a, &err), 0, "%s", err ? err->msg : "");
+	usleep(200 * 1000);
+	struct snap_file f;
+	uint8_t *bytes;
+	save(&f, &bytes);
+	const struct kvm_clock_data *saved =
+	    snap_get_exact(&f, "vm.clock", 0, sizeof(*saved), &err);
+	cr_assert_not_null(saved);
+	cr_assert_lt(saved->clock - before, 100 * 1000000ull, "saved %llu ns after the hold",
+		     (unsigned long long)(saved->clock - before));
+	cr_assert_eq(vm_clock_release(&a, &err), 0, "%s", err ? err->msg : "");
+	uint64_t after = clock_ns(&a);
+	cr_assert_lt(after - before, 100 * 1000000ull,
+		     "the clock moved %llu ns over a 200 ms pause",
+		     (unsigned long long)(after - before));
+	cr_assert_eq(vm_clock_release(&a, &err), 0, "a second release is a no-op");
+	usleep(150 * 1000);
+	cr_assert_geq(clock_ns(&a) - after, 150 * 1000000ull, "and it runs again");
+	snap_file_release(&f);
+	free(bytes);
+}

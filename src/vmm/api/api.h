@@ -29,6 +29,21 @@ struct loop;
 #define API_URL_MAX 1024
 #define API_HEADERS_MAX 8192 /* all header lines of one request together */
 
+/* PUT /snapshot/create and /snapshot/load, checked and decoded (Firecracker's bodies). */
+struct api_snapshot_create {
+	const char *state_path, *mem_path;
+	bool diff;
+};
+struct api_net_override {
+	const char *iface_id, *host_dev_name;
+};
+struct api_snapshot_load {
+	const char *state_path, *mem_path;
+	bool track_dirty, resume;
+	const struct api_net_override *net;
+	size_t nnet;
+};
+
 /* What the API asks of the controller. Each returns 0, or -1 with err (the reason goes
  * to the client as a 400's fault_message). */
 struct api_controller {
@@ -38,6 +53,13 @@ struct api_controller {
 	int (*pause)(void *ctx, vs_err_t *err);
 	int (*resume)(void *ctx, vs_err_t *err);
 	int (*ctrl_alt_del)(void *ctx, vs_err_t *err);
+	/* the VM is paused; config_json is its description, kept in the state file */
+	int (*snapshot_create)(void *ctx, const struct api_snapshot_create *o,
+			       const char *config_json, vs_err_t *err);
+	/* no VM yet: build one from the snapshot and run it (paused unless o->resume); *doc
+	 * gets the snapshot's description, with the overrides, for the API to keep */
+	int (*snapshot_load)(void *ctx, const struct api_snapshot_load *o, json_t **doc,
+			     vs_err_t *err);
 };
 
 enum api_state { API_NOT_STARTED, API_RUNNING, API_PAUSED };

@@ -86,7 +86,9 @@ int res_logger_put(struct api *a, const struct api_request *q, struct api_respon
 int res_metrics_put(struct api *a, const struct api_request *q, struct api_response *r,
 		    vs_err_t *err);
 int res_metrics_flush(struct api *a, vs_err_t *err);
-int res_snapshot_put(struct api *a, const struct api_request *q, struct api_response *r,
-		     vs_err_t *err);
+int res_snapshot_create(struct api *a, const struct api_request *q, struct api_response *r,
+			vs_err_t *err);
+int res_snapshot_load(struct api *a, const struct api_request *q, struct api_response *r,
+		      vs_err_t *err);
 
 #endif

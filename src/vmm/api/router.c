@@ -18,8 +18,8 @@ static const struct api_route routes[] = {
     {"PATCH", "/vm", res_vm_patch, true, NULL},
     {"PUT", "/logger", res_logger_put, true, NULL},
     {"PUT", "/metrics", res_metrics_put, true, NULL},
-    {"PUT", "/snapshot/create", res_snapshot_put, true, NULL},
-    {"PUT", "/snapshot/load", res_snapshot_put, true, NULL},
+    {"PUT", "/snapshot/create", res_snapshot_create, true, NULL},
+    {"PUT", "/snapshot/load", res_snapshot_load, true, NULL},
 };
 
 /* Whether path matches pattern; a {name} segment takes one non-empty segment into id. */

@@ -115,6 +115,8 @@ const struct device_kind rtc_kind = {
     .builtin = true,
     .create = rtc_create,
     .destroy = rtc_destroy,
+    .save = rtc_save,
+    .restore = rtc_restore,
 };
 
 /* No state of its own: the registers stop the machine through vm->ctl. */

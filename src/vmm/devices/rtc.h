@@ -5,6 +5,7 @@
 #define VESSEL_VMM_DEVICES_RTC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/error.h"
@@ -32,5 +33,9 @@ void rtc_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_
 /* Sets the flags due by now and raises the IRQ if enabled: what the thread does once a
  * second while an interrupt is enabled. Exposed for tests. */
 void rtc_tick(struct rtc *r);
+
+/* The device kind's save/restore (state is a struct rtc). */
+int rtc_save(void *state, void **blob, size_t *len, vs_err_t *err);
+int rtc_restore(void *state, const void *blob, size_t len, vs_err_t *err);
 
 #endif

@@ -302,9 +302,12 @@ int kvm_state_save_vm(struct vm *vm, struct snap_writer *w, vs_err_t *err)
 		return vs_err(err, errno, "KVM_GET_PIT2");
 	if (snap_writer_add(w, "vm.pit2", 0, &pit, sizeof(pit), err) < 0)
 		return -1;
+	/* A paused VM's clock is the one read at pause: the guest lived until then. */
 	struct kvm_clock_data clock;
 	memset(&clock, 0, sizeof(clock));
-	if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &clock) < 0)
+	if (vm->clock_held)
+		clock = vm->held_clock;
+	else if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &clock) < 0)
 		return vs_err(err, errno, "KVM_GET_CLOCK");
 	/* Only the clock's value is set back: the flags say how KVM read it, here. */
 	clock.flags = 0;
