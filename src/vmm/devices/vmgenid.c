@@ -1,10 +1,12 @@
 #include "vmm/devices/vmgenid.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
+#include "base/log.h"
 #include "vmm/layout.h"
 #include "vmm/vm.h"
 
@@ -33,6 +35,12 @@ static int write_fresh_id(struct vmgenid *g, vs_err_t *err)
 		return vs_err(err, 0, "VM generation ID: 0x%llx is not in guest RAM",
 			      (unsigned long long)g->gpa);
 	memcpy(dst, id, sizeof(id));
+	/* not a secret (the guest reads it; Linux credits it no entropy), and the tests
+	 * compare it with what the guest reads */
+	char hex[2 * VMGENID_SIZE + 1];
+	for (size_t i = 0; i < sizeof(id); i++)
+		snprintf(hex + 2 * i, 3, "%02x", id[i]);
+	vs_debug("vmgenid: generation ID %s at 0x%llx", hex, (unsigned long long)g->gpa);
 	/* a diff snapshot must carry the page: KVM's dirty log sees only the guest's writes */
 	guest_mem_mark_dirty(g->mem, g->gpa, VMGENID_SIZE);
 	return 0;
