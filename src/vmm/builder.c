@@ -26,6 +26,7 @@
 #include "vmm/boot/pvh.h"
 #include "vmm/demo.h"
 #include "vmm/device.h"
+#include "vmm/devices/vmgenid.h"
 #include "vmm/layout.h"
 #include "vmm/vcpu.h"
 #include "vmm/virtio/virtio.h"
@@ -170,10 +171,13 @@ static int load_initrd(struct vm *vm, const struct kimage *k, const char *path, 
 static int load_acpi(struct vm *vm, vs_err_t *err)
 {
 	struct acpi_virtio_mmio virtio[VIRTIO_MMIO_MAX_DEVICES];
+	const struct vmgenid *g = device_find(vm, &vmgenid_kind);
+	struct acpi_vmgenid genid = {g ? vmgenid_addr(g) : 0, GED_GSI};
 	struct acpi_config cfg = {
 	    .ncpus = vm->ncpus,
 	    .virtio = virtio,
 	    .nvirtio = virtio_mmio_acpi(vm, virtio, VIRTIO_MMIO_MAX_DEVICES),
+	    .vmgenid = g ? &genid : NULL,
 	};
 	struct acpi_tables t;
 	if (acpi_build(&cfg, LAYOUT_ACPI, &t, err) < 0)
@@ -404,7 +408,10 @@ int vm_dump_acpi(unsigned ncpus, unsigned nvirtio, const char *dir, vs_err_t *er
 		return vs_err(err, 0, "more than %d virtio devices", VIRTIO_MMIO_MAX_DEVICES);
 	for (unsigned i = 0; i < nvirtio; i++)
 		virtio_mmio_slot(i, &virtio[i]);
-	struct acpi_config cfg = {.ncpus = ncpus, .virtio = virtio, .nvirtio = nvirtio};
+	/* the DSDT a VM gets: every VM has the generation ID */
+	struct acpi_vmgenid genid = {LAYOUT_VMGENID, GED_GSI};
+	struct acpi_config cfg = {
+	    .ncpus = ncpus, .virtio = virtio, .nvirtio = nvirtio, .vmgenid = &genid};
 	struct acpi_tables t;
 	if (acpi_build(&cfg, LAYOUT_ACPI, &t, err) < 0)
 		return -1;

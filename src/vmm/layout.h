@@ -15,6 +15,7 @@
 #define LAYOUT_CMDLINE 0x20000ULL
 #define LAYOUT_CMDLINE_MAX 0x10000ULL
 #define LAYOUT_LOWMEM_END 0x9fc00ULL /* RAM below the EBDA/ROM area */
+#define LAYOUT_VMGENID 0xdf000ULL    /* the VM generation ID (a reserved page) */
 #define LAYOUT_ACPI 0xe0000ULL	     /* RSDP first, so a scan finds it */
 #define LAYOUT_ACPI_SIZE (LAYOUT_RESET_VECTOR - LAYOUT_ACPI)
 #define LAYOUT_RESET_VECTOR 0xffff0ULL /* F000:FFF0, where a real-mode restart jumps */
@@ -41,6 +42,10 @@
 #define PM_RESET_PORT 0x604
 #define PM_RESET_VALUE 0x1
 #define PM_SLP_TYP_S5 5
+
+/* The Generic Event Device's interrupt (the VM generation ID's change notification):
+ * above the virtio-mmio devices' pins 5..20 */
+#define GED_GSI 23
 
 #define COM1_PORT 0x3f8
 #define COM1_IRQ 4

@@ -93,6 +93,49 @@ static void gas(struct aml *a, uint16_t port)
 	aml_bytes(a, g, sizeof(g));
 }
 
+/* As the VMGenID spec and Linux's drivers/virt/vmgenid.c want: the id VMGENCTR (Linux also
+ * matches the older VM_GEN_COUNTER, kept as _CID for other guests), and ADDR, a package of
+ * the address's low and high DWORDs. Linux's GED driver (drivers/acpi/evged.c) runs _EVT
+ * with the GSI on every edge of the interrupt; the Notify is what makes the vmgenid driver
+ * read the new ID and reseed the guest's RNG. */
+static void build_vmgenid(struct aml *a, const struct acpi_vmgenid *g)
+{
+	size_t dev = aml_device_begin(a, "VGEN");
+	aml_name(a, "_HID");
+	aml_string(a, "VMGENCTR");
+	aml_name(a, "_CID");
+	aml_string(a, "VM_GEN_COUNTER");
+	aml_name(a, "_DDN");
+	aml_string(a, "VM_GEN_COUNTER");
+	size_t m = aml_method_begin(a, "ADDR", 0);
+	aml_return(a);
+	size_t pkg = aml_package_begin(a, 2);
+	aml_integer(a, g->addr & 0xffffffffu);
+	aml_integer(a, g->addr >> 32);
+	aml_end(a, pkg);
+	aml_end(a, m);
+	aml_end(a, dev);
+
+	dev = aml_device_begin(a, "GED");
+	aml_name(a, "_HID");
+	aml_string(a, "ACPI0013");
+	aml_name(a, "_UID");
+	aml_integer(a, 0);
+	aml_name(a, "_CRS");
+	size_t sz, res = aml_resources_begin(a, &sz);
+	aml_res_ext_irq(a, g->gsi, false, false);
+	aml_resources_end(a, res, sz);
+	m = aml_method_begin(a, "_EVT", 1);
+	size_t branch = aml_if_begin(a);
+	aml_lequal(a);
+	aml_arg(a, 0);
+	aml_integer(a, g->gsi);
+	aml_notify(a, "\\_SB.VGEN", 0x80);
+	aml_end(a, branch);
+	aml_end(a, m);
+	aml_end(a, dev);
+}
+
 static void build_dsdt(struct aml *a, const struct acpi_config *cfg)
 {
 	size_t sb = aml_scope_begin(a, "\\_SB");
@@ -145,6 +188,9 @@ static void build_dsdt(struct aml *a, const struct acpi_config *cfg)
 	aml_res_irq_noflags(a, RTC_IRQ);
 	aml_resources_end(a, res, sz);
 	aml_end(a, dev);
+
+	if (cfg->vmgenid)
+		build_vmgenid(a, cfg->vmgenid);
 
 	for (size_t i = 0; i < cfg->nvirtio; i++) {
 		char name[8];

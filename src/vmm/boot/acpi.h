@@ -16,10 +16,19 @@ struct acpi_virtio_mmio {
 	uint32_t gsi;
 };
 
+/* The VM generation ID (devices/vmgenid.h): a VMGENCTR device whose ADDR gives the
+ * 16 bytes' guest-physical address, and a Generic Event Device (ACPI0013) on gsi whose
+ * _EVT notifies it (0x80) when the ID changes. */
+struct acpi_vmgenid {
+	uint64_t addr;
+	uint32_t gsi;
+};
+
 struct acpi_config {
 	unsigned ncpus; /* Local APIC ids 0..ncpus-1 */
 	const struct acpi_virtio_mmio *virtio;
 	size_t nvirtio;
+	const struct acpi_vmgenid *vmgenid; /* NULL: none */
 };
 
 #define ACPI_MAX_TABLES 5

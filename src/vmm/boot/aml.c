@@ -17,6 +17,12 @@
 #define AML_PACKAGE 0x12
 #define AML_EXT 0x5b
 #define AML_DEVICE 0x82
+#define AML_METHOD 0x14
+#define AML_ARG0 0x68
+#define AML_NOTIFY 0x86
+#define AML_LEQUAL 0x93
+#define AML_IF 0xa0
+#define AML_RETURN 0xa4
 #define AML_ROOT '\\'
 #define AML_DUAL_NAME 0x2e
 #define AML_MULTI_NAME 0x2f
@@ -268,6 +274,47 @@ size_t aml_package_begin(struct aml *a, uint8_t nelems)
 	size_t mark = aml_pkg_begin(a);
 	aml_u8(a, nelems);
 	return mark;
+}
+
+size_t aml_method_begin(struct aml *a, const char *path, uint8_t nargs)
+{
+	aml_u8(a, AML_METHOD);
+	size_t mark = aml_pkg_begin(a);
+	aml_name_string(a, path);
+	if (nargs > 7)
+		a->failed = true;
+	aml_u8(a, nargs & 0x7); /* NotSerialized, SyncLevel 0 */
+	return mark;
+}
+
+void aml_return(struct aml *a)
+{
+	aml_u8(a, AML_RETURN);
+}
+
+size_t aml_if_begin(struct aml *a)
+{
+	aml_u8(a, AML_IF);
+	return aml_pkg_begin(a);
+}
+
+void aml_lequal(struct aml *a)
+{
+	aml_u8(a, AML_LEQUAL);
+}
+
+void aml_arg(struct aml *a, unsigned n)
+{
+	if (n > 6)
+		a->failed = true;
+	aml_u8(a, (uint8_t)(AML_ARG0 + (n & 0x7)));
+}
+
+void aml_notify(struct aml *a, const char *path, uint64_t value)
+{
+	aml_u8(a, AML_NOTIFY);
+	aml_name_string(a, path);
+	aml_integer(a, value);
 }
 
 size_t aml_resources_begin(struct aml *a, size_t *size_field)

@@ -50,6 +50,18 @@ size_t aml_scope_begin(struct aml *a, const char *path);
 size_t aml_device_begin(struct aml *a, const char *path);
 /* Package(n) { n objects follow } */
 size_t aml_package_begin(struct aml *a, uint8_t nelems);
+/* Method(path, nargs, NotSerialized) { body follows } */
+size_t aml_method_begin(struct aml *a, const char *path, uint8_t nargs);
+/* Return(<object follows>) */
+void aml_return(struct aml *a);
+/* If(<predicate follows>) { body follows }, closed with aml_end */
+size_t aml_if_begin(struct aml *a);
+/* LEqual(<operand>, <operand>): the two operands follow */
+void aml_lequal(struct aml *a);
+/* ArgN of the enclosing method (0..6) */
+void aml_arg(struct aml *a, unsigned n);
+/* Notify(path, value) */
+void aml_notify(struct aml *a, const char *path, uint64_t value);
 /* Buffer holding a resource template: begin, add descriptors, end (adds the end tag). */
 size_t aml_resources_begin(struct aml *a, size_t *size_field);
 void aml_resources_end(struct aml *a, size_t mark, size_t size_field);
@@ -57,7 +69,7 @@ void aml_res_io(struct aml *a, uint16_t base, uint8_t len);
 void aml_res_irq_noflags(struct aml *a, unsigned irq);
 void aml_res_mem32_fixed(struct aml *a, uint32_t base, uint32_t len);
 void aml_res_ext_irq(struct aml *a, uint32_t gsi, bool level, bool active_low);
-/* closes a Scope/Device/Package opened above */
+/* closes a Scope/Device/Package/Method/If opened above */
 static inline void aml_end(struct aml *a, size_t mark)
 {
 	aml_pkg_end(a, mark);

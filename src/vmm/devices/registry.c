@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmm/devices/vmgenid.h"
 #include "vmm/virtio/blk.h"
 #include "vmm/virtio/net.h"
 #include "vmm/virtio/rng.h"
@@ -20,6 +21,7 @@ const struct device_kind *const device_kinds[] = {
     &i8042_kind,      /* reset through the keyboard controller */
     &rtc_kind,	      /* CMOS clock */
     &pm_kind,	      /* ACPI sleep and reset registers */
+    &vmgenid_kind,    /* VM generation ID, new on every snapshot load */
 };
 const size_t device_nkinds = sizeof(device_kinds) / sizeof(device_kinds[0]);
 

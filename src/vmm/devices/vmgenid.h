@@ -1,0 +1,43 @@
+/* The VM generation ID (Microsoft's VMGenID, which Linux >= 5.18 reads in
+ * drivers/virt/vmgenid.c): 16 random bytes at a guest-physical address the DSDT gives,
+ * that change whenever the VM may have been duplicated. On the change the VMM raises the
+ * Generic Event Device's interrupt, whose _EVT notifies the ID's device, and the guest
+ * mixes the new ID into its RNG: every clone of a snapshot stops sharing its entropy with
+ * the others.
+ *
+ * vessel changes it on every snapshot load: the kind's restore (restore is called on every
+ * load) writes a fresh ID and raises the interrupt. The load flow must restore devices
+ * after the vCPUs' LAPICs and the irqchip, as Firecracker does, so the edge lands in the
+ * restored interrupt controllers and the guest takes it when its vCPUs run. */
+#ifndef VESSEL_VMM_DEVICES_VMGENID_H
+#define VESSEL_VMM_DEVICES_VMGENID_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "vmm/device.h"
+#include "vmm/devices/irq.h"
+#include "vmm/memory.h"
+
+#define VMGENID_SIZE 16
+
+struct vmgenid;
+
+/* A device over mem with its ID at gpa (8-byte aligned, within one page, in RAM); writes a
+ * first random ID there. irq is the GED's line (an edge: raised, then lowered). */
+struct vmgenid *vmgenid_new(struct guest_mem *mem, uint64_t gpa, struct irq_line irq,
+			    vs_err_t *err);
+void vmgenid_free(struct vmgenid *g);
+uint64_t vmgenid_addr(const struct vmgenid *g);
+
+/* A snapshot's part (device.h's save/restore; state is a struct vmgenid *): the address.
+ * Restore refuses another address than this device's (the guest has mapped the one its
+ * DSDT gave), then writes a fresh ID and raises the notification. */
+int vmgenid_save(void *state, void **blob, size_t *len, vs_err_t *err);
+int vmgenid_restore(void *state, const void *blob, size_t len, vs_err_t *err);
+
+/* Every VM has one, at LAYOUT_VMGENID, notifying through GED_GSI. */
+extern const struct device_kind vmgenid_kind;
+
+#endif
