@@ -148,14 +148,16 @@ int snapshot_restore(struct vm *vm, const struct snapshot *s, vs_err_t *err)
 {
 	/* the devices' workers wait while their queues are put back */
 	devices_pause(vm);
-	if (device_state_restore(vm, &s->file, err) < 0 ||
-	    kvm_state_restore_vm(vm, &s->file, err) < 0)
+	/* a section for a vCPU the config doesn't have is a file that lies about itself */
+	if (snap_find(&s->file, "vcpu.regs", vm->ncpus))
+		return vs_err(err, 0, "state file has more vCPUs than its config's %u", vm->ncpus);
+	if (kvm_state_restore_vm(vm, &s->file, err) < 0)
 		return -1;
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		if (kvm_state_restore_vcpu(&vm->vcpus[i], &s->file, err) < 0)
 			return vs_err_wrap(err, "vCPU %u", i);
-	/* a section for a vCPU the config doesn't have is a file that lies about itself */
-	if (snap_find(&s->file, "vcpu.regs", vm->ncpus))
-		return vs_err(err, 0, "state file has more vCPUs than its config's %u", vm->ncpus);
-	return 0;
+	/* Devices last, as Firecracker does: an interrupt a device raises in its restore
+	 * (VMGenID's notification) lands in the irqchip and LAPICs already restored,
+	 * instead of being overwritten by them. A failure here frees the whole VM. */
+	return device_state_restore(vm, &s->file, err);
 }
