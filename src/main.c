@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "image/image.h"
+#include "jail/jail.h"
 #include "network/network.h"
 #include "oci/oci.h"
 #include "oci/rootless.h"
@@ -58,6 +59,7 @@ static const struct command commands[] = {
 	{"vm", vmm_main, "run a microVM (vessel vm run --help)", NULL, false, true},
 	{"image", image_main, "load, list and mount images (vessel image --help)", NULL, false,
 	 true},
+	{"jail", jail_main, "run a VMM jailed as Firecracker's jailer does (vessel jail --help)", NULL, false, true},
 	{"network", network_cmd, "create, list and remove container networks (CNI)", NULL, false,
 	 true},
 };

@@ -1,0 +1,16 @@
+/* `vessel jail`: Firecracker's jailer. Puts a VMM binary into a chroot of its own
+ * (<base>/<exec-name>/<id>/root) with only the KVM, TUN and userfaultfd device nodes, in
+ * a cgroup with the given limits, its own mount namespace (and optionally pid namespace),
+ * a given network namespace, rlimits, no inherited fds or environment, and the given
+ * unprivileged uid/gid; then execs it. docs/jail.md. */
+#ifndef VESSEL_JAIL_H
+#define VESSEL_JAIL_H
+
+#include "base/error.h"
+#include "base/globals.h"
+
+/* Returns only on failure (-1 with err, everything made undone) or, with --new-pid-ns or
+ * --daemonize, in the parent that stays outside (0). */
+int jail_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *err);
+
+#endif
