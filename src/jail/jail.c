@@ -35,8 +35,9 @@ struct jail {
 	char *root;	    /* <base>/<exec-name>/<id>/root */
 	int made_parent_fd; /* the directory holding the first directory we made, or -1 */
 	char *made_name;    /* that directory's name: undo removes its tree */
+	char *exec_copy;    /* the binary put into the root: undo removes it */
 	struct cgroup *cg;
-	bool cg_entered;
+	bool cg_entered, pivoted;
 	int netns_fd, null_fd;
 	dev_t dev[NDEV];
 	bool has_dev[NDEV];
@@ -67,6 +68,8 @@ static void jail_undo(struct jail *j)
 {
 	if (j->made_parent_fd >= 0)
 		remove_tree_at(j->made_parent_fd, j->made_name);
+	else if (j->exec_copy && !j->pivoted)
+		unlink(j->exec_copy);
 	if (j->cg && !j->cg_entered) {
 		cleanup_err vs_err_t e = NULL;
 		if (cgroup_destroy(j->cg, &e) < 0)
@@ -84,6 +87,7 @@ static void jail_free(struct jail *j)
 		close(j->null_fd);
 	cgroup_free(j->cg);
 	free(j->made_name);
+	free(j->exec_copy);
 	free(j->root);
 	jail_args_free(&j->a);
 }
@@ -120,13 +124,12 @@ static int jail_check(struct jail *j, vs_err_t *err)
 }
 
 /* mkdir -p of <base>/<exec-name>/<id>/root, remembering the first directory made so undo
- * removes exactly what we made. An existing jail is refused: its root may be in use. */
+ * removes exactly what we made. An existing root is used as it is, as Firecracker's
+ * jailer does: the orchestrator may have linked the guest's kernel and disks into it. */
 static int jail_make_root(struct jail *j, vs_err_t *err)
 {
 	if (asprintf(&j->root, "%s/%s/%s/root", j->a.base, j->exec_name, j->a.id) < 0)
 		return vs_err(err, ENOMEM, "jail root");
-	if (access(j->root, F_OK) == 0)
-		return vs_err(err, EEXIST, "jail %s", j->root);
 	cleanup_free char *path = strdup(j->root);
 	if (!path)
 		return vs_err(err, ENOMEM, "jail root");
@@ -162,6 +165,12 @@ static int jail_copy_exec(struct jail *j, vs_err_t *err)
 {
 	cleanup_free char *dst = NULL;
 	if (asprintf(&dst, "%s/%s", j->root, j->exec_name) < 0)
+		return vs_err(err, ENOMEM, "jail exec");
+	/* a binary left by an earlier run is replaced, as Firecracker's copy does */
+	if (unlink(dst) < 0 && errno != ENOENT)
+		return vs_err(err, errno, "replace %s", dst);
+	j->exec_copy = strdup(dst);
+	if (!j->exec_copy)
 		return vs_err(err, ENOMEM, "jail exec");
 	if (link(j->a.exec_file, dst) == 0)
 		return 0;
@@ -232,10 +241,11 @@ static int jail_pivot(struct jail *j, vs_err_t *err)
 		return vs_err(err, errno, "bind %s", j->root);
 	if (chdir(j->root) < 0)
 		return vs_err(err, errno, "chdir %s", j->root);
-	if (mkdir("old_root", 0700) < 0)
+	if (mkdir("old_root", 0700) < 0 && errno != EEXIST)
 		return vs_err(err, errno, "mkdir %s/old_root", j->root);
 	if (syscall(SYS_pivot_root, ".", "old_root") < 0)
 		return vs_err(err, errno, "pivot_root into %s", j->root);
+	j->pivoted = true;
 	if (chdir("/") < 0)
 		return vs_err(err, errno, "chdir / in the jail");
 	if (umount2("/old_root", MNT_DETACH) < 0)
@@ -247,11 +257,15 @@ static int jail_pivot(struct jail *j, vs_err_t *err)
 
 static int jail_devices_make(struct jail *j, vs_err_t *err)
 {
-	if (mkdir("/dev", 0755) < 0 || mkdir("/dev/net", 0755) < 0)
+	if ((mkdir("/dev", 0755) < 0 && errno != EEXIST) ||
+	    (mkdir("/dev/net", 0755) < 0 && errno != EEXIST))
 		return vs_err(err, errno, "mkdir /dev in the jail");
 	for (size_t i = 0; i < NDEV; i++) {
 		if (!j->has_dev[i])
 			continue;
+		/* a node left in a reused root may not be the host's device any more */
+		if (unlink(jail_devices[i]) < 0 && errno != ENOENT)
+			return vs_err(err, errno, "replace %s in the jail", jail_devices[i]);
 		if (mknod(jail_devices[i], S_IFCHR | 0600, j->dev[i]) < 0)
 			return vs_err(err, errno, "mknod %s (%u:%u) in the jail", jail_devices[i],
 				      major(j->dev[i]), minor(j->dev[i]));
@@ -266,7 +280,7 @@ static int jail_devices_make(struct jail *j, vs_err_t *err)
 
 /* With --new-pid-ns or --daemonize the jailer forks: the child goes on to the exec (pid 1
  * of a new pid namespace with --new-pid-ns), the parent writes its pid to
- * /<exec-name>.pid in the jail and returns. Returns 1 in the parent. */
+ * /<exec-name>.pid in the jail and exits 0, as Firecracker's jailer does. */
 static int jail_fork(struct jail *j, vs_err_t *err)
 {
 	if (!j->a.new_pid_ns && !j->a.daemonize)
@@ -291,7 +305,10 @@ static int jail_fork(struct jail *j, vs_err_t *err)
 	FILE *f = fopen(pidfile, "we");
 	if (!f || fprintf(f, "%d\n", pid) < 0 || fclose(f) != 0)
 		return vs_err(err, errno, "write %s in the jail", pidfile);
-	return 1;
+	/* nothing is left to do here, and after unshare(CLONE_NEWPID) exit-time work that
+	 * forks (a sanitizer's leak check) cannot: leave at once */
+	fflush(NULL);
+	_exit(0);
 }
 
 static int jail_exec(struct jail *j, vs_err_t *err)
@@ -349,10 +366,6 @@ int jail_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)
 	r = jail_fork(&j, err);
 	if (r < 0)
 		goto undo;
-	if (r == 1) {
-		r = 0;
-		goto out;
-	}
 	jail_exec(&j, err);
 	r = -1;
 	goto out;

@@ -9,8 +9,9 @@
 #include "base/error.h"
 #include "base/globals.h"
 
-/* Returns only on failure (-1 with err, everything made undone) or, with --new-pid-ns or
- * --daemonize, in the parent that stays outside (0). */
+/* Returns only on failure: -1 with err, and what it made undone when the failure came
+ * before the pivot into the jail (docs/jail.md). With --new-pid-ns or --daemonize the
+ * parent exits 0 once the child's pid is in the jail's /<exec-name>.pid. */
 int jail_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *err);
 
 #endif
