@@ -182,8 +182,29 @@ static int jail_copy_exec(struct jail *j, vs_err_t *err)
 	cleanup_close int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
 	if (out < 0)
 		return vs_err(err, errno, "create %s", dst);
+	/* copy_file_range first (reflinks where the filesystem can); kernels that refuse it
+	 * across filesystems (EXDEV, EINVAL on 9p) get a plain read/write loop */
+	bool plain = false;
+	char buf[1 << 16];
 	for (;;) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 20, 0);
+		ssize_t n;
+		if (!plain) {
+			n = copy_file_range(in, NULL, out, NULL, 1 << 20, 0);
+			if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+				      errno == EOPNOTSUPP)) {
+				plain = true;
+				continue;
+			}
+		} else {
+			n = read(in, buf, sizeof(buf));
+			for (ssize_t off = 0; n > 0 && off < n;) {
+				ssize_t w = write(out, buf + off, (size_t)(n - off));
+				if (w < 0)
+					return vs_err(err, errno, "copy %s to %s", j->a.exec_file,
+						      dst);
+				off += w;
+			}
+		}
 		if (n == 0)
 			return 0;
 		if (n < 0)
