@@ -30,8 +30,9 @@
  * that writes DRIVER_OK (seen in the audit log of a jailed Linux boot in the emulated KVM
  * host; the openat found nothing to open in the jail and the boot went on) */
 static const char *const builtin_vcpu[] = {
-    COMMON,	"ioctl",     "read",	  "pread64",	     "pwrite64", "close",
-    "eventfd2", "getrandom", "epoll_ctl", "timerfd_settime", "openat",
+    COMMON,   "ioctl",	    "read",	 "pread64",   "pwrite64",
+    "close",  "eventfd2",   "getrandom", "epoll_ctl", "timerfd_settime",
+    "openat", "newfstatat", "fstat",	 "lseek",     "fcntl",
 };
 
 static const char *const builtin_worker[] = {
