@@ -16,7 +16,10 @@ network=(containernetworking-plugins iptables iproute2)
 # stubs generated from the CRI proto, the streaming server's websocket, a pod network from
 # the CNI plugins, and a static libc for the pause program built at test time
 cri=(containerd containernetworking-plugins python3-grpcio python3-grpc-tools python3-websocket libc6-dev)
-test=(libcriterion-dev python3-pytest python3-pytest-timeout python3-yaml busybox-static acpica-tools qemu-system-x86 "${clients[@]}" "${cri[@]}" "${network[@]}")
+# the jailer's tests (tests/integration/test_jail.py): a static probe built at test time,
+# readelf to tell a static VMM binary, ip netns for --netns
+jail=(libc6-dev binutils iproute2)
+test=(libcriterion-dev python3-pytest python3-pytest-timeout python3-yaml busybox-static acpica-tools qemu-system-x86 "${clients[@]}" "${cri[@]}" "${network[@]}" "${jail[@]}")
 bench=(crun runc hyperfine time busybox-static qemu-system-x86)
 fuzz=(clang libclang-rt-14-dev)
 images=(cpio kmod lz4 xz-utils zstd)

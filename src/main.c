@@ -11,6 +11,7 @@
 #include "base/util.h"
 #include "engine/engine.h"
 #include "image/image.h"
+#include "jail/jail.h"
 #include "network/network.h"
 #include "oci/oci.h"
 #include "oci/rootless.h"
@@ -59,6 +60,7 @@ static const struct command commands[] = {
 	{"vm", vmm_main, "run a microVM (vessel vm run --help)", NULL, false, true},
 	{"image", image_main, "load, list and mount images (vessel image --help)", NULL, false,
 	 true},
+	{"jail", jail_main, "run a VMM jailed as Firecracker's jailer does (vessel jail --help)", NULL, false, true},
 	{"network", network_cmd, "create, list and remove container networks (CNI)", NULL, false,
 	 true},
 	{"container", engine_main, "run containers from images (vessel container --help)", NULL},

@@ -14,7 +14,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "oci/hooks.h"
-#include "oci/cgroup.h"
+#include "sandbox/sandbox.h"
 #include "oci/create_args.h"
 #include "oci/launch.h"
 #include "oci/lifecycle.h"

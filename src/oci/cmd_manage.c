@@ -11,7 +11,7 @@
 
 #include "base/json.h"
 #include "base/util.h"
-#include "oci/cgroup.h"
+#include "sandbox/sandbox.h"
 #include "oci/lifecycle.h"
 #include "oci/oci.h"
 #include "oci/state.h"

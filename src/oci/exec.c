@@ -17,9 +17,9 @@
 
 #include "base/log.h"
 #include "base/util.h"
-#include "oci/cgroup.h"
+#include "oci/rootless.h"
+#include "sandbox/sandbox.h"
 #include "oci/console.h"
-#include "oci/nsenter.h"
 #include "oci/process.h"
 #include "oci/seccomp.h"
 #include "oci/seccomp_listener.h"
@@ -61,19 +61,21 @@ static int exec_child_steps(const struct exec_child *c, vs_err_t *err)
 		 * container (it reads as pgid 0 there), and a signal to the group stays inside */
 		return vs_err(err, errno, "setpgid");
 	}
-	struct process_run run = {.p = p, .seccomp = c->seccomp,
-				  .preserve_fds = c->o->preserve_fds, .sync_fd = c->sync_fd};
+	struct process_run run = {.p = p,
+				  .seccomp = c->seccomp,
+				  .preserve_fds = c->o->preserve_fds,
+				  .sync_fd = c->sync_fd};
 	if (process_setup(&run, err) < 0)
 		return -1;
 	return process_finish(&run, err);
 }
 
-static int open_namespaces(const struct spec *s, pid_t pid, int ns_fd[NS_COUNT],
-			   int *pid_ns_fd, vs_err_t *err)
+static int open_namespaces(const struct spec *s, pid_t pid, int ns_fd[NS_COUNT], int *pid_ns_fd,
+			   vs_err_t *err)
 {
 	static const char *const proc_names[NS_COUNT] = {
-		[NS_PID] = "pid",   [NS_NET] = "net",	 [NS_MNT] = "mnt",	 [NS_IPC] = "ipc",
-		[NS_UTS] = "uts",   [NS_USER] = "user", [NS_CGROUP] = "cgroup", [NS_TIME] = "time",
+	    [NS_PID] = "pid", [NS_NET] = "net",	  [NS_MNT] = "mnt",	  [NS_IPC] = "ipc",
+	    [NS_UTS] = "uts", [NS_USER] = "user", [NS_CGROUP] = "cgroup", [NS_TIME] = "time",
 	};
 	for (int t = 0; t < NS_COUNT; t++)
 		ns_fd[t] = -1;
@@ -85,7 +87,8 @@ static int open_namespaces(const struct spec *s, pid_t pid, int ns_fd[NS_COUNT],
 		snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, proc_names[t]);
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
-			return vs_err(err, errno, "open the container's %s namespace", proc_names[t]);
+			return vs_err(err, errno, "open the container's %s namespace",
+				      proc_names[t]);
 		if (t == NS_PID)
 			*pid_ns_fd = fd;
 		else
@@ -163,13 +166,17 @@ int exec_in_container(const struct vs_globals *g, const struct exec_opts *o, vs_
 	}
 	fflush(NULL);
 	struct clone_args ca = {.exit_signal = SIGCHLD};
-	pid_t pid = ns_clone_in_pid_ns(&ca, pid_ns_fd, ns_fd[NS_USER], err);
+	pid_t pid = ns_clone_in_pid_ns(&ca, pid_ns_fd, ns_fd[NS_USER], rootless(), err);
 	if (pid < 0)
 		goto out;
 	if (pid == 0) {
 		close(sv[0]);
-		struct exec_child c = {.o = o, .seccomp = prog, .sync_fd = sv[1],
-				       .console_fd = console_fd, .cg = cg, .root_fd = root_fd};
+		struct exec_child c = {.o = o,
+				       .seccomp = prog,
+				       .sync_fd = sv[1],
+				       .console_fd = console_fd,
+				       .cg = cg,
+				       .root_fd = root_fd};
 		memcpy(c.ns_fd, ns_fd, sizeof(ns_fd));
 		vs_err_t cerr = NULL;
 		exec_child_steps(&c, &cerr);

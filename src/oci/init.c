@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "base/util.h"
-#include "oci/cgroup.h"
+#include "sandbox/sandbox.h"
 #include "oci/console.h"
 #include "oci/hooks.h"
 #include "oci/mounts.h"

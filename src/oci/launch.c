@@ -17,13 +17,12 @@
 
 #include "base/log.h"
 #include "base/util.h"
-#include "oci/cgroup.h"
+#include "sandbox/sandbox.h"
 #include "oci/console.h"
 #include "oci/hooks.h"
 #include "oci/idmap.h"
 #include "oci/mounts.h"
 #include "oci/init.h"
-#include "oci/nsenter.h"
 #include "oci/oom_score.h"
 #include "oci/rootless.h"
 #include "oci/seccomp.h"
@@ -58,8 +57,8 @@ static int clone_flags(const struct spec *s)
 	int flags = 0;
 	/* cgroup and time namespaces are made by the init itself, after it joined its
 	 * cgroup and before anything reads the clocks */
-	static const enum spec_ns_type at_clone[] = {NS_USER, NS_PID, NS_NET, NS_MNT,
-						     NS_IPC, NS_UTS};
+	static const enum spec_ns_type at_clone[] = {NS_USER, NS_PID, NS_NET,
+						     NS_MNT,  NS_IPC, NS_UTS};
 	for (size_t i = 0; i < ARRAY_SIZE(at_clone); i++)
 		if (s->ns[at_clone[i]].enabled && !s->ns[at_clone[i]].path)
 			flags |= spec_ns_clone_flag(at_clone[i]);
@@ -98,7 +97,8 @@ static int move_net_devices(const struct spec *s, pid_t pid, vs_err_t *err)
 	const char *path = s->ns[NS_NET].path ? s->ns[NS_NET].path : own;
 	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return vs_err(err, errno, "linux.netDevices: open the network namespace `%s`", path);
+		return vs_err(err, errno, "linux.netDevices: open the network namespace `%s`",
+			      path);
 	return netdev_move_all(s->net_devices, s->n_net_devices, fd, err);
 }
 
@@ -123,8 +123,9 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 		if (o->console_fd >= 0)
 			console_fd = dup(o->console_fd);
 		else if (!o->console_socket)
-			return vs_err(err, 0, "process.terminal is true: --console-socket is needed "
-					      "to receive the pty");
+			return vs_err(err, 0,
+				      "process.terminal is true: --console-socket is needed "
+				      "to receive the pty");
 		else
 			console_fd = console_connect(o->console_socket, err);
 		if (console_fd < 0)
@@ -158,7 +159,7 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 	}
 	fflush(NULL);
 	vs_err_t first = NULL;
-	pid_t pid = ns_clone_in_pid_ns(&ca, pid_ns, -1, &first);
+	pid_t pid = ns_clone_in_pid_ns(&ca, pid_ns, -1, rootless(), &first);
 	if (pid < 0 && v2fd >= 0) {
 		/* a kernel or cgroup that refuses it: clone plainly and move the init later */
 		ca.flags &= ~(uint64_t)CLONE_INTO_CGROUP;
@@ -166,7 +167,7 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 		close(v2fd);
 		v2fd = -1;
 		vs_err_free(&first);
-		pid = ns_clone_in_pid_ns(&ca, pid_ns, -1, &first);
+		pid = ns_clone_in_pid_ns(&ca, pid_ns, -1, rootless(), &first);
 	}
 	if (pid != 0)
 		rootfs_close_bind_sources(bind_sources, s->n_mounts);
@@ -185,17 +186,17 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 		/* the state lock lives on this open file: the init must not keep it held */
 		close(l->st.dir_fd);
 		struct init_ctx c = {
-			.s = s,
-			.o = o,
-			.cg = l->cg,
-			.seccomp = prog,
-			.sync_fd = sv[1],
-			.fifo_fd = fifo_fd,
-			.console_fd = console_fd,
-			.bind_sources = bind_sources,
-			.hooks_round = s->hooks.n[HOOK_PRESTART] || s->hooks.n[HOOK_CREATE_RUNTIME],
-			.join_cgroup = self_join,
-			.born_in_v2 = v2fd >= 0,
+		    .s = s,
+		    .o = o,
+		    .cg = l->cg,
+		    .seccomp = prog,
+		    .sync_fd = sv[1],
+		    .fifo_fd = fifo_fd,
+		    .console_fd = console_fd,
+		    .bind_sources = bind_sources,
+		    .hooks_round = s->hooks.n[HOOK_PRESTART] || s->hooks.n[HOOK_CREATE_RUNTIME],
+		    .join_cgroup = self_join,
+		    .born_in_v2 = v2fd >= 0,
 		};
 		init_run(&c);
 	}
@@ -223,8 +224,8 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 	/* the init builds its rootfs while we move it into its cgroup */
 	if (sync_send(l->sync_fd, SYNC_GO, err) < 0)
 		goto fail;
-	if (!self_join && (cgroup_enter(l->cg, pid, err) < 0 ||
-			   sync_send(l->sync_fd, SYNC_CGROUP, err) < 0))
+	if (!self_join &&
+	    (cgroup_enter(l->cg, pid, err) < 0 || sync_send(l->sync_fd, SYNC_CGROUP, err) < 0))
 		goto fail;
 	if ((s->hooks.n[HOOK_PRESTART] || s->hooks.n[HOOK_CREATE_RUNTIME]) &&
 	    (sync_expect(l->sync_fd, SYNC_HOOKS, err) < 0 || runtime_hooks(l, o, err) < 0 ||
@@ -251,8 +252,9 @@ fail:
 static int refuse_unsupported(const struct spec *s, vs_err_t *err)
 {
 	if (s->has_intel_rdt && access("/sys/fs/resctrl/info", F_OK) != 0)
-		return vs_err(err, 0, "linux.intelRdt: this host has no resctrl filesystem "
-				      "(Intel RDT / AMD PQoS not present or not mounted)");
+		return vs_err(err, 0,
+			      "linux.intelRdt: this host has no resctrl filesystem "
+			      "(Intel RDT / AMD PQoS not present or not mounted)");
 	if (s->has_intel_rdt)
 		return vs_err(err, 0, "linux.intelRdt: not supported by vessel yet");
 	return 0;
@@ -304,7 +306,8 @@ static int make_cgroup(struct launch *l, bool path_given, vs_err_t *err)
 			asked, why->msg, (unsigned)geteuid());
 	else
 		vs_warn("rootless: the container has no cgroup of its own and no limits are "
-			"applied (%s)", why->msg);
+			"applied (%s)",
+			why->msg);
 	vs_err_free(&why);
 	cgroup_forget(l->cg);
 	return 1;
@@ -312,18 +315,19 @@ static int make_cgroup(struct launch *l, bool path_given, vs_err_t *err)
 
 /* "system.slice:prefix:name" -> "/system.slice/prefix-name.scope", the directory
  * systemd itself would make; nested slices "a-b.slice" live under "a.slice". */
-static int systemd_cgroup_path(const char *spec_path, const char *id, char **out,
-			       vs_err_t *err)
+static int systemd_cgroup_path(const char *spec_path, const char *id, char **out, vs_err_t *err)
 {
 	if (access("/run/systemd/system", F_OK) != 0)
-		return vs_err(err, 0, "--systemd-cgroup: systemd is not running on this host "
-				      "(no /run/systemd/system); leave the flag out to use cgroupfs");
+		return vs_err(err, 0,
+			      "--systemd-cgroup: systemd is not running on this host "
+			      "(no /run/systemd/system); leave the flag out to use cgroupfs");
 	char slice[256] = "system.slice", prefix[256] = "vessel", name[256];
 	snprintf(name, sizeof(name), "%s", id);
 	if (spec_path && *spec_path) {
 		if (sscanf(spec_path, "%255[^:]:%255[^:]:%255s", slice, prefix, name) != 3)
-			return vs_err(err, 0, "linux.cgroupsPath: with --systemd-cgroup it must be "
-					      "slice:prefix:name, not `%s`",
+			return vs_err(err, 0,
+				      "linux.cgroupsPath: with --systemd-cgroup it must be "
+				      "slice:prefix:name, not `%s`",
 				      spec_path);
 	}
 	char dir[1024] = "";

@@ -15,7 +15,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
-#include "oci/cgroup.h"
+#include "sandbox/sandbox.h"
 #include "oci/hooks.h"
 
 int lifecycle_parse_signal(const char *s, int *sig, vs_err_t *err)

@@ -16,7 +16,7 @@
 #include "base/inroot.h"
 #include "base/log.h"
 #include "base/util.h"
-#include "oci/cgroup.h"
+#include "sandbox/sandbox.h"
 #include "oci/devices.h"
 #include "oci/idmap.h"
 #include "oci/rootless.h"

@@ -8,7 +8,7 @@
 
 #include "base/json.h"
 #include "base/util.h"
-#include "oci/cgroup.h"
+#include "sandbox/sandbox.h"
 #include "oci/seccomp.h"
 
 /* Anything 1.x parses as a 1.x document: the spec promises compatibility within a major. */

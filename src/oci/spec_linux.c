@@ -12,7 +12,7 @@
 
 #include "base/json.h"
 #include "base/util.h"
-#include "oci/cgroup.h"
+#include "sandbox/sandbox.h"
 #include "oci/devices.h"
 #include "oci/seccomp.h"
 

@@ -2,6 +2,7 @@
  * API socket) and what is done to the VM: build and start it, pause and resume it, stop
  * it. The API asks; only the controller acts on the VM, through the vCPU and device
  * rooms' functions. */
+#include "vmm/seccomp.h"
 #include "vmm/controller.h"
 
 #include <errno.h>
@@ -124,6 +125,9 @@ static bool running(const struct controller *c)
 
 static int loop_until_stopped(struct controller *c, vs_err_t *err)
 {
+	/* from here on the loop reads what the guest and API clients send */
+	if (vmm_seccomp_apply(VMM_THREAD_MAIN, err) < 0)
+		return -1;
 	while (running(c)) {
 		int timeout = c->console ? console_before_wait(c->console) : -1;
 		if (loop_run_once(c->loop, timeout, err) < 0)

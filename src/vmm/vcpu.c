@@ -1,3 +1,4 @@
+#include "vmm/seccomp.h"
 #include "vmm/vcpu.h"
 
 #include <errno.h>
@@ -323,6 +324,8 @@ static void *vcpu_thread(void *arg)
 {
 	struct vcpu *c = arg;
 	struct vm *vm = c->vm;
+	/* before the first KVM_RUN: every exit after it carries guest-written values */
+	vmm_seccomp_apply_or_die(VMM_THREAD_VCPU);
 	sigset_t kick;
 	sigemptyset(&kick);
 	sigaddset(&kick, KICK_SIGNAL);

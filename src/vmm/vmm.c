@@ -12,12 +12,15 @@
 #include "vmm/device.h"
 #include "vmm/exit_status.h"
 #include "vmm/snapshot/snapshot.h"
+#include "vmm/seccomp.h"
 
 static const char vm_help[] =
     "usage: vessel vm COMMAND\n"
     "\n"
     "commands:\n"
     "  run        boot a microVM (vessel vm run --help)\n"
+    "             (run and api also take --no-seccomp and --seccomp-filter FILE:\n"
+    "             docs/jail.md)\n"
     "  api        serve Firecracker's API on a Unix socket: vessel vm api --api-sock PATH\n"
     "             [--config-file vm.json] [--id ID] (docs/api.md)\n"
     "  snapshot-merge  write a Diff snapshot's memory file over its base: vessel vm\n"
@@ -93,6 +96,8 @@ static void release_detached(void)
  * or -1 with err (vessel error, status 1). */
 static int cmd_run(int argc, char **argv, vs_err_t *err)
 {
+	if (vmm_seccomp_setup(&argc, argv, err) < 0)
+		return usage_error(err);
 	struct vm_config c;
 	vm_config_init(&c);
 	bool help;
@@ -132,6 +137,8 @@ static const char api_usage[] =
 static int cmd_api(int argc, char **argv, vs_err_t *err)
 {
 	struct controller_api o = {0};
+	if (vmm_seccomp_setup(&argc, argv, err) < 0)
+		return usage_error(err);
 	for (int i = 1; i < argc; i++) {
 		const char **dst = NULL;
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {

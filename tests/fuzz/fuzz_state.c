@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "base/error.h"
-#include "oci/cgroup.h"
+#include "sandbox/sandbox.h"
 #include "oci/state.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "oci/cgroup_internal.h"
+#include "sandbox/cgroup_internal.h"
 
 #define ALLOW(t, maj, min, acc)                                                                    \
 	{                                                                                          \

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "base/util.h"
-#include "oci/cgroup_internal.h"
+#include "sandbox/cgroup_internal.h"
 
 static char dir[64];
 

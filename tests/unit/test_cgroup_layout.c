@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "oci/cgroup_internal.h"
+#include "sandbox/cgroup_internal.h"
 
 /* This machine's layout: v1 controllers one per mount, cgroup2 owning hugetlb. */
 static const char *hybrid =

@@ -3,7 +3,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "oci/cgroup_internal.h"
+#include "sandbox/cgroup_internal.h"
 
 static struct cgroup_resources *parse_ok(const char *text)
 {

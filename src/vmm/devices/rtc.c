@@ -1,3 +1,4 @@
+#include "vmm/seccomp.h"
 #include "vmm/devices/rtc.h"
 
 #include <errno.h>
@@ -391,6 +392,7 @@ void rtc_tick(struct rtc *r)
 static void *timer_thread(void *opaque)
 {
 	struct rtc *r = opaque;
+	vmm_seccomp_apply_or_die(VMM_THREAD_WORKER);
 	struct pollfd p[2] = {{.fd = r->tfd, .events = POLLIN},
 			      {.fd = r->stop_fd, .events = POLLIN}};
 	for (;;) {

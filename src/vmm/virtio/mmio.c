@@ -5,6 +5,7 @@
  * A reset or activation from a vCPU takes work_lock too, so the device never sees
  * its queues change under it; the hot path (kick -> pop -> push -> irqfd) takes only
  * the worker's own lock, once per batch of events. */
+#include "vmm/seccomp.h"
 #include "vmm/virtio/virtio.h"
 
 #include <errno.h>
@@ -262,6 +263,7 @@ static void *worker_main(void *arg)
 {
 	struct virtio_mmio *t = arg;
 	struct epoll_event evs[32];
+	vmm_seccomp_apply_or_die(VMM_THREAD_WORKER);
 	while (!atomic_load(&t->stopping)) {
 		int n = epoll_wait(t->epfd, evs, 32, -1);
 		if (n < 0) {

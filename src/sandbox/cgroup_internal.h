@@ -1,4 +1,4 @@
-/* Shared between the cgroup*.c files only (and their unit tests); other areas use cgroup.h.
+/* Shared between the cgroup*.c files only (and their unit tests); other areas use sandbox.h.
  *
  * cgroup_layout.c    which hierarchies are mounted and who owns each controller
  * cgroup_fs.c        reading and writing cgroup files, removing directory trees
@@ -10,14 +10,14 @@
  * cgroup_devices_v1.c device rules -> v1 devices.allow/deny, updated without a gap
  * cgroup_devices.c   device rules -> the v2 eBPF program
  * cgroup_stats.c     `events --stats` */
-#ifndef VESSEL_OCI_CGROUP_INTERNAL_H
-#define VESSEL_OCI_CGROUP_INTERNAL_H
+#ifndef VESSEL_SANDBOX_CGROUP_INTERNAL_H
+#define VESSEL_SANDBOX_CGROUP_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "oci/cgroup.h"
+#include "sandbox/sandbox.h"
 
 /* Controllers, as the kernel names them in v1 mount options (v2 calls blkio "io"). */
 enum cg_ctrl {

@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "oci/cgroup_internal.h"
+#include "sandbox/cgroup_internal.h"
 
 static bool mem_set(const struct cgroup_resources *r)
 {

@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include "base/util.h"
-#include "oci/cgroup_internal.h"
+#include "sandbox/cgroup_internal.h"
 
 #define FREEZE_WAIT_MS 5000
 

@@ -15,7 +15,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
-#include "oci/cgroup_internal.h"
+#include "sandbox/cgroup_internal.h"
 
 /* --- the v2 program --- */
 

@@ -7,7 +7,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
-#include "oci/cgroup_internal.h"
+#include "sandbox/cgroup_internal.h"
 
 int cg_v1_cpuset(const struct cg_dir *d, const struct cgroup_resources *r, vs_err_t *err)
 {

@@ -1,16 +1,21 @@
-/* Control groups for containers: one interface over cgroup v1, v2 and the hybrid layout
+/* What the container runtime (src/oci) and the VMM jailer (src/jail) share: control
+ * groups, namespace helpers. Resolving a path inside a root lives in base/inroot.h (the
+ * image unpacker uses it too).
+ *
+ * Control groups: one interface over cgroup v1, v2 and the hybrid layout
  * (v1 controllers plus a cgroup2 hierarchy that may own some controllers, e.g. hugetlb).
  *
  * A container lives in one directory per mounted hierarchy (every v1 controller
  * hierarchy, name=systemd and the cgroup2 one), all at the same path relative to the
  * hierarchy's root. Each limit is written to the hierarchy that owns its controller.
  * docs/cgroups.md explains the layout detection and the file-by-file mapping. */
-#ifndef VESSEL_OCI_CGROUP_H
-#define VESSEL_OCI_CGROUP_H
+#ifndef VESSEL_SANDBOX_H
+#define VESSEL_SANDBOX_H
 
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <linux/sched.h>
 #include <sys/types.h>
 
 #include "base/error.h"
@@ -96,5 +101,38 @@ struct cgroup_mount {
 				 "memory", "none,name=systemd", "" for cgroup2 */
 };
 size_t cgroup_mounts(const struct cgroup *cg, const struct cgroup_mount **out);
+
+/* Writes one raw cgroup file, "memory.max" = "100M", into the directory of the hierarchy
+ * that owns the controller its prefix names (the jailer's --cgroup FILE=VALUE). version is
+ * 1 or 2: the kind of hierarchy to use (on a hybrid host each has its controllers); 0
+ * takes the owner. An unknown controller, or a file the hierarchy does not have, is an
+ * error naming the file. */
+int cgroup_write_file(struct cgroup *cg, int version, const char *file, const char *value,
+		      vs_err_t *err);
+/* Does this host mount a hierarchy of cgroup version 1 (v1 controllers) or 2 (cgroup2)? */
+bool cgroup_version_available(int version);
+
+/* --- namespaces --- */
+
+/* Cloning a child into a pid namespace that exists already. setns(CLONE_NEWPID) changes
+ * where the caller's next children are born, and only those: the runtime puts that back
+ * right after the clone, so nothing else it forks (hooks, a sanitizer's helper) lands in
+ * the container.
+ *
+ * A rootless runtime can do neither: entering a pid namespace owned by the container's
+ * user namespace needs that user namespace first (for good), and going back to its own
+ * needs rights over the host's. There a short-lived helper enters both and clones the
+ * child as the runtime's own (CLONE_PARENT), as runc's nsexec does with its middle
+ * process. */
+/* clone3(ca) with the child born in pid_ns_fd (-1: ours, a plain clone3). user_ns_fd
+ * (or -1) is the user namespace owning it, which the child is then in already. rootless:
+ * the caller lacks the host's root (then the helper described above). Returns as clone3
+ * does, 0 in the child and its pid in the caller; -1 with err (and errno). */
+pid_t ns_clone_in_pid_ns(struct clone_args *ca, int pid_ns_fd, int user_ns_fd, bool rootless,
+			 vs_err_t *err);
+
+/* setns() into the namespace file at path (e.g. /var/run/netns/NAME) of type nstype
+ * (CLONE_NEWNET, ...): an error names the path. */
+int ns_join_path(const char *path, int nstype, vs_err_t *err);
 
 #endif

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "base/util.h"
-#include "oci/cgroup_internal.h"
+#include "sandbox/cgroup_internal.h"
 
 static const struct {
 	const char *v1, *v2;

@@ -9,7 +9,7 @@
 
 #include "base/json.h"
 #include "base/util.h"
-#include "oci/cgroup_internal.h"
+#include "sandbox/cgroup_internal.h"
 
 /* Linux dev_t: 12 bits of major, 20 of minor. */
 #define MAJOR_MAX 4095
@@ -524,10 +524,11 @@ size_t cgroup_resources_limits(const struct cgroup_resources *r, char *buf, size
 		buf[0] = '\0';
 	if (!r)
 		return 0;
-	const struct cg_opt mem[] = {r->mem.limit, r->mem.reservation, r->mem.swap,
-				     r->mem.kernel, r->mem.kernel_tcp, r->mem.swappiness};
-	const struct cg_opt cpu[] = {r->cpu.shares, r->cpu.quota, r->cpu.period, r->cpu.burst,
-				     r->cpu.rt_runtime, r->cpu.rt_period, r->cpu.idle};
+	const struct cg_opt mem[] = {r->mem.limit,  r->mem.reservation, r->mem.swap,
+				     r->mem.kernel, r->mem.kernel_tcp,	r->mem.swappiness};
+	const struct cg_opt cpu[] = {r->cpu.shares, r->cpu.quota,      r->cpu.period,
+				     r->cpu.burst,  r->cpu.rt_runtime, r->cpu.rt_period,
+				     r->cpu.idle};
 	bool blkio = r->blkio.weight.set || r->blkio.leaf_weight.set || r->blkio.n_wdev;
 	for (int t = 0; t < CG_NTHR; t++)
 		blkio |= r->blkio.n_thr[t] > 0;
@@ -540,17 +541,16 @@ size_t cgroup_resources_limits(const struct cgroup_resources *r, char *buf, size
 		bool asked;
 		const char *name;
 	} fields[] = {
-		{any_opt(mem, ARRAY_SIZE(mem)) || r->mem.has_disable_oom ||
-			 r->mem.has_use_hierarchy,
-		 "memory"},
-		{any_opt(cpu, ARRAY_SIZE(cpu)) || r->cpu.cpus || r->cpu.mems, "cpu"},
-		{r->pids_limit.set, "pids"},
-		{blkio, "blockIO"},
-		{r->n_huge > 0, "hugepageLimits"},
-		{devices, "devices"},
-		{r->n_unified > 0, "unified"},
-		{r->net.classid.set || r->net.n_prio, "network"},
-		{r->n_rdma > 0, "rdma"},
+	    {any_opt(mem, ARRAY_SIZE(mem)) || r->mem.has_disable_oom || r->mem.has_use_hierarchy,
+	     "memory"},
+	    {any_opt(cpu, ARRAY_SIZE(cpu)) || r->cpu.cpus || r->cpu.mems, "cpu"},
+	    {r->pids_limit.set, "pids"},
+	    {blkio, "blockIO"},
+	    {r->n_huge > 0, "hugepageLimits"},
+	    {devices, "devices"},
+	    {r->n_unified > 0, "unified"},
+	    {r->net.classid.set || r->net.n_prio, "network"},
+	    {r->n_rdma > 0, "rdma"},
 	};
 	size_t count = 0, used = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {

@@ -11,7 +11,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
-#include "oci/cgroup_internal.h"
+#include "sandbox/cgroup_internal.h"
 
 /* Natural log and exp by series, in long double: enough for the weight formula without
  * pulling libm into every binary. */

@@ -1,4 +1,4 @@
-#include "oci/nsenter.h"
+#include "sandbox/sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "base/util.h"
-#include "oci/rootless.h"
 
 static pid_t clone3_plain(struct clone_args *ca)
 {
@@ -64,8 +63,7 @@ static pid_t clone_through_helper(struct clone_args *ca, int pid_ns_fd, int user
 		else if ((answer = clone3_plain(&mine)) == 0) {
 			close(p[1]);
 			return 0; /* the child, the runtime's own */
-		}
-		else if (answer < 0)
+		} else if (answer < 0)
 			answer = -errno;
 		(void)!write(p[1], &answer, sizeof(answer));
 		_exit(0);
@@ -84,17 +82,29 @@ static pid_t clone_through_helper(struct clone_args *ca, int pid_ns_fd, int user
 	if (answer > 0)
 		return answer;
 	errno = -answer;
-	return vs_err(err, -answer, "clone into the container's pid namespace (rootless, "
-				    "through a helper)");
+	return vs_err(err, -answer,
+		      "clone into the container's pid namespace (rootless, "
+		      "through a helper)");
 }
 
-pid_t ns_clone_in_pid_ns(struct clone_args *ca, int pid_ns_fd, int user_ns_fd, vs_err_t *err)
+pid_t ns_clone_in_pid_ns(struct clone_args *ca, int pid_ns_fd, int user_ns_fd, bool rootless,
+			 vs_err_t *err)
 {
 	if (pid_ns_fd < 0) {
 		pid_t pid = clone3_plain(ca);
 		return pid < 0 ? vs_err(err, errno, "clone") : pid;
 	}
-	if (!rootless())
+	if (!rootless)
 		return clone_entering(ca, pid_ns_fd, err);
 	return clone_through_helper(ca, pid_ns_fd, user_ns_fd, err);
+}
+
+int ns_join_path(const char *path, int nstype, vs_err_t *err)
+{
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return vs_err(err, errno, "open namespace %s", path);
+	if (setns(fd, nstype) < 0)
+		return vs_err(err, errno, "setns %s", path);
+	return 0;
 }

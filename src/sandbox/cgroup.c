@@ -11,7 +11,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
-#include "oci/cgroup_internal.h"
+#include "sandbox/cgroup_internal.h"
 
 #define KILL_WAIT_MS 2000
 #define RMDIR_WAIT_MS 2000

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "base/util.h"
-#include "oci/cgroup_internal.h"
+#include "sandbox/cgroup_internal.h"
 
 /* Missing files read as 0: stats are best effort, limits are not. */
 static uint64_t u64(const char *dir, const char *file)
