@@ -9,8 +9,11 @@ snapshot after it.
 A second guest has eth0 on a tap in a namespace of the test's: the host pings it before
 the snapshot and after a load that moved it to another tap (network_overrides).
 
-All of it boots a VM: marked kvm (hardware KVM, or inside tests/kvmhost/run). Distinct
-random numbers per clone need VMGenID (another branch) and are not asserted here.
+A third guest, on a kernel with CONFIG_VMGENID (guest_kernels.py), prints 16 bytes of
+/dev/urandom on every tick: 5 clones of its snapshot each log the kernel's VM-fork reseed
+once (the original never did) and then read bytes of their own.
+
+All of it boots a VM: marked kvm (hardware KVM, or inside tests/kvmhost/run).
 """
 import os
 import re
@@ -431,3 +434,127 @@ def test_the_network_answers_a_ping_after_load_on_the_overridden_tap(net):
     assert net["b_ticks"][0] > net["a_last"] - 1, net
     assert [p for p in net["pongs_after"] if p > net["a_last"]], net
     assert net["b_config"][0]["host_dev_name"] == "vtap1", net["b_config"]
+
+
+# ------------------------------------------------------------------ clones reseed (VMGenID)
+
+RESEED_CLONES = 5
+# Each tick: how many times the kernel has logged its VM-fork reseed (random.c's
+# add_vmfork_randomness, which the vmgenid driver calls when the GED's notification shows
+# it a new ID), then 16 bytes of /dev/urandom. The `[k]` keeps the pattern from matching
+# the kernel's own log of this command line.
+RESEED_SCRIPT = ("i=0; while true; do echo T:TICK $i; "
+                 "echo T:RESEED $i "
+                 "$(dmesg | grep -c 'crng reseeded due to virtual machine for[k]'); "
+                 "echo T:RAND $i $(dd if=/dev/urandom bs=16 count=1 2>/dev/null "
+                 "| od -An -v -tx1 | tr -d ' '); "
+                 "i=$((i+1)); sleep 0.2; done")
+
+
+def reseed_ticks(con):
+    """{tick: (reseeds logged by then, the random bytes read after)}"""
+    text = con.text()
+    reseeds = {int(i): int(n) for i, n in re.findall(r"T:RESEED (\d+) (\d+)", text)}
+    rands = {int(i): r for i, r in re.findall(r"T:RAND (\d+) ([0-9a-f]{32})\b", text)}
+    return {i: (reseeds[i], rands[i]) for i in reseeds if i in rands}
+
+
+def wait_reseeded(con, timeout):
+    """The first tick that saw the reseed, with its random bytes, or None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen = sorted((i, v) for i, v in reseed_ticks(con).items() if v[0] > 0)
+        if seen:
+            return seen[0]
+        time.sleep(0.2)
+    return None
+
+
+def reseed_scenario(vessel, spec, d):
+    """A guest with a CONFIG_VMGENID kernel prints its random bytes on every tick; it is
+    snapshotted, and RESEED_CLONES clones load the one snapshot at once."""
+    from guest_kernels import vmgenid_kernel
+    from test_linux import images_dir
+    kernel, seen = vmgenid_kernel()
+    s = {"kernel": str(kernel), "kernels_seen": seen}
+    if kernel is None:
+        return s
+    procs = []
+    try:
+        con = Console(d / "origin.txt")
+        a = start_api(vessel, spec, con.path, "origin")
+        procs.append(a)
+        a.ok("PUT", "/boot-source", {
+            "kernel_image_path": str(kernel),
+            "initrd_path": str(images_dir() / "initrd.img"),
+            "boot_args": f'console=ttyS0 panic=-1 quiet -- sh -c "{RESEED_SCRIPT}"'})
+        a.ok("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 256})
+        a.ok("PUT", "/entropy", {})
+        a.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+        s["booted"] = con.wait_ticks(5, BOOT_TIMEOUT, after=0)
+        if not s["booted"]:
+            s["console"] = con.text()[-3000:]
+            return s
+        s["last"] = pause_and_snapshot(a, con, d / "r.state", d / "r.mem", "Full")
+        s["origin"] = reseed_ticks(con)
+        a.proc.kill()
+        a.proc.wait()
+
+        cons, apis = [], []
+        for i in range(RESEED_CLONES):
+            c = Console(d / f"rclone{i}.txt")
+            p = start_api(vessel, spec, c.path, f"rclone{i}")
+            procs.append(p)
+            cons.append(c)
+            apis.append(p)
+        for p in apis:
+            p.ok("PUT", "/snapshot/load", load_body(d / "r.state", d / "r.mem"))
+        s["first_reseeded"] = [wait_reseeded(c, TICK_TIMEOUT) for c in cons]
+        # a few more ticks: the count must stay 1 (one load, one notification)
+        for c in cons:
+            c.wait_ticks(3, TICK_TIMEOUT)
+        s["clones"] = [reseed_ticks(c) for c in cons]
+        s["clone_consoles"] = [c.text()[-1500:] for c in cons]
+    finally:
+        for p in procs:
+            p.stop(signal.SIGKILL)
+    return s
+
+
+@pytest.fixture(scope="module")
+def reseed(vessel, spec, tmp_path_factory):  # noqa: F811 (spec is the fixture)
+    s = reseed_scenario(vessel, spec, tmp_path_factory.mktemp("reseed"))
+    print(f"\nreseed scenario: { {k: v for k, v in s.items() if k != 'clone_consoles'} }")
+    if s["kernel"] is None:
+        pytest.fail("no guest kernel with CONFIG_VMGENID=y at hand:\n  "
+                    + "\n  ".join(s["kernels_seen"]))
+    assert s["booted"], s.get("console")
+    return s
+
+
+@pytest.mark.kvm
+def test_the_original_guest_never_logged_a_vm_fork(reseed):
+    # the control: a cold boot has no reseed, so the clones' come from their load
+    assert reseed["origin"], reseed
+    assert all(n == 0 for n, _ in reseed["origin"].values()), reseed["origin"]
+
+
+@pytest.mark.kvm
+def test_every_clone_reseeds_its_rng_once_after_load(reseed):
+    for k, first in enumerate(reseed["first_reseeded"]):
+        assert first is not None, f"clone {k} never logged the reseed:\n" \
+            + reseed["clone_consoles"][k]
+        # the clone goes on from the snapshot's count, not from a boot of its own
+        assert first[0] <= reseed["last"] + 10, (k, first, reseed["last"])
+    for k, ticks in enumerate(reseed["clones"]):
+        assert max(n for n, _ in ticks.values()) == 1, (k, ticks)
+
+
+@pytest.mark.kvm
+def test_each_clone_reads_different_random_bytes(reseed):
+    firsts = [f[1][1] for f in reseed["first_reseeded"] if f is not None]
+    assert len(firsts) == RESEED_CLONES, reseed["first_reseeded"]
+    assert len(set(firsts)) == RESEED_CLONES, firsts
+    # and none repeats what the original read
+    origin = {r for _, r in reseed["origin"].values()}
+    assert not origin & set(firsts), firsts

@@ -4,62 +4,22 @@ with CONFIG_VMGENID boots, binds its vmgenid driver to the device and the GED dr
 GED (with its interrupt), reads the very ID vessel wrote at the advertised address, and
 logs no ACPI error or warning.
 
-The kernel is chosen, not assumed: the first of the default guest's (images/out) and the
-emulated KVM host's generic kernel (tests/kvmhost/out) whose config, read from its Debian
-package, has CONFIG_VMGENID=y. Debian's cloud kernel (the default guest) is built without
-it (CONFIG_VIRT_DRIVERS is not set), so today this boots the generic one, with the default
-initramfs (whose cloud modules it cannot load: it needs none of them here).
+The kernel is chosen, not assumed (guest_kernels.vmgenid_kernel): today the emulated KVM
+host's generic one, the default guest's cloud kernel having no CONFIG_VMGENID.
 
-That a snapshot load changes the ID and notifies the guest is the unit tests' (the load
-flow is not wired to the API yet): tests/unit/test_vmm_vmgenid.c."""
-import glob
+That a snapshot load changes the ID and notifies the guest: tests/unit/test_vmm_vmgenid.c
+(the device), test_vm_snapshot.py's clones (a real guest reseeding its RNG)."""
 import re
 import subprocess
-import tarfile
 
 import pytest
 
-from conftest import ROOT, run
+from conftest import run
+from guest_kernels import vmgenid_kernel
 from test_linux import QUIET, images_dir, once_more_on_triple_fault, sh, vm_run
 
 VMGENID_ADDR = 0xDF000  # LAYOUT_VMGENID
 GED_GSI = 23
-
-
-def kernel_config(deb):
-    """The CONFIG_ lines of a linux-image .deb's /boot/config-*, read as a stream (the
-    file comes first in the archive, so only its start is unpacked)."""
-    p = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", deb], stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL)
-    try:
-        with tarfile.open(fileobj=p.stdout, mode="r|") as tar:
-            for m in tar:
-                if re.fullmatch(r"\./boot/config-.*", m.name):
-                    return tar.extractfile(m).read().decode()
-    finally:
-        p.kill()
-        p.wait()
-    return ""
-
-
-def vmgenid_kernel():
-    """(bzImage, what was found in each candidate): the first kernel with CONFIG_VMGENID=y."""
-    candidates = [(images_dir() / "vmlinuz", images_dir() / "debs"),
-                  (ROOT / "tests" / "kvmhost" / "out" / "vmlinuz",
-                   ROOT / "tests" / "kvmhost" / "out" / "debs")]
-    seen = []
-    for kernel, debs in candidates:
-        pkgs = sorted(glob.glob(str(debs / "linux-image-*.deb")))
-        if not kernel.is_file() or len(pkgs) != 1:
-            seen.append(f"{kernel}: missing, or not one linux-image .deb in {debs}")
-            continue
-        m = re.search(r"^(CONFIG_VMGENID=.*|# CONFIG_VMGENID is not set)$",
-                      kernel_config(pkgs[0]), re.M)
-        value = m.group(1) if m else "CONFIG_VMGENID absent (CONFIG_VIRT_DRIVERS off)"
-        seen.append(f"{kernel}: {value}")
-        if value == "CONFIG_VMGENID=y":
-            return kernel, seen
-    return None, seen
 
 
 def iasl_dsdt(vessel, d):
