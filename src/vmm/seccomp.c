@@ -47,8 +47,9 @@ static const char *const builtin_worker[] = {
 };
 
 /* The main thread serves the API and the event loop, joins the others and exits; with
- * `vm api` the vCPUs are started from it after its filter is on, so its list holds
- * theirs too (stacked filters allow only what both allow). */
+ * `vm api` the vCPUs and workers are started from it after its filter is on, so its list
+ * holds theirs too (stacked filters allow only what both allow), and `seccomp` itself:
+ * each of those threads loads its own, narrower filter on top. */
 static const char *const builtin_main[] = {
     COMMON,
     "accept4",
@@ -108,6 +109,7 @@ static const char *const builtin_main[] = {
     "renameat",
     "rt_sigaction",
     "rt_sigtimedwait",
+    "seccomp",
     "sendmsg",
     "sendto",
     "setsockopt",
