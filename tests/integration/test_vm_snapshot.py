@@ -438,7 +438,7 @@ def test_the_network_answers_a_ping_after_load_on_the_overridden_tap(net):
 
 # ------------------------------------------------------------------ clones reseed (VMGenID)
 
-RESEED_CLONES = 5
+RESEED_CLONES = 3
 # Each tick: how many times the kernel has logged its VM-fork reseed (random.c's
 # add_vmfork_randomness, which the vmgenid driver calls when the GED's notification shows
 # it a new ID), then 16 bytes of /dev/urandom. The `[k]` keeps the pattern from matching
@@ -448,7 +448,7 @@ RESEED_SCRIPT = ("i=0; while true; do echo T:TICK $i; "
                  "$(dmesg | grep -c 'crng reseeded due to virtual machine for[k]'); "
                  "echo T:RAND $i $(dd if=/dev/urandom bs=16 count=1 2>/dev/null "
                  "| od -An -v -tx1 | tr -d ' '); "
-                 "i=$((i+1)); sleep 0.2; done")
+                 "i=$((i+1)); sleep 1; done")
 
 
 def reseed_ticks(con):
@@ -488,7 +488,7 @@ def reseed_scenario(vessel, spec, d):
             "kernel_image_path": str(kernel),
             "initrd_path": str(images_dir() / "initrd.img"),
             "boot_args": f'console=ttyS0 panic=-1 quiet -- sh -c "{RESEED_SCRIPT}"'})
-        a.ok("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 256})
+        a.ok("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 128})
         a.ok("PUT", "/entropy", {})
         a.ok("PUT", "/actions", {"action_type": "InstanceStart"})
         s["booted"] = con.wait_ticks(5, BOOT_TIMEOUT, after=0)
