@@ -61,7 +61,7 @@ Test(run, a_program_that_never_reads_its_stdin_is_killed_at_the_deadline)
 
 Test(run, the_deadline_holds_after_the_pipes_close)
 {
-	char *argv[] = {"/bin/sh", "-c", "exec >/dev/null </dev/null; sleep 30", NULL};
+	char *argv[] = {"/bin/sh", "-c", "exec >/dev/null </dev/null 2>&1; exec sleep 30", NULL};
 	struct vs_run r = {.path = "/bin/sh", .argv = argv, .timeout_s = 1, .max_out = 100};
 	struct vs_run_result res;
 	double t0 = seconds();
@@ -73,7 +73,7 @@ Test(run, the_deadline_holds_after_the_pipes_close)
 
 Test(run, output_past_the_limit_is_cut_and_said)
 {
-	char *argv[] = {"/bin/sh", "-c", "yes 2>/dev/null", NULL};
+	char *argv[] = {"/bin/sh", "-c", "exec yes 2>/dev/null", NULL};
 	struct vs_run r = {.path = "/bin/sh", .argv = argv, .timeout_s = 10, .max_out = 4096};
 	struct vs_run_result res;
 	cr_assert_eq(vs_run(&r, &res, NULL), 0);
