@@ -35,9 +35,11 @@ kvmhost:
 
 # Unit tests (Criterion) and integration tests (pytest) against the ASan+UBSan build; the
 # tests that need hardware KVM run where there is one: here, or in the emulated KVM host.
+# The release build too: the jailer's tests put the static binary into a jail (a
+# sanitizer build needs shared libraries a jail does not hold).
 test:
 	@scripts/deps.sh build test
-	@$(MAKE) --no-print-directory unit integration kvm
+	@$(MAKE) --no-print-directory vessel unit integration kvm
 
 unit: $(BUILD_SAN)/build.ninja
 	@ninja -C $(BUILD_SAN)

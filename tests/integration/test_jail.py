@@ -353,8 +353,7 @@ def test_bad_filter_file_one_line(vessel, tmp_path, body, want):
 
 def test_jailed_vmm_runs_the_demo_guest_with_seccomp(demo_vessel, tmp_path):
     sv = static_vessel()
-    if not sv:
-        pytest.skip("no static vessel (make vessel) to put into a jail")
+    assert sv, "no static vessel: run `make vessel` (the jail holds no shared libraries)"
     jid = "vm-" + uuid.uuid4().hex[:8]
     r = run([demo_vessel, "jail", "--id", jid, "--exec-file", str(sv), "--uid", str(UID),
              "--gid", str(GID), "--chroot-base-dir", str(tmp_path), "--new-pid-ns",
