@@ -17,8 +17,9 @@ DEBS=$OUT/debs
 WORK=$OUT/work
 FLAVOUR=cloud-amd64
 # What the guest needs to find its devices: virtio over MMIO (declared in the DSDT), block,
-# net and entropy. Their dependencies come from modules.dep.
-MODULES=(virtio_mmio virtio_blk virtio_net virtio_rng)
+# net, entropy, vsock, the balloon and virtio-fs (fuse comes with it). Their dependencies
+# come from modules.dep.
+MODULES=(virtio_mmio virtio_blk virtio_net virtio_rng vmw_vsock_virtio_transport virtio_balloon virtiofs)
 
 die() {
 	echo "images/build.sh: $*" >&2

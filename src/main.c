@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/error.h"
 #include "base/globals.h"
@@ -16,6 +17,7 @@
 #include "oci/oci.h"
 #include "oci/rootless.h"
 #include "oci/selfexe.h"
+#include "vmc/vmc.h"
 #include "vmm/vmm.h"
 
 /* network_main reports its own errors (the engine calls it the same way) */
@@ -63,6 +65,8 @@ static const struct command commands[] = {
 	{"jail", jail_main, "run a VMM jailed as Firecracker's jailer does (vessel jail --help)", NULL, false, true},
 	{"network", network_cmd, "create, list and remove container networks (CNI)", NULL, false,
 	 true},
+	{"agent", vmc_agent_main, "the guest side of a VM-isolated container (a microVM's init)",
+	 NULL, false, true},
 	{"container", engine_main, "run containers from images (vessel container --help)", NULL},
 };
 
@@ -138,6 +142,10 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* the name podman's --runtime or containerd's BinaryName picks the level with */
+	const char *self = strrchr(argv[0], '/');
+	g.isolation_vm = strcmp(self ? self + 1 : argv[0], "vessel-vm") == 0;
+
 	cleanup_err vs_err_t err = NULL;
 	if (strcmp(log_format, "text") != 0 && strcmp(log_format, "json") != 0) {
 		vs_err(&err, 0, "--log-format: must be text or json, not `%s`", log_format);
@@ -161,6 +169,13 @@ int main(int argc, char **argv)
 			printf("usage: vessel %s %s\n\n%s\n", name, commands[i].usage,
 			       commands[i].help);
 			return 0;
+		}
+		/* the sealed view has no path: where the images and the agent are is ours */
+		char exe[4096];
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		if (commands[i].sealed && n > 0 && !selfexe_is_sealed()) {
+			exe[n] = '\0';
+			setenv("VESSEL_EXE", exe, 0);
 		}
 		if (commands[i].sealed && selfexe_reexec_sealed(argv, &err) < 0) {
 			vs_report(err);

@@ -10,6 +10,7 @@ struct vs_globals {
 	bool log_json;	  /* --log-format json */
 	bool debug;
 	bool systemd_cgroup;
+	bool isolation_vm; /* invoked as vessel-vm: every container in a microVM */
 };
 
 #endif

@@ -1,6 +1,7 @@
 /* Token buckets (Firecracker's rate_limiter semantics) and their spec parser. */
 #include "base/ratelimit.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -195,4 +196,45 @@ int rl_check(const struct rate_limiter *rl, vs_err_t *err)
 	if (tb_unlimited(&rl->ops) && rl->ops.one_time_burst)
 		return vs_err(err, 0, "iops_burst: needs iops=");
 	return 0;
+}
+
+/* The disk's words are iops=; a network frame or an entropy request is an operation, so
+ * those specs say ops= and the messages are respelled to name the option the user typed. */
+static int respell_ops(vs_err_t *err)
+{
+	if (!err || !*err || !(*err)->msg)
+		return -1;
+	char buf[256];
+	size_t n = 0;
+	for (const char *s = (*err)->msg; *s && n + 1 < sizeof(buf);) {
+		if (strncmp(s, "iops", 4) == 0)
+			s++;
+		buf[n++] = *s++;
+	}
+	buf[n] = '\0';
+	vs_err_free(err);
+	return vs_err(err, 0, "%s", buf);
+}
+
+int rl_parse_ops_option(struct rate_limiter *rl, const char *key, size_t klen, const char *val,
+			size_t vlen, vs_err_t *err)
+{
+	char k[16], v[64];
+	if (klen >= sizeof(k) || key[0] == 'i')
+		return 0;
+	snprintf(k, sizeof(k), "%s%.*s", klen >= 3 && memcmp(key, "ops", 3) == 0 ? "i" : "",
+		 (int)klen, key);
+	if (strcmp(k, "iops") != 0 && strcmp(k, "iops_burst") != 0 && strcmp(k, "bw") != 0 &&
+	    strcmp(k, "bw_burst") != 0)
+		return 0;
+	if (vlen >= sizeof(v))
+		return vs_err(err, 0, "%.*s: value too long", (int)klen, key);
+	snprintf(v, sizeof(v), "%.*s", (int)vlen, val);
+	int r = rl_parse_option(rl, k, v, err);
+	return r < 0 && k[0] == 'i' ? respell_ops(err) : r;
+}
+
+int rl_check_ops(const struct rate_limiter *rl, vs_err_t *err)
+{
+	return rl_check(rl, err) < 0 ? respell_ops(err) : 0;
 }

@@ -1,4 +1,4 @@
-/* Token buckets with Firecracker's semantics, for disk and network rate limits.
+/* Token buckets with Firecracker's semantics, for disk, network and entropy rate limits.
  *
  * A bucket holds up to `size` tokens and refills from empty to full in `refill_time_ms`.
  * It starts full. `one_time_burst` tokens are spent first and never come back. A request
@@ -11,6 +11,7 @@
 #define VESSEL_BASE_RATELIMIT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/error.h"
@@ -67,5 +68,11 @@ unsigned rl_wait_ms_at(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns)
 int rl_parse_option(struct rate_limiter *rl, const char *key, const char *value, vs_err_t *err);
 /* After all options: a burst given without its rate is an error. */
 int rl_check(const struct rate_limiter *rl, vs_err_t *err);
+/* The same keys spelled ops= and ops_burst= (a network frame, an entropy request), for a
+ * spec's key and value not NUL-terminated; iops= is not one of them here. Messages name
+ * ops. */
+int rl_parse_ops_option(struct rate_limiter *rl, const char *key, size_t klen, const char *val,
+			size_t vlen, vs_err_t *err);
+int rl_check_ops(const struct rate_limiter *rl, vs_err_t *err);
 
 #endif

@@ -192,3 +192,22 @@ ssize_t vs_send_fd(int sock, const void *buf, size_t len, int fd)
 			return -1;
 	return n;
 }
+
+char *vs_exe_dir(void)
+{
+	char exe[PATH_MAX];
+	const char *env = getenv("VESSEL_EXE");
+	if (env && *env && strlen(env) < sizeof(exe)) {
+		strcpy(exe, env);
+	} else {
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		if (n < 0)
+			return NULL;
+		exe[n] = '\0';
+	}
+	char *slash = strrchr(exe, '/');
+	if (!slash)
+		return strdup(".");
+	*slash = '\0';
+	return strdup(*exe ? exe : "/");
+}

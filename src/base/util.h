@@ -47,6 +47,10 @@ int vs_read_file(const char *path, size_t max, char **out, size_t *len, vs_err_t
 int vs_mkdir_p(const char *path, mode_t mode, vs_err_t *err);
 
 /* Parses "123", "64K", "512M", "2G" (powers of 1024). Returns -1 on junk/overflow. */
+/* The directory of the vessel binary: of $VESSEL_EXE (main sets it before the sealed
+ * re-exec, whose /proc/self/exe names no path), else of /proc/self/exe. Malloc'd. */
+char *vs_exe_dir(void);
+
 int vs_parse_size(const char *s, uint64_t *out);
 
 /* Is fd (or the whole line) free of a NUL-terminated match? small helpers */

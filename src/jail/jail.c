@@ -24,6 +24,7 @@
 #include "base/util.h"
 #include "jail/args.h"
 #include "sandbox/sandbox.h"
+#include "vmm/vmm.h"
 
 /* The only device nodes in a jail; made with the host's numbers. */
 static const char *const jail_devices[] = {"/dev/kvm", "/dev/net/tun", "/dev/userfaultfd"};
@@ -38,7 +39,9 @@ struct jail {
 	char *exec_copy;    /* the binary put into the root: undo removes it */
 	struct cgroup *cg;
 	bool cg_entered, pivoted;
+	char **exec_argv; /* VMM-ARGS as the inventory's check left them; NULL: as given */
 	int netns_fd, null_fd;
+	int proc_fd; /* the host's /proc, for the record of a forked VMM (jail_fork) */
 	dev_t dev[NDEV];
 	bool has_dev[NDEV];
 };
@@ -66,6 +69,9 @@ static void remove_tree_at(int dirfd, const char *name)
 
 static void jail_undo(struct jail *j)
 {
+	/* after the pivot the record is out of reach; it goes stale with this process */
+	if (j->exec_argv && !j->pivoted)
+		vmm_jail_leave();
 	if (j->made_parent_fd >= 0)
 		remove_tree_at(j->made_parent_fd, j->made_name);
 	else if (j->exec_copy && !j->pivoted)
@@ -85,10 +91,13 @@ static void jail_free(struct jail *j)
 		close(j->netns_fd);
 	if (j->null_fd >= 0)
 		close(j->null_fd);
+	if (j->proc_fd >= 0)
+		close(j->proc_fd);
 	cgroup_free(j->cg);
 	free(j->made_name);
 	free(j->exec_copy);
 	free(j->root);
+	free(j->exec_argv);
 	jail_args_free(&j->a);
 }
 
@@ -102,6 +111,8 @@ static int jail_check(struct jail *j, vs_err_t *err)
 		return vs_err(err, 0, "--exec-file %s: not an executable file", j->a.exec_file);
 	j->exec_name =
 	    strrchr(j->a.exec_file, '/') ? strrchr(j->a.exec_file, '/') + 1 : j->a.exec_file;
+	if (asprintf(&j->root, "%s/%s/%s/root", j->a.base, j->exec_name, j->a.id) < 0)
+		return vs_err(err, ENOMEM, "jail root");
 	if (j->a.netns) {
 		j->netns_fd = open(j->a.netns, O_RDONLY | O_CLOEXEC);
 		if (j->netns_fd < 0)
@@ -128,8 +139,6 @@ static int jail_check(struct jail *j, vs_err_t *err)
  * jailer does: the orchestrator may have linked the guest's kernel and disks into it. */
 static int jail_make_root(struct jail *j, vs_err_t *err)
 {
-	if (asprintf(&j->root, "%s/%s/%s/root", j->a.base, j->exec_name, j->a.id) < 0)
-		return vs_err(err, ENOMEM, "jail root");
 	cleanup_free char *path = strdup(j->root);
 	if (!path)
 		return vs_err(err, ENOMEM, "jail root");
@@ -210,6 +219,30 @@ static int jail_copy_exec(struct jail *j, vs_err_t *err)
 		if (n < 0)
 			return vs_err(err, errno, "copy %s to %s", j->a.exec_file, dst);
 	}
+}
+
+/* The host's VM inventory (docs/jail.md): a VMM in the jail can't reach it, so the VM it
+ * will run is checked against the overcommit policy and recorded here, as this process,
+ * whose pid and start time the VMM keeps (it is exec'd in place). Before anything is made,
+ * so a refusal leaves nothing; a config file is read from an existing root (the
+ * orchestrator's files), resolved inside it. */
+static int jail_admit(struct jail *j, vs_err_t *err)
+{
+	cleanup_close int root_fd = open(j->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0 && errno != ENOENT)
+		return vs_err(err, errno, "open %s", j->root);
+	if (vmm_jail_admit(j->a.vmm_argc, j->a.vmm_argv, root_fd, j->a.id, &j->exec_argv, err) < 0)
+		return -1;
+	/* a forked VMM's record is moved to its pid after the pivot: /proc kept for its
+	 * start time */
+	if (j->exec_argv && (j->a.new_pid_ns || j->a.daemonize)) {
+		j->proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (j->proc_fd < 0) {
+			vmm_jail_leave();
+			return vs_err(err, errno, "open /proc");
+		}
+	}
+	return 0;
 }
 
 static int jail_rlimits(struct jail *j, vs_err_t *err)
@@ -326,6 +359,12 @@ static int jail_fork(struct jail *j, vs_err_t *err)
 	FILE *f = fopen(pidfile, "we");
 	if (!f || fprintf(f, "%d\n", pid) < 0 || fclose(f) != 0)
 		return vs_err(err, errno, "write %s in the jail", pidfile);
+	if (j->proc_fd >= 0) {
+		/* the VM runs on: a record we can't move only leaves it uncounted */
+		cleanup_err vs_err_t e = NULL;
+		if (vmm_jail_moved(j->proc_fd, pid, &e) < 0)
+			vs_warn("jail: VM inventory: %s", e->msg);
+	}
 	/* nothing is left to do here, and after unshare(CLONE_NEWPID) exit-time work that
 	 * forks (a sanitizer's leak check) cannot: leave at once */
 	fflush(NULL);
@@ -337,13 +376,18 @@ static int jail_exec(struct jail *j, vs_err_t *err)
 	if (setgroups(0, NULL) < 0 || setresgid(j->a.gid, j->a.gid, j->a.gid) < 0 ||
 	    setresuid(j->a.uid, j->a.uid, j->a.uid) < 0)
 		return vs_err(err, errno, "drop to uid %u gid %u", j->a.uid, j->a.gid);
-	char **argv = calloc((size_t)j->a.vmm_argc + 2, sizeof(*argv));
+	/* + the name, NULL, and the inventory's `--counted-on-host --max-machine N,SIZE` */
+	char **argv = calloc((size_t)j->a.vmm_argc + 6, sizeof(*argv));
 	cleanup_free char *path = NULL;
 	if (!argv || asprintf(&path, "/%s", j->exec_name) < 0)
 		return vs_err(err, ENOMEM, "exec");
 	argv[0] = (char *)j->exec_name;
-	for (int i = 0; i < j->a.vmm_argc; i++)
-		argv[i + 1] = j->a.vmm_argv[i];
+	if (j->exec_argv)
+		for (int i = 0; j->exec_argv[i]; i++)
+			argv[i + 1] = j->exec_argv[i];
+	else
+		for (int i = 0; i < j->a.vmm_argc; i++)
+			argv[i + 1] = j->a.vmm_argv[i];
 	char *envp[] = {NULL};
 	execve(path, argv, envp);
 	int e = errno;
@@ -359,7 +403,7 @@ int jail_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)
 			printf("%s\n", jail_usage);
 			return 0;
 		}
-	struct jail j = {.made_parent_fd = -1, .netns_fd = -1, .null_fd = -1};
+	struct jail j = {.made_parent_fd = -1, .netns_fd = -1, .null_fd = -1, .proc_fd = -1};
 	/* nothing of the caller's reaches the VMM: no fds but stdio, no environment */
 	if (syscall(SYS_close_range, 3, ~0U, 0) < 0)
 		return vs_err(err, errno, "close inherited fds");
@@ -369,7 +413,7 @@ int jail_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)
 		return -1;
 	}
 	int r = -1;
-	if (jail_check(&j, err) < 0)
+	if (jail_check(&j, err) < 0 || jail_admit(&j, err) < 0)
 		goto out;
 	j.null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (j.null_fd < 0) {

@@ -122,6 +122,8 @@ static int del_chain(const struct network_attach_req *r, json_t *conf, json_t *p
 	json_t *plugins = json_object_get(conf, "plugins");
 	int rc = 0;
 	for (size_t i = json_array_size(plugins); i-- > 0;) {
+		if (cni_plugin_idle(json_array_get(plugins, i), json_array_size(ports), rate))
+			continue;
 		vs_err_t e = NULL;
 		if (run_plugin(r, conf, json_array_get(plugins, i), "DEL", prev, ports, rate, NULL,
 			       &e) < 0) {
@@ -151,6 +153,8 @@ int network_attach(const struct network_attach_req *r, struct network_attachment
 	json_t *ports = ports_json(r), *prev = NULL, *plugins = json_object_get(conf, "plugins");
 	int rc = -1;
 	for (size_t i = 0; i < json_array_size(plugins); i++) {
+		if (cni_plugin_idle(json_array_get(plugins, i), r->nports, r->rate_bps))
+			continue;
 		json_t *res = NULL;
 		if (run_plugin(r, conf, json_array_get(plugins, i), "ADD", prev, ports, r->rate_bps,
 			       &res, err) < 0) {
@@ -233,10 +237,13 @@ int network_check(const struct network_attach_req *r, vs_err_t *err)
 	int rc = conf ? 0 : -1;
 	json_t *plugins = json_object_get(conf, "plugins");
 	json_int_t rate = json_integer_value(json_object_get(k, "rate"));
+	json_t *ports = json_object_get(k, "ports");
 	for (size_t i = 0; rc == 0 && i < json_array_size(plugins); i++)
-		rc = run_plugin(r, conf, json_array_get(plugins, i), "CHECK",
-				json_object_get(k, "result"), json_object_get(k, "ports"),
-				rate > 0 ? (uint64_t)rate : 0, NULL, err);
+		if (!cni_plugin_idle(json_array_get(plugins, i), json_array_size(ports),
+				     rate > 0 ? (uint64_t)rate : 0))
+			rc = run_plugin(r, conf, json_array_get(plugins, i), "CHECK",
+					json_object_get(k, "result"), ports,
+					rate > 0 ? (uint64_t)rate : 0, NULL, err);
 	json_decref(conf);
 	json_decref(k);
 	return rc;

@@ -68,3 +68,31 @@ int cni_plugin_run(const char *type, const struct cni_call *c, const char *confi
 	free(res.out);
 	return rc;
 }
+
+/* Does plugin carry a member other than these (NULL-terminated)? */
+static bool has_settings(json_t *plugin, const char *const *except)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(plugin, key, v) {
+		bool known = false;
+		for (const char *const *k = except; *k && !known; k++)
+			known = strcmp(key, *k) == 0;
+		if (!known)
+			return true;
+	}
+	return false;
+}
+
+bool cni_plugin_idle(json_t *plugin, size_t nports, uint64_t rate)
+{
+	static const char *const bare[] = {"type", "capabilities", NULL};
+	const char *type = json_string_value(json_object_get(plugin, "type"));
+	if (!type || has_settings(plugin, bare))
+		return false;
+	if (strcmp(type, "portmap") == 0)
+		return nports == 0;
+	if (strcmp(type, "bandwidth") == 0)
+		return rate == 0;
+	return strcmp(type, "tuning") == 0;
+}

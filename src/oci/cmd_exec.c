@@ -11,6 +11,7 @@
 #include "oci/exec.h"
 #include "oci/oci.h"
 #include "oci/state.h"
+#include "vmc/vmc.h"
 
 enum { OPT_CONSOLE_SOCKET = 256, OPT_PID_FILE, OPT_PRESERVE_FDS, OPT_NO_NEW_PRIVS, OPT_IGNORED };
 
@@ -48,6 +49,8 @@ struct exec_flags {
 	gid_t gids[64];
 	size_t n_gids;
 	bool tty, nnp;
+	char **guest_opts; /* the same options as "--NAME=VALUE", for a VM-isolated container */
+	size_t n_guest_opts;
 };
 
 static int push(char ***v, size_t *n, const char *s, vs_err_t *err)
@@ -59,6 +62,55 @@ static int push(char ***v, size_t *n, const char *s, vs_err_t *err)
 	nv[(*n)++] = (char *)s;
 	nv[*n] = NULL;
 	return 0;
+}
+
+/* A VM-isolated container's exec runs this command in the guest: the options it must see */
+static int guest_opt(struct exec_flags *f, const char *name, const char *value, vs_err_t *err)
+{
+	char *s;
+	if ((value ? asprintf(&s, "--%s=%s", name, value) : asprintf(&s, "--%s", name)) < 0)
+		return vs_err(err, ENOMEM, "exec");
+	if (push(&f->guest_opts, &f->n_guest_opts, s, err) < 0) {
+		free(s);
+		return -1;
+	}
+	return 0;
+}
+
+/* Routes the exec to the container's microVM when it has one: 1 with *ret set, 0 if not */
+static int exec_in_vm(const struct vs_globals *g, const struct exec_flags *f,
+		      const struct exec_opts *o, char **args, int *ret, vs_err_t *err)
+{
+	struct container_state st;
+	vs_err_t e = NULL;
+	/* a missing container is reported by the usual path */
+	if (state_load(g, o->id, false, &st, &e) < 0) {
+		vs_err_free(&e);
+		state_release(&st);
+		return 0;
+	}
+	if (!vmc_is_vm(&st)) {
+		state_release(&st);
+		return 0;
+	}
+	struct vmc_exec_opts v = {.options = f->guest_opts,
+				  .command = args,
+				  .process_file = f->process_file,
+				  .pid_file = o->pid_file,
+				  .detach = o->detach,
+				  .terminal = f->tty || o->console_socket};
+	static char *none[] = {NULL};
+	if (!v.options)
+		v.options = none;
+	if (o->preserve_fds > 0)
+		*ret = vs_err(err, 0,
+			      "cannot exec in container `%s`: --preserve-fds is not supported "
+			      "for VM-isolated containers (the process runs in the guest)",
+			      o->id);
+	else
+		*ret = vmc_exec(&st, &v, err);
+	state_release(&st);
+	return 1;
 }
 
 static int set_env(struct spec_process *p, const char *kv, vs_err_t *err)
@@ -202,9 +254,13 @@ int oci_cmd_exec(const struct vs_globals *g, int argc, char **argv, vs_err_t *er
 			o.console_socket = optarg;
 			break;
 		case 'w':
+			if (guest_opt(&f, "cwd", optarg, err) < 0)
+				goto out;
 			f.cwd = optarg;
 			break;
 		case 'e':
+			if (guest_opt(&f, "env", optarg, err) < 0)
+				goto out;
 			if (push(&f.env, &f.n_env, optarg, err) < 0)
 				goto out;
 			break;
@@ -212,9 +268,13 @@ int oci_cmd_exec(const struct vs_globals *g, int argc, char **argv, vs_err_t *er
 			f.tty = true;
 			break;
 		case 'u':
+			if (guest_opt(&f, "user", optarg, err) < 0)
+				goto out;
 			f.user = optarg;
 			break;
 		case 'g': {
+			if (guest_opt(&f, "additional-gids", optarg, err) < 0)
+				goto out;
 			char *end;
 			unsigned long v = strtoul(optarg, &end, 10);
 			if (*end || end == optarg || v >= UINT32_MAX || f.n_gids == ARRAY_SIZE(f.gids)) {
@@ -234,9 +294,13 @@ int oci_cmd_exec(const struct vs_globals *g, int argc, char **argv, vs_err_t *er
 			o.pid_file = optarg;
 			break;
 		case OPT_NO_NEW_PRIVS:
+			if (guest_opt(&f, "no-new-privs", NULL, err) < 0)
+				goto out;
 			f.nnp = true;
 			break;
 		case 'c':
+			if (guest_opt(&f, "cap", optarg, err) < 0)
+				goto out;
 			if (push(&f.caps, &f.n_caps, optarg, err) < 0)
 				goto out;
 			break;
@@ -268,6 +332,8 @@ int oci_cmd_exec(const struct vs_globals *g, int argc, char **argv, vs_err_t *er
 	o.id = argv[optind];
 	if (state_check_id(o.id, err) < 0)
 		goto out;
+	if (exec_in_vm(g, &f, &o, argv + optind + 1, &ret, err))
+		goto out;
 	json_t *doc = NULL;
 	struct spec_process p;
 	memset(&p, 0, sizeof(p));
@@ -284,5 +350,8 @@ int oci_cmd_exec(const struct vs_globals *g, int argc, char **argv, vs_err_t *er
 out:
 	free(f.env);
 	free(f.caps);
+	for (size_t i = 0; i < f.n_guest_opts; i++)
+		free(f.guest_opts[i]);
+	free(f.guest_opts);
 	return ret;
 }

@@ -12,14 +12,16 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/proc.h"
 #include "base/util.h"
-#include "oci/hooks.h"
-#include "sandbox/sandbox.h"
 #include "oci/create_args.h"
+#include "oci/hooks.h"
 #include "oci/launch.h"
 #include "oci/lifecycle.h"
 #include "oci/oci.h"
 #include "oci/state.h"
+#include "sandbox/sandbox.h"
+#include "vmc/vmc.h"
 
 static int usage_error(vs_err_t *err, const char *cmd, const char *usage)
 {
@@ -32,6 +34,11 @@ int oci_cmd_create(const struct vs_globals *g, int argc, char **argv, vs_err_t *
 	int rc = create_args_parse("create", argc, argv, &a, err);
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
+	if (vmc_wanted(g, a.bundle)) {
+		struct vmc_create_opts v = {a.o.id, a.bundle, a.o.pid_file, true};
+		pid_t pid;
+		return vmc_create(g, &v, &pid, err) < 0 ? -1 : 0;
+	}
 	a.o.use_fifo = true;
 	struct launch l;
 	if (launch_container(g, &a.o, &l, err) < 0) {
@@ -77,7 +84,7 @@ static int wait_started(int fd, const struct container_state *st, vs_err_t *err)
 			if (n == 0 && released)
 				break;
 		}
-		if (!state_proc_alive(st->pid, st->start_time)) {
+		if (!proc_alive(st->pid, st->start_time)) {
 			if (released)
 				break;
 			return vs_err(err, 0, "cannot start container `%s`: its init exited", st->id);
@@ -112,6 +119,11 @@ int oci_cmd_start(const struct vs_globals *g, int argc, char **argv, vs_err_t *e
 		       state_status_name(status));
 		state_release(&st);
 		return -1;
+	}
+	if (vmc_is_vm(&st)) {
+		int rc = vmc_start(&st, err);
+		state_release(&st);
+		return rc;
 	}
 	/* O_NONBLOCK: if the init died, a blocking open would wait for ever */
 	int fd = openat(st.dir_fd, STATE_EXEC_FIFO, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -206,7 +218,10 @@ int oci_cmd_kill(const struct vs_globals *g, int argc, char **argv, vs_err_t *er
 		return -1;
 	}
 	int ret = 0;
-	if (all)
+	/* the VMM's pid is not the container's process: the agent signals it in the guest */
+	if (vmc_is_vm(&st))
+		ret = vmc_kill(&st, sig, err);
+	else if (all)
 		ret = kill_all(&st, sig, err);
 	else if (state_status(&st) == STATUS_STOPPED || st.pid <= 0)
 		ret = vs_err(err, 0, "cannot kill container `%s`: container not running", id);
@@ -274,6 +289,8 @@ int oci_cmd_delete(const struct vs_globals *g, int argc, char **argv, vs_err_t *
 		/* a created container has not run anything of the user's yet: delete kills it;
 		 * so does a stopped one whose create died, if its init outlived it */
 		ret = lifecycle_kill_init(&st, 10000, err);
+		if (ret == 0 && vmc_is_vm(&st))
+			vmc_cleanup(&st);
 		if (ret == 0)
 			ret = lifecycle_destroy(&st, err);
 	}

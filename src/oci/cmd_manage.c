@@ -15,6 +15,7 @@
 #include "oci/lifecycle.h"
 #include "oci/oci.h"
 #include "oci/state.h"
+#include "vmc/vmc.h"
 
 /* A loaded, locked container and its cgroup. */
 struct handle {
@@ -28,6 +29,8 @@ static int open_container(const struct vs_globals *g, const char *id, struct han
 	memset(h, 0, sizeof(*h));
 	if (state_load(g, id, true, &h->st, err) < 0)
 		return -1;
+	if (vmc_is_vm(&h->st))
+		return vmc_unsupported(&h->st, "ps, pause, resume, update and events", err);
 	if (!h->st.cgroup)
 		return vs_err(err, 0, "container `%s` has no cgroup", id);
 	return cgroup_from_json(h->st.cgroup, &h->cg, err);

@@ -15,6 +15,7 @@
 #include "oci/sync.h"
 #include "oci/tty.h"
 #include "oci/waitloop.h"
+#include "vmc/vmc.h"
 
 static void poststart(struct launch *l)
 {
@@ -35,6 +36,21 @@ int oci_cmd_run(const struct vs_globals *g, int argc, char **argv, vs_err_t *err
 	int rc = create_args_parse("run", argc, argv, &a, err);
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
+	if (vmc_wanted(g, a.bundle)) {
+		struct vmc_create_opts v = {a.o.id, a.bundle, a.o.pid_file, a.detach};
+		if (a.detach) {
+			pid_t pid;
+			if (vmc_create(g, &v, &pid, err) < 0)
+				return -1;
+			struct container_state st;
+			rc = state_load(g, a.o.id, false, &st, err);
+			if (rc == 0)
+				rc = vmc_start(&st, err);
+			state_release(&st);
+			return rc;
+		}
+		return vmc_run(g, &v, a.keep, err);
+	}
 	/* a terminal with nobody to receive it: run attaches it to ours, like runc */
 	struct tty_proxy *tty = NULL;
 	if (!a.o.console_socket && !a.detach) {

@@ -1,4 +1,5 @@
 #include "oci/exec.h"
+#include "vmc/vmc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -124,6 +125,10 @@ int exec_in_container(const struct vs_globals *g, const struct exec_opts *o, vs_
 
 	if (state_load(g, o->id, false, &st, err) < 0)
 		goto out;
+	if (vmc_is_vm(&st)) {
+		vmc_unsupported(&st, "exec", err);
+		goto out;
+	}
 	enum container_status status = state_status(&st);
 	if (status == STATUS_STOPPED || status == STATUS_CREATING) {
 		vs_err(err, 0, "cannot exec in container `%s`: container not running", o->id);

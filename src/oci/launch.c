@@ -16,13 +16,13 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/proc.h"
 #include "base/util.h"
-#include "sandbox/sandbox.h"
 #include "oci/console.h"
 #include "oci/hooks.h"
 #include "oci/idmap.h"
-#include "oci/mounts.h"
 #include "oci/init.h"
+#include "oci/mounts.h"
 #include "oci/oom_score.h"
 #include "oci/rootless.h"
 #include "oci/seccomp.h"
@@ -30,6 +30,7 @@
 #include "oci/selfexe.h"
 #include "oci/sync.h"
 #include "oci/waitloop.h"
+#include "sandbox/sandbox.h"
 
 json_t *launch_hook_state(const char *id, const char *bundle, json_t *annotations,
 			  const char *status, pid_t pid)
@@ -205,7 +206,7 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 	l->sync_fd = sv[0];
 	/* before the init does anything: a delete after our crash must find it */
 	l->st.pid = pid;
-	l->st.start_time = state_proc_start_time(pid);
+	l->st.start_time = proc_start_time(pid);
 	if (state_save(&l->st, err) < 0)
 		goto fail;
 
@@ -353,7 +354,7 @@ static int record_creating(const struct vs_globals *g, const struct launch_opts 
 	rfc3339_now(created, sizeof(created));
 	st->phase = PHASE_CREATING;
 	st->runtime_pid = getpid();
-	st->runtime_start_time = state_proc_start_time(st->runtime_pid);
+	st->runtime_start_time = proc_start_time(st->runtime_pid);
 	st->bundle = strdup(o->bundle);
 	st->rootfs = strdup(l->spec->root_path);
 	st->created = strdup(created);

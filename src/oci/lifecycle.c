@@ -14,9 +14,10 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/proc.h"
 #include "base/util.h"
-#include "sandbox/sandbox.h"
 #include "oci/hooks.h"
+#include "sandbox/sandbox.h"
 
 int lifecycle_parse_signal(const char *s, int *sig, vs_err_t *err)
 {
@@ -53,11 +54,11 @@ bool lifecycle_wait_gone(const struct container_state *st, int timeout_ms)
 {
 	struct timespec d = {0, 1000000};
 	for (int waited = 0; waited < timeout_ms; waited++) {
-		if (!state_proc_alive(st->pid, st->start_time))
+		if (!proc_alive(st->pid, st->start_time))
 			return true;
 		nanosleep(&d, NULL);
 	}
-	return !state_proc_alive(st->pid, st->start_time);
+	return !proc_alive(st->pid, st->start_time);
 }
 
 int lifecycle_kill_init(const struct container_state *st, int timeout_ms, vs_err_t *err)
@@ -68,7 +69,7 @@ int lifecycle_kill_init(const struct container_state *st, int timeout_ms, vs_err
 	int fd = (int)syscall(SYS_pidfd_open, st->pid, 0);
 	if (fd < 0)
 		return 0; /* gone */
-	if (state_proc_alive(st->pid, st->start_time))
+	if (proc_alive(st->pid, st->start_time))
 		syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0);
 	close(fd);
 	if (!lifecycle_wait_gone(st, timeout_ms))
@@ -89,7 +90,7 @@ static int pid_namespace_pids(const struct container_state *st, pid_t **pids, si
 {
 	*pids = NULL;
 	*n = 0;
-	if (!state_proc_alive(st->pid, st->start_time))
+	if (!proc_alive(st->pid, st->start_time))
 		return 0;
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/ns/pid", st->pid);

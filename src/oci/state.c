@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/json.h"
+#include "base/proc.h"
 #include "base/util.h"
 
 int state_check_id(const char *id, vs_err_t *err)
@@ -157,7 +158,7 @@ void state_sweep_unnamed(const struct vs_globals *g)
 		unsigned long long start = 0;
 		if (strncmp(n, UNNAMED_PREFIX, plen) ||
 		    sscanf(n + plen, "%d-%llu%n", &pid, &start, &used) != 2 ||
-		    n[plen + (size_t)used] != '\0' || state_proc_alive(pid, start))
+		    n[plen + (size_t)used] != '\0' || proc_alive(pid, start))
 			continue;
 		int fd = openat(root_fd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd >= 0) {
@@ -355,49 +356,13 @@ void state_release(struct container_state *st)
 	st->dir_fd = -1;
 }
 
-uint64_t state_proc_start_time(pid_t pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	/* comm may hold spaces and parentheses: count fields after the last ')' */
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	char state = p[2];
-	if (state == 'Z' || state == 'X')
-		return 0;
-	p += 2;
-	for (int field = 3; field < 22 && p; field++) {
-		p = strchr(p, ' ');
-		if (p)
-			p++;
-	}
-	return p ? strtoull(p, NULL, 10) : 0;
-}
-
-bool state_proc_alive(pid_t pid, uint64_t start_time)
-{
-	if (pid <= 0)
-		return false;
-	uint64_t now = state_proc_start_time(pid);
-	return now != 0 && now == start_time;
-}
-
 enum container_status state_status(const struct container_state *st)
 {
 	/* a create that died left a container that never ran: stopped, for delete */
 	if (st->phase == PHASE_CREATING)
-		return state_proc_alive(st->runtime_pid, st->runtime_start_time) ? STATUS_CREATING
+		return proc_alive(st->runtime_pid, st->runtime_start_time) ? STATUS_CREATING
 										   : STATUS_STOPPED;
-	if (!state_proc_alive(st->pid, st->start_time))
+	if (!proc_alive(st->pid, st->start_time))
 		return STATUS_STOPPED;
 	if (faccessat(st->dir_fd, STATE_EXEC_FIFO, F_OK, 0) == 0)
 		return STATUS_CREATED;

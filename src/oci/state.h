@@ -79,8 +79,4 @@ json_t *state_to_oci_json(const struct container_state *st, enum container_statu
 /* Path of the exec fifo in the container's directory. */
 #define STATE_EXEC_FIFO "exec.fifo"
 
-/* Field 22 of /proc/<pid>/stat, 0 if the process is gone. */
-uint64_t state_proc_start_time(pid_t pid);
-bool state_proc_alive(pid_t pid, uint64_t start_time);
-
 #endif

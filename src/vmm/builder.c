@@ -2,6 +2,7 @@
  * KVM is opened (the kernel, the command line, the memory size), then makes the KVM VM,
  * its vCPUs and its devices (through the table of device kinds), and loads the guest. */
 #include "vmm/builder.h"
+#include "vmm/vmm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,8 +28,10 @@
 #include "vmm/demo.h"
 #include "vmm/device.h"
 #include "vmm/devices/vmgenid.h"
+#include "vmm/inventory/inventory.h"
 #include "vmm/layout.h"
 #include "vmm/vcpu.h"
+#include "vmm/virtio/balloon.h"
 #include "vmm/virtio/virtio.h"
 #include "vmm/vm.h"
 
@@ -68,18 +71,14 @@ static int blob_map(const char *what, const char *path, struct blob *b, vs_err_t
 }
 
 /* images/out next to the build: $VESSEL_IMAGES, else <dir of vessel>/../images/out. */
-static char *default_image_dir(void)
+char *vmm_default_image_dir(void)
 {
 	const char *env = getenv("VESSEL_IMAGES");
 	if (env && *env)
 		return strdup(env);
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n < 0)
-		return NULL;
-	exe[n] = '\0';
+	cleanup_free char *self = vs_exe_dir();
 	char *dir = NULL;
-	if (asprintf(&dir, "%s/../images/out", dirname(exe)) < 0)
+	if (!self || asprintf(&dir, "%s/../images/out", self) < 0)
 		return NULL;
 	return dir;
 }
@@ -108,7 +107,7 @@ static int pick_files(const struct vm_config *o, struct boot_files *f, vs_err_t 
 		return 0;
 	}
 	if (!o->kernel) {
-		cleanup_free char *dir = default_image_dir();
+		cleanup_free char *dir = vmm_default_image_dir();
 		if (!dir)
 			return vs_err(err, ENOMEM, "default guest image");
 		if (asprintf(&f->kernel_path, "%s/vmlinuz", dir) < 0 ||
@@ -284,20 +283,20 @@ static int track_dirty(struct vm *vm, const struct vm_config *o, vs_err_t *err)
 	return 0;
 }
 
-/* KVM, the VM (RAM from mem_file when given) and its vCPUs: the part of a build that a
- * cold boot and a snapshot's load share. */
-static struct vm *vm_make(const struct vm_config *o, const char *mem_file, vs_err_t *err)
+/* The first configured device whose back-end maps guest RAM (virtio-fs's virtiofsd), or
+ * NULL: with one, RAM is a shared memfd whatever the config says. */
+static const struct vm_config_device *ram_sharer(const struct vm_config *o)
 {
-	int kvm_fd = -1;
-	if (vm_open_kvm(&kvm_fd, err) < 0)
-		return NULL;
-	unsigned max = vm_max_vcpus(kvm_fd);
-	if (o->cpus > max) {
-		close(kvm_fd);
-		vs_err(err, 0, "--cpus %u: more than KVM's limit of %u vCPUs on this host", o->cpus,
-		       max);
-		return NULL;
-	}
+	for (unsigned i = 0; i < o->ndevices; i++)
+		if (o->devices[i].kind->shares_ram)
+			return &o->devices[i];
+	return NULL;
+}
+
+/* kvm_fd (this function's from here) makes the VM and its vCPUs. */
+static struct vm *vm_make_kvm(const struct vm_config *o, int kvm_fd, const char *mem_file,
+			      int mem_fd, vs_err_t *err)
+{
 	struct vm *vm = malloc(sizeof(*vm));
 	if (!vm) {
 		close(kvm_fd);
@@ -306,10 +305,12 @@ static struct vm *vm_make(const struct vm_config *o, const char *mem_file, vs_er
 	}
 	/* vm_create sets vm up before anything can fail: vm_free copes with a partial one;
 	 * kvm_fd is the VM's from here (vm_free closes it) */
-	int created = mem_file ? vm_create_from_file(vm, kvm_fd, o->cpus, o->memory, mem_file, err)
-			       : vm_create(vm, kvm_fd, o->cpus, o->memory,
-					   o->hugepages ? GUEST_MEM_HUGEPAGES : 0, err);
-	if (created < 0)
+	unsigned flags = (o->hugepages ? GUEST_MEM_HUGEPAGES : 0) |
+			 (o->shared_memory || ram_sharer(o) ? GUEST_MEM_SHARED : 0);
+	int created = mem_file	  ? vm_create_from_file(vm, kvm_fd, o->cpus, o->memory, mem_file, err)
+		      : mem_fd >= 0 ? vm_create_from_fd(vm, kvm_fd, o->cpus, o->memory, mem_fd, err)
+				    : vm_create(vm, kvm_fd, o->cpus, o->memory, flags, err);
+	if (created < 0 || (o->merge && guest_mem_merge(&vm->mem, err) < 0))
 		goto fail;
 	for (unsigned i = 0; i < o->cpus; i++)
 		if (vcpu_create(vm, i, err) < 0)
@@ -320,11 +321,57 @@ fail:
 	return NULL;
 }
 
-struct vm *vm_build_restore(const struct vm_config *o, const char *mem_file, vs_err_t *err)
+/* KVM, the VM (RAM from mem_file or mem_fd when given) and its vCPUs: the part of a build
+ * that a cold boot, a snapshot's load and a migration's destination share. */
+static struct vm *vm_make(const struct vm_config *o, const char *mem_file, int mem_fd,
+			  vs_err_t *err)
+{
+	const struct vm_config_device *sharer = ram_sharer(o);
+	if (sharer && o->merge) {
+		vs_err(err, 0,
+		       "--merge: KSM merges only private memory, and %s needs guest RAM shared "
+		       "with its back-end",
+		       sharer->origin);
+		return NULL;
+	}
+	if (sharer && mem_file) {
+		vs_err(err, 0, "%s: guest RAM from a memory file is private, its back-end can't "
+			       "map it",
+		       sharer->origin);
+		return NULL;
+	}
+	int kvm_fd = -1;
+	if (vm_open_kvm(&kvm_fd, err) < 0)
+		return NULL;
+	unsigned max = vm_max_vcpus(kvm_fd);
+	if (o->cpus > max) {
+		close(kvm_fd);
+		vs_err(err, 0, "--cpus %u: more than KVM's limit of %u vCPUs on this host", o->cpus,
+		       max);
+		return NULL;
+	}
+	/* the host's policy once the VM could exist at all, before KVM makes any of it */
+	if (inventory_admit(o->cpus, o->memory, err) < 0) {
+		close(kvm_fd);
+		return NULL;
+	}
+	for (unsigned i = 0; i < o->ndevices; i++)
+		if (o->devices[i].kind == &virtio_balloon_kind)
+			inventory_set_balloon(
+			    (uint64_t)((const struct balloon_config *)o->devices[i].config)->amount_mib
+			    << 20);
+	struct vm *vm = vm_make_kvm(o, kvm_fd, mem_file, mem_fd, err);
+	if (!vm)
+		inventory_leave();
+	return vm;
+}
+
+struct vm *vm_build_restore(const struct vm_config *o, const char *mem_file, int mem_fd,
+			    vs_err_t *err)
 {
 	if (guest_mem_check_size(o->memory, host_ram(), err) < 0)
 		return NULL;
-	struct vm *vm = vm_make(o, mem_file, err);
+	struct vm *vm = vm_make(o, mem_file, mem_fd, err);
 	if (!vm)
 		return NULL;
 	if (devices_add(vm, o, err) < 0 || track_dirty(vm, o, err) < 0) {
@@ -343,6 +390,7 @@ void vm_free(struct vm *vm)
 	if (kvm_fd >= 0)
 		close(kvm_fd);
 	free(vm);
+	inventory_leave();
 }
 
 struct vm *vm_build(const struct vm_config *o, vs_err_t *err)
@@ -375,7 +423,7 @@ struct vm *vm_build(const struct vm_config *o, vs_err_t *err)
 	if (!cmdline)
 		goto out;
 	/* the input is sound: now the host side */
-	vm = vm_make(o, NULL, err);
+	vm = vm_make(o, NULL, -1, err);
 	if (!vm)
 		goto out;
 	/* the devices exist before boot: the command line and the DSDT name them */

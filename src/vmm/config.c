@@ -1,6 +1,7 @@
 /* The VM config: defaults, the device list, the checks any source shares. */
 #include "vmm/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,4 +140,39 @@ char *vm_build_cmdline(const char *base, char **words, int n)
 	}
 	*p = '\0';
 	return s;
+}
+
+int vm_spec_next(const char *spec, const char **pos, struct vm_spec_opt *o, vs_err_t *err)
+{
+	const char *p = *pos;
+	if (p == spec)
+		for (const char *q = spec; *q; q++)
+			if (!isprint((unsigned char)*q))
+				return vs_err(err, 0,
+					      "byte %#x at offset %zu is not a printable character",
+					      (unsigned char)*q, (size_t)(q - spec));
+	if (!*p) {
+		/* a trailing comma: said after the option before it was taken */
+		if (p != spec && p[-1] == ',')
+			return vs_err(err, 0, "empty option (a stray `,`)");
+		return 0;
+	}
+	const char *end = strchrnul(p, ',');
+	size_t len = (size_t)(end - p);
+	if (len == 0)
+		return vs_err(err, 0, "empty option (a stray `,`)");
+	const char *eq = memchr(p, '=', len);
+	*o = (struct vm_spec_opt){.text = p,
+				  .key = p,
+				  .val = eq ? eq + 1 : NULL,
+				  .len = len,
+				  .klen = eq ? (size_t)(eq - p) : len,
+				  .vlen = eq ? (size_t)(end - eq - 1) : 0};
+	*pos = *end ? end + 1 : end;
+	return 1;
+}
+
+bool vm_spec_key(const struct vm_spec_opt *o, const char *key)
+{
+	return o->klen == strlen(key) && memcmp(o->key, key, o->klen) == 0;
 }

@@ -26,17 +26,35 @@ const char vm_run_help[] =
     "  --memory SIZE    guest RAM, e.g. 512M or 2G (default 128M)\n"
     "  --hugepages      back guest RAM with 2 MiB huge pages, reserved up front\n"
     "                   (needs free pages in /proc/sys/vm/nr_hugepages)\n"
+    "  --merge          offer guest RAM to KSM (MADV_MERGEABLE): identical pages of\n"
+    "                   this and other guests are shared while the host's KSM runs\n"
+    "                   (/sys/kernel/mm/ksm/run = 1)\n"
+    "  --shared-memory  guest RAM in a memfd, mapped shared: a local migration\n"
+    "                   (vm migrate-send --local) hands it over instead of copying\n"
     "  --demo           run the tiny guest built into vessel (for hosts where Linux\n"
     "                   cannot boot, e.g. kvm_pvm)\n"
     "  --disk SPEC      a virtio-blk disk: PATH[,ro][,id=NAME][,direct][,bw=RATE]\n"
     "                   [,iops=N][,bw_burst=SIZE][,iops_burst=N] (repeatable)\n"
     "  --net SPEC       a virtio-net interface: tap=NAME[,mac=MAC][,bw=RATE][,ops=N]\n"
     "                   (repeatable; the tap is created if missing)\n"
-    "  --rng            a virtio-rng device (entropy from the host's getrandom)\n"
+    "  --rng [SPEC]     a virtio-rng device (entropy from the host's getrandom); SPEC\n"
+    "                   limits it: bw=RATE[,ops=N][,bw_burst=SIZE][,ops_burst=N]\n"
+    "  --vsock cid=N,uds=PATH\n"
+    "                   a virtio-vsock device: the guest's CID; host programs connect\n"
+    "                   to PATH and send `CONNECT <port>`, the guest's connections\n"
+    "                   to the host's port P go to PATH_P (docs/vsock.md)\n"
+    "  --balloon SPEC   a virtio-balloon device: amount=MiB[,deflate_on_oom]\n"
+    "                   [,stats=SECONDS][,free_page_reporting] (the API's PATCH\n"
+    "                   /balloon changes the amount of a running VM)\n"
+    "  --fs tag=TAG,socket=PATH\n"
+    "                   a virtio-fs share served by virtiofsd listening on PATH\n"
+    "                   (/usr/lib/qemu/virtiofsd --socket-path=PATH -o source=DIR);\n"
+    "                   the guest mounts it with `mount -t virtiofs TAG DIR`; guest\n"
+    "                   RAM is then shared with virtiofsd (repeatable)\n"
     "  --config-file FILE\n"
     "                   a Firecracker config file (boot-source, machine-config,\n"
-    "                   drives, network-interfaces, entropy); options after it\n"
-    "                   override or add to what it says\n"
+    "                   drives, network-interfaces, entropy, vsock, balloon, fs);\n"
+    "                   options after it override or add to what it says\n"
     "  --no-virtio-cmdline\n"
     "                   do not append virtio_mmio.device=SIZE@ADDR:IRQ words to the\n"
     "                   kernel command line (the DSDT declares the devices anyway)\n"
@@ -65,6 +83,8 @@ enum {
 	OPT_MEMORY,
 	OPT_DEMO,
 	OPT_HUGEPAGES,
+	OPT_MERGE,
+	OPT_SHARED_MEMORY,
 	OPT_NO_VIRTIO_CMDLINE,
 	OPT_CONFIG_FILE,
 	OPT_DEVICE, /* + the kind's index in device_kinds */
@@ -78,6 +98,8 @@ static const struct option fixed_opts[] = {
     {"memory", required_argument, NULL, OPT_MEMORY},
     {"demo", no_argument, NULL, OPT_DEMO},
     {"hugepages", no_argument, NULL, OPT_HUGEPAGES},
+    {"merge", no_argument, NULL, OPT_MERGE},
+    {"shared-memory", no_argument, NULL, OPT_SHARED_MEMORY},
     {"no-virtio-cmdline", no_argument, NULL, OPT_NO_VIRTIO_CMDLINE},
     {"config-file", required_argument, NULL, OPT_CONFIG_FILE},
     {"help", no_argument, NULL, 'h'},
@@ -95,22 +117,30 @@ static struct option *build_options(void)
 		const struct device_kind *k = device_kinds[i];
 		if (!k->cli_flag)
 			continue;
-		o[n++] =
-		    (struct option){k->cli_flag + 2, k->cli_value ? required_argument : no_argument,
-				    NULL, OPT_DEVICE + (int)i};
+		int has_arg = k->cli_value	    ? required_argument
+			      : k->cli_spec_follows ? optional_argument
+						    : no_argument;
+		o[n++] = (struct option){k->cli_flag + 2, has_arg, NULL, OPT_DEVICE + (int)i};
 	}
 	return o;
 }
 
-/* A device flag: SPEC through the kind's parser; a switch counts once. Returns the exit
- * status for an error. */
+/* A device flag: SPEC through the kind's parser; a switch without one counts once (spec
+ * NULL). Returns the exit status for an error. */
 static int add_device(struct vm_config *c, const struct device_kind *k, const char *spec,
 		      vs_err_t *err)
 {
-	if (!k->cli_value) {
+	if (!k->cli_value && !spec) {
 		if (vm_config_count(c, k))
 			return 0;
 		return vm_config_add_device(c, k, k->cli_flag, NULL, err) < 0 ? VM_EXIT_USAGE : 0;
+	}
+	if (!k->cli_value && vm_config_count(c, k)) {
+		/* a second device of a switch's kind is not possible, and which spec wins would
+		 * be a guess */
+		vs_err(err, 0, "%s %s: the VM has its %s device already", k->cli_flag, spec,
+		       k->name);
+		return VM_EXIT_USAGE;
 	}
 	if (!*spec) {
 		vs_err(err, 0, "%s: empty device spec", k->cli_flag);
@@ -173,6 +203,12 @@ static int parse(struct vm_config *c, int argc, char **argv, const struct option
 		case OPT_HUGEPAGES:
 			c->hugepages = true;
 			break;
+		case OPT_MERGE:
+			c->merge = true;
+			break;
+		case OPT_SHARED_MEMORY:
+			c->shared_memory = true;
+			break;
 		case OPT_NO_VIRTIO_CMDLINE:
 			c->no_virtio_cmdline = true;
 			break;
@@ -189,8 +225,15 @@ static int parse(struct vm_config *c, int argc, char **argv, const struct option
 			return VM_EXIT_USAGE;
 		default:
 			if (ch >= OPT_DEVICE && (size_t)(ch - OPT_DEVICE) < device_nkinds) {
-				int status = add_device(c, device_kinds[ch - OPT_DEVICE],
-							optarg ? optarg : "", err);
+				const struct device_kind *k = device_kinds[ch - OPT_DEVICE];
+				const char *spec = optarg;
+				if (k->cli_value && !spec)
+					spec = "";
+				/* getopt gives an optional argument only as --flag=SPEC */
+				if (!k->cli_value && !spec && k->cli_spec_follows &&
+				    optind < argc && k->cli_spec_follows(argv[optind]))
+					spec = argv[optind++];
+				int status = add_device(c, k, spec, err);
 				if (status)
 					return status;
 				break;

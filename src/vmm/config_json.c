@@ -18,7 +18,7 @@
 
 /* Firecracker's members vessel does not do (yet): a clear refusal, not silence. */
 static const char *const unsupported[] = {
-    "logger",	  "metrics", "vsock", "balloon",	"mmds-config",
+    "logger",	  "metrics", "mmds-config",
     "cpu-config", "serial",  "pmem",  "memory-hotplug",
 };
 
@@ -55,6 +55,29 @@ int vm_json_rate_limiter(json_t *obj, const char *key, struct rate_limiter *rl, 
 	    bucket(o, key, "ops", &rl->ops, err) < 0)
 		return -1;
 	return 1;
+}
+
+int vm_json_rate_limiter_patch(json_t *obj, const char *key, struct rl_patch *p, vs_err_t *err)
+{
+	*p = (struct rl_patch){0};
+	rl_init(&p->rl);
+	int rc = vm_json_rate_limiter(obj, key, &p->rl, err);
+	if (rc <= 0)
+		return rc;
+	/* null is "not given", as everywhere in the schema */
+	json_t *o = json_object_get(obj, key), *bw = json_object_get(o, "bandwidth"),
+	       *ops = json_object_get(o, "ops");
+	p->bw_set = bw && !json_is_null(bw);
+	p->ops_set = ops && !json_is_null(ops);
+	return 1;
+}
+
+void rl_patch_apply(struct rate_limiter *rl, const struct rl_patch *p)
+{
+	if (p->bw_set)
+		rl->bw = p->rl.bw;
+	if (p->ops_set)
+		rl->ops = p->rl.ops;
 }
 
 int vm_json_only(json_t *obj, const char *const *keys, vs_err_t *err)
@@ -125,7 +148,8 @@ static int machine_config(struct vm_config *c, json_t *root, vs_err_t *err)
 		return rc; /* Firecracker's defaults: 1 vCPU, 128 MiB, as ours */
 	const char *p = "machine-config";
 	static const char *const keys[] = {"vcpu_count", "mem_size_mib", "smt", "track_dirty_pages",
-					   "huge_pages", "cpu_template", NULL};
+					   "huge_pages", "cpu_template", "mem_merge", "mem_shared",
+					   NULL};
 	if (vm_json_only(o, keys, err) < 0)
 		return vs_err_wrap(err, "%s", p);
 	int64_t cpus = 0, mib = 0;
@@ -136,9 +160,11 @@ static int machine_config(struct vm_config *c, json_t *root, vs_err_t *err)
 		return -1;
 	c->cpus = (unsigned)cpus;
 	c->memory = (uint64_t)mib << 20;
-	bool smt = false, dirty = false;
+	bool smt = false, dirty = false, merge = false, shared = false;
 	const char *huge = NULL, *tmpl = NULL;
 	if (vjson_bool(o, p, "smt", &smt, err) < 0 ||
+	    vjson_bool(o, p, "mem_merge", &merge, err) < 0 ||
+	    vjson_bool(o, p, "mem_shared", &shared, err) < 0 ||
 	    vjson_bool(o, p, "track_dirty_pages", &dirty, err) < 0 ||
 	    vjson_string(o, p, "huge_pages", &huge, err) < 0 ||
 	    vjson_string(o, p, "cpu_template", &tmpl, err) < 0)
@@ -152,6 +178,8 @@ static int machine_config(struct vm_config *c, json_t *root, vs_err_t *err)
 		return vs_err(err, 0, "%s.huge_pages: `%s`: vessel takes None or 2M", p, huge);
 	c->hugepages = huge && strcmp(huge, "2M") == 0;
 	c->track_dirty = dirty;
+	c->merge = merge;
+	c->shared_memory = shared;
 	return 0;
 }
 
@@ -265,7 +293,7 @@ static int known_members(json_t *root, vs_err_t *err)
 				return vs_err(err, 0, "%s: not supported by vessel yet", key);
 		return vs_err(err, 0,
 			      "%s: unknown member (boot-source, machine-config, drives, "
-			      "network-interfaces, entropy)",
+			      "network-interfaces, entropy, vsock, balloon, fs)",
 			      key);
 	}
 	return 0;
@@ -341,4 +369,23 @@ int vm_config_from_json_file(struct vm_config *c, const char *path, vs_err_t *er
 	if (r < 0)
 		return vs_err_wrap(err, "%s", path);
 	return 0;
+}
+
+int vm_json_set_tap(json_t *doc, const char *iface_id, const char *tap)
+{
+	json_t *it;
+	size_t k;
+	json_array_foreach(json_object_get(doc, "network-interfaces"), k, it)
+	{
+		const char *id = json_string_value(json_object_get(it, "iface_id"));
+		if (id && strcmp(id, iface_id) == 0) {
+			if (json_object_set_new(it, "host_dev_name", json_string(tap)) < 0) {
+				errno = ENOMEM;
+				return -1;
+			}
+			return 0;
+		}
+	}
+	errno = ENOENT;
+	return -1;
 }

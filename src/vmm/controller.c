@@ -10,8 +10,12 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -20,9 +24,12 @@
 #include "vmm/builder.h"
 #include "vmm/console.h"
 #include "vmm/device.h"
+#include "vmm/inventory/inventory.h"
 #include "vmm/loop.h"
+#include "vmm/migration/migration.h"
 #include "vmm/snapshot/snapshot.h"
 #include "vmm/vcpu.h"
+#include "vmm/virtio/balloon.h"
 #include "vmm/vm.h"
 
 struct controller {
@@ -40,6 +47,12 @@ struct controller {
 	bool mem_file;
 	dev_t mem_dev;
 	ino_t mem_ino;
+	/* a migration away (migration/send.c): its worker wakes us through mig_fd; once the
+	 * destination has the VM, it stays paused here and vessel exits after linger_fd */
+	struct mig_sender *mig;
+	int mig_fd, linger_fd;
+	char *mig_config, *mig_url;
+	bool migrated;
 };
 
 static void stop_signals(sigset_t *s)
@@ -141,8 +154,14 @@ static int loop_until_stopped(struct controller *c, vs_err_t *err)
 /* Stops and joins the vCPUs, then frees the loop's parts. */
 static void teardown(struct controller *c)
 {
+	/* a migration still going gives up (its worker reads guest RAM) */
+	migration_send_free(c->mig);
+	c->mig = NULL;
 	if (c->vm && c->paused) { /* the workers wait for a resume that won't come */
-		devices_resume(c->vm);
+		/* a migrated VM's devices stay paused: the destination owns its disks now,
+		 * and a request left on a queue must not be done twice */
+		if (!c->migrated)
+			devices_resume(c->vm);
 		vcpus_resume(c->vm);
 	}
 	api_server_close(c->server);
@@ -150,6 +169,12 @@ static void teardown(struct controller *c)
 	loop_free(c->loop);
 	if (c->sfd >= 0)
 		close(c->sfd);
+	if (c->mig_fd >= 0)
+		close(c->mig_fd);
+	if (c->linger_fd >= 0)
+		close(c->linger_fd);
+	free(c->mig_config);
+	free(c->mig_url);
 	if (!c->vm)
 		return;
 	/* A vCPU that stopped the VM while we were still starting others could not
@@ -165,7 +190,7 @@ int controller_run(struct vm *vm, vs_err_t *err)
 {
 	if (vcpu_signals_init(err) < 0 || controller_claim_signals(err) < 0)
 		return -1;
-	struct controller c = {.sfd = -1, .quit = -1};
+	struct controller c = {.sfd = -1, .quit = -1, .mig_fd = -1, .linger_fd = -1};
 	int status = -1;
 	if (loop_open(&c, err) == 0 && vm_attach(&c, vm, err) == 0)
 		status = loop_until_stopped(&c, err);
@@ -193,9 +218,18 @@ static int api_start(void *ctx, const struct vm_config *cfg, vs_err_t *err)
 	return 0;
 }
 
-static int api_pause(void *ctx, vs_err_t *err)
+/* While a migration runs, or after it moved the VM, only the migration acts on the VM. */
+static int migration_busy(const struct controller *c, const char *what, vs_err_t *err)
 {
-	struct controller *c = ctx;
+	if (c->migrated)
+		return vs_err(err, 0, "%s: the VM has migrated to %s", what, c->mig_url);
+	if (migration_active(c->mig))
+		return vs_err(err, 0, "%s: a migration to %s is in progress", what, c->mig_url);
+	return 0;
+}
+
+static int pause_vm(struct controller *c, vs_err_t *err)
+{
 	if (vcpus_pause(c->vm, err) < 0)
 		return -1;
 	if (vm_clock_hold(c->vm, err) < 0) {
@@ -207,9 +241,16 @@ static int api_pause(void *ctx, vs_err_t *err)
 	return 0;
 }
 
-static int api_resume(void *ctx, vs_err_t *err)
+static int api_pause(void *ctx, vs_err_t *err)
 {
 	struct controller *c = ctx;
+	if (migration_busy(c, "pause", err) < 0)
+		return -1;
+	return pause_vm(c, err);
+}
+
+static int resume_vm(struct controller *c, vs_err_t *err)
+{
 	/* the clock first: a vCPU must not run with the time the pause took */
 	if (vm_clock_release(c->vm, err) < 0)
 		return vs_err_wrap(err, "resume");
@@ -217,6 +258,14 @@ static int api_resume(void *ctx, vs_err_t *err)
 	vcpus_resume(c->vm);
 	c->paused = false;
 	return 0;
+}
+
+static int api_resume(void *ctx, vs_err_t *err)
+{
+	struct controller *c = ctx;
+	if (migration_busy(c, "resume", err) < 0)
+		return -1;
+	return resume_vm(c, err);
 }
 
 /* Typed on the i8042's keyboard, as Firecracker does; the guest decides what follows
@@ -234,6 +283,8 @@ static int api_snapshot_create(void *ctx, const struct api_snapshot_create *o,
 {
 	struct controller *c = ctx;
 	struct stat st;
+	if (migration_busy(c, "snapshot", err) < 0)
+		return -1;
 	if (c->mem_file && stat(o->mem_path, &st) == 0 && st.st_dev == c->mem_dev &&
 	    st.st_ino == c->mem_ino)
 		return vs_err(err, 0,
@@ -247,24 +298,13 @@ static int api_snapshot_create(void *ctx, const struct api_snapshot_create *o,
 /* network_overrides: a clone's interfaces on other taps; enable_diff_snapshots. */
 static int adjust_config(json_t *doc, const struct api_snapshot_load *o, vs_err_t *err)
 {
-	json_t *ifs = json_object_get(doc, "network-interfaces");
-	for (size_t i = 0; i < o->nnet; i++) {
-		json_t *hit = NULL, *it;
-		size_t k;
-		json_array_foreach(ifs, k, it)
-		{
-			const char *id = json_string_value(json_object_get(it, "iface_id"));
-			if (id && strcmp(id, o->net[i].iface_id) == 0)
-				hit = it;
-		}
-		if (!hit)
-			return vs_err(err, 0,
-				      "network_overrides[%zu].iface_id: `%s`: the snapshot has no "
-				      "such network interface",
-				      i, o->net[i].iface_id);
-		if (json_object_set_new(hit, "host_dev_name", json_string(o->net[i].host_dev_name)))
-			return vs_err(err, ENOMEM, "network_overrides");
-	}
+	for (size_t i = 0; i < o->nnet; i++)
+		if (vm_json_set_tap(doc, o->net[i].iface_id, o->net[i].host_dev_name) < 0)
+			return errno == ENOENT ? vs_err(err, 0,
+							"network_overrides[%zu].iface_id: `%s`: the "
+							"snapshot has no such network interface",
+							i, o->net[i].iface_id)
+					       : vs_err(err, ENOMEM, "network_overrides");
 	if (!o->track_dirty)
 		return 0;
 	json_t *mc = json_object_get(doc, "machine-config");
@@ -289,6 +329,10 @@ static int api_snapshot_load(void *ctx, const struct api_snapshot_load *o, json_
 	struct vm *vm = NULL;
 	struct stat st;
 	int rc = -1;
+	if (snapshot_check_cpu(&s, err) < 0) {
+		vs_err_wrap(err, "state file `%s`", o->state_path);
+		goto out;
+	}
 	if (adjust_config(s.config, o, err) < 0)
 		goto out;
 	if (vm_config_from_json_partial(&cfg, s.config, err) < 0) {
@@ -299,7 +343,7 @@ static int api_snapshot_load(void *ctx, const struct api_snapshot_load *o, json_
 		vs_err(err, errno, "memory file `%s`", o->mem_path);
 		goto out;
 	}
-	vm = vm_build_restore(&cfg, o->mem_path, err);
+	vm = vm_build_restore(&cfg, o->mem_path, -1, err);
 	if (!vm)
 		goto out;
 	if (snapshot_restore(vm, &s, err) < 0) {
@@ -336,11 +380,148 @@ out:
 	return rc;
 }
 
+/* PATCH /drives/{id}, /network-interfaces/{id}: the device changes itself (device.h). */
+static int api_device_update(void *ctx, const struct device_kind *kind, unsigned index,
+			     json_t *body, vs_err_t *err)
+{
+	struct controller *c = ctx;
+	return device_update(c->vm, kind, index, body, err);
+}
+
+/* ---- a migration away (migration/migration.h): the worker asks, the loop does ---- */
+
+static int mig_stop_and_save(void *ctx, uint8_t **state, size_t *len, vs_err_t *err)
+{
+	struct controller *c = ctx;
+	if (pause_vm(c, err) < 0)
+		return -1;
+	if (snapshot_save_state(c->vm, c->mig_config, state, len, err) < 0) {
+		cleanup_err vs_err_t e2 = NULL;
+		resume_vm(c, &e2);
+		return -1;
+	}
+	return 0;
+}
+
+static void mig_resume(void *ctx)
+{
+	struct controller *c = ctx;
+	cleanup_err vs_err_t err = NULL;
+	if (resume_vm(c, &err) < 0)
+		vs_warn("migration failed and the VM could not resume: %s", err->msg);
+}
+
+static void on_linger(void *opaque, uint32_t events)
+{
+	struct controller *c = opaque;
+	(void)events;
+	uint64_t n;
+	(void)!read(c->linger_fd, &n, sizeof(n));
+	vm_stop(c->vm, 0, "migrated");
+}
+
+/* The destination runs the VM: this one stays paused and vessel exits 0, after a second
+ * in which GET /migrate still answers "completed" to whoever started it. */
+static void mig_finished(void *ctx, bool ok, const char *error)
+{
+	struct controller *c = ctx;
+	if (!ok) {
+		vs_warn("migration to %s failed, the VM runs on here: %s", c->mig_url, error);
+		return;
+	}
+	c->migrated = true;
+	fprintf(stderr, "vessel: migrated to %s\n", c->mig_url);
+	cleanup_err vs_err_t err = NULL;
+	struct itimerspec one_s = {.it_value = {.tv_sec = 1}};
+	c->linger_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (c->linger_fd < 0 || timerfd_settime(c->linger_fd, 0, &one_s, NULL) < 0 ||
+	    loop_add(c->loop, c->linger_fd, EPOLLIN, on_linger, c, &err) < 0)
+		vm_stop(c->vm, 0, "migrated");
+}
+
+static void on_migration(void *opaque, uint32_t events)
+{
+	struct controller *c = opaque;
+	(void)events;
+	uint64_t n;
+	(void)!read(c->mig_fd, &n, sizeof(n));
+	if (c->mig)
+		migration_service(c->mig);
+}
+
+static int api_migrate(void *ctx, const struct api_migrate *o, const char *config_json,
+		       vs_err_t *err)
+{
+	struct controller *c = ctx;
+	if (migration_busy(c, "migrate", err) < 0)
+		return -1;
+	/* a VM that can't be saved can't move: said now, before anything is sent */
+	if (snapshot_check(c->vm, err) < 0)
+		return -1;
+	if (c->mig_fd < 0) {
+		c->mig_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (c->mig_fd < 0)
+			return vs_err(err, errno, "eventfd");
+		if (loop_add(c->loop, c->mig_fd, EPOLLIN, on_migration, c, err) < 0) {
+			close(c->mig_fd);
+			c->mig_fd = -1;
+			return -1;
+		}
+	}
+	migration_send_free(c->mig); /* the last one, finished */
+	c->mig = NULL;
+	free(c->mig_config);
+	free(c->mig_url);
+	c->mig_config = strdup(config_json);
+	c->mig_url = strdup(o->url);
+	if (!c->mig_config || !c->mig_url)
+		return vs_err(err, ENOMEM, "migrate");
+	const struct mig_send_opts so = {
+	    .url = o->url,
+	    .downtime_ms = o->downtime_ms,
+	    .timeout_s = o->timeout_s,
+	    .on_timeout = o->force ? MIG_TIMEOUT_FORCE : MIG_TIMEOUT_CANCEL,
+	    .local = o->local,
+	};
+	const struct mig_controller ctl = {.ctx = c,
+					   .stop_and_save = mig_stop_and_save,
+					   .resume = mig_resume,
+					   .finished = mig_finished};
+	c->mig = migration_send_start(c->vm, &so, config_json, &ctl, c->mig_fd, err);
+	return c->mig ? 0 : -1;
+}
+
+static json_t *api_migrate_status(void *ctx)
+{
+	struct controller *c = ctx;
+	return c->mig ? migration_status(c->mig) : NULL;
+}
+
+static int api_balloon(void *ctx, const struct api_balloon_op *op, json_t **stats, vs_err_t *err)
+{
+	struct controller *c = ctx;
+	void *b = device_find(c->vm, &virtio_balloon_kind);
+	if (!b)
+		return vs_err(err, 0, "the microVM has no balloon device");
+	switch (op->what) {
+	case API_BALLOON_TARGET:
+		if (balloon_set_target(b, op->value, err) < 0)
+			return -1;
+		inventory_set_balloon((uint64_t)op->value << 20); /* `vm list` shows it */
+		return 0;
+	case API_BALLOON_STATS_INTERVAL:
+		return balloon_set_stats_interval(b, op->value, err);
+	default:
+		*stats = balloon_stats_json(b, err);
+		return *stats ? 0 : -1;
+	}
+}
+
 int controller_serve(const struct controller_api *o, vs_err_t *err)
 {
 	if (vcpu_signals_init(err) < 0 || controller_claim_signals(err) < 0)
 		return -1;
-	struct controller c = {.sfd = -1, .quit = -1};
+	struct controller c = {.sfd = -1, .quit = -1, .mig_fd = -1, .linger_fd = -1};
 	const struct api_controller ops = {
 	    .ctx = &c,
 	    .start = api_start,
@@ -349,6 +530,10 @@ int controller_serve(const struct controller_api *o, vs_err_t *err)
 	    .ctrl_alt_del = api_ctrl_alt_del,
 	    .snapshot_create = api_snapshot_create,
 	    .snapshot_load = api_snapshot_load,
+	    .device_update = api_device_update,
+	    .migrate = api_migrate,
+	    .migrate_status = api_migrate_status,
+	    .balloon = api_balloon,
 	};
 	int status = -1;
 	if (loop_open(&c, err) < 0)
@@ -361,6 +546,16 @@ int controller_serve(const struct controller_api *o, vs_err_t *err)
 		goto out;
 	if (o->config_file && api_boot_config_file(c.api, o->config_file, err) < 0)
 		goto out;
+	if (o->vm) {
+		/* a migrated-in VM, restored: it runs at once, the API describes it */
+		c.owns_vm = true;
+		api_adopt_running(c.api, json_incref(o->doc));
+		devices_resume(o->vm);
+		if (vm_attach(&c, o->vm, err) < 0) {
+			vm_stop(o->vm, VM_EXIT_ERROR, "start");
+			goto out;
+		}
+	}
 	vs_debug("API on %s", o->sock);
 	status = loop_until_stopped(&c, err);
 	if (status < 0 && c.vm)
@@ -372,5 +567,7 @@ out:
 	api_free(c.api);
 	if (c.owns_vm)
 		vm_free(c.vm);
+	else if (o->vm) /* never attached */
+		vm_free(o->vm);
 	return status;
 }

@@ -4,6 +4,8 @@
 #ifndef VESSEL_VMM_CONTROLLER_H
 #define VESSEL_VMM_CONTROLLER_H
 
+#include <jansson.h>
+
 #include "base/error.h"
 
 struct vm;
@@ -25,6 +27,10 @@ int controller_run(struct vm *vm, vs_err_t *err);
  * when the socket can't be made or the config file can't boot. */
 struct controller_api {
 	const char *sock, *config_file, *id;
+	/* a VM restored elsewhere (a migration's receiver) that runs at once, and its
+	 * description (API's document); the controller frees the VM */
+	struct vm *vm;
+	json_t *doc;
 };
 int controller_serve(const struct controller_api *o, vs_err_t *err);
 

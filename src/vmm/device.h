@@ -21,11 +21,17 @@ struct device_kind {
 	const char *name;     /* messages and snapshots: "drive", "serial" */
 	const char *cli_flag; /* "--disk"; NULL: not on the command line */
 	bool cli_value;	      /* the flag takes a SPEC; else it is a switch (at most once) */
+	/* A switch that may take a SPEC all the same: `--rng=SPEC`, or the next word when this
+	 * says it is one (a word that starts with one of the spec's keys). NULL: it can't. */
+	bool (*cli_spec_follows)(const char *word);
 	const char *api_path; /* its Firecracker API resource: "/drives/{drive_id}"; NULL: none */
 	const char *json_key; /* its member of a config file: "drives"; NULL: none */
 	bool json_array;      /* that member is an array of objects (else one object) */
 	bool builtin;	      /* every VM has exactly one, with no config (the PC's devices) */
 	bool virtio;	      /* the state is its struct virtio_mmio (DSDT, command line) */
+	/* another process maps guest RAM (a vhost-user back-end): a VM with one gets its RAM
+	 * in a shared memfd (GUEST_MEM_SHARED) whatever its config says */
+	bool shares_ram;
 
 	/* The config: config_size bytes, zeroed, filled by from_cli or from_json (either may be
 	 * NULL: not configurable that way), freed by config_free (may be NULL). Errors name the
@@ -44,6 +50,13 @@ struct device_kind {
 	 * snapshotted, and device_check_snapshot says so. */
 	int (*save)(void *state, void **blob, size_t *len, vs_err_t *err);
 	int (*restore)(void *state, const void *blob, size_t len, vs_err_t *err);
+
+	/* A built device changed while the VM runs or is paused: the API's PATCH body
+	 * (Firecracker's PartialDrive, PartialNetworkInterface) with its id checked. Every
+	 * member is checked, and what can fail (opening a new file) is done, before anything
+	 * changes: -1 with err naming the member leaves the device as it was. The controller's
+	 * thread. NULL: the kind can't be changed once built. */
+	int (*update)(void *state, json_t *body, vs_err_t *err);
 };
 
 /* One device of a VM (vm->devices, in the order they were added). */
@@ -66,6 +79,9 @@ const struct device_kind *device_kind_by_flag(const char *flag);
 int device_add(struct vm *vm, const struct device_kind *kind, const void *config, vs_err_t *err);
 /* The first device of that kind, or NULL. */
 void *device_find(const struct vm *vm, const struct device_kind *kind);
+/* kind->update on the index-th device of that kind (its order in the config, as built). */
+int device_update(struct vm *vm, const struct device_kind *kind, unsigned index, json_t *body,
+		  vs_err_t *err);
 /* Frees every device of vm (vm_destroy calls it first: device workers touch guest RAM). */
 void devices_free(struct vm *vm);
 /* A pause, with the vCPUs parked: every device's worker finishes what it has in flight

@@ -2,10 +2,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "vmm/layout.h"
@@ -49,6 +51,43 @@ static void adopt(struct guest_mem *m, void *p, uint64_t size)
 	m->host = p;
 	m->ram_size = size;
 	m->low_size = size < LAYOUT_MMIO_HOLE ? size : LAYOUT_MMIO_HOLE;
+	m->shared = false;
+	m->fd = -1;
+}
+
+/* The memfd behind GUEST_MEM_SHARED: named, so /proc/PID/maps says what the mapping is */
+static int shared_ram(struct guest_mem *m, uint64_t size, bool huge, vs_err_t *err)
+{
+	int fd = memfd_create("vessel-guest-ram", MFD_CLOEXEC | (huge ? MFD_HUGETLB : 0));
+	if (fd < 0)
+		return vs_err(err, errno, "memfd_create for %llu MiB of shared guest RAM",
+			      (unsigned long long)(size >> 20));
+	if (ftruncate(fd, (off_t)size) < 0) {
+		int e = errno;
+		close(fd);
+		return vs_err(err, e, "size the guest RAM's memfd to %llu MiB",
+			      (unsigned long long)(size >> 20));
+	}
+	/* hugetlb: MAP_SHARED reserves the pool's pages here (no MAP_NORESERVE), as the
+	 * anonymous mapping does */
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | (huge ? 0 : MAP_NORESERVE),
+		       fd, 0);
+	if (p == MAP_FAILED) {
+		int e = errno;
+		close(fd);
+		if (huge)
+			return vs_err(err, e,
+				      "--hugepages: cannot reserve %llu huge pages of 2 MiB for "
+				      "shared RAM (raise /proc/sys/vm/nr_hugepages)",
+				      (unsigned long long)(size / GUEST_HUGEPAGE));
+		return vs_err(err, e, "mmap %llu MiB of shared guest RAM",
+			      (unsigned long long)(size >> 20));
+	}
+	adopt(m, p, size);
+	m->shared = true;
+	m->fd = fd;
+	m->huge = huge;
+	return 0;
 }
 
 int guest_mem_map(struct guest_mem *m, uint64_t size, unsigned flags, vs_err_t *err)
@@ -65,6 +104,8 @@ int guest_mem_map(struct guest_mem *m, uint64_t size, unsigned flags, vs_err_t *
 	} else {
 		mflags |= MAP_NORESERVE;
 	}
+	if (flags & GUEST_MEM_SHARED)
+		return shared_ram(m, size, flags & GUEST_MEM_HUGEPAGES, err);
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, mflags, -1, 0);
 	if (p == MAP_FAILED && (flags & GUEST_MEM_HUGEPAGES))
 		return vs_err(err, errno,
@@ -75,6 +116,7 @@ int guest_mem_map(struct guest_mem *m, uint64_t size, unsigned flags, vs_err_t *
 		return vs_err(err, errno, "mmap %llu MiB of guest RAM",
 			      (unsigned long long)(size >> 20));
 	adopt(m, p, size);
+	m->huge = flags & GUEST_MEM_HUGEPAGES;
 	return 0;
 }
 
@@ -105,11 +147,68 @@ int guest_mem_map_file(struct guest_mem *m, const char *path, uint64_t size, vs_
 	return 0;
 }
 
+int guest_mem_map_fd(struct guest_mem *m, int fd, uint64_t size, vs_err_t *err)
+{
+	struct stat st;
+	struct statfs sf;
+	if (fstat(fd, &st) < 0 || fstatfs(fd, &sf) < 0)
+		return vs_err(err, errno, "stat the guest RAM's fd");
+	/* only a memfd has seals to ask about (a file elsewhere: EINVAL): anything else,
+	 * a disk file, a device, would not be RAM to share */
+	if (!S_ISREG(st.st_mode) || fcntl(fd, F_GET_SEALS) < 0)
+		return vs_err(err, 0, "the guest RAM's fd is not a memfd");
+	if ((uint64_t)st.st_size != size)
+		return vs_err(err, 0, "the guest RAM's memfd is %lld bytes, the VM has %llu",
+			      (long long)st.st_size, (unsigned long long)size);
+	bool huge = sf.f_type == HUGETLBFS_MAGIC;
+	int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (own < 0)
+		return vs_err(err, errno, "dup the guest RAM's memfd");
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | (huge ? 0 : MAP_NORESERVE),
+		       own, 0);
+	if (p == MAP_FAILED) {
+		int e = errno;
+		close(own);
+		return vs_err(err, e, "mmap the guest RAM's memfd (%llu MiB)",
+			      (unsigned long long)(size >> 20));
+	}
+	adopt(m, p, size);
+	m->shared = true;
+	m->fd = own;
+	m->huge = huge;
+	return 0;
+}
+
+int guest_mem_discard(struct guest_mem *m, void *p, uint64_t len)
+{
+	return madvise(p, len, m->shared ? MADV_REMOVE : MADV_DONTNEED);
+}
+
+int guest_mem_merge(struct guest_mem *m, vs_err_t *err)
+{
+	if (m->huge)
+		return vs_err(err, 0, "--merge: KSM does not merge huge pages (drop --hugepages)");
+	if (m->shared)
+		return vs_err(err, 0,
+			      "--merge: KSM merges only private memory, not shared RAM (drop "
+			      "--shared-memory)");
+	if (madvise(m->host, m->ram_size, MADV_MERGEABLE) < 0)
+		return vs_err(err, errno,
+			      "--merge: madvise(MADV_MERGEABLE) of %llu MiB of guest RAM (a kernel "
+			      "without CONFIG_KSM?)",
+			      (unsigned long long)(m->ram_size >> 20));
+	return 0;
+}
+
 void guest_mem_unmap(struct guest_mem *m)
 {
 	if (m->host)
 		munmap(m->host, m->ram_size);
 	m->host = NULL;
+	if (m->shared)
+		close(m->fd);
+	m->shared = false;
+	m->fd = -1;
 	free((void *)m->dirty);
 	m->dirty = NULL;
 }

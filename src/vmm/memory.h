@@ -13,6 +13,9 @@
 
 /* guest_mem_map flags */
 #define GUEST_MEM_HUGEPAGES 0x1 /* 2 MiB pages from the hugetlbfs pool, reserved up front */
+/* RAM in a memfd mapped MAP_SHARED instead of anonymous memory: another process (a local
+ * migration's destination, docs/migration.md) can be handed the fd and map the same pages */
+#define GUEST_MEM_SHARED 0x2
 
 struct guest_mem {
 	uint8_t *host;	   /* ram_size bytes, MAP_NORESERVE */
@@ -22,6 +25,9 @@ struct guest_mem {
 	 * tracking is on (diff snapshots, migration): KVM's dirty log sees only the guest's
 	 * own writes. NULL: not tracking. */
 	_Atomic(uint64_t) *dirty;
+	bool huge; /* hugetlbfs pages: nothing smaller than 2 MiB can be given back */
+	bool shared; /* in a memfd (fd, ours), MAP_SHARED: GUEST_MEM_SHARED or guest_mem_map_fd */
+	int fd;
 };
 
 enum guest_region_type { GUEST_RAM = 1, GUEST_RESERVED = 2 };
@@ -44,7 +50,18 @@ int guest_mem_map(struct guest_mem *m, uint64_t size, unsigned flags, vs_err_t *
  * so pages come in on demand, every clone of one snapshot shares them through the page
  * cache, and the guest's writes stay its own (the file is never written). */
 int guest_mem_map_file(struct guest_mem *m, const char *path, uint64_t size, vs_err_t *err);
+/* Guest RAM from a memfd another VMM handed over (a local migration): MAP_SHARED, so both
+ * map the same pages; fd must be a memfd of exactly size bytes. The fd is duplicated: the
+ * caller keeps its own. */
+int guest_mem_map_fd(struct guest_mem *m, int fd, uint64_t size, vs_err_t *err);
 void guest_mem_unmap(struct guest_mem *m);
+/* Gives [p, p + len) of guest RAM back to the host (the balloon): the guest then reads
+ * zeros, or a snapshot's memory file's bytes. Shared RAM is punched out of its memfd,
+ * where MADV_DONTNEED would only drop this process's view of pages the file keeps. */
+int guest_mem_discard(struct guest_mem *m, void *p, uint64_t len);
+/* Offers guest RAM to KSM (MADV_MERGEABLE): the host's ksmd may then share identical
+ * pages across VMs, copy-on-write. Refused on huge pages, which KSM does not scan. */
+int guest_mem_merge(struct guest_mem *m, vs_err_t *err);
 
 /* Host pointer for [gpa, gpa + len) if all of it is RAM, else NULL. */
 void *guest_mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len);

@@ -33,6 +33,8 @@ static const char *const builtin_vcpu[] = {
     COMMON,   "ioctl",	    "read",	 "pread64",   "pwrite64",
     "close",  "eventfd2",   "getrandom", "epoll_ctl", "timerfd_settime",
     "openat", "newfstatat", "fstat",	 "lseek",     "fcntl",
+    /* virtio-fs: DRIVER_OK hands virtiofsd the memory table and the rings' eventfds */
+    "sendmsg",
 };
 
 static const char *const builtin_worker[] = {
@@ -44,6 +46,17 @@ static const char *const builtin_worker[] = {
     "poll",	  "ppoll",	     "io_uring_enter",
     "getrandom",  "timerfd_settime", "timerfd_gettime",
     "close",	  "fallocate",	     "lseek",
+    /* vsock: host connections accepted on its uds, the guest's to <uds>_PORT */
+    "accept4",	  "socket",	     "connect",
+    "shutdown",	  "sendmsg",	     "sendto",
+};
+
+/* The migration's sender: the socket to the destination (made by this thread, so only it
+ * holds connect), guest RAM read and sent, KVM's dirty log (ioctl), the eventfd and futex
+ * it talks to the controller with. */
+static const char *const builtin_migration[] = {
+    COMMON, "ioctl",	  "socket", "connect",	"sendmsg",    "sendto", "recvfrom", "recvmsg",
+    "read", "setsockopt", "close",  "shutdown", "getsockopt", "poll",	"ppoll",
 };
 
 /* The main thread serves the API and the event loop, joins the others and exits; with
@@ -55,6 +68,7 @@ static const char *const builtin_main[] = {
     "accept4",
     "access",
     "arch_prctl",
+    "bind",
     "clone",
     "clone3",
     "close",
@@ -70,6 +84,7 @@ static const char *const builtin_main[] = {
     "fallocate",
     "fcntl",
     "fdatasync",
+    "flock", /* the VM inventory's lock (inventory/record.c) */
     "fstat",
     "fsync",
     "ftruncate",
@@ -81,6 +96,7 @@ static const char *const builtin_main[] = {
     "io_uring_setup",
     "ioctl",
     "kill",
+    "listen",
     "lseek",
     "memfd_create",
     "mkdirat",
@@ -136,7 +152,7 @@ static const char *const builtin_main[] = {
 #endif
 };
 
-static const char *const thread_names[VMM_NTHREADS] = {"main", "vcpu", "worker"};
+static const char *const thread_names[VMM_NTHREADS] = {"main", "vcpu", "worker", "migration"};
 
 static struct {
 	bool off;
@@ -182,7 +198,8 @@ int vmm_seccomp_parse(const char *text, size_t len, struct vmm_seccomp_lists *ou
 			if (strcmp(key, thread_names[i]) == 0)
 				k = i;
 		if (k < 0) {
-			vs_err(err, 0, "seccomp filter: `%s`: not a thread (main, vcpu, worker)",
+			vs_err(err, 0,
+			       "seccomp filter: `%s`: not a thread (main, vcpu, worker, migration)",
 			       key);
 			goto out;
 		}
@@ -215,7 +232,7 @@ int vmm_seccomp_parse(const char *text, size_t len, struct vmm_seccomp_lists *ou
 		}
 	}
 	for (int k = 0; k < VMM_NTHREADS; k++)
-		if (!out->names[k]) {
+		if (!out->names[k] && k != VMM_THREAD_MIGRATION) {
 			vs_err(err, 0, "seccomp filter: no list for the %s thread",
 			       thread_names[k]);
 			goto out;
@@ -294,9 +311,11 @@ int vmm_seccomp_setup(int *argc, char **argv, vs_err_t *err)
 				if (strcmp(k, thread_names[t]) == 0)
 					cfg.violate = t;
 			if (cfg.violate < 0)
-				return vs_err(err, 0,
-					      "--test-seccomp-violation `%s`: main, vcpu or worker",
-					      k);
+				return vs_err(
+				    err, 0,
+				    "--test-seccomp-violation `%s`: main, vcpu, worker or "
+				    "migration",
+				    k);
 		} else {
 			argv[out++] = argv[i];
 		}
@@ -348,9 +367,11 @@ int vmm_seccomp_apply(enum vmm_thread kind, vs_err_t *err)
 	if (!ctx)
 		return vs_err(err, ENOMEM, "seccomp: %s thread's filter", thread_kind);
 	int r;
-	if (cfg.custom)
+	if (cfg.custom && cfg.lists.names[kind])
 		r = add_names(ctx, (const char *const *)cfg.lists.names[kind], cfg.lists.n[kind],
 			      err);
+	else if (kind == VMM_THREAD_MIGRATION)
+		r = add_names(ctx, builtin_migration, ARRAY_SIZE(builtin_migration), err);
 	else if (kind == VMM_THREAD_MAIN)
 		r = add_names(ctx, builtin_main, ARRAY_SIZE(builtin_main), err);
 	else if (kind == VMM_THREAD_VCPU)

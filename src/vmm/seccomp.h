@@ -10,7 +10,15 @@
 
 #include "base/error.h"
 
-enum vmm_thread { VMM_THREAD_MAIN, VMM_THREAD_VCPU, VMM_THREAD_WORKER, VMM_NTHREADS };
+/* MIGRATION: a migration's sender (src/vmm/migration/send.c), the one thread that talks to
+ * another host; started from the main thread, so its list is a subset of main's. */
+enum vmm_thread {
+	VMM_THREAD_MAIN,
+	VMM_THREAD_VCPU,
+	VMM_THREAD_WORKER,
+	VMM_THREAD_MIGRATION,
+	VMM_NTHREADS
+};
 
 /* The exit status of a VMM one of whose threads made a call outside its list. */
 #define VMM_EXIT_SECCOMP 6
@@ -22,7 +30,8 @@ struct vmm_seccomp_lists {
 };
 
 /* Parses a filter file: one JSON object {"main": [...], "vcpu": [...], "worker": [...]}
- * with every key present and every name a syscall of this architecture. */
+ * with those keys present and every name a syscall of this architecture; "migration" is
+ * optional (absent: the built-in list, which main's must then allow). */
 int vmm_seccomp_parse(const char *text, size_t len, struct vmm_seccomp_lists *out, vs_err_t *err);
 void vmm_seccomp_lists_free(struct vmm_seccomp_lists *l);
 

@@ -95,6 +95,10 @@ int vm_create(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size, unsi
  * mem_size bytes (guest_mem_map_file). */
 int vm_create_from_file(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size,
 			const char *mem_file, vs_err_t *err);
+/* The same with guest RAM mapped MAP_SHARED from a memfd another VMM handed over (a local
+ * migration; guest_mem_map_fd, which duplicates mem_fd). */
+int vm_create_from_fd(struct vm *vm, int kvm_fd, unsigned ncpus, uint64_t mem_size, int mem_fd,
+		      vs_err_t *err);
 /* KVM's dirty log of guest writes to RAM, for diff snapshots: on/off re-registers the
  * slots; take ORs the pages written since the last take into out (one bit per 4 KiB page
  * of host offset, guest_mem_npages bits) and clears KVM's log. */

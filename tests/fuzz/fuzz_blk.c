@@ -16,15 +16,15 @@
 #include "vmm/virtio/blk_req.h"
 #include "vmm/virtio/blk_spec.h"
 
+#include "fuzz_input.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void spec(const uint8_t *data, size_t size)
 {
-	char *s = malloc(size + 1);
+	char *s = fuzz_cstring(data, size);
 	if (!s)
 		return;
-	memcpy(s, data, size);
-	s[size] = '\0';
 	struct blk_spec sp;
 	vs_err_t err = NULL;
 	if (blk_spec_parse(s, &sp, &err) == 0) {

@@ -13,15 +13,15 @@
 #include "vmm/virtio/net_frame.h"
 #include "vmm/virtio/net_spec.h"
 
+#include "fuzz_input.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void spec(const uint8_t *data, size_t size)
 {
-	char *s = malloc(size + 1);
+	char *s = fuzz_cstring(data, size);
 	if (!s)
 		return;
-	memcpy(s, data, size);
-	s[size] = '\0';
 	struct net_spec sp;
 	vs_err_t err = NULL;
 	if (net_spec_parse(s, &sp, &err) == 0) {

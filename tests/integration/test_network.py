@@ -243,3 +243,22 @@ def test_plugin_error_message_is_one_line(sb):
     assert p.returncode != 0
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "plugin bridge" in lines[0], p.stderr
+
+
+def test_tuning_with_a_setting_runs(sb):
+    """tuning with nothing to set sits out the chain (cni_plugin_idle); given a setting, it
+    runs and the setting lands in the container's netns."""
+    sb.run("create", "n1", "--subnet", SUBNET)
+    attach(sb, "c1")
+    assert sb.in_ctr("c1", "cat /proc/sys/net/ipv4/conf/eth0/arp_ignore").stdout.strip() == "0"
+    path = os.path.join(sb.store, "networks", "n1.conflist")
+    conf = json.load(open(path))
+    (tuning,) = [p for p in conf["plugins"] if p["type"] == "tuning"]
+    tuning["sysctl"] = {"net.ipv4.conf.eth0.arp_ignore": "1"}
+    json.dump(conf, open(path, "w"))
+    attach(sb, "c2")
+    assert sb.in_ctr("c2", "cat /proc/sys/net/ipv4/conf/eth0/arp_ignore").stdout.strip() == "1"
+    sb.run("check", "n1", "c2")
+    sb.run("detach", "n1", "c2")
+    sb.run("detach", "n1", "c1")
+    assert sb.sh("ip -o link show type veth").stdout.strip() == ""

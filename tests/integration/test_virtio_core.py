@@ -3,6 +3,7 @@
 import json
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -84,12 +85,13 @@ def test_config_file_boots_the_same_machine(vessel, tmp_path):
     assert value(lines, "CMDLINE") == f"console=ttyS0 root=/dev/vda rw {words}"
     assert int(value(lines, "RAM BYTES")) < 64 << 20
 
-    config["vsock"] = {}
+    config["mmds-config"] = {}
     f.write_text(json.dumps(config))
     r = run([vessel, "vm", "run", "--config-file", str(f)], timeout=60,
             stdin=subprocess.DEVNULL)
     assert r.returncode == 1
-    assert r.stderr.strip().splitlines() == [f"vessel: {f}: vsock: not supported by vessel yet"]
+    assert r.stderr.strip().splitlines() == [
+        f"vessel: {f}: mmds-config: not supported by vessel yet"]
 
 
 def test_no_device_no_virtio_words(vessel):
@@ -193,3 +195,47 @@ def test_rng_guest_gives_the_same_lines_under_qemu_microvm():
     assert value(lines, "RNG STATUS") == "0x0f"
     assert "RNG DONE" in lines
     assert [line for line in lines if line.startswith("FAIL:")] == ["FAIL: no FADT"], detail
+
+
+def timed_rate_guest(vessel, *rng):
+    """Seconds between the guest's RNG START line and its RNG RATE line, as the host sees
+    them on the console: the reads alone, not the VMM's start or the guest's boot."""
+    proc = subprocess.Popen([vessel, "vm", "run", "--kernel", guest("virtio-rng-rate"), *rng],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    lines, start, end = [], None, None
+    try:
+        for line in proc.stdout:
+            line = line.rstrip("\r\n")
+            lines.append(line)
+            if line == "RNG START":
+                start = time.monotonic()
+            elif line.startswith("RNG RATE:"):
+                end = time.monotonic()
+        rc = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    expect(rc, lines, err)
+    # 32 requests of 512 bytes, every one answered whole
+    assert value(lines, "RNG RATE") == "32 requests, 16384 bytes, 0 short"
+    assert value(lines, "RNG STATUS") == "0x0f"
+    assert start is not None and end is not None, lines
+    return end - start
+
+
+def test_rng_rate_limit_slows_the_guest_to_the_rate(vessel):
+    """--rng bw=4K: the bucket starts full (4 KiB), the other 12 KiB come at 4 KiB/s, so
+    the reads take at least 3 s; ops=8 likewise (8 requests at once, 24 at 8/s). A slow
+    host only makes the runs longer: the bounds are the limiter's own minimum (less a
+    margin) and a loose ratio to the unlimited run, never an absolute ceiling."""
+    free = timed_rate_guest(vessel, "--rng")
+    bw = timed_rate_guest(vessel, "--rng", "bw=4K")
+    ops = timed_rate_guest(vessel, "--rng=ops=8")
+    print(f"virtio-rng 16 KiB: unlimited {free:.2f} s, bw=4K {bw:.2f} s, ops=8 {ops:.2f} s")
+    assert bw >= 2.5 and ops >= 2.5, (free, bw, ops)
+    assert bw > 3 * free and ops > 3 * free, (free, bw, ops)
+    # no ceiling here: a lost wake-up fails the guest's own wait for a request (~20 s)

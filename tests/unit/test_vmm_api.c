@@ -2,6 +2,7 @@
  * controller gets (the same config --config-file makes), the instance's states, and the
  * HTTP layer fed byte by byte. The controller is a fake that records what it is asked. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,27 @@ static int fake_snap_load(void *ctx, const struct api_snapshot_load *o, json_t *
 	return 0;
 }
 
+/* PATCH of a started VM's device: what the controller was asked; "/missing" is a file the
+ * device can't open */
+static struct {
+	int calls;
+	char kind[32];
+	unsigned index;
+} upd;
+
+static int fake_device_update(void *ctx, const struct device_kind *kind, unsigned index,
+			      json_t *body, vs_err_t *err)
+{
+	(void)ctx;
+	upd.calls++;
+	snprintf(upd.kind, sizeof(upd.kind), "%s", kind->name);
+	upd.index = index;
+	const char *path = json_string_value(json_object_get(body, "path_on_host"));
+	if (path && !strcmp(path, "/missing"))
+		return vs_err(err, ENOENT, "path_on_host: open `/missing`");
+	return 0;
+}
+
 static struct fake fake;
 static struct api *api;
 static char kernel[] = "/tmp/vessel-unit-api-XXXXXX";
@@ -106,8 +128,10 @@ static void setup(void)
 {
 	memset(&fake, 0, sizeof(fake));
 	memset(&snap, 0, sizeof(snap));
-	const struct api_controller ops = {&fake,    fake_start,       fake_pause,    fake_resume,
-					   fake_cad, fake_snap_create, fake_snap_load};
+	memset(&upd, 0, sizeof(upd));
+	const struct api_controller ops = {&fake,	   fake_start,	      fake_pause,
+					   fake_resume,	   fake_cad,	      fake_snap_create,
+					   fake_snap_load, fake_device_update};
 	vs_err_t err = NULL;
 	api = api_new("unit", &ops, &err);
 	cr_assert(api);
@@ -271,17 +295,20 @@ Test(api, bodies_are_checked_before_anything_changes)
 		     "{\"drive_id\": \"b\", \"path_on_host\": \"/x\", "
 		     "\"is_root_device\": false}",
 		     "drive_id");
-	expect_fault("PUT", "/boot-source", "{\"kernel_image_path\": \"/nonexistent\"}",
+	expect_fault("PUT", "/boot-source",
+		     "{\"kernel_image_path\": \"/proc/vessel-no-such-kernel\"}",
 		     "kernel_image_path");
 	char *out = NULL;
 	cr_assert_eq(call("GET", "/vm/config", NULL, &out), 200);
 	cr_assert(!strstr(out, "boot-source"), "%s", out);
 	free(out);
-	/* a refused boot source leaves the one before */
+	/*/* a refused boot source leaves the one before (a path in /proc: nothing can make it, as
+	 * a stray /nonexistent directory made the earlier "/nonexistent" readable) */
 	char body[256];
 	snprintf(body, sizeof(body), "{\"kernel_image_path\": \"%s\"}", kernel);
 	cr_assert_eq(call("PUT", "/boot-source", body, NULL), 204);
-	expect_fault("PUT", "/boot-source", "{\"kernel_image_path\": \"/nonexistent\"}",
+	expect_fault("PUT", "/boot-source",
+		     "{\"kernel_image_path\": \"/proc/vessel-no-such-kernel\"}",
 		     "kernel_image_path");
 	expect_fault("PUT", "/boot-source", "{\"boot_args\": \"x\"}", "kernel_image_path");
 	cr_assert_eq(call("GET", "/vm/config", NULL, &out), 200);
@@ -431,4 +458,77 @@ Test(api, snapshot_load_after_configuring_is_refused)
 		     "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\"}",
 		     "configured already");
 	cr_assert_eq(snap.loads, 0);
+}
+
+Test(api, patch_of_a_device_goes_to_the_built_one_and_into_the_description)
+{
+	char body[256];
+	snprintf(body, sizeof(body), "{\"kernel_image_path\": \"%s\"}", kernel);
+	cr_assert_eq(call("PUT", "/boot-source", body, NULL), 204);
+	const char *data = "{\"drive_id\": \"data\", \"path_on_host\": \"/d.img\", "
+			   "\"is_root_device\": false, \"rate_limiter\": {\"bandwidth\": "
+			   "{\"size\": 1000, \"refill_time\": 100}, \"ops\": {\"size\": 10, "
+			   "\"refill_time\": 1000}}}";
+	cr_assert_eq(call("PUT", "/drives/data", data, NULL), 204);
+	cr_assert_eq(call("PUT", "/drives/root",
+			  "{\"drive_id\": \"root\", \"path_on_host\": \"/r.img\", "
+			  "\"is_root_device\": true}",
+			  NULL),
+		     204);
+	cr_assert_eq(call("PUT", "/network-interfaces/eth0",
+			  "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}", NULL),
+		     204);
+	/* Firecracker's rule: PATCH is for a started microVM */
+	expect_fault("PATCH", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"/e\"}",
+		     "not started");
+	cr_assert_eq(call("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", NULL), 204);
+	expect_fault("PATCH", "/drives/nothere",
+		     "{\"drive_id\": \"nothere\", \"path_on_host\": \"/e\"}", "no drive `nothere`");
+	expect_fault("PATCH", "/drives/data", "{\"drive_id\": \"root\", \"path_on_host\": \"/e\"}",
+		     "drive_id");
+	expect_fault("PATCH", "/drives/data",
+		     "{\"drive_id\": \"data\", \"path_on_host\": \"/missing\"}", "path_on_host");
+	cr_assert_eq(upd.calls, 1);
+	/* data is the second drive built: the root drive is vda */
+	cr_assert_str_eq(upd.kind, "drive");
+	cr_assert_eq(upd.index, 1);
+	cr_assert_eq(call("PATCH", "/drives/data",
+			  "{\"drive_id\": \"data\", \"path_on_host\": \"/e.img\", "
+			  "\"rate_limiter\": {\"ops\": {\"size\": 0, \"refill_time\": 0}}}",
+			  NULL),
+		     204);
+	cr_assert_eq(upd.calls, 2);
+	cr_assert_eq(call("PATCH", "/drives/root",
+			  "{\"drive_id\": \"root\", \"rate_limiter\": {\"bandwidth\": null}}",
+			  NULL),
+		     204);
+	cr_assert_eq(upd.index, 0);
+	cr_assert_eq(call("PATCH", "/network-interfaces/eth0",
+			  "{\"iface_id\": \"eth0\", \"tx_rate_limiter\": {\"bandwidth\": "
+			  "{\"size\": 5, \"refill_time\": 7}}}",
+			  NULL),
+		     204);
+	cr_assert_str_eq(upd.kind, "network-interface");
+	cr_assert_eq(upd.index, 0);
+	char *out = NULL;
+	cr_assert_eq(call("GET", "/vm/config", NULL, &out), 200);
+	json_t *cfg = json_loads(out, 0, NULL);
+	free(out);
+	cr_assert(cfg);
+	json_t *d0 = json_array_get(json_object_get(cfg, "drives"), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(d0, "path_on_host")), "/e.img",
+			 "the refused /missing left no trace, the accepted path is kept");
+	json_t *rl = json_object_get(d0, "rate_limiter");
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(rl, "bandwidth"), "size")),
+		     1000, "a bucket the PATCH left out stays");
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(rl, "ops"), "size")), 0);
+	json_t *d1 = json_array_get(json_object_get(cfg, "drives"), 1);
+	cr_assert_null(json_object_get(json_object_get(d1, "rate_limiter"), "bandwidth"),
+		       "null is not given");
+	json_t *n0 = json_array_get(json_object_get(cfg, "network-interfaces"), 0);
+	cr_assert_eq(json_integer_value(json_object_get(
+			 json_object_get(json_object_get(n0, "tx_rate_limiter"), "bandwidth"),
+			 "refill_time")),
+		     7);
+	json_decref(cfg);
 }

@@ -9,6 +9,7 @@
 #include "vmm/exit_status.h"
 #include "vmm/virtio/blk_spec.h"
 #include "vmm/virtio/net_spec.h"
+#include "vmm/virtio/rng_spec.h"
 
 struct parsed {
 	struct vm_config c;
@@ -119,7 +120,8 @@ Test(options, device_flags_come_from_the_table_parsed_in_order)
 	cr_assert_str_eq(n->tap, "t0");
 	cr_assert(n->has_mac);
 	cr_assert_eq(p.c.devices[1].kind, kind("--rng"));
-	cr_assert_null(p.c.devices[1].config);
+	const struct rng_spec *r = p.c.devices[1].config;
+	cr_assert(rl_unlimited(&r->rl), "a bare --rng is unlimited");
 	const struct blk_spec *a = p.c.devices[2].config, *b = p.c.devices[3].config;
 	cr_assert_str_eq(a->path, "/a.img");
 	cr_assert(a->ro);
@@ -261,10 +263,13 @@ Test(config_file, errors_name_the_field)
 	expect_json_error("{}", "boot-source: is required (an object)");
 	expect_json_error("{\"boot-source\": {}}",
 			  "boot-source.kernel_image_path: is required (a string)");
-	expect_json_error("{" BOOT ", \"vsock\": {}}", "vsock: not supported by vessel yet");
+	expect_json_error("{" BOOT ", \"mmds-config\": {}}",
+			  "mmds-config: not supported by vessel yet");
+	expect_json_error("{" BOOT ", \"vsock\": {}}",
+			  "vsock: guest_cid: is required (an integer)");
 	expect_json_error("{" BOOT ", \"disks\": []}",
 			  "disks: unknown member (boot-source, machine-config, drives, "
-			  "network-interfaces, entropy)");
+			  "network-interfaces, entropy, vsock, balloon, fs)");
 	expect_json_error("{" BOOT
 			  ", \"machine-config\": {\"vcpu_count\": 0, \"mem_size_mib\": 1}}",
 			  "machine-config.vcpu_count: must be an integer from 1 to 4096");
@@ -296,8 +301,79 @@ Test(config_file, errors_name_the_field)
 	expect_json_error("{" BOOT ", \"network-interfaces\": [{\"iface_id\": \"e\", "
 			  "\"host_dev_name\": \"t\", \"mtu\": 9000}]}",
 			  "network-interfaces[0]: mtu: not supported yet (the guest uses 1500)");
-	expect_json_error("{" BOOT ", \"entropy\": {\"rate_limiter\": {}}}",
-			  "entropy: rate_limiter: not supported yet for entropy");
+	expect_json_error("{" BOOT ", \"entropy\": {\"rate_limiter\": {\"ops\": "
+			  "{\"size\": 10}}}}",
+			  "entropy: rate_limiter.ops.refill_time: is required (an integer)");
+	expect_json_error("{" BOOT ", \"entropy\": {\"bytes\": 1}}",
+			  "entropy: bytes: unknown or unsupported member");
+}
+
+Test(config_file, entropy_takes_firecrackers_rate_limiter)
+{
+	struct vm_config c;
+	vs_err_t err = NULL;
+	cr_assert_eq(from_json(&c,
+			       "{" BOOT ", \"entropy\": {\"rate_limiter\": {\"bandwidth\": "
+			       "{\"size\": 4096, \"refill_time\": 1000}, \"ops\": {\"size\": 8, "
+			       "\"one_time_burst\": 2, \"refill_time\": 500}}}}",
+			       &err),
+		     0, "%s", err ? err->msg : "");
+	cr_assert_eq(c.ndevices, 1);
+	const struct rng_spec *r = c.devices[0].config;
+	cr_assert_eq(r->rl.bw.size, 4096);
+	cr_assert_eq(r->rl.bw.refill_time_ms, 1000);
+	cr_assert_eq(r->rl.ops.size, 8);
+	cr_assert_eq(r->rl.ops.one_time_burst, 2);
+	cr_assert_eq(r->rl.ops.refill_time_ms, 500);
+	vm_config_free(&c);
+}
+
+/* --rng stays a switch, and takes a spec as --rng=SPEC or as the next word when that word
+ * starts with one of its keys (--disk and --net take theirs always). */
+Test(options, rng_takes_an_optional_rate_spec)
+{
+	struct parsed p;
+	vs_err_t err = NULL;
+	char *argv[] = {"run", "--rng", "bw=4K,ops=10", "--disk", "/a.img", NULL};
+	cr_assert_eq(parse(&p, &err, 5, argv), 0, "%s", err ? err->msg : "");
+	cr_assert_eq(p.c.ndevices, 2);
+	const struct rng_spec *r = p.c.devices[0].config;
+	cr_assert_eq(r->rl.bw.size, 4096);
+	cr_assert_eq(r->rl.ops.size, 10);
+	cr_assert_str_eq(p.c.devices[0].origin, "--rng bw=4K,ops=10");
+	cr_assert_eq(p.c.devices[1].kind, kind("--disk"));
+	vm_config_free(&p.c);
+
+	char *eq[] = {"run", "--rng=ops_burst=3,ops=1", NULL};
+	cr_assert_eq(parse(&p, &err, 2, eq), 0, "%s", err ? err->msg : "");
+	r = p.c.devices[0].config;
+	cr_assert_eq(r->rl.ops.size, 1);
+	cr_assert_eq(r->rl.ops.one_time_burst, 3);
+	cr_assert(tb_unlimited(&r->rl.bw));
+	vm_config_free(&p.c);
+
+	char *twice[] = {"run", "--rng", "--rng", "bw=1M", NULL};
+	cr_assert_eq(parse(&p, &err, 4, twice), -1);
+	cr_assert_str_eq(err->msg, "--rng bw=1M: the VM has its entropy device already");
+	vs_err_free(&err);
+	vm_config_free(&p.c);
+
+	static const char *const bad[][2] = {
+	    {"bw=fast", "--rng bw=fast: bw: not a rate"},
+	    {"ops=0", "--rng ops=0: ops: must be above 0 (leave it out for no limit)"},
+	    {"ops_burst=5", "--rng ops_burst=5: ops_burst: needs ops="},
+	    {"bw=1K,iops=3",
+	     "--rng bw=1K,iops=3: iops: unknown option (bw=, ops=, bw_burst=, ops_burst=)"},
+	    {"bw=1K,ro", "--rng bw=1K,ro: `ro`: expected KEY=VALUE (bw=, ops=, bw_burst=, "
+			 "ops_burst=)"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *argv2[] = {"run", "--rng", (char *)bad[i][0], NULL};
+		cr_assert_eq(parse(&p, &err, 3, argv2), -1, "%s", bad[i][0]);
+		cr_assert_str_eq(err->msg, bad[i][1]);
+		vs_err_free(&err);
+		vm_config_free(&p.c);
+	}
 }
 
 Test(config_file, from_the_command_line_with_options_after_it)
@@ -337,4 +413,99 @@ Test(config_file, a_control_character_is_refused_before_it_reaches_a_message)
 			  "drives[0].drive_id: a control character in a string");
 	expect_json_error("{\"boot-source\": {\"kernel_image_path\": \"/k\", \"x\\u0001\": 1}}",
 			  "boot-source: a control character in a key");
+}
+
+/* PATCH bodies of a started VM's devices (Firecracker's PartialDrive and
+ * PartialNetworkInterface): a bucket given replaces the device's, one left out stays. */
+static json_t *obj(const char *text)
+{
+	json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+	cr_assert(j, "%s", text);
+	return j;
+}
+
+Test(config_patch, partial_drive)
+{
+	vs_err_t err = NULL;
+	struct blk_patch p;
+	json_t *j = obj("{\"drive_id\": \"d\", \"path_on_host\": \"/n.img\", \"rate_limiter\": "
+			"{\"ops\": {\"size\": 10, \"refill_time\": 1000, \"one_time_burst\": 3}}}");
+	cr_assert_eq(blk_patch_from_json(j, &p, &err), 0, "%s", err ? err->msg : "");
+	cr_assert_str_eq(p.path, "/n.img");
+	cr_assert(p.has_rl && p.rl.ops_set && !p.rl.bw_set);
+	struct rate_limiter rl;
+	rl_init(&rl);
+	tb_init(&rl.bw, 4096, 0, 100);
+	rl_patch_apply(&rl, &p.rl);
+	cr_assert_eq(rl.bw.size, 4096, "the bucket left out stays");
+	cr_assert_eq(rl.ops.size, 10);
+	cr_assert_eq(rl.ops.one_time_burst, 3);
+	json_decref(j);
+	j = obj("{\"drive_id\": \"d\", \"rate_limiter\": {\"bandwidth\": {\"size\": 0, "
+		"\"refill_time\": 0}}}");
+	cr_assert_eq(blk_patch_from_json(j, &p, &err), 0, "%s", err ? err->msg : "");
+	cr_assert_null(p.path);
+	rl_patch_apply(&rl, &p.rl);
+	cr_assert(tb_unlimited(&rl.bw), "size 0: no limit");
+	json_decref(j);
+
+	const char *bad[][2] = {
+	    {"{\"drive_id\": \"d\"}", "nothing to change"},
+	    {"{\"path_on_host\": \"/x\"}", "drive_id"},
+	    {"{\"drive_id\": \"d\", \"path_on_host\": \"\"}", "path_on_host"},
+	    {"{\"drive_id\": \"d\", \"path_on_host\": 3}", "path_on_host"},
+	    {"{\"drive_id\": \"d\", \"is_read_only\": true}", "is_read_only"},
+	    {"{\"drive_id\": \"d\", \"rate_limiter\": {\"bandwidth\": {\"size\": 5}}}",
+	     "rate_limiter.bandwidth.refill_time"},
+	    {"{\"drive_id\": \"d\", \"rate_limiter\": 1}", "rate_limiter"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		j = obj(bad[i][0]);
+		cr_assert_eq(blk_patch_from_json(j, &p, &err), -1, "%s", bad[i][0]);
+		cr_assert(strstr(err->msg, bad[i][1]), "%s: %s", bad[i][0], err->msg);
+		vs_err_free(&err);
+		json_decref(j);
+	}
+}
+
+Test(config_patch, partial_network_interface)
+{
+	vs_err_t err = NULL;
+	struct net_patch p;
+	json_t *j = obj("{\"iface_id\": \"eth0\", \"tx_rate_limiter\": {\"bandwidth\": "
+			"{\"size\": 100, \"refill_time\": 10}}}");
+	cr_assert_eq(net_patch_from_json(j, &p, &err), 0, "%s", err ? err->msg : "");
+	cr_assert(p.has_tx && !p.has_rx && p.tx.bw_set && !p.tx.ops_set);
+	cr_assert_eq(p.tx.rl.bw.size, 100);
+	json_decref(j);
+	const char *bad[][2] = {
+	    {"{\"iface_id\": \"eth0\"}", "nothing to change"},
+	    {"{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap1\"}", "host_dev_name"},
+	    {"{\"iface_id\": \"eth0\", \"rx_rate_limiter\": {\"ops\": {\"refill_time\": 1}}}",
+	     "rx_rate_limiter.ops.size"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		j = obj(bad[i][0]);
+		cr_assert_eq(net_patch_from_json(j, &p, &err), -1, "%s", bad[i][0]);
+		cr_assert(strstr(err->msg, bad[i][1]), "%s: %s", bad[i][0], err->msg);
+		vs_err_free(&err);
+		json_decref(j);
+	}
+}
+
+Test(config_file, rx_rate_limiter_alone_leaves_transmit_free)
+{
+	struct vm_config c;
+	vs_err_t err = NULL;
+	cr_assert_eq(from_json(&c,
+			       "{\"boot-source\": {\"kernel_image_path\": \"/k\"}, "
+			       "\"network-interfaces\": [{\"iface_id\": \"e\", \"host_dev_name\": "
+			       "\"tap0\", \"rx_rate_limiter\": {\"bandwidth\": {\"size\": 9, "
+			       "\"refill_time\": 9}}}]}",
+			       &err),
+		     0, "%s", err ? err->msg : "");
+	const struct net_spec *n = c.devices[0].config;
+	cr_assert_eq(n->rl.bw.size, 9);
+	cr_assert(n->has_tx_rl && rl_unlimited(&n->tx_rl), "Firecracker's rx limiter is rx's only");
+	vm_config_free(&c);
 }

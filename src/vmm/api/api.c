@@ -187,3 +187,10 @@ int api_boot_config_file(struct api *a, const char *path, vs_err_t *err)
 	a->state = API_RUNNING;
 	return 0;
 }
+
+void api_adopt_running(struct api *a, json_t *doc)
+{
+	json_decref(a->doc);
+	a->doc = doc;
+	a->state = API_RUNNING;
+}

@@ -19,9 +19,11 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/error.h"
 #include "vmm/config.h"
+#include "vmm/device.h"
 
 struct loop;
 
@@ -44,6 +46,21 @@ struct api_snapshot_load {
 	size_t nnet;
 };
 
+/* PUT /migrate (vessel's own): where to, and when to switch (docs/migration.md). */
+struct api_migrate {
+	const char *url;
+	unsigned downtime_ms, timeout_s;
+	bool force; /* on_timeout: force the switch instead of cancelling */
+	bool local; /* hand over the RAM's memfd instead of copying RAM */
+};
+
+/* A running VM's balloon: a new target, a new statistics interval, or its statistics. */
+enum { API_BALLOON_TARGET, API_BALLOON_STATS_INTERVAL, API_BALLOON_STATS };
+struct api_balloon_op {
+	int what;
+	uint32_t value; /* MiB, or seconds */
+};
+
 /* What the API asks of the controller. Each returns 0, or -1 with err (the reason goes
  * to the client as a 400's fault_message). */
 struct api_controller {
@@ -60,6 +77,17 @@ struct api_controller {
 	 * gets the snapshot's description, with the overrides, for the API to keep */
 	int (*snapshot_load)(void *ctx, const struct api_snapshot_load *o, json_t **doc,
 			     vs_err_t *err);
+	/* PATCH of a device of the started VM: the index-th device of kind (its place among
+	 * the description's devices of that kind) takes the body (its id checked already) */
+	int (*device_update)(void *ctx, const struct device_kind *kind, unsigned index,
+			     json_t *body, vs_err_t *err);
+	/* the VM runs: start migrating it (a worker does; this returns at once) */
+	int (*migrate)(void *ctx, const struct api_migrate *o, const char *config_json,
+		       vs_err_t *err);
+	/* the last migration's status (new reference), NULL if none was started */
+	json_t *(*migrate_status)(void *ctx);
+	/* API_BALLOON_STATS sets *stats (Firecracker's BalloonStats) */
+	int (*balloon)(void *ctx, const struct api_balloon_op *op, json_t **stats, vs_err_t *err);
 };
 
 enum api_state { API_NOT_STARTED, API_RUNNING, API_PAUSED };
@@ -70,6 +98,10 @@ struct api;
 struct api *api_new(const char *id, const struct api_controller *ctl, vs_err_t *err);
 void api_free(struct api *a);
 enum api_state api_state(const struct api *a);
+
+/* The instance runs a VM the controller got elsewhere (a migration's), described by doc
+ * (taken). */
+void api_adopt_running(struct api *a, json_t *doc);
 
 /* A Firecracker config file (--config-file) as the description, then InstanceStart. */
 int api_boot_config_file(struct api *a, const char *path, vs_err_t *err);

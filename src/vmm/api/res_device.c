@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "base/json.h"
 #include "base/util.h"
 #include "vmm/api/resources.h"
 
@@ -100,6 +101,64 @@ int res_device_put(struct api *a, const struct api_request *q, struct api_respon
 	return 0;
 }
 
+/* The description after a PATCH: the entry takes the body's members; a rate limiter's
+ * buckets are replaced one by one (a bucket the body leaves out stays). null is "not
+ * given", at either level, as the config code reads it. */
+static int merge_patch(json_t *entry, json_t *body, vs_err_t *err)
+{
+	const char *key, *sub;
+	json_t *v, *w;
+	json_object_foreach(body, key, v)
+	{
+		if (json_is_null(v))
+			continue;
+		if (!json_is_object(v)) {
+			if (json_object_set(entry, key, v))
+				return vs_err(err, ENOMEM, "%s", key);
+			continue;
+		}
+		json_t *old = json_object_get(entry, key);
+		if (!json_is_object(old) &&
+		    (!(old = json_object()) || json_object_set_new(entry, key, old)))
+			return vs_err(err, ENOMEM, "%s", key);
+		json_object_foreach(v, sub, w)
+		{
+			if (!json_is_null(w) && json_object_set(old, sub, w))
+				return vs_err(err, ENOMEM, "%s", key);
+		}
+	}
+	return 0;
+}
+
+/* Where the description's k->json_key[j] is among the VM's devices of kind k: the config
+ * code orders them (the root drive first, as vda), the builder keeps that order. */
+static int built_index(json_t *doc, const struct device_kind *k, size_t j, unsigned *out,
+		       vs_err_t *err)
+{
+	struct vm_config c;
+	vm_config_init(&c);
+	cleanup_free char *origin = vjson_index(k->json_key, j);
+	int r = origin ? vm_config_from_json_partial(&c, doc, err)
+		       : vs_err(err, ENOMEM, "%s", k->name);
+	unsigned n = 0;
+	for (unsigned i = 0; r == 0 && i < c.ndevices; i++) {
+		if (c.devices[i].kind != k)
+			continue;
+		if (!strcmp(c.devices[i].origin, origin)) {
+			*out = n;
+			break;
+		}
+		n++;
+	}
+	if (r == 0 && n == vm_config_count(&c, k))
+		r = vs_err(err, 0, "%s: not among the microVM's devices", origin);
+	vm_config_free(&c);
+	return r;
+}
+
+/* Firecracker's PATCH of a drive (path_on_host, rate_limiter) or of an interface (its rate
+ * limiters) on a started microVM, running or paused; before InstanceStart, as Firecracker,
+ * it is refused (PUT the whole object instead). */
 int res_device_patch(struct api *a, const struct api_request *q, struct api_response *r,
 		     vs_err_t *err)
 {
@@ -113,11 +172,26 @@ int res_device_patch(struct api *a, const struct api_request *q, struct api_resp
 		return -1;
 	if (key && same_id(q, key, err) < 0)
 		return -1;
-	if (find(json_object_get(a->doc, k->json_key), key, q->id) < 0)
+	ssize_t i = find(json_object_get(a->doc, k->json_key), key, q->id);
+	if (i < 0)
 		return vs_err(err, 0, "%s: no %s `%s` was configured", key, k->name, q->id);
-	(void)r;
-	return vs_err(err, 0,
-		      "PATCH %s: changing a %s of a running microVM is not supported by vessel "
-		      "yet",
-		      k->api_path, k->name);
+	if (!a->ctl.device_update)
+		return vs_err(err, 0, "%s: not supported by this instance", what);
+	unsigned index = 0;
+	if (built_index(a->doc, k, (size_t)i, &index, err) < 0)
+		return -1;
+	json_t *next = json_deep_copy(a->doc);
+	if (!next)
+		return vs_err(err, ENOMEM, "%s", k->name);
+	json_t *entry = json_array_get(json_object_get(next, k->json_key), (size_t)i);
+	/* the description first: once the device has changed, nothing may fail */
+	if (merge_patch(entry, q->body, err) < 0 ||
+	    a->ctl.device_update(a->ctl.ctx, k, index, q->body, err) < 0) {
+		json_decref(next);
+		return -1;
+	}
+	json_decref(a->doc);
+	a->doc = next;
+	api_ok_empty(r);
+	return 0;
 }

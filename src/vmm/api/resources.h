@@ -86,9 +86,23 @@ int res_logger_put(struct api *a, const struct api_request *q, struct api_respon
 int res_metrics_put(struct api *a, const struct api_request *q, struct api_response *r,
 		    vs_err_t *err);
 int res_metrics_flush(struct api *a, vs_err_t *err);
+int res_balloon_put(struct api *a, const struct api_request *q, struct api_response *r,
+		    vs_err_t *err);
+int res_balloon_get(struct api *a, const struct api_request *q, struct api_response *r,
+		    vs_err_t *err);
+int res_balloon_patch(struct api *a, const struct api_request *q, struct api_response *r,
+		      vs_err_t *err);
+int res_balloon_stats_get(struct api *a, const struct api_request *q, struct api_response *r,
+			  vs_err_t *err);
+int res_balloon_stats_patch(struct api *a, const struct api_request *q, struct api_response *r,
+			    vs_err_t *err);
 int res_snapshot_create(struct api *a, const struct api_request *q, struct api_response *r,
 			vs_err_t *err);
 int res_snapshot_load(struct api *a, const struct api_request *q, struct api_response *r,
 		      vs_err_t *err);
+int res_migrate_put(struct api *a, const struct api_request *q, struct api_response *r,
+		    vs_err_t *err);
+int res_migrate_get(struct api *a, const struct api_request *q, struct api_response *r,
+		    vs_err_t *err);
 
 #endif

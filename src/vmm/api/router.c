@@ -20,6 +20,13 @@ static const struct api_route routes[] = {
     {"PUT", "/metrics", res_metrics_put, true, NULL},
     {"PUT", "/snapshot/create", res_snapshot_create, true, NULL},
     {"PUT", "/snapshot/load", res_snapshot_load, true, NULL},
+    {"PUT", "/migrate", res_migrate_put, true, NULL},
+    {"GET", "/migrate", res_migrate_get, false, NULL},
+    {"PUT", "/balloon", res_balloon_put, true, NULL},
+    {"GET", "/balloon", res_balloon_get, false, NULL},
+    {"PATCH", "/balloon", res_balloon_patch, true, NULL},
+    {"GET", "/balloon/statistics", res_balloon_stats_get, false, NULL},
+    {"PATCH", "/balloon/statistics", res_balloon_stats_patch, true, NULL},
 };
 
 /* Whether path matches pattern; a {name} segment takes one non-empty segment into id. */

@@ -6,10 +6,13 @@
 #include <string.h>
 
 #include "vmm/devices/vmgenid.h"
+#include "vmm/virtio/balloon.h"
 #include "vmm/virtio/blk.h"
+#include "vmm/virtio/fs.h"
 #include "vmm/virtio/net.h"
 #include "vmm/virtio/rng.h"
 #include "vmm/virtio/virtio.h"
+#include "vmm/virtio/vsock.h"
 #include "vmm/vm.h"
 
 /* One row per kind, in build order (see device.h). */
@@ -17,6 +20,9 @@ const struct device_kind *const device_kinds[] = {
     &virtio_blk_kind, /* --disk, /drives */
     &virtio_net_kind, /* --net, /network-interfaces */
     &virtio_rng_kind, /* --rng, /entropy */
+    &virtio_vsock_kind, /* --vsock, /vsock */
+    &virtio_balloon_kind, /* --balloon, /balloon */
+    &virtio_fs_kind,  /* --fs (vhost-user to virtiofsd) */
     &serial_kind,     /* COM1 */
     &i8042_kind,      /* reset through the keyboard controller */
     &rtc_kind,	      /* CMOS clock */
@@ -65,6 +71,19 @@ void *device_find(const struct vm *vm, const struct device_kind *kind)
 		if (d->kind == kind)
 			return d->state;
 	return NULL;
+}
+
+int device_update(struct vm *vm, const struct device_kind *kind, unsigned index, json_t *body,
+		  vs_err_t *err)
+{
+	if (!kind->update)
+		return vs_err(err, 0, "a %s can't be changed once the microVM is started",
+			      kind->name);
+	unsigned n = 0;
+	for (struct vm_device *d = vm->devices; d; d = d->next)
+		if (d->kind == kind && n++ == index)
+			return kind->update(d->state, body, err);
+	return vs_err(err, 0, "the microVM has no %s number %u", kind->name, index + 1);
 }
 
 void devices_free(struct vm *vm)

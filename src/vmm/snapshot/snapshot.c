@@ -3,11 +3,17 @@
 #include "vmm/snapshot/snapshot.h"
 
 #include <errno.h>
+#include <linux/kvm.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
+#include "base/util.h"
+#include "vmm/boot/cpu.h"
 #include "vmm/device.h"
+#include "vmm/snapshot/cpu_compat.h"
 #include "vmm/snapshot/device_state.h"
 #include "vmm/snapshot/kvm_state.h"
 #include "vmm/snapshot/mem_file.h"
@@ -78,6 +84,19 @@ static int write_memory(struct vm *vm, enum snapshot_type type, const char *path
 	return rc;
 }
 
+/* The state file's sections, in a writer: the config, the VM's chips and clock, each
+ * vCPU, each device. */
+static int write_state(struct vm *vm, const char *config_json, struct snap_writer *w, vs_err_t *err)
+{
+	if (snap_writer_add(w, SNAP_CONFIG_SECTION, 0, config_json, strlen(config_json), err) < 0 ||
+	    kvm_state_save_vm(vm, w, err) < 0)
+		return -1;
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		if (kvm_state_save_vcpu(&vm->vcpus[i], w, err) < 0)
+			return -1;
+	return device_state_save(vm, w, err);
+}
+
 int snapshot_create(struct vm *vm, const char *config_json, enum snapshot_type type,
 		    const char *state_path, const char *mem_path, vs_err_t *err)
 {
@@ -86,14 +105,7 @@ int snapshot_create(struct vm *vm, const char *config_json, enum snapshot_type t
 		return -1;
 	struct snap_writer w = {0};
 	int rc = -1;
-	if (snap_writer_add(&w, SNAP_CONFIG_SECTION, 0, config_json, strlen(config_json), err) <
-		0 ||
-	    kvm_state_save_vm(vm, &w, err) < 0)
-		goto out;
-	for (unsigned i = 0; i < vm->ncpus; i++)
-		if (kvm_state_save_vcpu(&vm->vcpus[i], &w, err) < 0)
-			goto out;
-	if (device_state_save(vm, &w, err) < 0)
+	if (write_state(vm, config_json, &w, err) < 0)
 		goto out;
 	if (write_memory(vm, type, mem_path, err) < 0)
 		goto out;
@@ -103,9 +115,45 @@ out:
 	return rc;
 }
 
+int snapshot_check(const struct vm *vm, vs_err_t *err)
+{
+	return device_check_snapshot(vm, err);
+}
+
+int snapshot_save_state(struct vm *vm, const char *config_json, uint8_t **out, size_t *len,
+			vs_err_t *err)
+{
+	if (device_check_snapshot(vm, err) < 0)
+		return -1;
+	struct snap_writer w = {0};
+	int rc = -1;
+	if (write_state(vm, config_json, &w, err) == 0)
+		rc = snap_writer_finish(&w, out, len, err);
+	snap_writer_release(&w);
+	return rc;
+}
+
 int snapshot_merge_memory(const char *base, const char *diff, vs_err_t *err)
 {
 	return mem_file_merge(base, diff, err);
+}
+
+/* The config section of a parsed state file, as JSON; what names the file in errors. */
+static int open_config(struct snapshot *s, const char *what, vs_err_t *err)
+{
+	const struct snap_section *c = snap_find(&s->file, SNAP_CONFIG_SECTION, 0);
+	if (!c)
+		return vs_err(err, 0, "%s has no config section", what);
+	if (c->len > SNAP_CONFIG_MAX)
+		return vs_err(err, 0, "%s: config section of %zu bytes", what, c->len);
+	json_error_t je;
+	s->config = json_loadb((const char *)c->data, c->len, JSON_REJECT_DUPLICATES, &je);
+	if (!s->config || !json_is_object(s->config))
+		return vs_err(err, 0, "%s: config section is not a JSON object (%s)", what,
+			      s->config ? "another JSON value" : je.text);
+	/* every vCPU's registers are checked by KVM as they are set; what can be known now
+	 * (the count of devices) is checked by the restore before it touches a device */
+	return 0;
 }
 
 int snapshot_open(const char *state_path, struct snapshot *s, vs_err_t *err)
@@ -113,28 +161,23 @@ int snapshot_open(const char *state_path, struct snapshot *s, vs_err_t *err)
 	*s = (struct snapshot){0};
 	if (snap_read_file(state_path, &s->file, err) < 0)
 		return -1; /* it names the file */
-	const struct snap_section *c = snap_find(&s->file, SNAP_CONFIG_SECTION, 0);
-	if (!c) {
-		vs_err(err, 0, "state file `%s` has no config section", state_path);
-		goto fail;
+	char what[4200];
+	snprintf(what, sizeof(what), "state file `%s`", state_path);
+	if (open_config(s, what, err) < 0) {
+		snapshot_close(s);
+		return -1;
 	}
-	if (c->len > SNAP_CONFIG_MAX) {
-		vs_err(err, 0, "state file `%s`: config section of %zu bytes", state_path, c->len);
-		goto fail;
-	}
-	json_error_t je;
-	s->config = json_loadb((const char *)c->data, c->len, JSON_REJECT_DUPLICATES, &je);
-	if (!s->config || !json_is_object(s->config)) {
-		vs_err(err, 0, "state file `%s`: config section is not a JSON object (%s)",
-		       state_path, s->config ? "another JSON value" : je.text);
-		goto fail;
-	}
-	/* every vCPU's registers are checked by KVM as they are set; what can be known now
-	 * (the count of devices) is checked by the restore before it touches a device */
 	return 0;
-fail:
-	snapshot_close(s);
-	return -1;
+}
+
+int snapshot_open_bytes(const void *buf, size_t len, struct snapshot *s, vs_err_t *err)
+{
+	*s = (struct snapshot){0};
+	if (snap_parse(buf, len, &s->file, err) < 0 || open_config(s, "state", err) < 0) {
+		snapshot_close(s);
+		return -1;
+	}
+	return 0;
 }
 
 void snapshot_close(struct snapshot *s)
@@ -142,6 +185,52 @@ void snapshot_close(struct snapshot *s)
 	json_decref(s->config);
 	snap_file_release(&s->file);
 	*s = (struct snapshot){0};
+}
+
+int snapshot_check_cpu(const struct snapshot *s, vs_err_t *err)
+{
+	unsigned ncpus = 0;
+	while (snap_find(&s->file, "vcpu.cpuid", ncpus))
+		ncpus++;
+	if (ncpus == 0)
+		return vs_err(err, 0, "state file has no vcpu.cpuid[0]");
+	cleanup_close int kvm_fd = -1;
+	if (vm_open_kvm(&kvm_fd, err) < 0)
+		return -1;
+	cleanup_free struct kvm_cpuid2 *sup = cpu_supported_cpuid(kvm_fd, err);
+	if (!sup)
+		return -1;
+	size_t cap = sup->nent + 2;
+	cleanup_free struct kvm_cpuid_entry2 *host = calloc(cap, sizeof(*host));
+	if (!host)
+		return vs_err(err, ENOMEM, "CPUID");
+	const size_t esz = sizeof(struct kvm_cpuid_entry2);
+	for (unsigned i = 0; i < ncpus; i++) {
+		const struct snap_section *c = snap_find(&s->file, "vcpu.cpuid", i);
+		if (c->len == 0 || c->len % esz)
+			return vs_err(err, 0, "state file: vcpu.cpuid[%u] is %zu bytes, not a CPUID table",
+				      i, c->len);
+		/* what a cold boot of the same VM on this host would give vCPU i */
+		int m = cpuid_build(sup->entries, sup->nent, i, ncpus, host, cap);
+		if (m < 0)
+			return vs_err(err, E2BIG, "CPUID of vCPU %u", i);
+		/* the section's bytes may be unaligned for the struct: copied */
+		cleanup_free struct kvm_cpuid_entry2 *saved = malloc(c->len);
+		if (!saved)
+			return vs_err(err, ENOMEM, "CPUID");
+		memcpy(saved, c->data, c->len);
+		bool model_differs;
+		if (cpu_compat_check(saved, c->len / esz, host, (size_t)m, &model_differs, err) < 0)
+			return vs_err_wrap(err, "vCPU %u", i);
+		if (model_differs && i == 0) {
+			char theirs[96], ours[96];
+			cpu_compat_describe(saved, c->len / esz, theirs, sizeof(theirs));
+			cpu_compat_describe(host, (size_t)m, ours, sizeof(ours));
+			vs_warn("snapshot of a %s, loaded on a %s: every feature it used is here",
+				theirs, ours);
+		}
+	}
+	return 0;
 }
 
 int snapshot_restore(struct vm *vm, const struct snapshot *s, vs_err_t *err)

@@ -7,6 +7,8 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "base/error.h"
 #include "vmm/snapshot/state_file.h"
@@ -27,6 +29,13 @@ enum snapshot_type { SNAPSHOT_FULL, SNAPSHOT_DIFF };
 int snapshot_create(struct vm *vm, const char *config_json, enum snapshot_type type,
 		    const char *state_path, const char *mem_path, vs_err_t *err);
 
+/* For a migration: whether the VM can be saved at all (every device has save and restore),
+ * asked before anything moves; then, paused, its state file's bytes (malloc'd), as
+ * snapshot_create would write them, without a memory file. */
+int snapshot_check(const struct vm *vm, vs_err_t *err);
+int snapshot_save_state(struct vm *vm, const char *config_json, uint8_t **out, size_t *len,
+			vs_err_t *err);
+
 /* A state file read and checked whole (format version, CRC, every section header) and its
  * config parsed; nothing of a VM exists yet. */
 struct snapshot {
@@ -34,7 +43,14 @@ struct snapshot {
 	json_t *config;
 };
 int snapshot_open(const char *state_path, struct snapshot *s, vs_err_t *err);
+/* The same from bytes in memory (a migration's STATE), which must outlive s. */
+int snapshot_open_bytes(const void *buf, size_t len, struct snapshot *s, vs_err_t *err);
 void snapshot_close(struct snapshot *s);
+
+/* Whether this host can run the snapshot's vCPUs (cpu_compat.h): each vCPU's saved CPUID
+ * against what this host's KVM would give it; before anything of the VM is built. Another
+ * model or stepping of the same family is logged, not refused. */
+int snapshot_check_cpu(const struct snapshot *s, vs_err_t *err);
 
 /* Into a VM vm_build_restore made from s->config, before its vCPUs run: the devices (left
  * paused: devices_resume lets them go), the VM's chips and clock, each vCPU. On failure

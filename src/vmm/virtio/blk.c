@@ -123,6 +123,16 @@ static void io_done(void *arg, void *tag, int res)
 	complete(d, s, e ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK, data);
 }
 
+/* Queues the I/O of the request in s for io_uring (the next submit sends it). */
+static void issue(struct blk_dev *d, struct blk_slot *s)
+{
+	s->pending = blk_io_sqes(&s->req);
+	s->error = 0;
+	s->done = 0;
+	blk_io_queue(&d->io, &s->req, s);
+	d->unsubmitted += s->req.len;
+}
+
 /* Starts the request in s, or parks it when the rate limiter says wait. */
 static bool start(struct blk_dev *d, struct blk_slot *s)
 {
@@ -140,11 +150,7 @@ static bool start(struct blk_dev *d, struct blk_slot *s)
 		virtio_mmio_wake_after(d->t, rl_wait_ms(&d->spec.rl, blk_req_bytes(r)));
 		return false;
 	}
-	s->pending = blk_io_sqes(r);
-	s->error = 0;
-	s->done = 0;
-	blk_io_queue(&d->io, r, s);
-	d->unsubmitted += r->len;
+	issue(d, s);
 	return true;
 }
 
@@ -223,11 +229,21 @@ static void blk_fd_ready(void *dev, int fd, uint32_t events)
 	process(d);
 }
 
-/* A pause: every request io_uring has is answered before the worker parks. */
+/* A pause: every request io_uring has is answered before the worker parks. So is one
+ * held for rate-limit tokens: it is off the ring already, so a snapshot or a migration
+ * taken now would lose it and the guest would wait for it for ever. It goes uncharged
+ * (one request a pause escapes the limit). */
 static void blk_quiesce(void *dev)
 {
 	struct blk_dev *d = dev;
 	blk_io_wait_all(&d->io, io_done, d);
+	if (d->stalled && !d->broken) {
+		struct blk_slot *s = d->stalled;
+		d->stalled = NULL;
+		issue(d, s);
+		submit(d);
+		blk_io_wait_all(&d->io, io_done, d);
+	}
 	flush_used(d);
 }
 
@@ -361,6 +377,67 @@ static int blk_restore(void *dev, const void *blob, size_t len, vs_err_t *err)
 	return 0;
 }
 
+/* PATCH /drives/{id}: the new file is opened before the worker is stopped (a file that
+ * can't be opened changes nothing), then swapped in with nothing in flight. */
+struct blk_swap {
+	const struct blk_patch *p;
+	struct blk_io io; /* the new file (fd -1: none) */
+	char *path;
+};
+
+static int blk_apply(void *dev, void *arg, vs_err_t *err)
+{
+	struct blk_dev *d = dev;
+	struct blk_swap *w = arg;
+	(void)err;
+	if (w->p->has_rl)
+		rl_patch_apply(&d->spec.rl, &w->p->rl);
+	if (!w->p->path)
+		return 0;
+	blk_io_swap_file(&d->io, &w->io);
+	free(d->spec.path);
+	d->spec.path = w->path;
+	w->path = NULL;
+	d->geom.sectors = d->io.size >> BLK_SECTOR_SHIFT;
+	d->cfg.capacity = htole64(d->geom.sectors);
+	if (!d->spec.has_id)
+		default_id(d); /* Firecracker's id follows the file */
+	d->io_error_logged = false;
+	/* a request parsed against the old file that the new, smaller one can't hold */
+	if (d->stalled && !d->broken && !blk_req_within(&d->stalled->req, &d->geom)) {
+		complete(d, d->stalled, VIRTIO_BLK_S_IOERR, 0);
+		d->stalled = NULL;
+		flush_used(d);
+	}
+	vs_info("virtio-blk: the drive is now %s, %llu sectors", d->spec.path,
+		(unsigned long long)d->geom.sectors);
+	return 1;
+}
+
+static int blk_update(void *state, json_t *body, vs_err_t *err)
+{
+	struct virtio_mmio *t = state;
+	const struct blk_dev *d = virtio_mmio_device(t);
+	struct blk_patch p;
+	if (blk_patch_from_json(body, &p, err) < 0)
+		return -1;
+	struct blk_swap w = {.p = &p, .io = {.fd = -1, .efd = -1}};
+	if (p.path) {
+		/* ro and direct are the drive's for good: read here, never changed */
+		if (blk_io_open(&w.io, p.path, d->spec.ro, d->spec.direct, err) < 0)
+			return vs_err_wrap(err, "path_on_host");
+		w.path = strdup(p.path);
+		if (!w.path) {
+			blk_io_close(&w.io);
+			return vs_err(err, ENOMEM, "path_on_host");
+		}
+	}
+	int r = virtio_mmio_reconfigure(t, blk_apply, &w, err);
+	blk_io_close(&w.io);
+	free(w.path);
+	return r;
+}
+
 static const struct virtio_device_ops blk_ops_rw = {
     .name = "blk",
     .device_id = VIRTIO_ID_BLOCK,
@@ -474,4 +551,5 @@ const struct device_kind virtio_blk_kind = {
     .destroy = virtio_mmio_destroy,
     .save = virtio_mmio_save,
     .restore = virtio_mmio_restore,
+    .update = blk_update,
 };

@@ -42,6 +42,16 @@ int blk_io_open(struct blk_io *b, const char *path, bool ro, bool direct, vs_err
 	return 0;
 }
 
+void blk_io_swap_file(struct blk_io *b, struct blk_io *from)
+{
+	if (b->fd >= 0)
+		close(b->fd);
+	b->fd = from->fd;
+	b->size = from->size;
+	b->blockdev = from->blockdev;
+	from->fd = -1;
+}
+
 int blk_io_start(struct blk_io *b, unsigned depth, vs_err_t *err)
 {
 	int r = io_uring_queue_init(depth, &b->ring, 0);

@@ -29,6 +29,9 @@ struct blk_io {
 /* Opens PATH (O_RDONLY when ro: the file is never opened for writing) and learns its size.
  * direct: O_DIRECT (the guest's buffers and offsets must then suit the device). */
 int blk_io_open(struct blk_io *b, const char *path, bool ro, bool direct, vs_err_t *err);
+/* Puts the file `from` holds (blk_io_open'd, never started) in b's place and closes b's
+ * old one; from is left with no file. Nothing may be in flight (a pause). */
+void blk_io_swap_file(struct blk_io *b, struct blk_io *from);
 /* The ring (depth SQEs) and its completion eventfd. */
 int blk_io_start(struct blk_io *b, unsigned depth, vs_err_t *err);
 void blk_io_close(struct blk_io *b);

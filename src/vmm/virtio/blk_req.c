@@ -160,6 +160,19 @@ int blk_req_parse(const struct virtq_chain *c, const struct blk_geometry *g, str
 	}
 }
 
+bool blk_req_within(const struct blk_req *r, const struct blk_geometry *g)
+{
+	if (r->answer != BLK_ANSWER_IO)
+		return true;
+	if (r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT)
+		return range_ok(g, r->offset >> BLK_SECTOR_SHIFT, r->len >> BLK_SECTOR_SHIFT);
+	for (unsigned i = 0; i < r->nranges; i++)
+		if (!range_ok(g, r->ranges[i].offset >> BLK_SECTOR_SHIFT,
+			      r->ranges[i].len >> BLK_SECTOR_SHIFT))
+			return false;
+	return true;
+}
+
 uint64_t blk_req_bytes(const struct blk_req *r)
 {
 	if (r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT)

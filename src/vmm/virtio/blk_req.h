@@ -56,6 +56,10 @@ struct blk_req {
 int blk_req_parse(const struct virtq_chain *c, const struct blk_geometry *g, struct blk_req *r,
 		  vs_err_t *err);
 
+/* Whether a parsed request's I/O still lies inside a disk of g (a request parsed before
+ * the disk's file was swapped for a smaller one). */
+bool blk_req_within(const struct blk_req *r, const struct blk_geometry *g);
+
 /* Bytes the request moves, for the rate limiter (0 for flush and get-id). */
 uint64_t blk_req_bytes(const struct blk_req *r);
 

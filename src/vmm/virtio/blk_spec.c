@@ -128,3 +128,21 @@ void blk_spec_free(struct blk_spec *s)
 	free(s->path);
 	s->path = NULL;
 }
+
+int blk_patch_from_json(json_t *obj, struct blk_patch *out, vs_err_t *err)
+{
+	static const char *const keys[] = {"drive_id", "path_on_host", "rate_limiter", NULL};
+	*out = (struct blk_patch){0};
+	int rc;
+	if (vm_json_only(obj, keys, err) < 0 || vm_json_api_id(obj, "drive_id", err) < 0 ||
+	    vjson_string(obj, NULL, "path_on_host", &out->path, err) < 0 ||
+	    (rc = vm_json_rate_limiter_patch(obj, "rate_limiter", &out->rl, err)) < 0)
+		return -1;
+	out->has_rl = rc > 0;
+	if (out->path && !*out->path)
+		return vs_err(err, 0, "path_on_host: must not be empty");
+	if (!out->path && !out->has_rl)
+		return vs_err(err, 0,
+			      "nothing to change: give path_on_host, rate_limiter or both");
+	return 0;
+}

@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "base/ratelimit.h"
+#include "vmm/config.h"
 
 struct blk_spec {
 	char *path;
@@ -24,5 +25,15 @@ int blk_spec_parse(const char *spec, struct blk_spec *out, vs_err_t *err);
  * is_root_device, partuuid, cache_type, io_engine, rate_limiter. Errors name the member. */
 int blk_spec_from_json(json_t *obj, struct blk_spec *out, vs_err_t *err);
 void blk_spec_free(struct blk_spec *s);
+
+/* A PartialDrive (PATCH /drives/{drive_id} once the microVM is started): drive_id, and
+ * path_on_host (another file for the guest's disk) and/or rate_limiter. */
+struct blk_patch {
+	const char *path; /* NULL: the file stays; else borrowed from the body */
+	bool has_rl;
+	struct rl_patch rl;
+};
+/* Errors name the member; a body that changes nothing is refused too. */
+int blk_patch_from_json(json_t *obj, struct blk_patch *out, vs_err_t *err);
 
 #endif

@@ -47,6 +47,10 @@
 #define REG_QUEUE_DRIVER_HIGH 0x094
 #define REG_QUEUE_DEVICE_LOW 0x0a0
 #define REG_QUEUE_DEVICE_HIGH 0x0a4
+#define REG_SHM_LEN_LOW 0x0b0
+#define REG_SHM_LEN_HIGH 0x0b4
+#define REG_SHM_BASE_LOW 0x0b8
+#define REG_SHM_BASE_HIGH 0x0bc
 #define REG_CONFIG_GENERATION 0x0fc
 #define REG_CONFIG 0x100
 
@@ -94,6 +98,9 @@ struct virtio_mmio {
 	atomic_uint status, isr;
 	atomic_bool active, failed, stopping;
 	atomic_uint failures;
+	/* ConfigGeneration: changes with the config space (regs_lock), so a driver reading a
+	 * field of more than 32 bits while it changes reads it again */
+	uint32_t config_generation;
 
 	int irq_fd, ctl_fd, timer_fd, epfd;
 	int notify_fd[VIRTIO_MMIO_MAX_QUEUES];
@@ -158,10 +165,25 @@ struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned qi)
 	return qi < t->ops->num_queues ? &t->queues[qi] : NULL;
 }
 
+void *virtio_mmio_device(struct virtio_mmio *t)
+{
+	return t->dev;
+}
+
 void virtio_mmio_notify_used(struct virtio_mmio *t, unsigned qi)
 {
 	if (qi < t->ops->num_queues && virtq_should_interrupt(&t->queues[qi]))
 		raise_irq(t, ISR_USED);
+}
+
+int virtio_mmio_doorbell_fd(struct virtio_mmio *t, unsigned qi)
+{
+	return qi < t->ops->num_queues ? t->notify_fd[qi] : -1;
+}
+
+void virtio_mmio_raise_used(struct virtio_mmio *t)
+{
+	raise_irq(t, ISR_USED);
 }
 
 void virtio_mmio_notify_config(struct virtio_mmio *t)
@@ -257,6 +279,35 @@ void virtio_mmio_resume(struct virtio_mmio *t)
 	t->pause_req = false;
 	pthread_cond_broadcast(&t->pause_cond);
 	pthread_mutex_unlock(&t->work_lock);
+}
+
+int virtio_mmio_reconfigure(struct virtio_mmio *t, virtio_reconfigure_fn fn, void *arg,
+			    vs_err_t *err)
+{
+	/* the controller's thread is the only one that pauses and resumes: a paused VM's
+	 * workers stay parked, a running one's is parked for the change alone */
+	pthread_mutex_lock(&t->work_lock);
+	bool was_paused = t->pause_req;
+	pthread_mutex_unlock(&t->work_lock);
+	if (!was_paused)
+		virtio_mmio_pause(t);
+	pthread_mutex_lock(&t->regs_lock);
+	pthread_mutex_lock(&t->work_lock);
+	int r = fn(t->dev, arg, err);
+	if (r > 0)
+		t->config_generation++;
+	pthread_mutex_unlock(&t->work_lock);
+	pthread_mutex_unlock(&t->regs_lock);
+	/* a driver that is running learns of the new config (virtio 1.2, 4.2.3.4); one that
+	 * is not reads it when it starts */
+	if (r > 0 && (atomic_load(&t->status) & VIRTIO_STATUS_DRIVER_OK))
+		raise_irq(t, ISR_CONFIG);
+	if (!was_paused)
+		virtio_mmio_resume(t);
+	/* the worker looks at every queue again: a request that waited for a rate limiter's
+	 * tokens is weighed against the new one */
+	ctl_poke(t);
+	return r < 0 ? -1 : 0;
 }
 
 static void *worker_main(void *arg)
@@ -415,7 +466,14 @@ static uint32_t reg_read(struct virtio_mmio *t, uint64_t off)
 	case REG_STATUS:
 		return atomic_load(&t->status);
 	case REG_CONFIG_GENERATION:
-		return 0;
+		return t->config_generation;
+	case REG_SHM_LEN_LOW:
+	case REG_SHM_LEN_HIGH:
+	case REG_SHM_BASE_LOW:
+	case REG_SHM_BASE_HIGH:
+		/* no shared memory regions: a length of -1 says so (4.2.2); a 0 would be a region
+		 * of 0 bytes at 0, which Linux's virtio-fs tries to reserve for DAX and fails */
+		return 0xffffffff;
 	}
 	return 0;
 }
@@ -498,13 +556,17 @@ static void mmio_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, boo
 {
 	struct virtio_mmio *t = opaque;
 	if (off >= REG_CONFIG) {
+		/* under regs_lock: a live change of the config space (virtio_mmio_reconfigure)
+		 * and its generation are one step to a driver */
 		uint32_t coff = (uint32_t)(off - REG_CONFIG);
+		pthread_mutex_lock(&t->regs_lock);
 		if (is_write && t->ops->config_write)
 			t->ops->config_write(t->dev, coff, data, len);
 		else if (!is_write && t->ops->config_read)
 			t->ops->config_read(t->dev, coff, data, len);
 		else if (!is_write)
 			memset(data, 0, len);
+		pthread_mutex_unlock(&t->regs_lock);
 		return;
 	}
 	if (len != 4 || off % 4) { /* registers take aligned 32-bit accesses only (4.2.2.2) */
@@ -622,7 +684,9 @@ static int transport_setup(struct virtio_mmio *t, vs_err_t *err)
 		if (vm_doorbell(t->vm, &d, err) < 0)
 			return vs_err_wrap(err, "%s: queue %u", t->name, qi);
 		t->ndoorbells = qi + 1;
-		if (epoll_watch(t, &t->notify_watch[qi], t->notify_fd[qi], EV_NOTIFY, qi, err) < 0)
+		/* a back-end reads the kicks itself: the worker must not drain them first */
+		if (!t->ops->backend_queues &&
+		    epoll_watch(t, &t->notify_watch[qi], t->notify_fd[qi], EV_NOTIFY, qi, err) < 0)
 			return -1;
 	}
 	if (bus_add(&t->vm->mmio, t->slot.base, t->slot.size, t->name, mmio_io, t, err) < 0)

@@ -276,6 +276,21 @@ static void tx_process(struct net_dev *d)
 		virtio_mmio_notify_used(d->t, NET_TXQ);
 }
 
+/* A pause (before a snapshot or a migration saves the rings): a frame the guest gave that
+ * waits for rate-limit tokens is off its ring already; it goes now, uncharged, or the
+ * saved ring would lose the buffer. A received frame waiting for tokens is in the VMM's
+ * own buffer, not the guest's: a snapshot leaves it behind, as a wire drops a frame. */
+static void net_quiesce(void *opaque)
+{
+	struct net_dev *d = opaque;
+	if (!d->tx_pending || d->broken)
+		return;
+	tx_send(d, d->tx_chain);
+	virtq_push(virtio_mmio_queue(d->t, NET_TXQ), d->tx_chain->head, 0);
+	d->tx_pending = false;
+	virtio_mmio_notify_used(d->t, NET_TXQ);
+}
+
 /* Either queue's kick, or a rate-limit wake-up: both directions may have work now. */
 static void net_queue_notify(void *opaque, unsigned qi)
 {
@@ -334,6 +349,28 @@ static int net_restore(void *opaque, const void *blob, size_t len, vs_err_t *err
 	return 0;
 }
 
+/* PATCH /network-interfaces/{id}: the limiters are replaced with the worker stopped, which
+ * then weighs a frame that waited for tokens against the new ones. */
+static int net_apply(void *opaque, void *arg, vs_err_t *err)
+{
+	struct net_dev *d = opaque;
+	const struct net_patch *p = arg;
+	(void)err;
+	if (p->has_rx)
+		rl_patch_apply(&d->rx_rl, &p->rx);
+	if (p->has_tx)
+		rl_patch_apply(&d->tx_rl, &p->tx);
+	return 0;
+}
+
+static int net_update(void *state, json_t *body, vs_err_t *err)
+{
+	struct net_patch p;
+	if (net_patch_from_json(body, &p, err) < 0)
+		return -1;
+	return virtio_mmio_reconfigure(state, net_apply, &p, err);
+}
+
 static const struct virtio_device_ops net_ops = {
     .name = "net",
     .device_id = VIRTIO_ID_NET,
@@ -344,6 +381,7 @@ static const struct virtio_device_ops net_ops = {
     .activate = net_activate,
     .queue_notify = net_queue_notify,
     .fd_ready = net_fd_ready,
+    .quiesce = net_quiesce,
     .reset = net_reset,
     .save = net_save,
     .restore = net_restore,
@@ -430,4 +468,5 @@ const struct device_kind virtio_net_kind = {
     .destroy = virtio_mmio_destroy,
     .save = virtio_mmio_save,
     .restore = virtio_mmio_restore,
+    .update = net_update,
 };

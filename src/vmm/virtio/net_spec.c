@@ -70,76 +70,32 @@ void net_random_mac(uint8_t mac[6])
 	mac[0] = (uint8_t)((mac[0] & 0xfc) | 0x02); /* locally administered, unicast */
 }
 
-/* ratelimit.c speaks the disk's words (iops=); a frame count is ops= here, so its messages
- * are respelled to name the option the user typed. */
-static int respell_ops(vs_err_t *err)
-{
-	if (!err || !*err || !(*err)->msg)
-		return -1;
-	char buf[256];
-	size_t n = 0;
-	for (const char *s = (*err)->msg; *s && n + 1 < sizeof(buf);) {
-		if (strncmp(s, "iops", 4) == 0)
-			s++;
-		buf[n++] = *s++;
-	}
-	buf[n] = '\0';
-	vs_err_free(err);
-	return vs_err(err, 0, "%s", buf);
-}
-
-static int rate_option(struct rate_limiter *rl, const char *key, size_t klen, const char *val,
-		       size_t vlen, vs_err_t *err)
-{
-	char k[16], v[64];
-	if (klen >= sizeof(k) || key[0] == 'i')
-		return 0;
-	snprintf(k, sizeof(k), "%s%.*s", klen >= 3 && memcmp(key, "ops", 3) == 0 ? "i" : "",
-		 (int)klen, key);
-	if (strcmp(k, "iops") != 0 && strcmp(k, "iops_burst") != 0 && strcmp(k, "bw") != 0 &&
-	    strcmp(k, "bw_burst") != 0)
-		return 0;
-	if (vlen >= sizeof(v))
-		return vs_err(err, 0, "%.*s: value too long", (int)klen, key);
-	snprintf(v, sizeof(v), "%.*s", (int)vlen, val);
-	int r = rl_parse_option(rl, k, v, err);
-	return r < 0 && k[0] == 'i' ? respell_ops(err) : r;
-}
-
 int net_spec_parse(const char *spec, struct net_spec *out, vs_err_t *err)
 {
 	*out = (struct net_spec){0};
 	rl_init(&out->rl);
 	bool has_tap = false;
-	/* errors quote the spec: a control character in it would break their one line */
-	for (const char *p = spec; *p; p++)
-		if (!isprint((unsigned char)*p))
-			return vs_err(err, 0, "byte %#x at offset %zu is not a printable character",
-				      (unsigned char)*p, (size_t)(p - spec));
-
-	for (const char *p = spec; *p;) {
-		const char *end = strchrnul(p, ',');
-		const char *eq = memchr(p, '=', (size_t)(end - p));
-		size_t len = (size_t)(end - p);
-		if (len == 0)
-			return vs_err(err, 0, "empty option (a stray `,`)");
-		if (!eq)
+	struct vm_spec_opt o;
+	const char *pos = spec;
+	int more;
+	while ((more = vm_spec_next(spec, &pos, &o, err)) > 0) {
+		if (!o.val)
 			return vs_err(
 			    err, 0,
 			    "`%.*s`: expected KEY=VALUE (tap=, mac=, bw=, ops=, bw_burst=, "
 			    "ops_burst=)",
-			    (int)len, p);
-		size_t klen = (size_t)(eq - p), vlen = (size_t)(end - eq - 1);
-		const char *val = eq + 1;
+			    (int)o.len, o.text);
+		const char *val = o.val;
+		size_t vlen = o.vlen;
 
-		if (klen == 3 && memcmp(p, "tap", 3) == 0) {
+		if (vm_spec_key(&o, "tap")) {
 			if (has_tap)
 				return vs_err(err, 0, "tap: given twice");
 			if (check_tap_name(val, vlen, err) < 0)
 				return -1;
 			memcpy(out->tap, val, vlen);
 			has_tap = true;
-		} else if (klen == 3 && memcmp(p, "mac", 3) == 0) {
+		} else if (vm_spec_key(&o, "mac")) {
 			char buf[32];
 			if (out->has_mac)
 				return vs_err(err, 0, "mac: given twice");
@@ -152,24 +108,21 @@ int net_spec_parse(const char *spec, struct net_spec *out, vs_err_t *err)
 				return -1;
 			out->has_mac = true;
 		} else {
-			int r = rate_option(&out->rl, p, klen, val, vlen, err);
+			int r = rl_parse_ops_option(&out->rl, o.key, o.klen, val, vlen, err);
 			if (r < 0)
 				return -1;
-			if (r == 1)
-				goto next;
-			return vs_err(err, 0,
-				      "%.*s: unknown option (tap=, mac=, bw=, ops=, bw_burst=, "
-				      "ops_burst=)",
-				      (int)klen, p);
+			if (r == 0)
+				return vs_err(err, 0,
+					      "%.*s: unknown option (tap=, mac=, bw=, ops=, "
+					      "bw_burst=, ops_burst=)",
+					      (int)o.klen, o.key);
 		}
-	next:
-		p = *end ? end + 1 : end;
-		if (*end && !*p)
-			return vs_err(err, 0, "empty option (a stray `,`)");
 	}
+	if (more < 0)
+		return -1;
 	if (!has_tap)
 		return vs_err(err, 0, "tap: missing (use --net tap=NAME[,mac=MAC])");
-	return rl_check(&out->rl, err) < 0 ? respell_ops(err) : 0;
+	return rl_check_ops(&out->rl, err);
 }
 
 int net_spec_from_json(json_t *obj, struct net_spec *out, vs_err_t *err)
@@ -182,22 +135,39 @@ int net_spec_from_json(json_t *obj, struct net_spec *out, vs_err_t *err)
 	if (json_object_get(obj, "mtu"))
 		return vs_err(err, 0, "mtu: not supported yet (the guest uses 1500)");
 	const char *tap = NULL, *mac = NULL;
-	int tx;
 	if (vm_json_only(obj, keys, err) < 0 || vm_json_api_id(obj, "iface_id", err) < 0 ||
 	    vjson_require(vjson_string(obj, NULL, "host_dev_name", &tap, err), NULL,
 			  "host_dev_name", "a string", err) < 0 ||
 	    vjson_string(obj, NULL, "guest_mac", &mac, err) < 0 ||
 	    vm_json_rate_limiter(obj, "rx_rate_limiter", &out->rl, err) < 0 ||
-	    (tx = vm_json_rate_limiter(obj, "tx_rate_limiter", &out->tx_rl, err)) < 0)
+	    vm_json_rate_limiter(obj, "tx_rate_limiter", &out->tx_rl, err) < 0)
 		return -1;
 	if (check_tap_name(tap, strlen(tap), err) < 0)
 		return vs_err_wrap(err, "host_dev_name");
 	memcpy(out->tap, tap, strlen(tap) + 1);
-	out->has_tx_rl = tx > 0;
+	/* Firecracker's two limiters are each one direction's: rx alone leaves tx free */
+	out->has_tx_rl = true;
 	if (mac) {
 		if (net_parse_mac(mac, out->mac, err) < 0)
 			return vs_err_wrap(err, "guest_mac");
 		out->has_mac = true;
 	}
+	return 0;
+}
+
+int net_patch_from_json(json_t *obj, struct net_patch *out, vs_err_t *err)
+{
+	static const char *const keys[] = {"iface_id", "rx_rate_limiter", "tx_rate_limiter", NULL};
+	*out = (struct net_patch){0};
+	int rx, tx;
+	if (vm_json_only(obj, keys, err) < 0 || vm_json_api_id(obj, "iface_id", err) < 0 ||
+	    (rx = vm_json_rate_limiter_patch(obj, "rx_rate_limiter", &out->rx, err)) < 0 ||
+	    (tx = vm_json_rate_limiter_patch(obj, "tx_rate_limiter", &out->tx, err)) < 0)
+		return -1;
+	out->has_rx = rx > 0;
+	out->has_tx = tx > 0;
+	if (!out->has_rx && !out->has_tx)
+		return vs_err(err, 0,
+			      "nothing to change: give rx_rate_limiter, tx_rate_limiter or both");
 	return 0;
 }

@@ -57,6 +57,15 @@ int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size,
 int virtq_restore(struct virtq *q, const struct guest_mem *mem, uint16_t size,
 		  const struct virtq_addrs *a, bool event_idx, bool indirect, uint16_t last_avail,
 		  uint16_t used_idx, uint16_t signalled_used, vs_err_t *err);
+/* The rings' host addresses, as virtq_init checked them (inside guest RAM, sized for the
+ * queue): what a vhost-user back-end is told (SET_VRING_ADDR). */
+static inline void virtq_rings(const struct virtq *q, const void **desc, const void **avail,
+			       const void **used)
+{
+	*desc = q->desc;
+	*avail = q->avail;
+	*used = q->used;
+}
 /* Forgets the rings (device reset). */
 void virtq_reset(struct virtq *q);
 

@@ -4,7 +4,7 @@
 
 #include "vmm/device.h"
 
-/* "entropy": `--rng`, no config. */
+/* "entropy": `--rng [SPEC]`, a rate limit or none (rng_spec.h). */
 extern const struct device_kind virtio_rng_kind;
 
 #endif

@@ -7,6 +7,7 @@
 #ifndef VESSEL_VMM_VIRTIO_VIRTIO_H
 #define VESSEL_VMM_VIRTIO_VIRTIO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,9 +47,14 @@ struct virtio_device_ops {
 				RING_EVENT_IDX and RING_INDIRECT_DESC itself */
 	uint16_t num_queues; /* at most VIRTIO_MMIO_MAX_QUEUES */
 	uint16_t queue_max;  /* QueueNumMax */
+	/* The queues are served by another process (a vhost-user back-end): the transport
+	 * does not watch their doorbells (virtio_mmio_doorbell_fd hands them over) and never
+	 * calls queue_notify; the device raises interrupts with virtio_mmio_raise_used. */
+	bool backend_queues;
 	/* config space (offset within the device-specific config); may be NULL. These run
-	 * on a vCPU thread, concurrently with the worker. off is guest-chosen (0..0xeff) and
-	 * len is 1, 2, 4 or 8: clip to the real config; a read must fill all of data. */
+	 * on a vCPU thread, concurrently with the worker (but never with a
+	 * virtio_mmio_reconfigure). off is guest-chosen (0..0xeff) and len is 1, 2, 4 or 8:
+	 * clip to the real config; a read must fill all of data. */
 	void (*config_read)(void *dev, uint32_t off, uint8_t *data, uint32_t len);
 	void (*config_write)(void *dev, uint32_t off, const uint8_t *data, uint32_t len);
 	/* DRIVER_OK: features are final, queues are set; return -1 to fail the device */
@@ -81,9 +87,17 @@ struct virtio_device_ops {
 int virtio_mmio_add(struct vm *vm, const struct virtio_device_ops *ops, void *dev,
 		    struct virtio_mmio **out, vs_err_t *err);
 struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned qi);
+/* The device behind a transport (a kind's state is its transport). */
+void *virtio_mmio_device(struct virtio_mmio *t);
 /* After pushes to queue qi: raises the used-buffer interrupt if the driver wants one
  * (EVENT_IDX / VIRTQ_AVAIL_F_NO_INTERRUPT honoured). */
 void virtio_mmio_notify_used(struct virtio_mmio *t, unsigned qi);
+/* The eventfd KVM signals when the driver writes qi to QueueNotify (an ioeventfd): for a
+ * device with backend_queues, the kick its back-end waits on. The transport keeps it. */
+int virtio_mmio_doorbell_fd(struct virtio_mmio *t, unsigned qi);
+/* Raises the used-buffer interrupt unconditionally: a back-end that signalled its call fd
+ * has already decided the driver wants one (EVENT_IDX is its business then). */
+void virtio_mmio_raise_used(struct virtio_mmio *t);
 /* A malformed chain or request: sets DEVICE_NEEDS_RESET, raises a config interrupt, logs once
  * (with the why), and the device stops processing until the driver resets it. */
 void virtio_mmio_fail(struct virtio_mmio *t, const char *why);
@@ -99,6 +113,16 @@ void virtio_mmio_notify_config(struct virtio_mmio *t);
  * and waits, taking no events, until virtio_mmio_resume. Returns once it waits. */
 void virtio_mmio_pause(struct virtio_mmio *t);
 void virtio_mmio_resume(struct virtio_mmio *t);
+
+/* A change to a live device (the API's PATCH of a drive or an interface), from the
+ * controller's thread: fn(dev, arg, err) runs with the device's worker parked and nothing
+ * in flight (ops->quiesce), whether the VM runs or is paused, and no config space read in
+ * progress. fn returns 0 (done), 1 (done, and the config space changed: its generation
+ * moves on and a running driver gets the configuration-change interrupt) or -1 with err
+ * (it must then have changed nothing). The worker then looks at every queue again. */
+typedef int (*virtio_reconfigure_fn)(void *dev, void *arg, vs_err_t *err);
+int virtio_mmio_reconfigure(struct virtio_mmio *t, virtio_reconfigure_fn fn, void *arg,
+			    vs_err_t *err);
 
 /* A kind's save/restore for a virtio device (state is its struct virtio_mmio): the
  * transport's registers, each queue's addresses and indices, then the device's own part.

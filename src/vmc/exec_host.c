@@ -1,0 +1,195 @@
+/* `vessel-vm exec`: the host side. The request goes to the agent on a control connection
+ * (EXEC: the options, the command or process.json); the guest's own exec runs it in the
+ * container; then the same connection carries the process's stdin, stdout, stderr and
+ * exit status. With --detach a child of ours keeps relaying and exits with the process's
+ * status: that child's pid is the one --pid-file names, so a subreaper such as podman's
+ * conmon waits for the process through it. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "base/json.h"
+#include "base/util.h"
+#include "oci/state.h"
+#include "oci/waitloop.h"
+#include "vmc/control.h"
+#include "vmc/exec_msg.h"
+#include "vmc/vmc.h"
+
+static void guest_text(const struct vmc_frame *f)
+{
+	char msg[1024];
+	size_t m = 0;
+	/* the guest's text is untrusted: printable ASCII only */
+	for (size_t i = 0; i < f->len && m < sizeof(msg) - 1; i++)
+		msg[m++] =
+		    f->payload[i] >= 0x20 && f->payload[i] < 0x7f ? (char)f->payload[i] : '?';
+	msg[m] = '\0';
+	dprintf(2, "vessel: the guest agent: %s\n", msg);
+}
+
+/* Our stdin to the process, on a thread of its own: the agent stops reading while the
+ * process's pipe is full, and our output must still come back meanwhile. The only writer
+ * to the connection. */
+static void *pump_stdin(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	vs_err_t e = NULL;
+	char buf[65536];
+	for (;;) {
+		ssize_t n = read(0, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (vmc_send(fd, VMC_STDIN, buf, n > 0 ? (uint32_t)n : 0, &e) < 0 || n <= 0)
+			break;
+	}
+	vs_err_free(&e);
+	return NULL;
+}
+
+/* Until EXIT: the process's output to ours. Its status, or -1 with err. */
+static int relay(int fd, struct vmc_reader *rd, vs_err_t *err)
+{
+	/* a reader of our output that went away loses the output, not the relay */
+	signal(SIGPIPE, SIG_IGN);
+	pthread_t t;
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	int rc = pthread_create(&t, &a, pump_stdin, (void *)(intptr_t)fd);
+	pthread_attr_destroy(&a);
+	if (rc != 0)
+		return vs_err(err, rc, "exec: a thread for stdin");
+	for (;;) {
+		struct vmc_frame f;
+		rc = vmc_read_frame(fd, rd, &f, err);
+		if (rc == 0)
+			return vs_err(err, 0,
+				      "exec: the agent closed the connection before the "
+				      "process's exit status (did the microVM stop?)");
+		if (rc < 0)
+			return -1;
+		vs_err_t e = NULL;
+		switch (f.type) {
+		case VMC_STDOUT:
+		case VMC_STDERR:
+			vs_write_all(f.type == VMC_STDOUT ? 1 : 2, f.payload, f.len, &e);
+			vs_err_free(&e);
+			break;
+		case VMC_ERROR:
+			guest_text(&f);
+			break;
+		case VMC_EXIT:
+			return (int)(vmc_frame_u32(&f) & 0xff);
+		default:
+			return vs_err(err, 0, "agent protocol: the guest sent %s during an exec",
+				      vmc_type_name(f.type));
+		}
+	}
+}
+
+static int request(const struct container_state *st, const struct vmc_exec_opts *o, int *fd,
+		   struct vmc_reader *rd, vs_err_t *err)
+{
+	json_t *process = NULL;
+	if (o->process_file) {
+		process = vjson_load_file(o->process_file, 1 << 20, err);
+		if (!process)
+			return -1;
+		if (!json_is_object(process)) {
+			json_decref(process);
+			return vs_err(err, 0, "%s: not a JSON object", o->process_file);
+		}
+		if (json_is_true(json_object_get(process, "terminal"))) {
+			json_decref(process);
+			return vs_err(err, 0,
+				      "%s: terminal: a terminal is not supported for "
+				      "VM-isolated containers yet",
+				      o->process_file);
+		}
+	}
+	size_t len;
+	char *msg =
+	    vmc_exec_msg_build(o->options, o->process_file ? NULL : o->command, process, &len, err);
+	json_decref(process);
+	if (!msg)
+		return -1;
+	if (len > VMC_MAX_PAYLOAD) {
+		free(msg);
+		return vs_err(err, 0, "exec: the request is %zu bytes (at most %u)", len,
+			      VMC_MAX_PAYLOAD);
+	}
+	*fd = vmc_control_open(st, err);
+	int rc = *fd < 0 ? -1 : vmc_send(*fd, VMC_EXEC, msg, (uint32_t)len, err);
+	free(msg);
+	if (rc == 0)
+		rc = vmc_control_answer(*fd, rd, VMC_EXEC, err);
+	if (rc < 0)
+		return -1;
+	/* started: from now on the process may take as long as it likes */
+	struct timeval none = {0, 0};
+	setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+	return 0;
+}
+
+int vmc_exec(const struct container_state *st, const struct vmc_exec_opts *o, vs_err_t *err)
+{
+	if (o->terminal)
+		return vs_err(err, 0,
+			      "cannot exec in container `%s`: a terminal (-t, "
+			      "--console-socket) is not supported for VM-isolated containers yet",
+			      st->id);
+	enum container_status status = state_status(st);
+	if (status != STATUS_RUNNING && status != STATUS_CREATED)
+		return vs_err(err, 0, "cannot exec in container `%s`: container not running",
+			      st->id);
+	if (!o->process_file && (!o->command || !o->command[0]))
+		return vs_err(err, 0, "exec: a command is needed after the container id");
+	int fd = -1;
+	struct vmc_reader rd = {0};
+	int ret = -1;
+	if (request(st, o, &fd, &rd, err) < 0) {
+		vs_err_wrap(err, "cannot exec in container `%s` (in its microVM)", st->id);
+		goto out;
+	}
+	if (o->detach) {
+		fflush(NULL);
+		pid_t pid = fork();
+		if (pid < 0) {
+			vs_err(err, errno, "exec: fork the relay");
+			goto out;
+		}
+		if (pid == 0) {
+			vs_err_t e = NULL;
+			int rc = relay(fd, &rd, &e);
+			if (rc < 0)
+				dprintf(2, "vessel: %s\n", e->msg);
+			_exit(rc < 0 ? 255 : rc);
+		}
+		if (o->pid_file && waitloop_write_pid_file(o->pid_file, pid, err) < 0) {
+			kill(pid, SIGKILL);
+			goto out;
+		}
+		ret = 0;
+		goto out;
+	}
+	if (o->pid_file) {
+		/* runc names the process; ours is in the guest, the relay (us) stands for it */
+		if (waitloop_write_pid_file(o->pid_file, getpid(), err) < 0)
+			goto out;
+	}
+	ret = relay(fd, &rd, err);
+out:
+	vmc_reader_free(&rd);
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}

@@ -1,0 +1,36 @@
+/* The EXEC request of the agent protocol: what the host's `vessel-vm exec` asks the guest
+ * to run, as a JSON payload, and the runtime command line the agent turns it into (the
+ * guest's own `vessel exec`, so there is one exec, src/oci's). */
+#ifndef VESSEL_VMC_EXEC_MSG_H
+#define VESSEL_VMC_EXEC_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "base/error.h"
+
+/* {"options": ["--env=K=V", ...], "command": [ARG, ...], "process": {...}} */
+struct vmc_exec_msg {
+	char **options; /* each "--NAME[=VALUE]", NULL-terminated */
+	char **command; /* NULL-terminated; empty with a process */
+	char *process;	/* process.json's text, or NULL */
+};
+
+#define VMC_EXEC_MAX_ARGS 1024
+
+/* The payload (malloc'd, its length in *len). process may be NULL; it is not consumed. */
+char *vmc_exec_msg_build(char *const *options, char *const *command, json_t *process, size_t *len,
+			 vs_err_t *err);
+/* Checks everything: strings only, options of the guest's exec that the host may pass (no
+ * --detach, --pid-file, --process, --tty, --console-socket, --preserve-fds: the agent owns
+ * those), a command or a process but not both, at most VMC_EXEC_MAX_ARGS of each. */
+int vmc_exec_msg_parse(const uint8_t *payload, size_t len, struct vmc_exec_msg *m, vs_err_t *err);
+/* exec --detach --pid-file PID_FILE [--process PROCESS_FILE] OPTIONS... ID COMMAND...,
+ * NULL-terminated, *argc set; the strings are m's and the arguments' (free the array only). */
+char **vmc_exec_argv(const struct vmc_exec_msg *m, const char *id, const char *pid_file,
+		     const char *process_file, int *argc, vs_err_t *err);
+void vmc_exec_msg_release(struct vmc_exec_msg *m);
+
+#endif

@@ -1,0 +1,741 @@
+/* The host side of a VM-isolated container: the process podman sees as the container
+ * is a VMM (vmm_main, in a child of create) with virtiofsd serving the bundle's rootfs
+ * and a relay thread speaking the agent protocol with the guest: the container's stdio,
+ * its creation, its exit status (the VMM process exits with it). start and kill reach the
+ * agent through the VMM's vsock socket (CONNECT to the control port). */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "base/log.h"
+#include "base/proc.h"
+#include "base/util.h"
+#include "oci/lifecycle.h"
+#include "oci/state.h"
+#include "vmc/control.h"
+#include "vmc/initrd.h"
+#include "vmc/proto.h"
+#include "vmc/vmc.h"
+#include "vmm/vmm.h"
+
+#define VIRTIOFSD "/usr/lib/qemu/virtiofsd"
+/* guest RAM beyond the container's memory limit: the guest kernel, page cache, the agent */
+#define VMC_MEM_OVERHEAD_MIB 128
+#define VMC_MEM_DEFAULT_MIB 256
+#define VMC_GUEST_CID 3
+/* Unix socket paths are short (107 bytes, the VMM wants 96 for its vsock socket) and
+ * state directories and container ids are not (podman's ids are 64 characters): the
+ * sockets live in a short directory of their own, which the state directory links to. */
+#define VMC_SOCKET_ROOT "/run/vessel-vmc"
+#define VMC_SOCKETS_LINK "sockets"
+
+static bool annotated_vm(json_t *annotations)
+{
+	const char *v = json_string_value(json_object_get(annotations, VMC_ANNOTATION));
+	return v && strcmp(v, "vm") == 0;
+}
+
+bool vmc_wanted(const struct vs_globals *g, const char *bundle)
+{
+	if (g->isolation_vm)
+		return true;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/config.json", bundle);
+	json_t *c = json_load_file(path, 0, NULL);
+	bool vm = c && annotated_vm(json_object_get(c, "annotations"));
+	json_decref(c);
+	return vm;
+}
+
+bool vmc_is_vm(const struct container_state *st)
+{
+	return annotated_vm(st->annotations);
+}
+
+int vmc_unsupported(const struct container_state *st, const char *cmd, vs_err_t *err)
+{
+	return vs_err(err, 0,
+		      "%s: container `%s` runs in a microVM, and %s is not supported for "
+		      "VM-isolated containers yet",
+		      cmd, st->id, cmd);
+}
+
+/* ---- the guest's view of the bundle */
+
+static bool is_word(json_t *s, const char *word)
+{
+	return json_is_string(s) && strcmp(json_string_value(s), word) == 0;
+}
+
+static bool is_bind(json_t *mount)
+{
+	if (is_word(json_object_get(mount, "type"), "bind"))
+		return true;
+	json_t *opts = json_object_get(mount, "options");
+	for (size_t i = 0; i < json_array_size(opts); i++)
+		if (is_word(json_array_get(opts, i), "bind") ||
+		    is_word(json_array_get(opts, i), "rbind"))
+			return true;
+	return false;
+}
+
+/* The config.json the agent gets: the rootfs is the virtio-fs share mounted at
+ * <bundle>/rootfs, host namespace paths and hooks mean nothing in the guest, and the
+ * guest's runtime must not ask for a VM again. */
+static char *guest_config(json_t *config, const char *id, vs_err_t *err)
+{
+	json_t *c = json_deep_copy(config);
+	if (!c) {
+		vs_err(err, ENOMEM, "guest config.json");
+		return NULL;
+	}
+	json_t *root = json_object_get(c, "root");
+	if (json_is_object(root))
+		json_object_set_new(root, "path", json_string("rootfs"));
+	json_object_del(json_object_get(c, "annotations"), VMC_ANNOTATION);
+	json_object_del(c, "hooks");
+	/* bind mounts name host paths the guest can't see (podman's /etc/hosts, /dev/shm):
+	 * only the rootfs is shared so far */
+	json_t *mounts = json_object_get(c, "mounts");
+	for (size_t m = json_array_size(mounts); m-- > 0;)
+		if (is_bind(json_array_get(mounts, m)))
+			json_array_remove(mounts, m);
+	json_t *ns = json_object_get(json_object_get(c, "linux"), "namespaces");
+	size_t i;
+	json_t *n;
+	json_array_foreach(ns, i, n) json_object_del(n, "path");
+	json_t *msg = json_pack("{s:s, s:o}", "id", id, "config", c);
+	char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+	json_decref(msg);
+	if (!text)
+		vs_err(err, ENOMEM, "guest config.json");
+	return text;
+}
+
+/* memory.limit + overhead, and vCPUs for the CPU quota (at least 1) */
+static void vm_size(json_t *config, unsigned long *mem_mib, unsigned *cpus)
+{
+	json_t *res = json_object_get(json_object_get(config, "linux"), "resources");
+	json_int_t limit =
+	    json_integer_value(json_object_get(json_object_get(res, "memory"), "limit"));
+	*mem_mib = VMC_MEM_DEFAULT_MIB;
+	if (limit > 0)
+		*mem_mib = (unsigned long)((limit + (1 << 20) - 1) >> 20) + VMC_MEM_OVERHEAD_MIB;
+	json_t *cpu = json_object_get(res, "cpu");
+	json_int_t quota = json_integer_value(json_object_get(cpu, "quota"));
+	json_int_t period = json_integer_value(json_object_get(cpu, "period"));
+	if (period <= 0)
+		period = 100000;
+	*cpus = 1;
+	if (quota > 0) {
+		long n = (long)((quota + period - 1) / period);
+		long online = sysconf(_SC_NPROCESSORS_ONLN);
+		*cpus = (unsigned)(n > online && online > 0 ? online : n);
+	}
+}
+
+/* ---- the VMM process */
+
+struct relay {
+	int listen_fd, ready_fd;
+	int in, out, errfd; /* the container's stdio on the host */
+	int conn;
+	const char *config_msg;
+	int status; /* the container's, or -1 */
+};
+
+static void ready_error(struct relay *r, const char *msg, size_t len)
+{
+	if (r->ready_fd < 0)
+		return;
+	char buf[1024];
+	size_t n = 0;
+	buf[n++] = 'E';
+	/* the guest's text is untrusted: printable ASCII only */
+	for (size_t i = 0; i < len && n < sizeof(buf) - 1; i++)
+		buf[n++] = msg[i] >= 0x20 && msg[i] < 0x7f ? msg[i] : '?';
+	ssize_t w = write(r->ready_fd, buf, n);
+	(void)w;
+	close(r->ready_fd);
+	r->ready_fd = -1;
+}
+
+static int relay_frame(struct relay *r, const struct vmc_frame *f, vs_err_t *err)
+{
+	switch (f->type) {
+	case VMC_CREATED:
+		if (r->ready_fd >= 0) {
+			ssize_t w = write(r->ready_fd, "C", 1);
+			(void)w;
+			close(r->ready_fd);
+			r->ready_fd = -1;
+		}
+		return 0;
+	case VMC_ERROR:
+		if (r->ready_fd >= 0)
+			ready_error(r, (const char *)f->payload, f->len);
+		else
+			dprintf(r->errfd, "vessel: the guest agent: %.*s\n", (int)f->len,
+				(const char *)f->payload);
+		return 0;
+	case VMC_STDOUT:
+	case VMC_STDERR: {
+		vs_err_t e = NULL;
+		/* a reader that went away loses the output, not the container */
+		vs_write_all(f->type == VMC_STDOUT ? r->out : r->errfd, f->payload, f->len, &e);
+		vs_err_free(&e);
+		return 0;
+	}
+	case VMC_EXIT:
+		r->status = (int)(vmc_frame_u32(f) & 0xff);
+		return 0;
+	default:
+		return vs_err(err, 0,
+			      "agent protocol: the guest sent %s, which only the host "
+			      "sends",
+			      vmc_type_name(f->type));
+	}
+}
+
+static void *relay_main(void *arg)
+{
+	struct relay *r = arg;
+	cleanup_err vs_err_t err = NULL;
+	struct vmc_reader rd = {0};
+	r->conn = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (r->conn < 0 ||
+	    vmc_send(r->conn, VMC_CONFIG, r->config_msg, (uint32_t)strlen(r->config_msg), &err) < 0)
+		goto out;
+	bool in_open = true;
+	for (;;) {
+		struct pollfd p[2] = {{.fd = r->conn, .events = POLLIN},
+				      {.fd = in_open ? r->in : -1, .events = POLLIN}};
+		if (!vmc_reader_ready(&rd) && poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents) {
+			char buf[65536];
+			ssize_t n = read(r->in, buf, sizeof(buf));
+			if (n <= 0)
+				in_open = false;
+			if (vmc_send(r->conn, VMC_STDIN, buf, n > 0 ? (uint32_t)n : 0, &err) < 0)
+				break;
+		}
+		if (p[0].revents || vmc_reader_ready(&rd)) {
+			struct vmc_frame f;
+			int rc = vmc_read_frame(r->conn, &rd, &f, &err);
+			if (rc <= 0 || relay_frame(r, &f, &err) < 0)
+				break;
+		}
+	}
+out:
+	if (err) {
+		if (r->ready_fd >= 0)
+			ready_error(r, err->msg, strlen(err->msg));
+		else
+			dprintf(r->errfd, "vessel: %s\n", err->msg);
+	}
+	vmc_reader_free(&rd);
+	return NULL;
+}
+
+static int wait_socket(const char *path, pid_t pid)
+{
+	for (int i = 0; i < 1000; i++) {
+		struct stat sb;
+		if (stat(path, &sb) == 0 && S_ISSOCK(sb.st_mode))
+			return 0;
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return -1;
+		struct timespec d = {0, 10000000};
+		nanosleep(&d, NULL);
+	}
+	return -1;
+}
+
+static pid_t start_virtiofsd(const char *dir, const char *sockets, const char *rootfs)
+{
+	char sock[4200], src[4200], log[4200];
+	snprintf(sock, sizeof(sock), "--socket-path=%s/fs.sock", sockets);
+	snprintf(src, sizeof(src), "source=%s", rootfs);
+	snprintf(log, sizeof(log), "%s/virtiofsd.log", dir);
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	/* the VMM is its only front-end: it goes with it */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+	}
+	execl(VIRTIOFSD, VIRTIOFSD, sock, "-o", src, "-o", "cache=none", (char *)NULL);
+	dprintf(2, "exec %s: %s\n", VIRTIOFSD, strerror(errno));
+	_exit(127);
+}
+
+struct vmm_args {
+	const struct vs_globals *g;
+	const char *dir, *rootfs, *config_msg;
+	char sockets[64];
+	int listen_fd, ready_fd;
+	int state_fd; /* create's locked state directory: never held by the VMM */
+	unsigned long mem_mib;
+	unsigned cpus;
+	bool detach;
+};
+
+static void redirect(int fd, const char *path, int flags)
+{
+	int f = open(path, flags | O_CLOEXEC, 0600);
+	if (f >= 0) {
+		dup2(f, fd);
+		close(f);
+	}
+}
+
+/* The container's process as podman sees it. Never returns. */
+static void vmm_process(const struct vmm_args *a)
+{
+	/* the directory's lock belongs to whoever loads the record next, not to us */
+	close(a->state_fd);
+	if (a->detach)
+		setsid();
+	struct relay r = {.listen_fd = a->listen_fd,
+			  .ready_fd = a->ready_fd,
+			  .config_msg = a->config_msg,
+			  .status = -1,
+			  .conn = -1};
+	r.in = fcntl(0, F_DUPFD_CLOEXEC, 3);
+	r.out = fcntl(1, F_DUPFD_CLOEXEC, 3);
+	r.errfd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+	/* the serial console is the VMM's stdio: the guest's console goes to a log */
+	char path[4200];
+	redirect(0, "/dev/null", O_RDONLY);
+	snprintf(path, sizeof(path), "%s/console.log", a->dir);
+	redirect(1, path, O_WRONLY | O_CREAT | O_APPEND);
+	pid_t fsd = start_virtiofsd(a->dir, a->sockets, a->rootfs);
+	snprintf(path, sizeof(path), "%s/fs.sock", a->sockets);
+	if (fsd < 0 || wait_socket(path, fsd) < 0) {
+		const char *m = access(VIRTIOFSD, X_OK) == 0
+				    ? "virtiofsd did not start (see virtiofsd.log)"
+				    : "virtiofsd is missing: " VIRTIOFSD
+				      " (Debian's qemu-system-common)";
+		ready_error(&r, m, strlen(m));
+		_exit(1);
+	}
+	pthread_t t;
+	if (pthread_create(&t, NULL, relay_main, &r) != 0) {
+		ready_error(&r, "relay thread", 12);
+		_exit(1);
+	}
+	char *images = vmm_default_image_dir();
+	char kernel[4200], initrd[4200], mem[32], cpus[16], vsock[4300], fs[4300];
+	snprintf(kernel, sizeof(kernel), "%s/vmlinuz", images ? images : ".");
+	snprintf(initrd, sizeof(initrd), "%s/initrd.img", a->dir);
+	snprintf(mem, sizeof(mem), "%luM", a->mem_mib);
+	snprintf(cpus, sizeof(cpus), "%u", a->cpus);
+	snprintf(vsock, sizeof(vsock), "cid=%d,uds=%s/vsock.sock", VMC_GUEST_CID, a->sockets);
+	snprintf(fs, sizeof(fs), "tag=rootfs,socket=%s/fs.sock", a->sockets);
+	free(images);
+	char *argv[] = {
+	    "vm",	"run",	 "--kernel",  kernel,
+	    "--initrd", initrd,	 "--cmdline", "console=ttyS0 panic=-1 quiet rdinit=/vessel",
+	    "--memory", mem,	 "--cpus",    cpus,
+	    "--vsock",	vsock,	 "--fs",      fs,
+	    "--",	"agent", NULL};
+	cleanup_err vs_err_t err = NULL;
+	int rc = vmm_main(a->g, (int)(sizeof(argv) / sizeof(argv[0])) - 1, argv, &err);
+	if (rc < 0) {
+		dprintf(r.errfd, "vessel: %s\n", err->msg);
+		rc = 1;
+	}
+	/* the relay may still be writing the container's last output */
+	if (r.conn >= 0)
+		pthread_join(t, NULL);
+	_exit(r.status >= 0 ? r.status : rc);
+}
+
+/* ---- create, start, kill, run */
+
+static void rfc3339_now(char *buf, size_t n)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	gmtime_r(&ts.tv_sec, &tm);
+	char base[32];
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, n, "%s.%09ldZ", base, ts.tv_nsec);
+}
+
+static int listen_unix(const char *path, vs_err_t *err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return vs_err(err, ENAMETOOLONG, "socket path `%s`", path);
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+		vs_err(err, errno, "listen on `%s`", path);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int make_sockets_dir(struct container_state *st, char out[64], vs_err_t *err)
+{
+	if (mkdir(VMC_SOCKET_ROOT, 0700) < 0 && errno != EEXIST)
+		return vs_err(err, errno, "mkdir " VMC_SOCKET_ROOT);
+	snprintf(out, 64, "%s/XXXXXX", VMC_SOCKET_ROOT);
+	if (!mkdtemp(out))
+		return vs_err(err, errno, "mkdtemp in " VMC_SOCKET_ROOT);
+	if (symlinkat(out, st->dir_fd, VMC_SOCKETS_LINK) < 0) {
+		int e = errno;
+		rmdir(out);
+		return vs_err(err, e, "link the sockets of `%s`", st->id);
+	}
+	return 0;
+}
+
+static int sockets_dir(const struct container_state *st, char out[64])
+{
+	ssize_t n = readlinkat(st->dir_fd, VMC_SOCKETS_LINK, out, 63);
+	if (n <= 0)
+		return -1;
+	out[n] = '\0';
+	/* the record's directory is ours, but only our own kind of directory is removed */
+	if (strncmp(out, VMC_SOCKET_ROOT "/", sizeof(VMC_SOCKET_ROOT)) != 0 || strstr(out, ".."))
+		return -1;
+	return 0;
+}
+
+void vmc_cleanup(const struct container_state *st)
+{
+	char d[64], p[160];
+	if (sockets_dir(st, d) < 0)
+		return;
+	static const char *const names[] = {"vsock.sock", "fs.sock", "vsock.sock_1024"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", d, names[i]);
+		unlink(p);
+	}
+	rmdir(d);
+}
+
+static int record(const struct vs_globals *g, const struct vmc_create_opts *o, json_t *config,
+		  const char *rootfs, struct container_state *st, vs_err_t *err)
+{
+	memset(st, 0, sizeof(*st));
+	st->dir_fd = -1;
+	char created[64];
+	rfc3339_now(created, sizeof(created));
+	json_t *ann = json_object_get(config, "annotations");
+	st->annotations = json_is_object(ann) ? json_deep_copy(ann) : json_object();
+	json_object_set_new(st->annotations, VMC_ANNOTATION, json_string("vm"));
+	st->phase = PHASE_CREATING;
+	st->runtime_pid = getpid();
+	st->runtime_start_time = proc_start_time(getpid());
+	st->bundle = strdup(o->bundle);
+	st->rootfs = strdup(rootfs);
+	st->created = strdup(created);
+	st->owner = getuid();
+	if (!st->annotations || !st->bundle || !st->rootfs || !st->created)
+		return vs_err(err, ENOMEM, "container `%s`", o->id);
+	return state_create(g, o->id, st, err);
+}
+
+static int do_create(const struct vs_globals *g, const struct vmc_create_opts *o,
+		     struct container_state *st, pid_t *pid, vs_err_t *err)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/config.json", o->bundle);
+	json_error_t je;
+	json_t *config = json_load_file(path, 0, &je);
+	if (!config)
+		return vs_err(err, 0, "%s: %s", path, je.text);
+	const char *rp =
+	    json_string_value(json_object_get(json_object_get(config, "root"), "path"));
+	char rootfs[4096];
+	if (!rp)
+		rp = "rootfs";
+	if (rp[0] == '/')
+		snprintf(rootfs, sizeof(rootfs), "%s", rp);
+	else
+		snprintf(rootfs, sizeof(rootfs), "%s/%s", o->bundle, rp);
+	char *msg = guest_config(config, o->id, err);
+	struct vmm_args a = {.g = g, .rootfs = rootfs, .config_msg = msg, .detach = o->detach};
+	vm_size(config, &a.mem_mib, &a.cpus);
+	int ret = -1, ready[2] = {-1, -1};
+	if (!msg || record(g, o, config, rootfs, st, err) < 0)
+		goto out;
+	a.dir = st->dir;
+	a.state_fd = st->dir_fd;
+	if (mknodat(st->dir_fd, STATE_EXEC_FIFO, S_IFIFO | 0600, 0) < 0) {
+		vs_err(err, errno, "create the exec fifo of `%s`", o->id);
+		goto out;
+	}
+	char *images = vmm_default_image_dir();
+	char base[4200], initrd[4200];
+	snprintf(base, sizeof(base), "%s/initrd.img", images ? images : ".");
+	snprintf(initrd, sizeof(initrd), "%s/initrd.img", st->dir);
+	free(images);
+	char *agent = vmc_agent_path();
+	int rc = agent ? vmc_initrd_write(base, agent, initrd, err)
+		       : vs_err(err, errno, "the agent's path");
+	free(agent);
+	if (rc < 0)
+		goto out;
+	if (make_sockets_dir(st, a.sockets, err) < 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s/vsock.sock_%d", a.sockets, VMC_PORT_MAIN);
+	a.listen_fd = listen_unix(path, err);
+	if (a.listen_fd < 0 || pipe2(ready, O_CLOEXEC) < 0) {
+		if (a.listen_fd >= 0)
+			vs_err(err, errno, "pipe");
+		goto out;
+	}
+	a.ready_fd = ready[1];
+	*pid = fork();
+	if (*pid < 0) {
+		vs_err(err, errno, "fork the VMM of `%s`", o->id);
+		goto out;
+	}
+	if (*pid == 0) {
+		close(ready[0]);
+		vmm_process(&a);
+	}
+	close(a.listen_fd);
+	close(ready[1]);
+	ready[1] = -1;
+	char buf[1024];
+	ssize_t n;
+	do
+		n = read(ready[0], buf, sizeof(buf) - 1);
+	while (n < 0 && errno == EINTR);
+	if (n == 1 && buf[0] == 'C') {
+		ret = 0;
+	} else if (n > 1 && buf[0] == 'E') {
+		buf[n] = '\0';
+		vs_err(err, 0, "create container `%s` in a microVM: %s", o->id, buf + 1);
+	} else {
+		vs_err(err, 0,
+		       "create container `%s`: its microVM stopped before the container "
+		       "was created (the guest's console: %s/console.log)",
+		       o->id, st->dir);
+	}
+	if (ret < 0) {
+		kill(*pid, SIGKILL);
+		waitpid(*pid, NULL, 0);
+		goto out;
+	}
+	st->pid = *pid;
+	st->start_time = proc_start_time(*pid);
+	st->phase = PHASE_CREATED;
+	if (state_save(st, err) < 0)
+		ret = -1;
+	if (ret == 0 && o->pid_file) {
+		char p[32];
+		int len = snprintf(p, sizeof(p), "%d", *pid);
+		ret = vs_write_file(o->pid_file, p, (size_t)len, err);
+	}
+out:
+	if (ready[0] >= 0)
+		close(ready[0]);
+	if (ready[1] >= 0)
+		close(ready[1]);
+	if (ret < 0 && st->dir_fd >= 0) {
+		vmc_cleanup(st);
+		vs_err_t rerr = NULL;
+		state_remove(st, &rerr);
+		vs_err_free(&rerr);
+	}
+	free(msg);
+	json_decref(config);
+	return ret;
+}
+
+int vmc_create(const struct vs_globals *g, const struct vmc_create_opts *o, pid_t *pid,
+	       vs_err_t *err)
+{
+	struct container_state st;
+	st.dir_fd = -1;
+	int rc = do_create(g, o, &st, pid, err);
+	state_release(&st);
+	return rc;
+}
+
+int vmc_control_open(const struct container_state *st, vs_err_t *err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char d[64];
+	if (sockets_dir(st, d) < 0)
+		return vs_err(err, 0, "container `%s`: its record names no VMM sockets", st->id);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/vsock.sock", d);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		vs_err(err, errno, "container `%s`: connect to its VMM at `%s`", st->id,
+		       sa.sun_path);
+		goto fail;
+	}
+	struct timeval tv = {30, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	char line[64];
+	int n = snprintf(line, sizeof(line), "CONNECT %d\n", VMC_PORT_CONTROL);
+	if (vs_write_all(fd, line, (size_t)n, err) < 0)
+		goto fail;
+	/* byte by byte: what follows the line is the agent's */
+	size_t got = 0;
+	while (got < sizeof(line) - 1) {
+		ssize_t r = read(fd, line + got, 1);
+		if (r <= 0) {
+			vs_err(err, r < 0 ? errno : 0,
+			       "container `%s`: the agent did not accept "
+			       "a control connection",
+			       st->id);
+			goto fail;
+		}
+		if (line[got++] == '\n')
+			break;
+	}
+	line[got] = '\0';
+	if (strncmp(line, "OK ", 3) != 0) {
+		vs_err(err, 0, "container `%s`: the VMM answered CONNECT with something else",
+		       st->id);
+		goto fail;
+	}
+	return fd;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+int vmc_control_answer(int fd, struct vmc_reader *rd, uint8_t type, vs_err_t *err)
+{
+	struct vmc_frame f;
+	int rc = vmc_read_frame(fd, rd, &f, err);
+	if (rc == 0)
+		return vs_err(err, 0, "the agent closed the connection without an answer");
+	if (rc < 0)
+		return -1;
+	if (f.type == VMC_ERROR) {
+		char msg[1024];
+		size_t m = 0;
+		/* the guest's text is untrusted: printable ASCII only */
+		for (size_t i = 0; i < f.len && m < sizeof(msg) - 1; i++)
+			msg[m++] =
+			    f.payload[i] >= 0x20 && f.payload[i] < 0x7f ? (char)f.payload[i] : '?';
+		msg[m] = '\0';
+		return vs_err(err, 0, "%s", msg);
+	}
+	if (f.type != VMC_OK)
+		return vs_err(err, 0, "agent protocol: %s in answer to %s", vmc_type_name(f.type),
+			      vmc_type_name(type));
+	return 0;
+}
+
+/* One request, one answer (START, KILL). */
+static int control(const struct container_state *st, uint8_t type, uint32_t arg, vs_err_t *err)
+{
+	int fd = vmc_control_open(st, err);
+	if (fd < 0)
+		return -1;
+	struct vmc_reader rd = {0};
+	int ret = (type == VMC_KILL ? vmc_send_u32(fd, type, arg, err)
+				    : vmc_send(fd, type, NULL, 0, err));
+	if (ret == 0)
+		ret = vmc_control_answer(fd, &rd, type, err);
+	vmc_reader_free(&rd);
+	close(fd);
+	if (ret < 0)
+		return vs_err_wrap(err, "container `%s` (in its microVM)", st->id);
+	return 0;
+}
+
+int vmc_start(const struct container_state *st, vs_err_t *err)
+{
+	if (control(st, VMC_START, 0, err) < 0)
+		return vs_err_wrap(err, "cannot start container `%s`", st->id);
+	unlinkat(st->dir_fd, STATE_EXEC_FIFO, 0);
+	return 0;
+}
+
+int vmc_kill(const struct container_state *st, int sig, vs_err_t *err)
+{
+	if (state_status(st) == STATUS_STOPPED)
+		return vs_err(err, 0, "cannot kill container `%s`: container not running", st->id);
+	return control(st, VMC_KILL, (uint32_t)sig, err);
+}
+
+int vmc_run(const struct vs_globals *g, const struct vmc_create_opts *o, bool keep, vs_err_t *err)
+{
+	pid_t pid;
+	if (vmc_create(g, o, &pid, err) < 0)
+		return -1;
+	struct container_state st;
+	memset(&st, 0, sizeof(st));
+	st.dir_fd = -1;
+	if (state_load(g, o->id, false, &st, err) < 0 || vmc_start(&st, err) < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		if (st.dir_fd >= 0) {
+			vmc_cleanup(&st);
+			vs_err_t e = NULL;
+			state_remove(&st, &e);
+			vs_err_free(&e);
+		}
+		state_release(&st);
+		return -1;
+	}
+	/* run's signals are the container's (runc forwards them): to the agent, as kill does.
+	 * Blocked only now: the VMM, forked already, keeps its own handling. */
+	sigset_t fwd, old;
+	sigemptyset(&fwd);
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD};
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&fwd, sigs[i]);
+	sigprocmask(SIG_BLOCK, &fwd, &old);
+	int ws = 0;
+	while (waitpid(pid, &ws, WNOHANG) != pid) {
+		struct timespec tick = {0, 200000000};
+		int sig = sigtimedwait(&fwd, NULL, &tick);
+		if (sig <= 0 || sig == SIGCHLD)
+			continue;
+		vs_err_t kerr = NULL;
+		if (vmc_kill(&st, sig, &kerr) < 0) {
+			vs_warn("%s", kerr->msg);
+			vs_err_free(&kerr);
+		}
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	int status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+	if (!keep) {
+		vmc_cleanup(&st);
+		vs_err_t derr = NULL;
+		if (state_lock(&st, &derr) < 0 || lifecycle_destroy(&st, &derr) < 0) {
+			vs_warn("%s", derr->msg);
+			vs_err_free(&derr);
+		}
+	}
+	state_release(&st);
+	return status;
+}

@@ -1,0 +1,100 @@
+/* The agent protocol both ways: whatever a hostile guest (or a confused host) writes must
+ * give frames or a clear error, never a crash, leak or hang. The bytes go through the
+ * pure parser frame after frame, then through the reader the host and agent use, over a
+ * pipe in arbitrary splits. Every EXEC frame's payload goes through the agent's parser of
+ * the request (exec_msg.c) and, when accepted, the command line it becomes, whose
+ * reserved options must be the agent's own. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmc/exec_msg.h"
+#include "vmc/proto.h"
+
+static bool is_option(const char *arg, const char *name)
+{
+	size_t n = strlen(name);
+	return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
+}
+
+static void exec_request(const struct vmc_frame *f)
+{
+	static char id[] = "ctr";
+	struct vmc_exec_msg m;
+	vs_err_t err = NULL;
+	if (vmc_exec_msg_parse(f->payload, f->len, &m, &err) < 0) {
+		if (!err || !err->msg[0])
+			__builtin_trap(); /* a refusal says why */
+		vs_err_free(&err);
+		return;
+	}
+	int argc = 0;
+	char **argv = vmc_exec_argv(&m, id, "/run/x.pid", "/run/x.json", &argc, &err);
+	if (!argv) {
+		vs_err_free(&err);
+		vmc_exec_msg_release(&m);
+		return;
+	}
+	/* the agent's own --detach, --pid-file and --process come first; the host's options
+	 * after them never repeat those, and the id follows the options */
+	int i = m.process ? 6 : 4;
+	if (argc < i + 1 || strcmp(argv[1], "--detach") || strcmp(argv[3], "/run/x.pid"))
+		__builtin_trap();
+	for (; i < argc && argv[i] != id; i++)
+		if (is_option(argv[i], "--detach") || is_option(argv[i], "--pid-file") ||
+		    is_option(argv[i], "--process") || is_option(argv[i], "--tty") ||
+		    is_option(argv[i], "--console-socket") || argv[i][0] != '-')
+			__builtin_trap();
+	if (i == argc || argv[argc] != NULL)
+		__builtin_trap();
+	free(argv);
+	vmc_exec_msg_release(&m);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	size_t off = 0;
+	for (;;) {
+		struct vmc_frame f;
+		size_t used = 0;
+		vs_err_t err = NULL;
+		int rc = vmc_frame_parse(data + off, size - off, &f, &used, &err);
+		vs_err_free(&err);
+		if (rc <= 0)
+			break;
+		if (f.type == VMC_EXIT || f.type == VMC_KILL)
+			(void)vmc_frame_u32(&f);
+		if (f.type == VMC_EXEC)
+			exec_request(&f);
+		(void)vmc_type_name(f.type);
+		off += used;
+	}
+	/* the first byte picks the write size; the rest is the stream, through a pipe
+	 * (which merges small writes: 64 KiB fit, so one thread can write, then read) */
+	if (size < 1 || size > 60000)
+		return 0;
+	size_t chunk = (size_t)data[0] + 1;
+	int sv[2];
+	if (pipe(sv) < 0)
+		return 0;
+	for (size_t o = 1; o < size; o += chunk) {
+		size_t n = size - o < chunk ? size - o : chunk;
+		if (write(sv[1], data + o, n) != (ssize_t)n)
+			break;
+	}
+	close(sv[1]);
+	struct vmc_reader r = {0};
+	for (;;) {
+		struct vmc_frame f;
+		vs_err_t err = NULL;
+		int rc = vmc_read_frame(sv[0], &r, &f, &err);
+		vs_err_free(&err);
+		if (rc <= 0)
+			break;
+	}
+	vmc_reader_free(&r);
+	close(sv[0]);
+	return 0;
+}

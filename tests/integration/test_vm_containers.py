@@ -1,0 +1,372 @@
+"""VM-isolated containers (docs/vm-containers.md): the same bundle and runc command line,
+the container in its own microVM (Debian's cloud kernel, vessel itself as the guest's
+init and agent, the rootfs shared by virtio-fs). Run in the emulated KVM host: each
+container boots a real Linux guest, which takes tens of seconds there.
+
+The level is picked by the name vessel-vm (a symlink to the binary) or by the annotation
+io.vessel.isolation=vm in config.json; both are used below.
+"""
+import json
+import os
+import time
+
+import pytest
+
+from conftest import run
+
+pytestmark = pytest.mark.kvm
+
+MiB = 1 << 20
+BOOT = 240  # seconds a guest may take to boot in the emulated host
+
+
+@pytest.fixture
+def vessel_vm(vessel, tmp_path):
+    link = tmp_path / "vessel-vm"
+    os.symlink(vessel, link)
+    return str(link)
+
+
+def host_pids_with(text):
+    """Host processes whose command line holds text."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmd:
+            found.append((int(pid), cmd))
+    return found
+
+
+def state(bundle, cid):
+    r = bundle.cmd("state", cid)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def wait_status(bundle, cid, want, timeout):
+    end = time.time() + timeout
+    while time.time() < end:
+        s = state(bundle, cid)
+        if s["status"] == want:
+            return s
+        time.sleep(0.5)
+    pytest.fail(f"{cid} not {want} after {timeout}s: {s}\n{console(bundle, cid)}")
+
+
+def console(bundle, cid):
+    try:
+        return "--- guest console:\n" + (bundle.root / cid / "console.log").read_text()[-4000:]
+    except OSError as e:
+        return f"(no console log: {e})"
+
+
+def test_run_guest_kernel_and_exit_status(bundle, vessel_vm):
+    """vessel-vm run: the container sees the guest's kernel, not the host's, its stdout
+    and stderr come back, and its exit status is run's."""
+    # the limits size the VM: 100 MiB + 128 MiB of overhead, 2 vCPUs
+    bundle.config["linux"].setdefault("resources", {})["memory"] = {"limit": 100 * MiB}
+    bundle.config["linux"]["resources"]["cpu"] = {"quota": 200000, "period": 100000}
+    bundle.sh("grep MemTotal /proc/meminfo; echo cpus $(grep -c ^processor /proc/cpuinfo); "
+              "uname -r; echo to-stderr >&2; exit 7")
+    bundle.write()
+    cid = bundle.new_id()
+    t = time.time()
+    r = run([vessel_vm, "--root", str(bundle.root), "run", "--bundle", str(bundle.path), cid],
+            timeout=BOOT, stdin=subprocess_devnull())
+    took = time.time() - t
+    # the same bundle at the other level, for the figure (and the kernel it sees)
+    t = time.time()
+    plain = run([bundle.vessel, "--root", str(bundle.root), "run", "--bundle",
+                 str(bundle.path), bundle.new_id()], timeout=60, stdin=subprocess_devnull())
+    print(f"vessel-vm run took {took:.2f} s, vessel run {time.time() - t:.2f} s")
+    assert plain.returncode == 7, plain.stderr
+    assert plain.stdout.strip().splitlines()[-1] == os.uname().release
+    assert r.returncode == 7, f"rc {r.returncode}\nstdout {r.stdout}\nstderr {r.stderr}"
+    kernel = r.stdout.strip().splitlines()[-1]
+    assert kernel and kernel != os.uname().release, r.stdout
+    assert "cloud" in kernel, kernel
+    assert "to-stderr" in r.stderr
+    mem_kib = int(r.stdout.split("MemTotal:")[1].split()[0])
+    assert 150 * 1024 < mem_kib <= 228 * 1024, r.stdout
+    want_cpus = min(2, os.cpu_count())
+    assert f"cpus {want_cpus}" in r.stdout, r.stdout
+    # run deletes the container: nothing of it is left
+    assert not (bundle.root / cid).exists()
+    assert not host_pids_with(str(bundle.root / cid))
+    assert not os.listdir("/run/vessel-vmc"), os.listdir("/run/vessel-vmc")
+
+
+def test_run_forwards_signals(bundle, vessel_vm):
+    """A signal to vessel-vm run reaches the container's process in the guest, whose
+    exit status run then gives."""
+    import select
+    import signal
+    import subprocess
+    bundle.sh("trap 'echo got-TERM; exit 42' TERM; echo up; while :; do sleep 1; done")
+    bundle.write()
+    p = subprocess.Popen([vessel_vm, "--root", str(bundle.root), "run", "--bundle",
+                          str(bundle.path), bundle.new_id()], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        seen = b""
+        end = time.time() + BOOT
+        while b"up\n" not in seen and time.time() < end:
+            if select.select([p.stdout], [], [], 1)[0]:
+                chunk = os.read(p.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                seen += chunk
+        assert b"up\n" in seen, (seen, p.poll())
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 42, (p.returncode, err)
+    assert b"got-TERM" in seen + out
+
+
+def subprocess_devnull():
+    import subprocess
+    return subprocess.DEVNULL
+
+
+def test_lifecycle_annotation(bundle):
+    """create/start/state/kill/delete with the annotation: state goes created -> running
+    -> stopped; the pid is the VMM's; the container's processes are not the host's; kill
+    reaches the process in the guest; delete leaves no process, socket or directory."""
+    token = "vmc-" + os.urandom(4).hex()
+    bundle.config.setdefault("annotations", {})["io.vessel.isolation"] = "vm"
+    bundle.sh(f"trap 'echo got-TERM; exit 42' TERM; echo up {token}; "
+              f"while :; do sleep 1; done")
+    cid, r = bundle.create(timeout=BOOT)
+    assert r.returncode == 0, r.stderr + console(bundle, cid)
+    s = state(bundle, cid)
+    assert s["status"] == "created", s
+    assert s["annotations"]["io.vessel.isolation"] == "vm"
+    vmm = s["pid"]
+    with open(f"/proc/{vmm}/cmdline", "rb") as f:
+        assert b"create" in f.read()
+    # the VMM's only helper on the host is virtiofsd, serving the rootfs
+    sockets = os.readlink(bundle.root / cid / "sockets")
+    helpers = host_pids_with(sockets)
+    assert [c for _, c in helpers if "virtiofsd" in c], helpers
+
+    r = bundle.cmd("start", cid, timeout=60)
+    assert r.returncode == 0, r.stderr
+    wait_status(bundle, cid, "running", 10)
+    out = bundle.path / f"{cid}.out"
+    end = time.time() + 60
+    while token not in out.read_text() and time.time() < end:
+        time.sleep(0.5)
+    assert f"up {token}" in out.read_text(), console(bundle, cid)
+    # the container's shell and its sleeps run in the guest only
+    assert not host_pids_with(token), host_pids_with(token)
+
+    r = bundle.cmd("kill", cid, "TERM")
+    assert r.returncode == 0, r.stderr
+    wait_status(bundle, cid, "stopped", 60)
+    assert "got-TERM" in out.read_text()
+    r = bundle.cmd("delete", cid)
+    assert r.returncode == 0, r.stderr
+    assert not (bundle.root / cid).exists()
+    assert not os.path.exists(sockets)
+    end = time.time() + 10
+    while host_pids_with(sockets) and time.time() < end:
+        time.sleep(0.2)
+    assert not host_pids_with(sockets)
+    assert not os.path.exists(f"/proc/{vmm}")
+
+
+def test_delete_force_running(bundle, vessel_vm):
+    """delete --force of a running VM container: the VMM and virtiofsd go, and so does
+    the directory with its sockets; exec with a terminal says clearly it is not there
+    yet."""
+    bundle.sh("while :; do sleep 1; done")
+    bundle.write()
+    cid = bundle.new_id()
+    # the container's stdio is create's: files, or the test would wait for the VMM
+    with open(bundle.path / "out", "w") as o, open(bundle.path / "err", "w") as e:
+        import subprocess
+        p = subprocess.run([vessel_vm, "--root", str(bundle.root), "create", "--bundle",
+                            str(bundle.path), cid], stdin=subprocess.DEVNULL, stdout=o,
+                           stderr=e, timeout=BOOT)
+    assert p.returncode == 0, (bundle.path / "err").read_text() + console(bundle, cid)
+    assert bundle.cmd("start", cid).returncode == 0
+    vmm = state(bundle, cid)["pid"]
+    sockets = os.readlink(bundle.root / cid / "sockets")
+    r = bundle.cmd("exec", "-t", cid, "true")
+    assert r.returncode != 0 and "terminal" in r.stderr, r.stderr
+    assert "not supported for VM-isolated containers" in r.stderr, r.stderr
+    r = bundle.cmd("delete", cid)
+    assert r.returncode != 0 and "not stopped" in r.stderr
+    r = bundle.cmd("delete", "--force", cid, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert not (bundle.root / cid).exists()
+    assert not os.path.exists(sockets)
+    end = time.time() + 10
+    while (host_pids_with(sockets) or os.path.exists(f"/proc/{vmm}")) and time.time() < end:
+        time.sleep(0.2)
+    assert not host_pids_with(sockets)
+    assert not os.path.exists(f"/proc/{vmm}")
+
+
+DETACHED_EXEC = """
+import ctypes, os, subprocess, sys
+# podman's conmon: a subreaper that runs `exec --detach --pid-file` and waits for that pid
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+pid_file = sys.argv[1]
+r = subprocess.run(sys.argv[2:], stdin=subprocess.DEVNULL)
+assert r.returncode == 0, r.returncode
+pid = int(open(pid_file).read())
+print("pid", pid, "alive", os.path.exists(f"/proc/{pid}"), flush=True)
+_, ws = os.waitpid(pid, 0)
+print("status", os.waitstatus_to_exitcode(ws), flush=True)
+"""
+
+
+def test_exec(bundle, vessel_vm):
+    """vessel-vm exec runs a new process in the running container in its guest: output
+    and exit status come back, stdin goes in byte for byte, a missing binary fails clearly,
+    --process and the args form's options work, --detach leaves a pid whose exit status is
+    the process's; and the container's own process is untouched by it all."""
+    import subprocess
+    token = "vmx-" + os.urandom(4).hex()
+    bundle.sh(f"echo up {token}; while :; do sleep 1; done")
+    bundle.write()
+    cid = bundle.new_id()
+    vm = [vessel_vm, "--root", str(bundle.root)]
+    with open(bundle.path / "out", "w") as o, open(bundle.path / "err", "w") as e:
+        p = subprocess.run(vm + ["create", "--bundle", str(bundle.path), cid],
+                           stdin=subprocess.DEVNULL, stdout=o, stderr=e, timeout=BOOT)
+    try:
+        assert p.returncode == 0, (bundle.path / "err").read_text() + console(bundle, cid)
+        assert bundle.cmd("start", cid).returncode == 0
+        sockets = os.readlink(bundle.root / cid / "sockets")
+
+        t = time.time()
+        r = run(vm + ["exec", cid, "/bin/sh", "-c", "uname -r; echo to-err >&2; exit 5"],
+                timeout=60, stdin=subprocess.DEVNULL)
+        print(f"exec took {time.time() - t:.2f} s")
+        assert r.returncode == 5, (r.returncode, r.stdout, r.stderr)
+        kernel = r.stdout.strip()
+        assert kernel != os.uname().release and "cloud" in kernel, r.stdout
+        assert r.stderr == "to-err\n", r.stderr
+        # the exec'd shell is in the container: its pid namespace, with the init as 1
+        r = run(vm + ["exec", cid, "/bin/sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"],
+                timeout=60, stdin=subprocess.DEVNULL)
+        assert r.returncode == 0 and token in r.stdout, (r.stdout, r.stderr)
+
+        data = os.urandom(300 * 1024)  # several frames, every byte value
+        p = subprocess.run(vm + ["exec", cid, "cat"], input=data, capture_output=True,
+                           timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout == data, (len(p.stdout), len(data))
+
+        r = run(vm + ["exec", cid, "/no/such/binary"], timeout=60, stdin=subprocess.DEVNULL)
+        assert r.returncode != 0
+        assert "/no/such/binary" in r.stderr and "in its microVM" in r.stderr, r.stderr
+
+        # the args form's options reach the guest's exec: env, cwd, user
+        r = run(vm + ["exec", "--env", "GREETING=hi there", "--cwd", "/proc", "--user",
+                      "65534:65534", cid, "/bin/sh", "-c", "echo $GREETING; pwd; id -u"],
+                timeout=60, stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split("\n")[:3] == ["hi there", "/proc", "65534"], r.stdout
+        proc = bundle.path / "process.json"
+        proc.write_text(json.dumps({"args": ["/bin/sh", "-c", "echo $V; kill -9 $$"],
+                                    "env": ["V=from-process-json"], "cwd": "/",
+                                    "user": {"uid": 0, "gid": 0}}))
+        r = run(vm + ["exec", "--process", str(proc), cid], timeout=60,
+                stdin=subprocess.DEVNULL)
+        assert r.returncode == 128 + 9, (r.returncode, r.stderr)
+        assert r.stdout == "from-process-json\n", r.stdout
+
+        pid_file = bundle.path / "exec.pid"
+        r = run(["/usr/bin/python3", "-c", DETACHED_EXEC, str(pid_file)] + vm +
+                ["exec", "--detach", "--pid-file", str(pid_file), cid, "/bin/sh", "-c",
+                 "sleep 2; exit 4"], timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert "alive True" in r.stdout and "status 4" in r.stdout, r.stdout
+
+        # the container's own process ran on through all of it
+        assert state(bundle, cid)["status"] == "running"
+        assert (bundle.path / "out").read_text().startswith(f"up {token}")
+    finally:
+        r = bundle.cmd("delete", "--force", cid, timeout=30)
+    assert r.returncode == 0, r.stderr
+    end = time.time() + 10
+    while host_pids_with(sockets) and time.time() < end:
+        time.sleep(0.2)
+    assert not host_pids_with(sockets)
+    assert not host_pids_with(str(bundle.root / cid))
+
+
+@pytest.fixture
+def podman_vm(vessel_vm, tmp_path_factory, monkeypatch):
+    import pathlib
+    import tempfile
+
+    import clients
+    from clients import NetNS, Podman, busybox_rootfs
+    # podman's overlay storage can't sit on the emulated host's overlay /tmp: its
+    # TMPDIR (ext4) still gives a path short enough for conmon's socket
+    monkeypatch.setattr(clients, "short_work_dir", lambda prefix: pathlib.Path(
+        tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("TMPDIR", "/tmp"))))
+    rootfs = busybox_rootfs(tmp_path_factory.mktemp("podman-rootfs"), vessel_vm)
+    netns = NetNS()
+    p = None
+    try:
+        p = Podman(vessel_vm, netns)
+        p.import_image(rootfs, "localhost/vessel-busybox:vm")
+        yield p
+    finally:
+        problems = p.cleanup() if p else []
+        netns.delete()
+        assert not problems, f"podman left things behind: {problems}"
+
+
+def test_podman_runtime_vessel_vm(podman_vm):
+    """podman --runtime vessel-vm: run --rm prints the guest's kernel and gives the
+    container's exit status (conmon waits on the VMM)."""
+    r = podman_vm("run", "--rm", "--network", "none", "localhost/vessel-busybox:vm",
+                  "/bin/sh", "-c", "uname -r; exit 3", timeout=BOOT)
+    assert r.returncode == 3, r.stderr
+    kernel = r.stdout.strip().splitlines()[-1]
+    assert kernel != os.uname().release and "cloud" in kernel, r.stdout
+    assert not os.listdir("/run/vessel-vmc"), os.listdir("/run/vessel-vmc")
+
+
+def test_podman_detached_exec_logs_stop_rm(podman_vm):
+    """podman's detached lifecycle on vessel-vm: run -d, exec (conmon runs vessel-vm exec
+    --detach and waits for the pid it names), logs, stop, rm; nothing is left behind."""
+    name = "vmc-" + os.urandom(3).hex()
+    podman_vm.ok("run", "-d", "--name", name, "--network", "none",
+                 "localhost/vessel-busybox:vm", "/bin/sh", "-c",
+                 "echo hello-from-the-guest; trap 'exit 0' TERM; while :; do sleep 1; done",
+                 timeout=BOOT)
+    r = podman_vm("exec", name, "/bin/sh", "-c", "uname -r; cat /etc/hostname; exit 6")
+    assert r.returncode == 6, (r.returncode, r.stdout, r.stderr)
+    kernel = r.stdout.strip().splitlines()[0]
+    assert kernel != os.uname().release and "cloud" in kernel, r.stdout
+    r = podman_vm("exec", "-i", name, "cat", input="through podman\n")
+    assert r.returncode == 0 and r.stdout == "through podman\n", (r.stdout, r.stderr)
+    end = time.time() + 30
+    while "hello-from-the-guest" not in podman_vm.ok("logs", name) and time.time() < end:
+        time.sleep(0.5)
+    assert "hello-from-the-guest" in podman_vm.ok("logs", name)
+    podman_vm.ok("stop", "--time", "5", name, timeout=90)
+    assert podman_vm.inspect(name, "{{.State.Status}}") == "exited"
+    podman_vm.ok("rm", name, timeout=60)
+    end = time.time() + 10
+    while host_pids_with("virtiofsd") and time.time() < end:
+        time.sleep(0.2)
+    assert not host_pids_with("virtiofsd"), host_pids_with("virtiofsd")
+    assert not os.listdir("/run/vessel-vmc"), os.listdir("/run/vessel-vmc")
