@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "base/log.h"
+#include "base/usock.h"
 #include "base/proc.h"
 #include "base/util.h"
 #include "oci/lifecycle.h"
@@ -385,22 +386,6 @@ static void rfc3339_now(char *buf, size_t n)
 	snprintf(buf, n, "%s.%09ldZ", base, ts.tv_nsec);
 }
 
-static int listen_unix(const char *path, vs_err_t *err)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return vs_err(err, ENAMETOOLONG, "socket path `%s`", path);
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
-		vs_err(err, errno, "listen on `%s`", path);
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static int make_sockets_dir(struct container_state *st, char out[64], vs_err_t *err)
 {
 	if (mkdir(VMC_SOCKET_ROOT, 0700) < 0 && errno != EEXIST)
@@ -507,7 +492,7 @@ static int do_create(const struct vs_globals *g, const struct vmc_create_opts *o
 	if (make_sockets_dir(st, a.sockets, err) < 0)
 		goto out;
 	snprintf(path, sizeof(path), "%s/vsock.sock_%d", a.sockets, VMC_PORT_MAIN);
-	a.listen_fd = listen_unix(path, err);
+	a.listen_fd = vs_unix_listen(path, SOCK_CLOEXEC, 4, false, err);
 	if (a.listen_fd < 0 || pipe2(ready, O_CLOEXEC) < 0) {
 		if (a.listen_fd >= 0)
 			vs_err(err, errno, "pipe");

@@ -96,6 +96,8 @@ static const char *const builtin_main[] = {
     "io_uring_setup",
     "ioctl",
     "kill",
+    "link", /* base/usock.c: a listening socket moved to its path (no renameat2) */
+    "linkat",
     "listen",
     "lseek",
     "memfd_create",
@@ -123,6 +125,7 @@ static const char *const builtin_main[] = {
     "recvmsg",
     "rename",
     "renameat",
+    "renameat2", /* base/usock.c: a listening socket moved to its path */
     "rt_sigaction",
     "rt_sigtimedwait",
     "seccomp",

@@ -74,3 +74,139 @@ Test(json, range_is_enforced)
 	vs_err_free(&err);
 	json_decref(j);
 }
+
+/* usock: a listening socket appears at its path only once it accepts */
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "base/usock.h"
+
+static int connect_to(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static int entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	int n = 0;
+	for (struct dirent *e; (e = readdir(d));)
+		n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	closedir(d);
+	return n;
+}
+
+Test(usock, listens_leaving_only_its_path)
+{
+	char dir[] = "/tmp/usockXXXXXX", path[64];
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/api.sock", dir);
+	vs_err_t err = NULL;
+	int fd = vs_unix_listen(path, SOCK_CLOEXEC, 4, false, &err);
+	cr_assert_geq(fd, 0, "%s", err ? err->msg : "");
+	cr_assert_eq(entries(dir), 1, "the private name is gone");
+	int c = connect_to(path);
+	cr_assert_geq(c, 0, "connect: %s", strerror(errno));
+	close(c);
+
+	/* a live socket at the path is never replaced, stale or not asked */
+	int again = vs_unix_listen(path, SOCK_CLOEXEC, 4, true, &err);
+	cr_assert_eq(again, -1);
+	cr_assert_eq(err->errnum, EADDRINUSE, "%s", err->msg);
+	vs_err_free(&err);
+	cr_assert_eq(entries(dir), 1);
+	c = connect_to(path);
+	cr_assert_geq(c, 0, "the first listener still answers: %s", strerror(errno));
+	close(c);
+
+	/* once it is gone its file is a leftover: refused unless replace_stale */
+	close(fd);
+	cr_assert_eq(vs_unix_listen(path, SOCK_CLOEXEC, 4, false, &err), -1);
+	cr_assert_eq(err->errnum, EADDRINUSE, "%s", err->msg);
+	vs_err_free(&err);
+	fd = vs_unix_listen(path, SOCK_CLOEXEC, 4, true, &err);
+	cr_assert_geq(fd, 0, "%s", err ? err->msg : "");
+	c = connect_to(path);
+	cr_assert_geq(c, 0);
+	close(c);
+	close(fd);
+	unlink(path);
+	rmdir(dir);
+}
+
+Test(usock, refuses_a_path_too_long)
+{
+	char path[200];
+	memset(path, 'a', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = 0;
+	vs_err_t err = NULL;
+	cr_assert_eq(vs_unix_listen(path, 0, 1, false, &err), -1);
+	cr_assert_eq(err->errnum, ENAMETOOLONG, "%s", err->msg);
+	vs_err_free(&err);
+}
+
+struct watcher {
+	const char *path;
+	atomic_int stop, refused, connected;
+};
+
+/* What a client does: wait for the file, then connect at once. */
+static void *watch(void *arg)
+{
+	struct watcher *w = arg;
+	while (!atomic_load(&w->stop)) {
+		struct stat st;
+		if (stat(w->path, &st) < 0)
+			continue;
+		int c = connect_to(w->path);
+		if (c >= 0) {
+			atomic_fetch_add(&w->connected, 1);
+			close(c);
+		} else if (errno == ECONNREFUSED) {
+			atomic_fetch_add(&w->refused, 1);
+		}
+	}
+	return NULL;
+}
+
+Test(usock, a_client_that_sees_the_file_is_never_refused)
+{
+	char dir[] = "/tmp/usockXXXXXX", path[64];
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/m.sock", dir);
+	struct watcher w = {.path = path};
+	pthread_t t;
+	pthread_create(&t, NULL, watch, &w);
+	for (int i = 0; i < 2000; i++) {
+		vs_err_t err = NULL;
+		int fd = vs_unix_listen(path, SOCK_CLOEXEC, 64, false, &err);
+		cr_assert_geq(fd, 0, "%s", err ? err->msg : "");
+		usleep(50);
+		/* unlink before close: a file whose socket is closed would refuse, rightly */
+		unlink(path);
+		close(fd);
+	}
+	atomic_store(&w.stop, 1);
+	pthread_join(t, NULL);
+	cr_assert_eq(atomic_load(&w.refused), 0, "%d of %d connects refused",
+		     atomic_load(&w.refused), atomic_load(&w.refused) + atomic_load(&w.connected));
+	cr_assert_gt(atomic_load(&w.connected), 0, "the watcher never got in");
+	rmdir(dir);
+}

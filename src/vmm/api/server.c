@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/usock.h"
 #include "vmm/api/api.h"
 #include "vmm/loop.h"
 
@@ -184,13 +185,6 @@ static void on_timer(void *opaque, uint32_t events)
 struct api_server *api_server_open(struct loop *loop, const char *path, struct api *a,
 				   vs_err_t *err)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		vs_err(err, 0, "--api-sock `%s`: longer than %zu bytes", path,
-		       sizeof(sa.sun_path) - 1);
-		return NULL;
-	}
-	strcpy(sa.sun_path, path);
 	struct api_server *s = calloc(1, sizeof(*s));
 	if (!s) {
 		vs_err(err, ENOMEM, "API socket");
@@ -199,19 +193,15 @@ struct api_server *api_server_open(struct loop *loop, const char *path, struct a
 	s->loop = loop;
 	s->api = a;
 	s->timer_fd = -1;
-	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* a path that exists is refused: a second VMM on one socket is a mistake */
+	s->fd = vs_unix_listen(path, SOCK_NONBLOCK | SOCK_CLOEXEC, 16, false, err);
 	if (s->fd < 0) {
-		vs_err(err, errno, "API socket");
-		goto fail;
-	}
-	/* bind refuses a path that exists: a second VMM on one socket is a mistake */
-	if (bind(s->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		vs_err(err, errno, "--api-sock `%s`", path);
+		vs_err_wrap(err, "--api-sock");
 		goto fail;
 	}
 	s->path = strdup(path);
-	if (!s->path || listen(s->fd, 16) < 0) {
-		vs_err(err, s->path ? errno : ENOMEM, "--api-sock `%s`", path);
+	if (!s->path) {
+		vs_err(err, ENOMEM, "--api-sock `%s`", path);
 		goto fail;
 	}
 	s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "base/usock.h"
 #include "vmm/migration/migration.h"
 
 struct endpoint {
@@ -107,12 +108,15 @@ int mig_listen(const char *url, vs_err_t *err)
 	struct endpoint e;
 	if (parse_url(url, &e, err) < 0)
 		return -1;
+	if (e.unix_path) {
+		int fd = vs_unix_listen(url + 5, SOCK_CLOEXEC, 1, false, err);
+		return fd < 0 ? vs_err_wrap(err, "migration") : fd;
+	}
 	int fd = socket(e.sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return vs_err(err, errno, "socket for `%s`", url);
 	int one = 1;
-	if (!e.unix_path)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&e.sa, e.len) < 0 || listen(fd, 1) < 0) {
 		int en = errno;
 		close(fd);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/usock.h"
 #include "vmm/virtio/vsock_pkt.h"
 #include "vmm/virtio/vsock_spec.h"
 
@@ -821,39 +822,14 @@ void vsock_mux_stats(const struct vsock_mux *m, struct vsock_mux_stats *out)
 	*out = (struct vsock_mux_stats){.conns = m->nconns, .lies = m->lies, .drops = m->drops};
 }
 
-/* A socket file at path that nobody accepts on is a leftover of a VMM that is gone. */
-static bool stale_socket(const struct sockaddr_un *sa)
-{
-	struct stat st;
-	if (lstat(sa->sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
-		return false;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return false;
-	bool stale =
-	    connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 && errno == ECONNREFUSED;
-	close(fd);
-	return stale;
-}
-
 static int listen_on(const char *path, vs_err_t *err)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return vs_err(err, ENAMETOOLONG, "vsock: %s", path);
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = vs_unix_listen(path, SOCK_NONBLOCK | SOCK_CLOEXEC, 128, true, err);
 	if (fd < 0)
-		return vs_err(err, errno, "vsock: socket for %s", path);
-	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	if (r < 0 && errno == EADDRINUSE && stale_socket(&sa) && unlink(path) == 0)
-		r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	if (r < 0 || listen(fd, 128) < 0) {
-		int e = errno;
-		close(fd);
-		return vs_err(err, e, "vsock: listen on %s%s", path,
-			      e == EADDRINUSE ? " (another VMM listens there)" : "");
-	}
+		return vs_err_wrap(err, "vsock%s",
+				   err && *err && (*err)->errnum == EADDRINUSE
+				       ? " (another VMM listens there)"
+				       : "");
 	return fd;
 }
 
