@@ -125,6 +125,30 @@ Test(vmgenid, restore_writes_a_fresh_id_and_raises_the_notification)
 	vm_destroy(&vm);
 }
 
+Test(vmgenid, a_migrations_destination_keeps_the_id_once)
+{
+	struct vmgenid *g = make();
+	vs_err_t err = NULL;
+	void *blob = NULL;
+	size_t len = 0;
+	cr_assert_eq(vmgenid_kind.save(g, &blob, &len, &err), 0);
+	uint8_t before[VMGENID_SIZE], after[VMGENID_SIZE];
+	id_at(LAYOUT_VMGENID, before);
+	lines.n = 0;
+	vmgenid_continue(g);
+	cr_assert_eq(vmgenid_kind.restore(g, blob, len, &err), 0, "%s", err ? err->msg : "");
+	id_at(LAYOUT_VMGENID, after);
+	cr_assert_eq(memcmp(before, after, VMGENID_SIZE), 0, "the moved VM keeps its ID");
+	cr_assert_eq(lines.n, 0, "and is told nothing");
+	/* only that restore: a later snapshot's load of this VM is a new generation again */
+	cr_assert_eq(vmgenid_kind.restore(g, blob, len, &err), 0, "%s", err ? err->msg : "");
+	id_at(LAYOUT_VMGENID, after);
+	cr_assert_neq(memcmp(before, after, VMGENID_SIZE), 0);
+	cr_assert_eq(lines.n, 2);
+	free(blob);
+	vm_destroy(&vm);
+}
+
 Test(vmgenid, a_bad_blob_is_refused_and_changes_nothing)
 {
 	struct vmgenid *g = make();

@@ -14,6 +14,7 @@ struct vmgenid {
 	struct guest_mem *mem;
 	uint64_t gpa;
 	struct irq_line irq;
+	bool keep_next; /* vmgenid_continue: the next restore is a migration's */
 };
 
 /* The blob: format version, zero, the address. A later format is refused, not misread. */
@@ -59,7 +60,7 @@ struct vmgenid *vmgenid_new(struct guest_mem *mem, uint64_t gpa, struct irq_line
 		vs_err(err, ENOMEM, "VM generation ID");
 		return NULL;
 	}
-	*g = (struct vmgenid){mem, gpa, irq};
+	*g = (struct vmgenid){.mem = mem, .gpa = gpa, .irq = irq};
 	if (write_fresh_id(g, err) < 0) {
 		free(g);
 		return NULL;
@@ -70,6 +71,11 @@ struct vmgenid *vmgenid_new(struct guest_mem *mem, uint64_t gpa, struct irq_line
 void vmgenid_free(struct vmgenid *g)
 {
 	free(g);
+}
+
+void vmgenid_continue(struct vmgenid *g)
+{
+	g->keep_next = true;
 }
 
 uint64_t vmgenid_addr(const struct vmgenid *g)
@@ -106,6 +112,10 @@ int vmgenid_restore(void *state, const void *blob, size_t len, vs_err_t *err)
 			      "vmgenid: the snapshot's ID is at 0x%llx, this vessel places it at "
 			      "0x%llx",
 			      (unsigned long long)b.gpa, (unsigned long long)g->gpa);
+	bool keep = g->keep_next;
+	g->keep_next = false;
+	if (keep)
+		return 0;
 	if (write_fresh_id(g, err) < 0)
 		return -1;
 	/* an edge: the GED's interrupt is edge-triggered (acpi.c), so one pulse is one _EVT */

@@ -6,9 +6,11 @@
  * the others.
  *
  * vessel changes it on every snapshot load: the kind's restore (restore is called on every
- * load) writes a fresh ID and raises the interrupt. The load flow must restore devices
- * after the vCPUs' LAPICs and the irqchip, as Firecracker does, so the edge lands in the
- * restored interrupt controllers and the guest takes it when its vCPUs run. */
+ * load) writes a fresh ID and raises the interrupt. A live migration is not a duplicate
+ * (the source's VM is gone once the destination runs), so its destination keeps the ID
+ * that came with the RAM, as QEMU does and as the spec asks: vmgenid_continue(). The load flow must
+ * restore devices after the vCPUs' LAPICs and the irqchip, as Firecracker does, so the edge lands
+ * in the restored interrupt controllers and the guest takes it when its vCPUs run. */
 #ifndef VESSEL_VMM_DEVICES_VMGENID_H
 #define VESSEL_VMM_DEVICES_VMGENID_H
 
@@ -36,6 +38,10 @@ uint64_t vmgenid_addr(const struct vmgenid *g);
  * DSDT gave), then writes a fresh ID and raises the notification. */
 int vmgenid_save(void *state, void **blob, size_t *len, vs_err_t *err);
 int vmgenid_restore(void *state, const void *blob, size_t len, vs_err_t *err);
+
+/* The next restore continues this VM (a live migration's destination): the ID the RAM
+ * holds stays and no notification is raised; the address is still checked. */
+void vmgenid_continue(struct vmgenid *g);
 
 /* Every VM has one, at LAYOUT_VMGENID, notifying through GED_GSI. */
 extern const struct device_kind vmgenid_kind;

@@ -16,6 +16,7 @@
 #include "vmm/boot/cpu.h"
 #include "vmm/builder.h"
 #include "vmm/config.h"
+#include "vmm/devices/vmgenid.h"
 #include "vmm/migration/migration.h"
 #include "vmm/snapshot/cpu_compat.h"
 #include "vmm/snapshot/snapshot.h"
@@ -217,6 +218,10 @@ static int restore(struct receiver *r, vs_err_t *err)
 	struct snapshot s;
 	if (snapshot_open_bytes(r->state, r->state_len, &s, err) < 0)
 		return vs_err_wrap(err, "STATE");
+	/* the same VM, moved: its generation ID (in the RAM that came) must not change */
+	struct vmgenid *g = device_find(r->vm, &vmgenid_kind);
+	if (g)
+		vmgenid_continue(g);
 	int rc = snapshot_restore(r->vm, &s, err);
 	snapshot_close(&s);
 	return rc < 0 ? vs_err_wrap(err, "STATE") : 0;
