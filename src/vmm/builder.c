@@ -374,6 +374,7 @@ struct vm *vm_build_restore(const struct vm_config *o, const char *mem_file, int
 	struct vm *vm = vm_make(o, mem_file, mem_fd, err);
 	if (!vm)
 		return NULL;
+	vm->ram_given = true;
 	if (devices_add(vm, o, err) < 0 || track_dirty(vm, o, err) < 0) {
 		vm_free(vm);
 		return NULL;

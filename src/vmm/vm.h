@@ -57,6 +57,9 @@ struct vm {
 	int run_size;		  /* mmap size of struct kvm_run */
 	struct vcpu *vcpus;
 	bool dirty_log;		   /* the RAM slots have KVM_MEM_LOG_DIRTY_PAGES (diff snapshots) */
+	/* The RAM came with its contents (a snapshot's memory file, a local migration's memfd
+	 * that the source still runs on): building the devices writes nothing into it. */
+	bool ram_given;
 	struct machine_ctl ctl;	   /* devices stop the VM through this */
 	struct vm_device *devices; /* every device, in the order added (device.h) */
 

@@ -125,6 +125,19 @@ Test(vmgenid, restore_writes_a_fresh_id_and_raises_the_notification)
 	vm_destroy(&vm);
 }
 
+Test(vmgenid, a_vm_built_to_be_restored_writes_nothing_into_its_given_ram)
+{
+	vs_err_t err = NULL;
+	cr_assert_eq(vm_create_detached(&vm, &fake_ops, NULL, GUEST_MEM_MIN, &err), 0);
+	/* a local migration's source still runs on this RAM while the destination is built */
+	vm.ram_given = true;
+	cr_assert_eq(device_add(&vm, &vmgenid_kind, NULL, &err), 0, "%s", err ? err->msg : "");
+	uint8_t id[VMGENID_SIZE];
+	id_at(LAYOUT_VMGENID, id);
+	cr_assert_eq(memcmp(id, zero_id, VMGENID_SIZE), 0, "the given RAM is as it was");
+	vm_destroy(&vm);
+}
+
 Test(vmgenid, a_migrations_destination_keeps_the_id_once)
 {
 	struct vmgenid *g = make();

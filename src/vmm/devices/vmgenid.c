@@ -47,7 +47,8 @@ static int write_fresh_id(struct vmgenid *g, vs_err_t *err)
 	return 0;
 }
 
-struct vmgenid *vmgenid_new(struct guest_mem *mem, uint64_t gpa, struct irq_line irq, vs_err_t *err)
+struct vmgenid *vmgenid_new(struct guest_mem *mem, uint64_t gpa, struct irq_line irq, bool first_id,
+			    vs_err_t *err)
 {
 	/* the spec's terms: 8-byte aligned, and not across a page (the guest maps it whole) */
 	if (gpa % 8 || gpa / 4096 != (gpa + VMGENID_SIZE - 1) / 4096) {
@@ -61,7 +62,7 @@ struct vmgenid *vmgenid_new(struct guest_mem *mem, uint64_t gpa, struct irq_line
 		return NULL;
 	}
 	*g = (struct vmgenid){.mem = mem, .gpa = gpa, .irq = irq};
-	if (write_fresh_id(g, err) < 0) {
+	if (first_id && write_fresh_id(g, err) < 0) {
 		free(g);
 		return NULL;
 	}
@@ -127,8 +128,9 @@ int vmgenid_restore(void *state, const void *blob, size_t len, vs_err_t *err)
 static void *vmgenid_create(struct vm *vm, const void *config, vs_err_t *err)
 {
 	(void)config;
+	/* a local migration's destination is built while the source runs on the same RAM */
 	return vmgenid_new(&vm->mem, LAYOUT_VMGENID, (struct irq_line){vm_irq_line, vm, GED_GSI},
-			   err);
+			   !vm->ram_given, err);
 }
 
 static void vmgenid_destroy(void *g)

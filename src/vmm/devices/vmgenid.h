@@ -14,6 +14,7 @@
 #ifndef VESSEL_VMM_DEVICES_VMGENID_H
 #define VESSEL_VMM_DEVICES_VMGENID_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,8 +28,10 @@
 struct vmgenid;
 
 /* A device over mem with its ID at gpa (8-byte aligned, within one page, in RAM); writes a
- * first random ID there. irq is the GED's line (an edge: raised, then lowered). */
-struct vmgenid *vmgenid_new(struct guest_mem *mem, uint64_t gpa, struct irq_line irq,
+ * first random ID there if first_id (a VM being booted; a VM built to be restored has its
+ * ID in the RAM it was given, and its restore decides). irq is the GED's line (an edge:
+ * raised, then lowered). */
+struct vmgenid *vmgenid_new(struct guest_mem *mem, uint64_t gpa, struct irq_line irq, bool first_id,
 			    vs_err_t *err);
 void vmgenid_free(struct vmgenid *g);
 uint64_t vmgenid_addr(const struct vmgenid *g);
