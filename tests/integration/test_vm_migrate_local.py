@@ -48,6 +48,20 @@ def ram_inode(pid):
     return None
 
 
+VMGENID_GPA = 0xdf000  # src/vmm/layout.h LAYOUT_VMGENID
+
+
+def genid(pid):
+    """The 16-byte VM generation ID as it is in the guest's RAM now (the memfd mapping's
+    start is guest-physical 0: one region for a guest this small)."""
+    with open(f"/proc/{pid}/maps") as f:
+        lo = next(int(line.split("-")[0], 16) for line in f
+                  if "memfd:vessel-guest-ram" in line)
+    with open(f"/proc/{pid}/mem", "rb") as m:
+        m.seek(lo + VMGENID_GPA)
+        return m.read(16).hex()
+
+
 def sent_mib(out):
     m = re.search(r"([\d.]+) MiB sent, downtime ([\d.]+) ms", out)
     return (float(m.group(1)), float(m.group(2))) if m else (None, None)
@@ -80,6 +94,7 @@ def local_scenario(vessel, spec, d):
             return s
         s["src_ram"] = ram_mappings(src.proc.pid)
         s["src_inode"] = ram_inode(src.proc.pid)
+        s["src_genid"] = genid(src.proc.pid)
 
         # ---- --local over TCP: refused at once, nothing sent
         s["tcp_put"] = src.call("PUT", "/migrate", {
@@ -104,6 +119,7 @@ def local_scenario(vessel, spec, d):
         s["d1_ticked"] = d1.console.wait_ticks(5, TICK_TIMEOUT, after=0)
         s["d1_ram"] = ram_mappings(d1.proc.pid)
         s["d1_inode"] = ram_inode(d1.proc.pid)
+        s["d1_genid"] = genid(d1.proc.pid)
 
         # ---- and on, local again, from the VMM that was handed the memfd, to d2
         d2 = Receiver(vessel, spec, f"unix:{d}/d2.sock", d / "d2.txt")
@@ -113,6 +129,7 @@ def local_scenario(vessel, spec, d):
         s["d2_api"] = d2.wait_api()
         s["d2_ticked"] = d2.console.wait_ticks(5, TICK_TIMEOUT, after=0)
         s["d2_inode"] = ram_inode(d2.proc.pid)
+        s["d2_genid"] = genid(d2.proc.pid)
 
         # ---- and, copied as any migration is, to d3: shared RAM moves the usual way too
         d3 = Receiver(vessel, spec, f"unix:{d}/d3.sock", d / "d3.txt")
@@ -122,6 +139,7 @@ def local_scenario(vessel, spec, d):
         s["d3_api"] = d3.wait_api()
         s["d3_ticked"] = d3.console.wait_ticks(5, TICK_TIMEOUT, after=0)
         s["d3_inode"] = ram_inode(d3.proc.pid)
+        s["d3_genid"] = genid(d3.proc.pid)
         d3.api.ok("PATCH", "/vm", {"state": "Paused"})
         time.sleep(0.5)
         consoles = (con_src, d1.console, d2.console, d3.console)
@@ -186,6 +204,9 @@ def test_the_destination_hands_it_on(local):
     rc, out, err = local["d2_send"]
     assert rc == 0 and sent_mib(out)[0] < 1, (out, err)
     assert local["d1_exit"][0] == 0, local["d1_exit"]
+    # a device that met a bad ring in the guest's RAM says so and stops: none did
+    for k in ("src_exit", "d1_exit"):
+        assert "needs a reset" not in local[k][1], (k, local[k][1])
     assert local["d2_api"] and local["d2_ticked"]
     assert local["d2_inode"] == local["src_inode"]
 
@@ -212,3 +233,11 @@ def test_the_disk_holds_every_tick(local):
     disk = local["disk"]
     assert disk and consecutive(disk) and disk[0] == 0, disk
     assert disk[-1] >= local["ticks"][-1] - 1, (disk[-1], local["ticks"][-1])
+
+
+def test_the_moved_vm_keeps_its_generation_id(local):
+    """A migration is not a duplicate: every destination, local or copied, keeps the ID
+    the source had (only a snapshot's load makes a new generation: test_vm_snapshot)."""
+    ids = [local[k] for k in ("src_genid", "d1_genid", "d2_genid", "d3_genid")]
+    assert ids[0] != "00" * 16, "the source has an ID"
+    assert ids == [ids[0]] * 4, ids

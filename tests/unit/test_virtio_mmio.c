@@ -572,6 +572,22 @@ static void offer_read(uint16_t k, uint32_t sectors)
 	__atomic_store_n(&a->idx, (uint16_t)(k + 1), __ATOMIC_RELEASE);
 }
 
+/* A VM freed while paused (the source of a migration) never looks at its queues again:
+ * after a local migration its RAM is the destination's, where the guest runs on. */
+Test(virtio_mmio, a_device_freed_while_paused_answers_nothing)
+{
+	add_rng();
+	driver_start(true);
+	devices_pause(&vm);
+	offer(0, 64); /* the guest, running elsewhere now, posts and kicks */
+	uint64_t one = 1;
+	cr_assert_eq(write(fake.bells[0].fd, &one, sizeof(one)), (ssize_t)sizeof(one));
+	devices_free(&vm);
+	cr_assert_eq(used_idx(), 0, "the freed device answered a request");
+	static const uint8_t zero[64];
+	cr_assert_eq(memcmp(gpa(BUF_GPA), zero, 64), 0, "and wrote into the guest's buffer");
+}
+
 /* A request held for rate-limit tokens is off the ring: a pause (before a snapshot or a
  * migration saves the queue) must answer it, or the restored guest waits for it for ever. */
 Test(virtio_mmio, a_pause_answers_a_disk_request_held_by_the_rate_limiter)

@@ -327,6 +327,12 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&t->work_lock);
 		if (t->pause_req)
 			park(t);
+		/* A VM freed while paused (a migrated one) ends here, touching no queue: its RAM
+		 * may be a local migration's destination's now, the guest running on it there. */
+		if (atomic_load(&t->stopping)) {
+			pthread_mutex_unlock(&t->work_lock);
+			break;
+		}
 		for (int i = 0; i < n; i++) {
 			const struct watch *w = evs[i].data.ptr;
 			switch (w->kind) {
