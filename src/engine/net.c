@@ -3,13 +3,8 @@
  * in it, and detaches it when the container is stopped or removed. Peers find each other
  * by name through /etc/hosts, rewritten in place whenever one joins or leaves. */
 #include <arpa/inet.h>
-#include <net/if.h>
-#include <sched.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,36 +125,6 @@ static void request(const char *store, json_t *rec, struct network_attach_req *r
 	};
 }
 
-/* What the runtime does not do for a netns it is given: lo up, so that a server on
- * 127.0.0.1 answers inside (runc's loopback). The CNI chain leaves lo alone. */
-static int lo_up(const char *netns, vs_err_t *err)
-{
-	pid_t pid = fork();
-	if (pid < 0)
-		return vs_err(err, errno, "netns %s: fork", netns);
-	if (pid == 0) {
-		int fd = open(netns, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || setns(fd, CLONE_NEWNET) < 0)
-			_exit(1);
-		int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-		struct ifreq ifr = {0};
-		strcpy(ifr.ifr_name, "lo");
-		if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
-			_exit(2);
-		ifr.ifr_flags |= IFF_UP;
-		_exit(ioctl(s, SIOCSIFFLAGS, &ifr) < 0 ? 2 : 0);
-	}
-	int st;
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return vs_err(err, errno, "netns %s: wait", netns);
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return vs_err(err, 0, "netns %s: %s", netns,
-			      WIFEXITED(st) && WEXITSTATUS(st) == 1 ? "cannot enter it"
-								    : "cannot set lo up");
-	return 0;
-}
-
 static int attach_named(const char *store, json_t *rec, vs_err_t *err)
 {
 	json_t *pspecs = json_object_get(rec, "ports");
@@ -192,12 +157,12 @@ int engine_net_attach(const char *store, json_t *rec, vs_err_t *err)
 {
 	if (strcmp(str(rec, "network"), "host") == 0)
 		return 0;
-	/* none has a netns of the engine's too: only lo, and lo up */
+	/* none has a netns of the engine's too: only lo, up */
 	char ns[4096];
 	if (network_netns_create(store, str(rec, "id"), ns, sizeof(ns), err) < 0)
 		return -1;
 	json_object_set_new(rec, "netns", json_string(ns));
-	if (lo_up(ns, err) < 0 || (engine_net_named(rec) && attach_named(store, rec, err) < 0)) {
+	if (engine_net_named(rec) && attach_named(store, rec, err) < 0) {
 		network_netns_remove(ns, NULL);
 		json_object_del(rec, "netns");
 		return -1;

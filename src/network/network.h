@@ -34,7 +34,7 @@ struct network_attachment {
 	char dns_server[64];		   /* "" if none */
 };
 
-/* A new network namespace bind-mounted at a path under the store's run dir. */
+/* A new network namespace, its lo up, bind-mounted at a path under the store's run dir. */
 int network_netns_create(const char *store, const char *container_id, char *path, size_t len,
 			 vs_err_t *err);
 int network_netns_remove(const char *path, vs_err_t *err); /* idempotent */
