@@ -339,7 +339,9 @@ static int apply(const struct engine_opts *o, char **cmd, json_t *rec, json_t *s
 	set_resources(linux_, o);
 	set_network(linux_, rec);
 	exposed_ports(spec, cfg);
-	return started_hook(spec, store, rec, err);
+	/* only run -d waits for the mark (start renews the hook): a foreground run does not
+	 * pay the hook's exec while its container is starting */
+	return o->detach ? started_hook(spec, store, rec, err) : 0;
 }
 
 int engine_make_config(const struct vs_globals *g, struct store *s, json_t *image_rec,

@@ -432,9 +432,10 @@ static int cmd_diff(const struct vs_globals *g, const char *store, int argc, cha
 	return rc;
 }
 
-/* The poststart hook config.c gives every container (not in the help): the runtime runs
- * it once the container's process has been exec'd, so its mark is what `run -d` waits
- * for; "running" in the runtime's state comes before an exec that may still fail. */
+/* The poststart hook config.c gives every detached container (not in the help): the
+ * runtime runs it once the container's process has been exec'd, so its mark is what
+ * `run -d` waits for; "running" in the runtime's state comes before an exec that may
+ * still fail. */
 static int cmd_started(const struct vs_globals *g, const char *store, int argc, char **argv,
 		       vs_err_t *err)
 {
