@@ -14,9 +14,12 @@
 # bridges, veths and iptables rules of both never touch the host's.
 #
 # Prints the median, min and p90 per engine and the ratio vessel/podman (target <= 0.5).
+# With BEFORE=BINARY a second vessel (an older build, say) runs in the same rounds on the
+# same store, as a row of its own: a before/after comparison that the machine's load
+# changes alike.
 #
 # Usage: sudo bench/engine.sh
-# Env:   VESSEL=build/vessel  ROUNDS=20  WARMUP=2
+# Env:   VESSEL=build/vessel  ROUNDS=20  WARMUP=2  BEFORE=(none)
 set -euo pipefail
 export LC_ALL=C
 
@@ -24,6 +27,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VESSEL=${VESSEL:-$ROOT/build/vessel}
 ROUNDS=${ROUNDS:-20}
 WARMUP=${WARMUP:-2}
+BEFORE=${BEFORE:-}
 
 die() {
 	echo "engine.sh: $*" >&2
@@ -31,6 +35,7 @@ die() {
 }
 [ "$(id -u)" = 0 ] || die "must run as root (namespaces, overlay mounts, iptables)"
 [ -x "$VESSEL" ] || die "no vessel at $VESSEL (make vessel)"
+[ -z "$BEFORE" ] || [ -x "$BEFORE" ] || die "no vessel at BEFORE=$BEFORE"
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive number"
 [[ $WARMUP =~ ^[0-9]+$ ]] || die "WARMUP must be a number"
 command -v podman >/dev/null || die "podman missing (scripts/deps.sh clients)"
@@ -39,7 +44,9 @@ command -v podman >/dev/null || die "podman missing (scripts/deps.sh clients)"
 # the rest in namespaces of our own
 if [ -z "${ENGINE_BENCH_INSIDE:-}" ]; then
 	VESSEL=$(realpath "$VESSEL")
-	exec env ENGINE_BENCH_INSIDE=1 VESSEL="$VESSEL" unshare -n -m --propagation private \
+	[ -z "$BEFORE" ] || BEFORE=$(realpath "$BEFORE")
+	exec env ENGINE_BENCH_INSIDE=1 VESSEL="$VESSEL" BEFORE="$BEFORE" \
+		unshare -n -m --propagation private \
 		"$0" "$@"
 fi
 ip link set lo up
@@ -76,13 +83,23 @@ run_vessel() {
 	"$VESSEL" --root "$work/state" container --store "$work/store" run --rm \
 		localhost/bench-engine:1 /bin/true
 }
+run_before() {
+	"$BEFORE" --root "$work/state-before" container --store "$work/store" run --rm \
+		localhost/bench-engine:1 /bin/true
+}
 run_podman() {
 	podman_env podman --runtime "$VESSEL" run --rm localhost/bench-engine:1 /bin/true
 }
+tools=(vessel podman)
+[ -z "$BEFORE" ] || tools=(vessel before podman)
 declare -A times
 for ((r = 0; r < WARMUP + ROUNDS; r++)); do
-	if ((r % 2 == 0)); then order="vessel podman"; else order="podman vessel"; fi
-	for tool in $order; do
+	# the order rotates by one each round: no engine always runs first or after another
+	order=()
+	for ((i = 0; i < ${#tools[@]}; i++)); do
+		order+=("${tools[(r + i) % ${#tools[@]}]}")
+	done
+	for tool in "${order[@]}"; do
 		t0=$(now_us)
 		"run_$tool" >/dev/null || die "$tool run failed"
 		t1=$(now_us)
@@ -94,11 +111,16 @@ stat_line() { # median min p90 of the ms values on stdin
 	tr ' ' '\n' | grep -v '^$' | sort -n |
 		awk '{a[NR]=$1} END {print a[int((NR+1)/2)], a[1], a[int(NR*0.9+0.999)]}'
 }
-read -r vm vmin vp90 <<<"$(stat_line <<<"${times[vessel]}")"
-read -r pm pmin pp90 <<<"$(stat_line <<<"${times[podman]}")"
+declare -A med
 printf '%-8s %-8s %-8s %-8s\n' engine "med ms" "min ms" "p90 ms"
-printf '%-8s %-8s %-8s %-8s\n' vessel "$vm" "$vmin" "$vp90"
-printf '%-8s %-8s %-8s %-8s\n' podman "$pm" "$pmin" "$pp90"
-echo "vessel/podman (median): $(awk -v v="$vm" -v p="$pm" 'BEGIN {printf "%.2f", v / p}')"
+for tool in "${tools[@]}"; do
+	read -r m mn p90 <<<"$(stat_line <<<"${times[$tool]}")"
+	med[$tool]=$m
+	printf '%-8s %-8s %-8s %-8s\n' "$tool" "$m" "$mn" "$p90"
+done
+ratio() { awk -v v="$1" -v p="$2" 'BEGIN {printf "%.2f", v / p}'; }
+echo "vessel/podman (median): $(ratio "${med[vessel]}" "${med[podman]}")"
+[ -z "$BEFORE" ] || echo "before/podman (median): $(ratio "${med[before]}" "${med[podman]}")" \
+	"(before: $BEFORE); vessel/before: $(ratio "${med[vessel]}" "${med[before]}")"
 echo "($ROUNDS alternating rounds after $WARMUP warm-up; both on their default bridge" \
 	"network, runtime $VESSEL)"
