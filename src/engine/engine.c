@@ -216,22 +216,15 @@ int engine_remove(const struct vs_globals *g, const char *store, json_t *rec, bo
 	int rc = remove_parts(g, store, id, rec, status, &parts_err);
 	if (threaded)
 		pthread_join(th, NULL);
-	/* the network's error first: it is why the record stays */
-	if (job.rc < 0) {
-		vs_err_free(&parts_err);
-		if (err)
-			*err = job.err;
-		else
-			vs_err_free(&job.err);
+	/* the network's error first: it is why the record stays (rm again retries the DEL;
+	 * the rest is gone or goes again harmlessly) */
+	vs_err_t *first = job.rc < 0 ? &job.err : rc < 0 ? &parts_err : NULL;
+	if (first && err && !*err)
+		*err = *first, *first = NULL;
+	vs_err_free(&job.err);
+	vs_err_free(&parts_err);
+	if (first)
 		return -1;
-	}
-	if (rc < 0) {
-		if (err)
-			*err = parts_err;
-		else
-			vs_err_free(&parts_err);
-		return -1;
-	}
 	cleanup_free char *dir = engine_dir(store, id, NULL);
 	if (!dir)
 		return vs_err(err, ENOMEM, "rm");
