@@ -3,14 +3,20 @@
  * pure parser frame after frame, then through the reader the host and agent use, over a
  * pipe in arbitrary splits. Every EXEC frame's payload goes through the agent's parser of
  * the request (exec_msg.c) and, when accepted, the command line it becomes, whose
- * reserved options must be the agent's own. */
+ * reserved options must be the agent's own. A CONFIG frame's "net" (the guest's interfaces,
+ * addresses and routes) goes through the agent's parser of it (net_msg.c): every value it
+ * accepts is within the bounds the guest's netlink requests rely on. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "vmc/exec_msg.h"
+#include "vmc/net_msg.h"
 #include "vmc/proto.h"
 
 static bool is_option(const char *arg, const char *name)
@@ -53,6 +59,35 @@ static void exec_request(const struct vmc_frame *f)
 	vmc_exec_msg_release(&m);
 }
 
+static void config_net(const struct vmc_frame *f)
+{
+	json_t *msg = json_loadb((const char *)f->payload, f->len, 0, NULL);
+	json_t *net = json_object_get(msg, "net");
+	struct vmc_net n;
+	vs_err_t err = NULL;
+	if (net && vmc_net_from_json(net, &n, &err) == 0) {
+		if (n.nifaces > VMC_NET_MAX_IFACES || n.nroutes > VMC_NET_MAX_ROUTES)
+			__builtin_trap();
+		for (size_t i = 0; i < n.nifaces; i++) {
+			const struct vmc_net_iface *x = &n.ifaces[i];
+			if (x->naddrs > VMC_NET_MAX_ADDRS || !x->name[0] || (x->mac[0] & 1) ||
+			    x->mtu < VMC_NET_MIN_MTU || x->mtu > VMC_NET_MAX_MTU)
+				__builtin_trap();
+			for (size_t a = 0; a < x->naddrs; a++)
+				if (x->addrs[a].prefix > (x->addrs[a].family == AF_INET ? 32 : 128))
+					__builtin_trap();
+		}
+		for (size_t r = 0; r < n.nroutes; r++)
+			if (n.routes[r].iface >= n.nifaces)
+				__builtin_trap();
+		json_decref(vmc_net_to_json(&n));
+	} else if (net && (!err || !err->msg[0])) {
+		__builtin_trap(); /* a refusal says why */
+	}
+	vs_err_free(&err);
+	json_decref(msg);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	size_t off = 0;
@@ -68,6 +103,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(void)vmc_frame_u32(&f);
 		if (f.type == VMC_EXEC)
 			exec_request(&f);
+		if (f.type == VMC_CONFIG)
+			config_net(&f);
 		(void)vmc_type_name(f.type);
 		off += used;
 	}
