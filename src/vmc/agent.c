@@ -28,6 +28,7 @@
 #include "base/util.h"
 #include "oci/oci.h"
 #include "vmc/exec_msg.h"
+#include "vmc/guest_net.h"
 #include "vmc/proto.h"
 #include "vmc/vmc.h"
 
@@ -118,6 +119,9 @@ static int vsock_listen(unsigned port, vs_err_t *err)
 	return fd;
 }
 
+/* CONFIG's "net": the interfaces the container's network namespace gets */
+static json_t *guest_net;
+
 /* The CONFIG frame: the bundle written where the guest's runtime reads it. */
 static int setup_bundle(const struct vmc_frame *f, char **id, vs_err_t *err)
 {
@@ -137,6 +141,8 @@ static int setup_bundle(const struct vmc_frame *f, char **id, vs_err_t *err)
 		vs_err(err, errno, "mount the shared rootfs (virtiofs) on " BUNDLE "/rootfs");
 		goto out;
 	}
+	/* the container's network on the host, for after create (vmc/guest_net.c) */
+	guest_net = json_incref(json_object_get(msg, "net"));
 	if (json_dump_file(config, BUNDLE "/config.json", 0) < 0) {
 		vs_err(err, errno, "write " BUNDLE "/config.json");
 		goto out;
@@ -496,7 +502,7 @@ int vmc_agent_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *
 	close(in[0]);
 	close(out[1]);
 	close(errp[1]);
-	if (rc < 0)
+	if (rc < 0 || (guest_net && vmc_guest_net_setup(guest_net, read_pid(), err) < 0))
 		goto tell_host;
 	if (vmc_send(conn, VMC_CREATED, NULL, 0, err) < 0 ||
 	    serve(conn, ctl, id, read_pid(), in[1], out[0], errp[0], err) < 0)

@@ -29,6 +29,7 @@
 #include "oci/state.h"
 #include "vmc/control.h"
 #include "vmc/initrd.h"
+#include "vmc/net.h"
 #include "vmc/proto.h"
 #include "vmc/vmc.h"
 #include "vmm/vmm.h"
@@ -43,6 +44,8 @@
  * sockets live in a short directory of their own, which the state directory links to. */
 #define VMC_SOCKET_ROOT "/run/vessel-vmc"
 #define VMC_SOCKETS_LINK "sockets"
+/* the container's network namespace, for delete to clean (vmc/net.c) */
+#define VMC_NETNS_LINK "netns"
 
 static bool annotated_vm(json_t *annotations)
 {
@@ -97,7 +100,8 @@ static bool is_bind(json_t *mount)
 /* The config.json the agent gets: the rootfs is the virtio-fs share mounted at
  * <bundle>/rootfs, host namespace paths and hooks mean nothing in the guest, and the
  * guest's runtime must not ask for a VM again. */
-static char *guest_config(json_t *config, const char *id, vs_err_t *err)
+static char *guest_config(json_t *config, const char *id, const struct vmc_host_net *net,
+			  vs_err_t *err)
 {
 	json_t *c = json_deep_copy(config);
 	if (!c) {
@@ -120,6 +124,10 @@ static char *guest_config(json_t *config, const char *id, vs_err_t *err)
 	json_t *n;
 	json_array_foreach(ns, i, n) json_object_del(n, "path");
 	json_t *msg = json_pack("{s:s, s:o}", "id", id, "config", c);
+	/* the guest's runtime makes the container a new network namespace (the path went
+	 * above); the agent moves the guest's interfaces into it (vmc/guest_net.c) */
+	if (msg && net->netns_fd >= 0)
+		json_object_set_new(msg, "net", vmc_net_to_json(&net->net));
 	char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
 	json_decref(msg);
 	if (!text)
@@ -156,6 +164,7 @@ struct relay {
 	int in, out, errfd; /* the container's stdio on the host */
 	int conn;
 	const char *config_msg;
+	const struct vmc_host_net *net;
 	int status; /* the container's, or -1 */
 };
 
@@ -218,7 +227,8 @@ static void *relay_main(void *arg)
 	cleanup_err vs_err_t err = NULL;
 	struct vmc_reader rd = {0};
 	r->conn = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	if (r->conn < 0 ||
+	/* the guest runs, so the VMM made its taps: join them to the interfaces */
+	if (r->conn < 0 || (r->net->netns_fd >= 0 && vmc_net_connect(r->net, &err) < 0) ||
 	    vmc_send(r->conn, VMC_CONFIG, r->config_msg, (uint32_t)strlen(r->config_msg), &err) < 0)
 		goto out;
 	bool in_open = true;
@@ -294,6 +304,7 @@ static pid_t start_virtiofsd(const char *dir, const char *sockets, const char *r
 struct vmm_args {
 	const struct vs_globals *g;
 	const char *dir, *rootfs, *config_msg;
+	const struct vmc_host_net *net;
 	char sockets[64];
 	int listen_fd, ready_fd;
 	int state_fd; /* create's locked state directory: never held by the VMM */
@@ -321,6 +332,7 @@ static void vmm_process(const struct vmm_args *a)
 	struct relay r = {.listen_fd = a->listen_fd,
 			  .ready_fd = a->ready_fd,
 			  .config_msg = a->config_msg,
+			  .net = a->net,
 			  .status = -1,
 			  .conn = -1};
 	r.in = fcntl(0, F_DUPFD_CLOEXEC, 3);
@@ -341,6 +353,13 @@ static void vmm_process(const struct vmm_args *a)
 		ready_error(&r, m, strlen(m));
 		_exit(1);
 	}
+	/* virtiofsd stays in vessel's network namespace; the VMM (its taps) and the relay
+	 * (which joins them to the interfaces) go into the container's */
+	cleanup_err vs_err_t nerr = NULL;
+	if (a->net->netns_fd >= 0 && vmc_net_enter(a->net, &nerr) < 0) {
+		ready_error(&r, nerr->msg, strlen(nerr->msg));
+		_exit(1);
+	}
 	pthread_t t;
 	if (pthread_create(&t, NULL, relay_main, &r) != 0) {
 		ready_error(&r, "relay thread", 12);
@@ -355,14 +374,27 @@ static void vmm_process(const struct vmm_args *a)
 	snprintf(vsock, sizeof(vsock), "cid=%d,uds=%s/vsock.sock", VMC_GUEST_CID, a->sockets);
 	snprintf(fs, sizeof(fs), "tag=rootfs,socket=%s/fs.sock", a->sockets);
 	free(images);
-	char *argv[] = {
-	    "vm",	"run",	 "--kernel",  kernel,
-	    "--initrd", initrd,	 "--cmdline", "console=ttyS0 panic=-1 quiet rdinit=/vessel",
-	    "--memory", mem,	 "--cpus",    cpus,
-	    "--vsock",	vsock,	 "--fs",      fs,
-	    "--",	"agent", NULL};
+	char *argv[24 + 2 * VMC_NET_MAX_IFACES] = {
+	    "vm",	"run",	"--kernel",  kernel,
+	    "--initrd", initrd, "--cmdline", "console=ttyS0 panic=-1 quiet rdinit=/vessel",
+	    "--memory", mem,	"--cpus",    cpus,
+	    "--vsock",	vsock,	"--fs",	     fs};
+	int argc = 16;
+	/* each interface's tap, the guest's device with the interface's MAC */
+	char nets[VMC_NET_MAX_IFACES][64];
+	for (size_t i = 0; a->net->netns_fd >= 0 && i < a->net->net.nifaces; i++) {
+		char tap[IFNAMSIZ];
+		const uint8_t *m = a->net->net.ifaces[i].mac;
+		vmc_net_tap_name(i, tap);
+		snprintf(nets[i], sizeof(nets[i]), "tap=%s,mac=%02x:%02x:%02x:%02x:%02x:%02x", tap,
+			 m[0], m[1], m[2], m[3], m[4], m[5]);
+		argv[argc++] = "--net";
+		argv[argc++] = nets[i];
+	}
+	argv[argc++] = "--";
+	argv[argc++] = "agent";
 	cleanup_err vs_err_t err = NULL;
-	int rc = vmm_main(a->g, (int)(sizeof(argv) / sizeof(argv[0])) - 1, argv, &err);
+	int rc = vmm_main(a->g, argc, argv, &err);
 	if (rc < 0) {
 		dprintf(r.errfd, "vessel: %s\n", err->msg);
 		rc = 1;
@@ -415,7 +447,12 @@ static int sockets_dir(const struct container_state *st, char out[64])
 
 void vmc_cleanup(const struct container_state *st)
 {
-	char d[64], p[160];
+	char d[64], p[160], ns[4096];
+	ssize_t n = readlinkat(st->dir_fd, VMC_NETNS_LINK, ns, sizeof(ns) - 1);
+	if (n > 0) {
+		ns[n] = '\0';
+		vmc_net_teardown(ns);
+	}
 	if (sockets_dir(st, d) < 0)
 		return;
 	static const char *const names[] = {"vsock.sock", "fs.sock", "vsock.sock_1024"};
@@ -466,12 +503,20 @@ static int do_create(const struct vs_globals *g, const struct vmc_create_opts *o
 		snprintf(rootfs, sizeof(rootfs), "%s", rp);
 	else
 		snprintf(rootfs, sizeof(rootfs), "%s/%s", o->bundle, rp);
-	char *msg = guest_config(config, o->id, err);
-	struct vmm_args a = {.g = g, .rootfs = rootfs, .config_msg = msg, .detach = o->detach};
+	struct vmc_host_net net;
+	char *msg = NULL;
+	if (vmc_net_probe(config, &net, err) == 0)
+		msg = guest_config(config, o->id, &net, err);
+	struct vmm_args a = {
+	    .g = g, .rootfs = rootfs, .config_msg = msg, .net = &net, .detach = o->detach};
 	vm_size(config, &a.mem_mib, &a.cpus);
 	int ret = -1, ready[2] = {-1, -1};
 	if (!msg || record(g, o, config, rootfs, st, err) < 0)
 		goto out;
+	if (net.netns_fd >= 0 && symlinkat(net.netns_path, st->dir_fd, VMC_NETNS_LINK) < 0) {
+		vs_err(err, errno, "record the network namespace of `%s`", o->id);
+		goto out;
+	}
 	a.dir = st->dir;
 	a.state_fd = st->dir_fd;
 	if (mknodat(st->dir_fd, STATE_EXEC_FIFO, S_IFIFO | 0600, 0) < 0) {
@@ -554,6 +599,7 @@ out:
 		vs_err_free(&rerr);
 	}
 	free(msg);
+	vmc_net_release(&net);
 	json_decref(config);
 	return ret;
 }

@@ -1,6 +1,9 @@
 #include "vmc/nl.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -64,6 +67,24 @@ int nl_open(vs_err_t *err)
 	/* a request's answer comes within moments; a wedged kernel must not hang create */
 	struct timeval tv = {10, 0};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+int nl_open_in(int netns_fd, vs_err_t *err)
+{
+	cleanup_close int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0)
+		return vs_err(err, errno, "open /proc/thread-self/ns/net");
+	if (setns(netns_fd, CLONE_NEWNET) < 0)
+		return vs_err(err, errno, "enter the network namespace");
+	int fd = nl_open(err);
+	if (setns(self, CLONE_NEWNET) < 0) {
+		/* a thread left in the container's namespace would do the rest there */
+		vs_err(err, errno, "return to vessel's network namespace");
+		if (fd >= 0)
+			close(fd);
+		abort();
+	}
 	return fd;
 }
 

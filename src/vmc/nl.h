@@ -35,6 +35,9 @@ void nl_nest_end(struct nl_msg *m, struct rtattr *a);
 
 /* A NETLINK_ROUTE socket in the calling thread's network namespace. */
 int nl_open(vs_err_t *err);
+/* The same in the network namespace netns_fd, the calling thread back in its own at once
+ * (a socket keeps the namespace it was made in; a thread that can't return aborts). */
+int nl_open_in(int netns_fd, vs_err_t *err);
 /* Sends m with NLM_F_ACK and waits for the answer: 0, or the kernel's -errno (no err set:
  * the caller knows which errno is fine, EEXIST for an add that was done already). */
 int nl_request(int fd, struct nl_msg *m);
