@@ -1,16 +1,20 @@
 /* The network a VM-isolated container's guest gets (src/vmc/net_msg.c): what the host
  * writes the agent reads back the same, and what a hostile or confused host could send is
  * refused with the field it is about, before any of it reaches the guest's kernel. The
- * netlink requests themselves run in the emulated KVM host's tests
- * (tests/integration/test_vm_containers_net.py). */
+ * netlink client's message building (nl.c: nesting, overflow); the requests themselves
+ * run in the emulated KVM host's tests (tests/integration/test_vm_containers_net.py). */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <linux/pkt_cls.h>
+#include <linux/rtnetlink.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include <jansson.h>
 
 #include "vmc/net_msg.h"
+#include "vmc/nl.h"
 
 static const char *good =
     "{\"interfaces\": [{\"name\": \"eth0\", \"mac\": \"9a:0b:11:22:33:44\", \"mtu\": 1500,"
@@ -163,4 +167,57 @@ Test(vmc_net, at_most_the_maxima)
 	cr_assert(strstr(err->msg, "routes"));
 	vs_err_free(&err);
 	json_decref(j);
+}
+
+Test(vmc_nl, nested_attributes_parse_back)
+{
+	struct tcmsg t = {.tcm_ifindex = 7};
+	struct nl_msg m;
+	nl_init(&m, RTM_NEWTFILTER, 0, &t, sizeof(t));
+	nl_put_str(&m, TCA_KIND, "u32");
+	struct rtattr *opts = nl_nest_begin(&m, TCA_OPTIONS);
+	nl_put_u32(&m, 2, 0xdeadbeef);
+	struct rtattr *inner = nl_nest_begin(&m, 3);
+	nl_put_str(&m, 1, "mirred");
+	nl_nest_end(&m, inner);
+	nl_nest_end(&m, opts);
+	cr_assert(!m.overflow);
+	cr_assert_eq(m.h.nlmsg_len % 4, 0);
+
+	const struct rtattr *tb[TCA_MAX + 1];
+	cr_assert_eq(nl_parse_attrs(&m.h, sizeof(t), tb, TCA_MAX), 0);
+	cr_assert_str_eq(RTA_DATA(tb[TCA_KIND]), "u32");
+	cr_assert(tb[TCA_OPTIONS]);
+	const struct rtattr *o[4];
+	nl_parse_nested(tb[TCA_OPTIONS], o, 3);
+	cr_assert(o[2] && *(uint32_t *)RTA_DATA(o[2]) == 0xdeadbeef);
+	const struct rtattr *in[2];
+	nl_parse_nested(o[3], in, 1);
+	cr_assert_str_eq(RTA_DATA(in[1]), "mirred");
+	/* the nest covers exactly what was put inside it, up to the message's end */
+	cr_assert_eq((const char *)tb[TCA_OPTIONS] + tb[TCA_OPTIONS]->rta_len,
+		     m.buf + m.h.nlmsg_len);
+}
+
+Test(vmc_nl, overflow_is_refused_not_sent)
+{
+	struct ifinfomsg ifi = {0};
+	struct nl_msg m;
+	nl_init(&m, RTM_NEWLINK, 0, &ifi, sizeof(ifi));
+	char big[300];
+	memset(big, 'x', sizeof(big));
+	for (int i = 0; i < 4; i++)
+		nl_put(&m, IFLA_IFALIAS, big, sizeof(big));
+	cr_assert(m.overflow);
+	cr_assert_leq(m.h.nlmsg_len, sizeof(m.buf));
+	cr_assert_null(nl_nest_begin(&m, IFLA_LINKINFO));
+	/* never reaches the socket (there is none) */
+	cr_assert_eq(nl_request(-1, &m), -EMSGSIZE);
+}
+
+Test(vmc_nl, short_message_has_no_attributes)
+{
+	struct nlmsghdr h = {.nlmsg_len = NLMSG_LENGTH(2)};
+	const struct rtattr *tb[IFLA_MAX + 1];
+	cr_assert_eq(nl_parse_attrs(&h, sizeof(struct ifinfomsg), tb, IFLA_MAX), -1);
 }
