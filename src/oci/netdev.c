@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/json.h"
+#include "base/nl.h"
 #include "base/util.h"
 
 static bool valid_ifname(const char *s)
@@ -84,50 +85,22 @@ int netdev_parse(json_t *lx, bool has_netns, struct netdev **out, size_t *n, vs_
 	return 0;
 }
 
-static void put_attr(struct nlmsghdr *h, unsigned short type, const void *data, size_t len)
-{
-	struct rtattr *a = (struct rtattr *)((char *)h + NLMSG_ALIGN(h->nlmsg_len));
-	a->rta_type = type;
-	a->rta_len = (unsigned short)RTA_LENGTH(len);
-	memcpy(RTA_DATA(a), data, len);
-	h->nlmsg_len = NLMSG_ALIGN(h->nlmsg_len) + RTA_ALIGN(a->rta_len);
-}
-
 static int move_one(int sock, const struct netdev *d, int netns_fd, vs_err_t *err)
 {
 	unsigned idx = if_nametoindex(d->host_name);
 	if (!idx)
 		return vs_err(err, errno, "linux.netDevices.%s: no such interface on the host",
 			      d->host_name);
-	union {
-		struct nlmsghdr h;
-		char buf[256];
-	} req;
-	memset(&req, 0, sizeof(req));
-	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
-	req.h.nlmsg_type = RTM_NEWLINK;
-	req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	struct ifinfomsg *ifi = NLMSG_DATA(&req.h);
-	ifi->ifi_family = AF_UNSPEC;
-	ifi->ifi_index = (int)idx;
-	uint32_t fd = (uint32_t)netns_fd;
-	put_attr(&req.h, IFLA_NET_NS_FD, &fd, sizeof(fd));
+	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = (int)idx};
+	struct nl_msg m;
+	nl_init(&m, RTM_NEWLINK, 0, &ifi, sizeof(ifi));
+	nl_put_u32(&m, IFLA_NET_NS_FD, (uint32_t)netns_fd);
 	/* the kernel renames it as it moves it: no moment with a clashing name inside */
-	put_attr(&req.h, IFLA_IFNAME, d->name, strlen(d->name) + 1);
-	if (send(sock, &req, req.h.nlmsg_len, 0) < 0)
-		return vs_err(err, errno, "linux.netDevices.%s: netlink send", d->host_name);
-	union {
-		struct nlmsghdr h;
-		char buf[1024];
-	} ack;
-	ssize_t got = recv(sock, &ack, sizeof(ack), 0);
-	if (got < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) || ack.h.nlmsg_type != NLMSG_ERROR)
-		return vs_err(err, EPROTO, "linux.netDevices.%s: netlink reply", d->host_name);
-	const struct nlmsgerr *e = NLMSG_DATA(&ack.h);
-	if (e->error)
-		return vs_err(err, -e->error,
-			      "linux.netDevices.%s: move into the container as `%s`", d->host_name,
-			      d->name);
+	nl_put_str(&m, IFLA_IFNAME, d->name);
+	int r = nl_request(sock, &m);
+	if (r < 0)
+		return vs_err(err, -r, "linux.netDevices.%s: move into the container as `%s`",
+			      d->host_name, d->name);
 	return 0;
 }
 
@@ -135,9 +108,9 @@ int netdev_move_all(const struct netdev *d, size_t n, int netns_fd, vs_err_t *er
 {
 	if (!n)
 		return 0;
-	cleanup_close int sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	cleanup_close int sock = nl_open(err);
 	if (sock < 0)
-		return vs_err(err, errno, "linux.netDevices: netlink socket");
+		return vs_err_wrap(err, "linux.netDevices");
 	for (size_t i = 0; i < n; i++)
 		if (move_one(sock, &d[i], netns_fd, err) < 0)
 			return -1;

@@ -16,7 +16,7 @@
 
 #include "base/util.h"
 #include "vmc/net_msg.h"
-#include "vmc/nl.h"
+#include "base/nl.h"
 
 struct by_mac {
 	const struct vmc_net *n;

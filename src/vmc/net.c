@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "base/util.h"
-#include "vmc/nl.h"
+#include "base/nl.h"
 
 #define TAP_PREFIX "vtap"
 

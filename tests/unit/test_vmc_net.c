@@ -14,7 +14,7 @@
 #include <jansson.h>
 
 #include "vmc/net_msg.h"
-#include "vmc/nl.h"
+#include "base/nl.h"
 
 static const char *good =
     "{\"interfaces\": [{\"name\": \"eth0\", \"mac\": \"9a:0b:11:22:33:44\", \"mtu\": 1500,"

@@ -1,4 +1,4 @@
-#include "vmc/nl.h"
+#include "base/nl.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,9 +1,10 @@
-/* A small rtnetlink client for the network of a VM-isolated container: the host reads the
- * container's network namespace and joins its interface to a tap (tc), the agent configures
- * the guest's interface. Written by hand, not iproute2: the guest has no `ip`, and on the
- * host a request's errno is an error with context, not text from a tool to parse. */
-#ifndef VESSEL_VMC_NL_H
-#define VESSEL_VMC_NL_H
+/* A small rtnetlink client: the OCI runtime moves linux.netDevices into a container, a
+ * VM-isolated container's host reads its network namespace and joins its interface to a
+ * tap (tc), and its agent configures the guest's interface. Written by hand, not
+ * iproute2: the guest has no `ip`, and on the host a request's errno is an error with
+ * context, not text from a tool to parse. */
+#ifndef VESSEL_BASE_NL_H
+#define VESSEL_BASE_NL_H
 
 #include <stdbool.h>
 #include <stddef.h>
