@@ -29,11 +29,12 @@
 #include "oci/state.h"
 #include "vmc/control.h"
 #include "vmc/initrd.h"
+#include "vmc/mounts.h"
 #include "vmc/proto.h"
 #include "vmc/vmc.h"
 #include "vmm/vmm.h"
 
-#define VIRTIOFSD "/usr/lib/qemu/virtiofsd"
+#define VIRTIOFSD "/usr/lib/qemu/virtiofsd" /* for the message when it is missing */
 /* guest RAM beyond the container's memory limit: the guest kernel, page cache, the agent */
 #define VMC_MEM_OVERHEAD_MIB 128
 #define VMC_MEM_DEFAULT_MIB 256
@@ -77,27 +78,12 @@ int vmc_unsupported(const struct container_state *st, const char *cmd, vs_err_t 
 
 /* ---- the guest's view of the bundle */
 
-static bool is_word(json_t *s, const char *word)
-{
-	return json_is_string(s) && strcmp(json_string_value(s), word) == 0;
-}
-
-static bool is_bind(json_t *mount)
-{
-	if (is_word(json_object_get(mount, "type"), "bind"))
-		return true;
-	json_t *opts = json_object_get(mount, "options");
-	for (size_t i = 0; i < json_array_size(opts); i++)
-		if (is_word(json_array_get(opts, i), "bind") ||
-		    is_word(json_array_get(opts, i), "rbind"))
-			return true;
-	return false;
-}
-
 /* The config.json the agent gets: the rootfs is the virtio-fs share mounted at
- * <bundle>/rootfs, host namespace paths and hooks mean nothing in the guest, and the
- * guest's runtime must not ask for a VM again. */
-static char *guest_config(json_t *config, const char *id, vs_err_t *err)
+ * <bundle>/rootfs, bind mounts come from where the agent puts their shares and files
+ * (mounts.h), host namespace paths and hooks mean nothing in the guest, and the guest's
+ * runtime must not ask for a VM again. */
+static char *guest_config(json_t *config, const char *id, const char *bundle,
+			  struct vmc_binds *binds, vs_err_t *err)
 {
 	json_t *c = json_deep_copy(config);
 	if (!c) {
@@ -109,21 +95,22 @@ static char *guest_config(json_t *config, const char *id, vs_err_t *err)
 		json_object_set_new(root, "path", json_string("rootfs"));
 	json_object_del(json_object_get(c, "annotations"), VMC_ANNOTATION);
 	json_object_del(c, "hooks");
-	/* bind mounts name host paths the guest can't see (podman's /etc/hosts, /dev/shm):
-	 * only the rootfs is shared so far */
-	json_t *mounts = json_object_get(c, "mounts");
-	for (size_t m = json_array_size(mounts); m-- > 0;)
-		if (is_bind(json_array_get(mounts, m)))
-			json_array_remove(mounts, m);
+	if (vmc_binds_plan(c, bundle, binds, err) < 0) {
+		json_decref(c);
+		return NULL;
+	}
 	json_t *ns = json_object_get(json_object_get(c, "linux"), "namespaces");
 	size_t i;
 	json_t *n;
 	json_array_foreach(ns, i, n) json_object_del(n, "path");
-	json_t *msg = json_pack("{s:s, s:o}", "id", id, "config", c);
+	json_t *msg = json_pack("{s:s, s:o, s:i, s:i}", "id", id, "config", c, "shares",
+				(int)binds->n_shares, "files", (int)binds->n_files);
 	char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
 	json_decref(msg);
-	if (!text)
+	if (!text) {
+		vmc_binds_release(binds);
 		vs_err(err, ENOMEM, "guest config.json");
+	}
 	return text;
 }
 
@@ -156,6 +143,7 @@ struct relay {
 	int in, out, errfd; /* the container's stdio on the host */
 	int conn;
 	const char *config_msg;
+	const struct vmc_binds *binds; /* their files follow CONFIG */
 	int status; /* the container's, or -1 */
 };
 
@@ -221,6 +209,8 @@ static void *relay_main(void *arg)
 	if (r->conn < 0 ||
 	    vmc_send(r->conn, VMC_CONFIG, r->config_msg, (uint32_t)strlen(r->config_msg), &err) < 0)
 		goto out;
+	if (vmc_binds_send(r->conn, r->binds, &err) < 0)
+		goto out;
 	bool in_open = true;
 	for (;;) {
 		struct pollfd p[2] = {{.fd = r->conn, .events = POLLIN},
@@ -256,44 +246,10 @@ out:
 	return NULL;
 }
 
-static int wait_socket(const char *path, pid_t pid)
-{
-	for (int i = 0; i < 1000; i++) {
-		struct stat sb;
-		if (stat(path, &sb) == 0 && S_ISSOCK(sb.st_mode))
-			return 0;
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			return -1;
-		struct timespec d = {0, 10000000};
-		nanosleep(&d, NULL);
-	}
-	return -1;
-}
-
-static pid_t start_virtiofsd(const char *dir, const char *sockets, const char *rootfs)
-{
-	char sock[4200], src[4200], log[4200];
-	snprintf(sock, sizeof(sock), "--socket-path=%s/fs.sock", sockets);
-	snprintf(src, sizeof(src), "source=%s", rootfs);
-	snprintf(log, sizeof(log), "%s/virtiofsd.log", dir);
-	pid_t pid = fork();
-	if (pid != 0)
-		return pid;
-	/* the VMM is its only front-end: it goes with it */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-	}
-	execl(VIRTIOFSD, VIRTIOFSD, sock, "-o", src, "-o", "cache=none", (char *)NULL);
-	dprintf(2, "exec %s: %s\n", VIRTIOFSD, strerror(errno));
-	_exit(127);
-}
-
 struct vmm_args {
 	const struct vs_globals *g;
 	const char *dir, *rootfs, *config_msg;
+	const struct vmc_binds *binds;
 	char sockets[64];
 	int listen_fd, ready_fd;
 	int state_fd; /* create's locked state directory: never held by the VMM */
@@ -321,6 +277,7 @@ static void vmm_process(const struct vmm_args *a)
 	struct relay r = {.listen_fd = a->listen_fd,
 			  .ready_fd = a->ready_fd,
 			  .config_msg = a->config_msg,
+			  .binds = a->binds,
 			  .status = -1,
 			  .conn = -1};
 	r.in = fcntl(0, F_DUPFD_CLOEXEC, 3);
@@ -331,14 +288,20 @@ static void vmm_process(const struct vmm_args *a)
 	redirect(0, "/dev/null", O_RDONLY);
 	snprintf(path, sizeof(path), "%s/console.log", a->dir);
 	redirect(1, path, O_WRONLY | O_CREAT | O_APPEND);
-	pid_t fsd = start_virtiofsd(a->dir, a->sockets, a->rootfs);
 	snprintf(path, sizeof(path), "%s/fs.sock", a->sockets);
-	if (fsd < 0 || wait_socket(path, fsd) < 0) {
+	pid_t fsd = vmc_virtiofsd_start(a->dir, path, a->rootfs, false);
+	if (fsd < 0 || vmc_wait_socket(path, fsd) < 0) {
 		const char *m = access(VIRTIOFSD, X_OK) == 0
 				    ? "virtiofsd did not start (see virtiofsd.log)"
 				    : "virtiofsd is missing: " VIRTIOFSD
 				      " (Debian's qemu-system-common)";
 		ready_error(&r, m, strlen(m));
+		_exit(1);
+	}
+	char *bind_fs[VMC_MAX_SHARES] = {0};
+	cleanup_err vs_err_t err = NULL;
+	if (vmc_binds_start(a->binds, a->dir, a->sockets, bind_fs, &err) < 0) {
+		ready_error(&r, err->msg, strlen(err->msg));
 		_exit(1);
 	}
 	pthread_t t;
@@ -355,14 +318,19 @@ static void vmm_process(const struct vmm_args *a)
 	snprintf(vsock, sizeof(vsock), "cid=%d,uds=%s/vsock.sock", VMC_GUEST_CID, a->sockets);
 	snprintf(fs, sizeof(fs), "tag=rootfs,socket=%s/fs.sock", a->sockets);
 	free(images);
-	char *argv[] = {
-	    "vm",	"run",	 "--kernel",  kernel,
-	    "--initrd", initrd,	 "--cmdline", "console=ttyS0 panic=-1 quiet rdinit=/vessel",
-	    "--memory", mem,	 "--cpus",    cpus,
-	    "--vsock",	vsock,	 "--fs",      fs,
-	    "--",	"agent", NULL};
-	cleanup_err vs_err_t err = NULL;
-	int rc = vmm_main(a->g, (int)(sizeof(argv) / sizeof(argv[0])) - 1, argv, &err);
+	char *argv[32 + 2 * VMC_MAX_SHARES] = {
+	    "vm",	"run",	"--kernel",  kernel,
+	    "--initrd", initrd, "--cmdline", "console=ttyS0 panic=-1 quiet rdinit=/vessel",
+	    "--memory", mem,	"--cpus",    cpus,
+	    "--vsock",	vsock,	"--fs",	     fs};
+	int argc = 16;
+	for (size_t i = 0; i < a->binds->n_shares; i++) {
+		argv[argc++] = "--fs";
+		argv[argc++] = bind_fs[i];
+	}
+	argv[argc++] = "--";
+	argv[argc++] = "agent";
+	int rc = vmm_main(a->g, argc, argv, &err);
 	if (rc < 0) {
 		dprintf(r.errfd, "vessel: %s\n", err->msg);
 		rc = 1;
@@ -423,6 +391,7 @@ void vmc_cleanup(const struct container_state *st)
 		snprintf(p, sizeof(p), "%s/%s", d, names[i]);
 		unlink(p);
 	}
+	vmc_binds_cleanup(d);
 	rmdir(d);
 }
 
@@ -466,8 +435,10 @@ static int do_create(const struct vs_globals *g, const struct vmc_create_opts *o
 		snprintf(rootfs, sizeof(rootfs), "%s", rp);
 	else
 		snprintf(rootfs, sizeof(rootfs), "%s/%s", o->bundle, rp);
-	char *msg = guest_config(config, o->id, err);
-	struct vmm_args a = {.g = g, .rootfs = rootfs, .config_msg = msg, .detach = o->detach};
+	struct vmc_binds binds;
+	char *msg = guest_config(config, o->id, o->bundle, &binds, err);
+	struct vmm_args a = {
+	    .g = g, .rootfs = rootfs, .config_msg = msg, .binds = &binds, .detach = o->detach};
 	vm_size(config, &a.mem_mib, &a.cpus);
 	int ret = -1, ready[2] = {-1, -1};
 	if (!msg || record(g, o, config, rootfs, st, err) < 0)
@@ -553,6 +524,8 @@ out:
 		state_remove(st, &rerr);
 		vs_err_free(&rerr);
 	}
+	if (msg)
+		vmc_binds_release(&binds);
 	free(msg);
 	json_decref(config);
 	return ret;
