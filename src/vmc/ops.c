@@ -23,12 +23,12 @@ static int request(const struct container_state *st, enum vmc_oci_cmd cmd, bool 
 		   char *const *ps_args, json_t *resources, char **out, size_t *out_len,
 		   vs_err_t *err)
 {
+	*out = NULL;
+	*out_len = 0;
 	size_t len;
 	char *msg = vmc_oci_msg_build(cmd, json, ps_args, resources, &len, err);
 	if (!msg)
 		return -1;
-	*out = NULL;
-	*out_len = 0;
 	int ret = -1;
 	struct vmc_reader rd = {0};
 	int fd = -1;
@@ -84,7 +84,7 @@ int vmc_ps(const struct container_state *st, bool json, char *const *ps_args, vs
 {
 	if (require_alive(st, "ps", err) < 0)
 		return -1;
-	char *out;
+	char *out = NULL;
 	size_t len;
 	if (request(st, VMC_OCI_PS, json, ps_args, NULL, &out, &len, err) < 0)
 		return -1;
@@ -127,7 +127,7 @@ int vmc_ps(const struct container_state *st, bool json, char *const *ps_args, vs
 
 int vmc_set_paused(const struct container_state *st, bool pause, vs_err_t *err)
 {
-	char *out;
+	char *out = NULL;
 	size_t len;
 	int rc =
 	    request(st, pause ? VMC_OCI_PAUSE : VMC_OCI_RESUME, false, NULL, NULL, &out, &len, err);
@@ -139,7 +139,7 @@ json_t *vmc_stats(const struct container_state *st, vs_err_t *err)
 {
 	if (require_alive(st, "events", err) < 0)
 		return NULL;
-	char *out;
+	char *out = NULL;
 	size_t len;
 	if (request(st, VMC_OCI_STATS, false, NULL, NULL, &out, &len, err) < 0)
 		return NULL;
@@ -161,7 +161,7 @@ int vmc_update(const struct container_state *st, json_t *resources, vs_err_t *er
 {
 	if (require_alive(st, "update", err) < 0)
 		return -1;
-	char *out;
+	char *out = NULL;
 	size_t len;
 	int rc = request(st, VMC_OCI_UPDATE, false, NULL, resources, &out, &len, err);
 	free(out);
