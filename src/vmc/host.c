@@ -34,7 +34,6 @@
 #include "vmc/vmc.h"
 #include "vmm/vmm.h"
 
-#define VIRTIOFSD "/usr/lib/qemu/virtiofsd" /* for the message when it is missing */
 /* guest RAM beyond the container's memory limit: the guest kernel, page cache, the agent */
 #define VMC_MEM_OVERHEAD_MIB 128
 #define VMC_MEM_DEFAULT_MIB 256
@@ -291,9 +290,9 @@ static void vmm_process(const struct vmm_args *a)
 	snprintf(path, sizeof(path), "%s/fs.sock", a->sockets);
 	pid_t fsd = vmc_virtiofsd_start(a->dir, path, a->rootfs, false);
 	if (fsd < 0 || vmc_wait_socket(path, fsd) < 0) {
-		const char *m = access(VIRTIOFSD, X_OK) == 0
+		const char *m = access(VMC_VIRTIOFSD, X_OK) == 0
 				    ? "virtiofsd did not start (see virtiofsd.log)"
-				    : "virtiofsd is missing: " VIRTIOFSD
+				    : "virtiofsd is missing: " VMC_VIRTIOFSD
 				      " (Debian's qemu-system-common)";
 		ready_error(&r, m, strlen(m));
 		_exit(1);

@@ -18,7 +18,6 @@
 #include "base/util.h"
 #include "vmc/mounts.h"
 
-#define VIRTIOFSD "/usr/lib/qemu/virtiofsd"
 
 static bool is_word(json_t *s, const char *word)
 {
@@ -192,8 +191,8 @@ pid_t vmc_virtiofsd_start(const char *log_dir, const char *socket, const char *s
 	}
 	if (ro && read_only_view(source) < 0)
 		_exit(126);
-	execl(VIRTIOFSD, VIRTIOFSD, sock, "-o", src, "-o", "cache=none", (char *)NULL);
-	dprintf(2, "exec %s: %s\n", VIRTIOFSD, strerror(errno));
+	execl(VMC_VIRTIOFSD, VMC_VIRTIOFSD, sock, "-o", src, "-o", "cache=none", (char *)NULL);
+	dprintf(2, "exec %s: %s\n", VMC_VIRTIOFSD, strerror(errno));
 	_exit(127);
 }
 

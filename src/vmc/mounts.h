@@ -19,8 +19,11 @@
 /* virtio devices are few (16 a VM, the rootfs and vsock take two) and each share is a
  * virtiofsd process on the host */
 #define VMC_MAX_SHARES 8
+/* files are copied into the guest's RAM (a tmpfs) at create */
 #define VMC_MAX_FILES 16
 #define VMC_MAX_FILE_SIZE (256u << 10)
+/* Debian's qemu-system-common; every share's server, the rootfs's too */
+#define VMC_VIRTIOFSD "/usr/lib/qemu/virtiofsd"
 /* where the agent mounts share N (tag bindN) and writes file N, in the guest */
 #define VMC_GUEST_SHARES "/run/vessel-binds"
 #define VMC_GUEST_FILES "/run/vessel-files"
