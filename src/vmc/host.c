@@ -533,7 +533,10 @@ out:
 int vmc_create(const struct vs_globals *g, const struct vmc_create_opts *o, pid_t *pid,
 	       vs_err_t *err)
 {
+	/* a config refused before the record is made (a bind mount the guest can't get)
+	 * leaves st as it is here */
 	struct container_state st;
+	memset(&st, 0, sizeof(st));
 	st.dir_fd = -1;
 	int rc = do_create(g, o, &st, pid, err);
 	state_release(&st);
