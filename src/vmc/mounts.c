@@ -18,7 +18,6 @@
 #include "base/util.h"
 #include "vmc/mounts.h"
 
-
 static bool is_word(json_t *s, const char *word)
 {
 	return json_is_string(s) && strcmp(json_string_value(s), word) == 0;
