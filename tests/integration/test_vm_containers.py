@@ -625,3 +625,28 @@ def test_podman_vmm_killed(podman_vm):
         time.sleep(0.2)
     assert not host_pids_with("virtiofsd"), host_pids_with("virtiofsd")
     assert not os.listdir("/run/vessel-vmc"), os.listdir("/run/vessel-vmc")
+
+
+def test_bind_mount_refusals(bundle, tmp_path):
+    """What can't reach a microVM is refused at create, naming the mount, and leaves
+    nothing: a ninth directory (each is a share with a virtiofsd), a device node."""
+    bundle.config.setdefault("annotations", {})["io.vessel.isolation"] = "vm"
+    base = list(bundle.config["mounts"])
+    for i in range(9):
+        (tmp_path / f"d{i}").mkdir()
+        bundle.config["mounts"].append({"destination": f"/m{i}", "type": "bind",
+                                        "source": str(tmp_path / f"d{i}")})
+    n = len(base) + 8
+    cid, r = bundle.create(timeout=60)
+    assert r.returncode != 0
+    assert f"mounts[{n}]: `{tmp_path}/d8` on `/m8`: at most 8 directories" in r.stderr, \
+        r.stderr
+    assert not (bundle.root / cid).exists()
+    bundle.config["mounts"] = base + [{"destination": "/n", "type": "bind",
+                                       "source": "/dev/null"}]
+    cid, r = bundle.create(timeout=60)
+    assert r.returncode != 0
+    assert "`/dev/null` on `/n`: a character device can't reach a microVM" in r.stderr, \
+        r.stderr
+    assert not (bundle.root / cid).exists()
+    assert not host_pids_with(str(bundle.root))
