@@ -17,10 +17,12 @@
 #include "oci/state.h"
 #include "vmc/vmc.h"
 
-/* A loaded, locked container and its cgroup. */
+/* A loaded, locked container and its cgroup: on the host, or (vm) in its microVM, where
+ * the guest's runtime does each command (src/vmc/ops.c). */
 struct handle {
 	struct container_state st;
 	struct cgroup *cg;
+	bool vm;
 };
 
 static int open_container(const struct vs_globals *g, const char *id, struct handle *h,
@@ -29,8 +31,8 @@ static int open_container(const struct vs_globals *g, const char *id, struct han
 	memset(h, 0, sizeof(*h));
 	if (state_load(g, id, true, &h->st, err) < 0)
 		return -1;
-	if (vmc_is_vm(&h->st))
-		return vmc_unsupported(&h->st, "ps, pause, resume, update and events", err);
+	if ((h->vm = vmc_is_vm(&h->st)))
+		return 0;
 	if (!h->st.cgroup)
 		return vs_err(err, 0, "container `%s` has no cgroup", id);
 	return cgroup_from_json(h->st.cgroup, &h->cg, err);
@@ -54,7 +56,7 @@ static int require_alive(struct handle *h, vs_err_t *err)
 static int require_cgroup(struct handle *h, const char *what, vs_err_t *err)
 {
 	const struct cgroup_mount *m;
-	if (cgroup_mounts(h->cg, &m) == 0)
+	if (!h->vm && cgroup_mounts(h->cg, &m) == 0)
 		return vs_err(err, 0, "cannot %s container `%s`: it has no cgroup of its own "
 				      "(rootless, and no cgroup was delegated to its user)",
 			      what, h->st.id);
@@ -154,6 +156,11 @@ int oci_cmd_ps(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)
 		close_container(&h);
 		return -1;
 	}
+	if (h.vm) {
+		int rc = vmc_ps(&h.st, strcmp(format, "json") == 0, argv + optind + 1, err);
+		close_container(&h);
+		return rc;
+	}
 	pid_t *pids = NULL;
 	size_t n = 0;
 	int ret = lifecycle_pids(&h.st, h.cg, &pids, &n, err);
@@ -194,7 +201,7 @@ static int set_paused(const struct vs_globals *g, int argc, char **argv, bool pa
 				     h.st.id, state_status_name(s));
 	}
 	if (ret == 0)
-		ret = cgroup_freeze(h.cg, pause, err);
+		ret = h.vm ? vmc_set_paused(&h.st, pause, err) : cgroup_freeze(h.cg, pause, err);
 	if (ret == 0) {
 		h.st.paused = pause;
 		ret = state_save(&h.st, err);
@@ -310,9 +317,13 @@ int oci_cmd_update(const struct vs_globals *g, int argc, char **argv, vs_err_t *
 		ret = require_alive(&h, err);
 	if (ret == 0)
 		ret = require_cgroup(&h, "update", err);
-	if (ret == 0)
+	if (ret == 0 && h.vm) {
+		/* the guest's runtime parses and applies it again, in its cgroup */
+		ret = vmc_update(&h.st, res, err);
+	} else if (ret == 0) {
 		ret = cgroup_apply(h.cg, r, err);
-	if (ret == 0) {
+	}
+	if (ret == 0 && !h.vm) {
 		/* apply may have switched a controller on that delete must give back */
 		json_decref(h.st.cgroup);
 		h.st.cgroup = cgroup_to_json(h.cg);
@@ -328,7 +339,7 @@ out:
 
 static int print_stats(struct handle *h, vs_err_t *err)
 {
-	json_t *data = cgroup_stats(h->cg, err);
+	json_t *data = h->vm ? vmc_stats(&h->st, err) : cgroup_stats(h->cg, err);
 	if (!data)
 		return -1;
 	json_t *ev = json_pack("{s:s, s:s, s:o}", "type", "stats", "id", h->st.id, "data", data);

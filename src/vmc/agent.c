@@ -27,8 +27,10 @@
 
 #include "base/util.h"
 #include "oci/oci.h"
+#include "vmc/agent_ops.h"
 #include "vmc/exec_msg.h"
 #include "vmc/guest_net.h"
+#include "vmc/mounts.h"
 #include "vmc/proto.h"
 #include "vmc/vmc.h"
 
@@ -122,8 +124,10 @@ static int vsock_listen(unsigned port, vs_err_t *err)
 /* CONFIG's "net": the interfaces the container's network namespace gets */
 static json_t *guest_net;
 
-/* The CONFIG frame: the bundle written where the guest's runtime reads it. */
-static int setup_bundle(const struct vmc_frame *f, char **id, vs_err_t *err)
+/* The CONFIG frame: the bundle written where the guest's runtime reads it, and the bind
+ * mounts' shares and files (their FILE frames follow on conn) where its config names them. */
+static int setup_bundle(const struct vmc_frame *f, int conn, struct vmc_reader *rd, char **id,
+			vs_err_t *err)
 {
 	json_error_t je;
 	json_t *msg = json_loadb((const char *)f->payload, f->len, 0, &je);
@@ -143,6 +147,8 @@ static int setup_bundle(const struct vmc_frame *f, char **id, vs_err_t *err)
 	}
 	/* the container's network on the host, for after create (vmc/guest_net.c) */
 	guest_net = json_incref(json_object_get(msg, "net"));
+	if (vmc_binds_guest(msg, conn, rd, err) < 0)
+		goto out;
 	if (json_dump_file(config, BUNDLE "/config.json", 0) < 0) {
 		vs_err(err, errno, "write " BUNDLE "/config.json");
 		goto out;
@@ -160,6 +166,11 @@ static int runtime(int argc, char **argv, oci_command_fn fn, vs_err_t *err)
 {
 	optind = 0;
 	return fn(&guest_globals, argc, argv, err);
+}
+
+int vmc_agent_runtime(int argc, char **argv, oci_command_fn fn, vs_err_t *err)
+{
+	return runtime(argc, argv, fn, err);
 }
 
 static void answer(int fd, int rc, vs_err_t *err)
@@ -271,6 +282,8 @@ static void control(int listen_fd, const char *id)
 		answer(fd, runtime(3, argv, oci_cmd_kill, &err), &err);
 	} else if (rc > 0 && f.type == VMC_EXEC) {
 		exec_request(fd, listen_fd, id, &f);
+	} else if (rc > 0 && f.type == VMC_OCI) {
+		vmc_agent_oci(fd, id, &f);
 	} else {
 		if (rc > 0)
 			vs_err(&err, 0, "agent protocol: %s on the control port",
@@ -477,7 +490,7 @@ int vmc_agent_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *
 		vs_err(err, 0, "the host closed the connection before CONFIG");
 	if (rc > 0 && f.type != VMC_CONFIG)
 		rc = vs_err(err, 0, "agent protocol: %s before CONFIG", vmc_type_name(f.type));
-	if (rc <= 0 || setup_bundle(&f, &id, err) < 0)
+	if (rc <= 0 || setup_bundle(&f, conn, &rd, &id, err) < 0)
 		goto tell_host;
 	vmc_reader_free(&rd);
 	/* the container's stdio: pipes whose other ends we relay (it inherits 0, 1, 2) */

@@ -29,12 +29,12 @@
 #include "oci/state.h"
 #include "vmc/control.h"
 #include "vmc/initrd.h"
+#include "vmc/mounts.h"
 #include "vmc/net.h"
 #include "vmc/proto.h"
 #include "vmc/vmc.h"
 #include "vmm/vmm.h"
 
-#define VIRTIOFSD "/usr/lib/qemu/virtiofsd"
 /* guest RAM beyond the container's memory limit: the guest kernel, page cache, the agent */
 #define VMC_MEM_OVERHEAD_MIB 128
 #define VMC_MEM_DEFAULT_MIB 256
@@ -80,28 +80,12 @@ int vmc_unsupported(const struct container_state *st, const char *cmd, vs_err_t 
 
 /* ---- the guest's view of the bundle */
 
-static bool is_word(json_t *s, const char *word)
-{
-	return json_is_string(s) && strcmp(json_string_value(s), word) == 0;
-}
-
-static bool is_bind(json_t *mount)
-{
-	if (is_word(json_object_get(mount, "type"), "bind"))
-		return true;
-	json_t *opts = json_object_get(mount, "options");
-	for (size_t i = 0; i < json_array_size(opts); i++)
-		if (is_word(json_array_get(opts, i), "bind") ||
-		    is_word(json_array_get(opts, i), "rbind"))
-			return true;
-	return false;
-}
-
 /* The config.json the agent gets: the rootfs is the virtio-fs share mounted at
- * <bundle>/rootfs, host namespace paths and hooks mean nothing in the guest, and the
- * guest's runtime must not ask for a VM again. */
-static char *guest_config(json_t *config, const char *id, const struct vmc_host_net *net,
-			  vs_err_t *err)
+ * <bundle>/rootfs, bind mounts come from where the agent puts their shares and files
+ * (mounts.h), host namespace paths and hooks mean nothing in the guest, and the guest's
+ * runtime must not ask for a VM again. */
+static char *guest_config(json_t *config, const char *id, const char *bundle,
+			  struct vmc_binds *binds, const struct vmc_host_net *net, vs_err_t *err)
 {
 	json_t *c = json_deep_copy(config);
 	if (!c) {
@@ -113,25 +97,26 @@ static char *guest_config(json_t *config, const char *id, const struct vmc_host_
 		json_object_set_new(root, "path", json_string("rootfs"));
 	json_object_del(json_object_get(c, "annotations"), VMC_ANNOTATION);
 	json_object_del(c, "hooks");
-	/* bind mounts name host paths the guest can't see (podman's /etc/hosts, /dev/shm):
-	 * only the rootfs is shared so far */
-	json_t *mounts = json_object_get(c, "mounts");
-	for (size_t m = json_array_size(mounts); m-- > 0;)
-		if (is_bind(json_array_get(mounts, m)))
-			json_array_remove(mounts, m);
+	if (vmc_binds_plan(c, bundle, binds, err) < 0) {
+		json_decref(c);
+		return NULL;
+	}
 	json_t *ns = json_object_get(json_object_get(c, "linux"), "namespaces");
 	size_t i;
 	json_t *n;
 	json_array_foreach(ns, i, n) json_object_del(n, "path");
-	json_t *msg = json_pack("{s:s, s:o}", "id", id, "config", c);
+	json_t *msg = json_pack("{s:s, s:o, s:i, s:i}", "id", id, "config", c, "shares",
+				(int)binds->n_shares, "files", (int)binds->n_files);
 	/* the guest's runtime makes the container a new network namespace (the path went
 	 * above); the agent moves the guest's interfaces into it (vmc/guest_net.c) */
 	if (msg && net->netns_fd >= 0)
 		json_object_set_new(msg, "net", vmc_net_to_json(&net->net));
 	char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
 	json_decref(msg);
-	if (!text)
+	if (!text) {
+		vmc_binds_release(binds);
 		vs_err(err, ENOMEM, "guest config.json");
+	}
 	return text;
 }
 
@@ -165,7 +150,8 @@ struct relay {
 	int conn;
 	const char *config_msg;
 	const struct vmc_host_net *net;
-	int status; /* the container's, or -1 */
+	const struct vmc_binds *binds; /* their files follow CONFIG */
+	int status;		       /* the container's, or -1 */
 };
 
 static void ready_error(struct relay *r, const char *msg, size_t len)
@@ -231,6 +217,8 @@ static void *relay_main(void *arg)
 	if (r->conn < 0 || (r->net->netns_fd >= 0 && vmc_net_connect(r->net, &err) < 0) ||
 	    vmc_send(r->conn, VMC_CONFIG, r->config_msg, (uint32_t)strlen(r->config_msg), &err) < 0)
 		goto out;
+	if (vmc_binds_send(r->conn, r->binds, &err) < 0)
+		goto out;
 	bool in_open = true;
 	for (;;) {
 		struct pollfd p[2] = {{.fd = r->conn, .events = POLLIN},
@@ -266,45 +254,11 @@ out:
 	return NULL;
 }
 
-static int wait_socket(const char *path, pid_t pid)
-{
-	for (int i = 0; i < 1000; i++) {
-		struct stat sb;
-		if (stat(path, &sb) == 0 && S_ISSOCK(sb.st_mode))
-			return 0;
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			return -1;
-		struct timespec d = {0, 10000000};
-		nanosleep(&d, NULL);
-	}
-	return -1;
-}
-
-static pid_t start_virtiofsd(const char *dir, const char *sockets, const char *rootfs)
-{
-	char sock[4200], src[4200], log[4200];
-	snprintf(sock, sizeof(sock), "--socket-path=%s/fs.sock", sockets);
-	snprintf(src, sizeof(src), "source=%s", rootfs);
-	snprintf(log, sizeof(log), "%s/virtiofsd.log", dir);
-	pid_t pid = fork();
-	if (pid != 0)
-		return pid;
-	/* the VMM is its only front-end: it goes with it */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-	}
-	execl(VIRTIOFSD, VIRTIOFSD, sock, "-o", src, "-o", "cache=none", (char *)NULL);
-	dprintf(2, "exec %s: %s\n", VIRTIOFSD, strerror(errno));
-	_exit(127);
-}
-
 struct vmm_args {
 	const struct vs_globals *g;
 	const char *dir, *rootfs, *config_msg;
 	const struct vmc_host_net *net;
+	const struct vmc_binds *binds;
 	char sockets[64];
 	int listen_fd, ready_fd;
 	int state_fd; /* create's locked state directory: never held by the VMM */
@@ -333,6 +287,7 @@ static void vmm_process(const struct vmm_args *a)
 			  .ready_fd = a->ready_fd,
 			  .config_msg = a->config_msg,
 			  .net = a->net,
+			  .binds = a->binds,
 			  .status = -1,
 			  .conn = -1};
 	r.in = fcntl(0, F_DUPFD_CLOEXEC, 3);
@@ -343,17 +298,23 @@ static void vmm_process(const struct vmm_args *a)
 	redirect(0, "/dev/null", O_RDONLY);
 	snprintf(path, sizeof(path), "%s/console.log", a->dir);
 	redirect(1, path, O_WRONLY | O_CREAT | O_APPEND);
-	pid_t fsd = start_virtiofsd(a->dir, a->sockets, a->rootfs);
 	snprintf(path, sizeof(path), "%s/fs.sock", a->sockets);
-	if (fsd < 0 || wait_socket(path, fsd) < 0) {
-		const char *m = access(VIRTIOFSD, X_OK) == 0
+	pid_t fsd = vmc_virtiofsd_start(a->dir, path, a->rootfs, false);
+	if (fsd < 0 || vmc_wait_socket(path, fsd) < 0) {
+		const char *m = access(VMC_VIRTIOFSD, X_OK) == 0
 				    ? "virtiofsd did not start (see virtiofsd.log)"
-				    : "virtiofsd is missing: " VIRTIOFSD
+				    : "virtiofsd is missing: " VMC_VIRTIOFSD
 				      " (Debian's qemu-system-common)";
 		ready_error(&r, m, strlen(m));
 		_exit(1);
 	}
-	/* virtiofsd stays in vessel's network namespace; the VMM (its taps) and the relay
+	char *bind_fs[VMC_MAX_SHARES] = {0};
+	cleanup_err vs_err_t err = NULL;
+	if (vmc_binds_start(a->binds, a->dir, a->sockets, bind_fs, &err) < 0) {
+		ready_error(&r, err->msg, strlen(err->msg));
+		_exit(1);
+	}
+	/* the virtiofsds stay in vessel's network namespace; the VMM (its taps) and the relay
 	 * (which joins them to the interfaces) go into the container's */
 	cleanup_err vs_err_t nerr = NULL;
 	if (a->net->netns_fd >= 0 && vmc_net_enter(a->net, &nerr) < 0) {
@@ -374,12 +335,16 @@ static void vmm_process(const struct vmm_args *a)
 	snprintf(vsock, sizeof(vsock), "cid=%d,uds=%s/vsock.sock", VMC_GUEST_CID, a->sockets);
 	snprintf(fs, sizeof(fs), "tag=rootfs,socket=%s/fs.sock", a->sockets);
 	free(images);
-	char *argv[24 + 2 * VMC_NET_MAX_IFACES] = {
+	char *argv[32 + 2 * VMC_MAX_SHARES + 2 * VMC_NET_MAX_IFACES] = {
 	    "vm",	"run",	"--kernel",  kernel,
 	    "--initrd", initrd, "--cmdline", "console=ttyS0 panic=-1 quiet rdinit=/vessel",
 	    "--memory", mem,	"--cpus",    cpus,
 	    "--vsock",	vsock,	"--fs",	     fs};
 	int argc = 16;
+	for (size_t i = 0; i < a->binds->n_shares; i++) {
+		argv[argc++] = "--fs";
+		argv[argc++] = bind_fs[i];
+	}
 	/* each interface's tap, the guest's device with the interface's MAC */
 	char nets[VMC_NET_MAX_IFACES][64];
 	for (size_t i = 0; a->net->netns_fd >= 0 && i < a->net->net.nifaces; i++) {
@@ -393,7 +358,6 @@ static void vmm_process(const struct vmm_args *a)
 	}
 	argv[argc++] = "--";
 	argv[argc++] = "agent";
-	cleanup_err vs_err_t err = NULL;
 	int rc = vmm_main(a->g, argc, argv, &err);
 	if (rc < 0) {
 		dprintf(r.errfd, "vessel: %s\n", err->msg);
@@ -460,6 +424,7 @@ void vmc_cleanup(const struct container_state *st)
 		snprintf(p, sizeof(p), "%s/%s", d, names[i]);
 		unlink(p);
 	}
+	vmc_binds_cleanup(d);
 	rmdir(d);
 }
 
@@ -504,11 +469,16 @@ static int do_create(const struct vs_globals *g, const struct vmc_create_opts *o
 	else
 		snprintf(rootfs, sizeof(rootfs), "%s/%s", o->bundle, rp);
 	struct vmc_host_net net;
+	struct vmc_binds binds = {0};
 	char *msg = NULL;
 	if (vmc_net_probe(config, &net, err) == 0)
-		msg = guest_config(config, o->id, &net, err);
-	struct vmm_args a = {
-	    .g = g, .rootfs = rootfs, .config_msg = msg, .net = &net, .detach = o->detach};
+		msg = guest_config(config, o->id, o->bundle, &binds, &net, err);
+	struct vmm_args a = {.g = g,
+			     .rootfs = rootfs,
+			     .config_msg = msg,
+			     .net = &net,
+			     .binds = &binds,
+			     .detach = o->detach};
 	vm_size(config, &a.mem_mib, &a.cpus);
 	int ret = -1, ready[2] = {-1, -1};
 	if (!msg || record(g, o, config, rootfs, st, err) < 0)
@@ -598,6 +568,8 @@ out:
 		state_remove(st, &rerr);
 		vs_err_free(&rerr);
 	}
+	if (msg)
+		vmc_binds_release(&binds);
 	free(msg);
 	vmc_net_release(&net);
 	json_decref(config);
@@ -607,7 +579,10 @@ out:
 int vmc_create(const struct vs_globals *g, const struct vmc_create_opts *o, pid_t *pid,
 	       vs_err_t *err)
 {
+	/* a config refused before the record is made (a bind mount the guest can't get)
+	 * leaves st as it is here */
 	struct container_state st;
+	memset(&st, 0, sizeof(st));
 	st.dir_fd = -1;
 	int rc = do_create(g, o, &st, pid, err);
 	state_release(&st);

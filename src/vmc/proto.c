@@ -12,7 +12,8 @@ static const char *const type_names[] = {
     [VMC_CONFIG] = "CONFIG", [VMC_CREATED] = "CREATED", [VMC_START] = "START",
     [VMC_KILL] = "KILL",     [VMC_STDIN] = "STDIN",	[VMC_STDOUT] = "STDOUT",
     [VMC_STDERR] = "STDERR", [VMC_EXIT] = "EXIT",	[VMC_OK] = "OK",
-    [VMC_ERROR] = "ERROR",   [VMC_EXEC] = "EXEC",
+    [VMC_ERROR] = "ERROR",   [VMC_EXEC] = "EXEC",	[VMC_FILE] = "FILE",
+    [VMC_OCI] = "OCI",	     [VMC_OUTPUT] = "OUTPUT",
 };
 
 const char *vmc_type_name(uint8_t type)

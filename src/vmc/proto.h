@@ -22,7 +22,10 @@ enum vmc_type {
 	VMC_ERROR,	/* guest -> host: text, why something failed */
 	VMC_EXEC,	/* host -> guest (control): exec_msg.h's JSON; then OK or ERROR,
 			 * and the connection carries the process's STDIN/STDOUT/STDERR/EXIT */
-	VMC_TYPE_MAX = VMC_EXEC,
+	VMC_FILE,	/* host -> guest (main, after CONFIG): a bind-mounted file's bytes */
+	VMC_OCI,	/* host -> guest (control): ops_msg.h's JSON (ps, pause, ...) */
+	VMC_OUTPUT,	/* guest -> host (control): that command's stdout, before OK */
+	VMC_TYPE_MAX = VMC_OUTPUT,
 };
 
 #define VMC_HEADER_SIZE 8

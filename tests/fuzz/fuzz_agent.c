@@ -3,9 +3,11 @@
  * pure parser frame after frame, then through the reader the host and agent use, over a
  * pipe in arbitrary splits. Every EXEC frame's payload goes through the agent's parser of
  * the request (exec_msg.c) and, when accepted, the command line it becomes, whose
- * reserved options must be the agent's own. A CONFIG frame's "net" (the guest's interfaces,
- * addresses and routes) goes through the agent's parser of it (net_msg.c): every value it
- * accepts is within the bounds the guest's netlink requests rely on. */
+ * reserved options must be the agent's own. OCI payloads (ps, pause, resume, stats,
+ * update) go through their parser, the command line they become and the memory check;
+ * CONFIG payloads through the agent's reading of the bind mounts' counts and of "net"
+ * (the guest's interfaces, addresses and routes: net_msg.c), every value it accepts
+ * within the bounds the guest's netlink requests rely on. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,7 +18,9 @@
 #include <jansson.h>
 
 #include "vmc/exec_msg.h"
+#include "vmc/mounts.h"
 #include "vmc/net_msg.h"
+#include "vmc/ops_msg.h"
 #include "vmc/proto.h"
 
 static bool is_option(const char *arg, const char *name)
@@ -88,6 +92,56 @@ static void config_net(const struct vmc_frame *f)
 	json_decref(msg);
 }
 
+static void oci_request(const struct vmc_frame *f)
+{
+	static char id[] = "ctr", res[] = "/run/r.json";
+	struct vmc_oci_msg m;
+	vs_err_t err = NULL;
+	if (vmc_oci_msg_parse(f->payload, f->len, &m, &err) < 0) {
+		if (!err || !err->msg[0])
+			__builtin_trap(); /* a refusal says why */
+		vs_err_free(&err);
+		return;
+	}
+	if (vmc_oci_check_memory(&m, 256u << 20, &err) < 0)
+		vs_err_free(&err);
+	int argc = 0;
+	char **argv = vmc_oci_argv(&m, id, res, &argc, &err);
+	if (!argv) {
+		vs_err_free(&err);
+		vmc_oci_msg_release(&m);
+		return;
+	}
+	/* one of the five commands, then the agent's own options, then the id: whatever the
+	 * host sent, nothing of its lands before the id (ps's arguments follow it) */
+	static const char *const first[] = {"ps", "pause", "resume", "events", "update"};
+	if (argc < 2 || argv[argc] != NULL || strcmp(argv[0], first[m.cmd]))
+		__builtin_trap();
+	int at = 1;
+	while (at < argc && argv[at] != id)
+		at++;
+	if (at == argc || (m.cmd == VMC_OCI_UPDATE && (at != 3 || argv[2] != res)))
+		__builtin_trap();
+	if (m.cmd != VMC_OCI_PS && at != argc - 1)
+		__builtin_trap();
+	if ((m.cmd == VMC_OCI_UPDATE) != (m.resources != NULL))
+		__builtin_trap();
+	free(argv);
+	vmc_oci_msg_release(&m);
+}
+
+static void config_counts(const struct vmc_frame *f)
+{
+	json_t *msg = json_loadb((const char *)f->payload, f->len, 0, NULL);
+	size_t shares = 99, files = 99;
+	vs_err_t err = NULL;
+	if (vmc_binds_counts(msg, &shares, &files, &err) == 0 &&
+	    (shares > VMC_MAX_SHARES || files > VMC_MAX_FILES))
+		__builtin_trap();
+	vs_err_free(&err);
+	json_decref(msg);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	size_t off = 0;
@@ -103,8 +157,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(void)vmc_frame_u32(&f);
 		if (f.type == VMC_EXEC)
 			exec_request(&f);
-		if (f.type == VMC_CONFIG)
+		if (f.type == VMC_OCI)
+			oci_request(&f);
+		if (f.type == VMC_CONFIG) {
 			config_net(&f);
+			config_counts(&f);
+		}
 		(void)vmc_type_name(f.type);
 		off += used;
 	}

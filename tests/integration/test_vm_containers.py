@@ -370,3 +370,283 @@ def test_podman_detached_exec_logs_stop_rm(podman_vm):
         time.sleep(0.2)
     assert not host_pids_with("virtiofsd"), host_pids_with("virtiofsd")
     assert not os.listdir("/run/vessel-vmc"), os.listdir("/run/vessel-vmc")
+
+
+def virtiofsd_sockets(sockets):
+    """{socket path: [pids]} of the virtiofsd processes serving a container."""
+    found = {}
+    for pid, cmd in host_pids_with(sockets):
+        if "virtiofsd" not in cmd:
+            continue
+        sock = cmd.split("--socket-path=")[1].split()[0]
+        found.setdefault(sock, []).append(pid)
+    return found
+
+
+def sees_read_only_root(pids):
+    """Whether one of the processes (virtiofsd after its pivot_root into the share) has a
+    read-only mount at its /: what the host enforces, whatever the guest asks."""
+    for pid in pids:
+        try:
+            lines = open(f"/proc/{pid}/mountinfo").read().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if f[4] == "/" and "ro" in f[5].split(","):
+                return True
+    return False
+
+
+def test_bind_mounts(bundle, tmp_path):
+    """config.json's bind mounts reach the container in its guest: a directory through a
+    virtio-fs share of its own, readable and writable, the write seen on the host; a `ro`
+    one refuses writes, and its virtiofsd sees it read-only on the host; a regular file is
+    a copy. On the host there is only the VMM and the virtiofsd processes; the container's
+    own processes are the guest's."""
+    token = "vmb-" + os.urandom(4).hex()
+    rw, ro = tmp_path / "rw", tmp_path / "ro"
+    rw.mkdir()
+    ro.mkdir()
+    (rw / "hello").write_text("from the host\n")
+    (ro / "keep").write_text("read me\n")
+    hosts = tmp_path / "hosts-file"
+    hosts.write_text("10.1.2.3 vmc-bind-test\n")
+    bundle.config.setdefault("annotations", {})["io.vessel.isolation"] = "vm"
+    bundle.config["mounts"] += [
+        {"destination": "/mnt/rw", "type": "bind", "source": str(rw),
+         "options": ["rbind", "rw"]},
+        {"destination": "/mnt/ro", "type": "bind", "source": str(ro),
+         "options": ["rbind", "ro"]},
+        {"destination": "/etc/vmc-hosts", "type": "bind", "source": str(hosts),
+         "options": ["bind", "ro"]},
+    ]
+    bundle.sh("cat /mnt/rw/hello; echo from-the-guest > /mnt/rw/written; cat /mnt/ro/keep; "
+              "if echo x 2>/dev/null > /mnt/ro/nope; then echo ro-WRITABLE; "
+              "else echo ro-refused; fi; cat /etc/vmc-hosts; echo done; "
+              f"exec sh -c 'while :; do sleep 1; done' {token}")
+    cid, r = bundle.create(timeout=BOOT)
+    try:
+        assert r.returncode == 0, r.stderr + console(bundle, cid)
+        sockets = os.readlink(bundle.root / cid / "sockets")
+        served = virtiofsd_sockets(sockets)
+        # the rootfs and the two directories; each virtiofsd may be two processes (its
+        # sandbox's fork)
+        assert sorted(os.path.basename(s) for s in served) == \
+            ["bind0.sock", "bind1.sock", "fs.sock"], served
+        assert sees_read_only_root(served[f"{sockets}/bind1.sock"]), served
+        assert not sees_read_only_root(served[f"{sockets}/bind0.sock"]), served
+        assert bundle.cmd("start", cid).returncode == 0
+        out = bundle.path / f"{cid}.out"
+        end = time.time() + 60
+        while "done" not in out.read_text() and time.time() < end:
+            time.sleep(0.5)
+        lines = out.read_text().splitlines()
+        assert lines == ["from the host", "read me", "ro-refused", "10.1.2.3 vmc-bind-test",
+                         "done"], (lines, (bundle.path / f"{cid}.err").read_text(),
+                                   console(bundle, cid))
+        assert (rw / "written").read_text() == "from-the-guest\n"
+        assert not (ro / "nope").exists()
+        # the host's processes of this container: the VMM (create's child) and virtiofsd
+        vmm = state(bundle, cid)["pid"]
+        mine = host_pids_with(sockets) + host_pids_with(str(bundle.root / cid))
+        others = [(p, c) for p, c in mine if p != vmm and "virtiofsd" not in c]
+        assert not others, others
+        assert not host_pids_with(token), host_pids_with(token)
+    finally:
+        r = bundle.cmd("delete", "--force", cid, timeout=30)
+    assert r.returncode == 0, r.stderr
+    end = time.time() + 10
+    while host_pids_with(sockets) and time.time() < end:
+        time.sleep(0.2)
+    assert not host_pids_with(sockets)
+    assert not os.path.exists(sockets)
+
+
+def test_ps_pause_resume_events_update(bundle):
+    """runc's ps, pause, resume, events --stats and update on a container in its microVM:
+    ps lists the guest's pids of the container, pause freezes its cgroup in the guest (its
+    output stops, state says paused) and resume thaws it, the stats are the guest cgroup's,
+    update changes its limits there and says clearly that memory can't grow beyond the
+    VM's boot RAM."""
+    bundle.config.setdefault("annotations", {})["io.vessel.isolation"] = "vm"
+    bundle.config["linux"].setdefault("resources", {})["memory"] = {"limit": 100 * MiB}
+    bundle.sh("i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.2; done")
+    cid, r = bundle.create(timeout=BOOT)
+    try:
+        assert r.returncode == 0, r.stderr + console(bundle, cid)
+        assert bundle.cmd("start", cid).returncode == 0
+        wait_status(bundle, cid, "running", 10)
+        out = bundle.path / f"{cid}.out"
+
+        r = bundle.cmd("ps", "--format", "json", cid)
+        assert r.returncode == 0, r.stderr
+        pids = json.loads(r.stdout)
+        assert pids and all(isinstance(p, int) and p > 0 for p in pids), r.stdout
+        r = bundle.cmd("ps", cid)
+        assert r.returncode == 0, r.stderr
+        header, *rows = r.stdout.splitlines()
+        # the guest's ps(1) is busybox's: PID USER COMMAND, the container's rows only (its
+        # sleeps come and go between the two calls; its shell stays)
+        assert "PID" in header.split(), r.stdout
+        col = header.split().index("PID")
+        shell = [int(row.split()[col]) for row in rows if "sh -c" in row]
+        assert len(shell) == 1 and shell[0] in pids, (r.stdout, pids)
+        assert all("sh -c" in row or "sleep" in row for row in rows), r.stdout
+
+        t = time.time()
+        r = bundle.cmd("pause", cid)
+        print(f"pause took {time.time() - t:.2f} s")
+        assert r.returncode == 0, r.stderr
+        assert state(bundle, cid)["status"] == "paused"
+        time.sleep(1)
+        frozen = out.read_text()
+        time.sleep(2)
+        assert out.read_text() == frozen, "the container ran on while paused"
+        r = bundle.cmd("resume", cid)
+        assert r.returncode == 0, r.stderr
+        assert state(bundle, cid)["status"] == "running"
+        end = time.time() + 10
+        while out.read_text() == frozen and time.time() < end:
+            time.sleep(0.2)
+        assert out.read_text() != frozen, "resume did not thaw the container"
+        r = bundle.cmd("resume", cid)
+        assert r.returncode != 0 and "not paused" in r.stderr, r.stderr
+
+        r = bundle.cmd("events", "--stats", cid)
+        assert r.returncode == 0, r.stderr
+        ev = json.loads(r.stdout)
+        assert ev["type"] == "stats" and ev["id"] == cid, ev
+        mem = ev["data"]["memory"]["usage"]
+        assert mem["usage"] > 0 and mem["limit"] == 100 * MiB, mem
+
+        r = bundle.cmd("update", "--memory", "150M", "--cpu-quota", "50000", "--cpu-period",
+                       "100000", cid)
+        assert r.returncode == 0, r.stderr
+        ev = json.loads(bundle.cmd("events", "--stats", cid).stdout)
+        assert ev["data"]["memory"]["usage"]["limit"] == 150 * MiB, ev["data"]["memory"]
+        r = bundle.cmd("update", "--memory", "4G", cid)
+        assert r.returncode != 0, r.stdout
+        assert "fixed when it boots" in r.stderr and "in its microVM" in r.stderr, r.stderr
+        ev = json.loads(bundle.cmd("events", "--stats", cid).stdout)
+        assert ev["data"]["memory"]["usage"]["limit"] == 150 * MiB, "a refused update applied"
+        assert state(bundle, cid)["status"] == "running"
+    finally:
+        r = bundle.cmd("delete", "--force", cid, timeout=30)
+    assert r.returncode == 0, r.stderr
+    r = bundle.cmd("ps", cid)
+    assert r.returncode != 0
+
+
+def test_vmm_killed_from_outside(bundle, vessel_vm):
+    """A SIGKILL to the VMM: run gives 128+9, state says stopped, and delete leaves no
+    process, socket or directory behind."""
+    import select
+    import signal
+    import subprocess
+    bundle.sh("echo up; while :; do sleep 1; done")
+    bundle.write()
+    cid = bundle.new_id()
+    p = subprocess.Popen([vessel_vm, "--root", str(bundle.root), "run", "--keep", "--bundle",
+                          str(bundle.path), cid], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        seen = b""
+        end = time.time() + BOOT
+        while b"up\n" not in seen and time.time() < end:
+            if select.select([p.stdout], [], [], 1)[0]:
+                chunk = os.read(p.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                seen += chunk
+        assert b"up\n" in seen, (seen, p.poll())
+        s = state(bundle, cid)
+        assert s["status"] == "running", s
+        vmm = s["pid"]
+        sockets = os.readlink(bundle.root / cid / "sockets")
+        os.kill(vmm, signal.SIGKILL)
+        p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 128 + 9, p.returncode
+    assert state(bundle, cid)["status"] == "stopped"
+    r = bundle.cmd("delete", cid, timeout=30)
+    assert r.returncode == 0, r.stderr
+    end = time.time() + 10
+    while host_pids_with(sockets) and time.time() < end:
+        time.sleep(0.2)
+    assert not host_pids_with(sockets), host_pids_with(sockets)
+    assert not os.path.exists(f"/proc/{vmm}")
+    assert not os.path.exists(sockets)
+    assert not (bundle.root / cid).exists()
+
+
+def test_podman_volume(podman_vm, tmp_path):
+    """podman run -v hostdir:/mnt on vessel-vm: the directory is read and written from the
+    guest, and podman's own bind mounts arrive too (/etc/hosts, /etc/hostname and
+    /run/.containerenv as copies, /dev/shm as the guest's tmpfs)."""
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    (vol / "hello").write_text("from the host\n")
+    r = podman_vm("run", "--rm", "--network", "none", "--hostname", "vmc-podman", "-v",
+                  f"{vol}:/mnt", "localhost/vessel-busybox:vm", "/bin/sh", "-c",
+                  "cat /mnt/hello; echo from-podman > /mnt/written; "
+                  "grep -q localhost /etc/hosts && echo hosts-ok; echo $(cat /etc/hostname); "
+                  "test -e /run/.containerenv && echo containerenv-ok; "
+                  "grep ' /dev/shm ' /proc/mounts | cut -d' ' -f3", timeout=BOOT)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert r.stdout.splitlines() == ["from the host", "hosts-ok", "vmc-podman",
+                                     "containerenv-ok", "tmpfs"], (r.stdout, r.stderr)
+    assert (vol / "written").read_text() == "from-podman\n"
+    assert not os.listdir("/run/vessel-vmc"), os.listdir("/run/vessel-vmc")
+
+
+def test_podman_vmm_killed(podman_vm):
+    """A SIGKILL to a podman container's VMM: podman sees exit code 137, and rm leaves no
+    virtiofsd or socket directory."""
+    import signal
+    name = "vmk-" + os.urandom(3).hex()
+    podman_vm.ok("run", "-d", "--name", name, "--network", "none",
+                 "localhost/vessel-busybox:vm", "/bin/sh", "-c",
+                 "while :; do sleep 1; done", timeout=BOOT)
+    vmm = int(podman_vm.inspect(name, "{{.State.Pid}}"))
+    assert vmm > 0
+    os.kill(vmm, signal.SIGKILL)
+    end = time.time() + 30
+    while podman_vm.inspect(name, "{{.State.Status}}") != "exited" and time.time() < end:
+        time.sleep(0.5)
+    assert podman_vm.inspect(name, "{{.State.Status}}") == "exited"
+    assert podman_vm.inspect(name, "{{.State.ExitCode}}") == "137"
+    podman_vm.ok("rm", name, timeout=60)
+    end = time.time() + 10
+    while host_pids_with("virtiofsd") and time.time() < end:
+        time.sleep(0.2)
+    assert not host_pids_with("virtiofsd"), host_pids_with("virtiofsd")
+    assert not os.listdir("/run/vessel-vmc"), os.listdir("/run/vessel-vmc")
+
+
+def test_bind_mount_refusals(bundle, tmp_path):
+    """What can't reach a microVM is refused at create, naming the mount, and leaves
+    nothing: a ninth directory (each is a share with a virtiofsd), a device node."""
+    bundle.config.setdefault("annotations", {})["io.vessel.isolation"] = "vm"
+    base = list(bundle.config["mounts"])
+    for i in range(9):
+        (tmp_path / f"d{i}").mkdir()
+        bundle.config["mounts"].append({"destination": f"/m{i}", "type": "bind",
+                                        "source": str(tmp_path / f"d{i}")})
+    n = len(base) + 8
+    cid, r = bundle.create(timeout=60)
+    assert r.returncode != 0
+    assert f"mounts[{n}]: `{tmp_path}/d8` on `/m8`: at most 8 directories" in r.stderr, \
+        r.stderr
+    assert not (bundle.root / cid).exists()
+    bundle.config["mounts"] = base + [{"destination": "/n", "type": "bind",
+                                       "source": "/dev/null"}]
+    cid, r = bundle.create(timeout=60)
+    assert r.returncode != 0
+    assert "`/dev/null` on `/n`: a character device can't reach a microVM" in r.stderr, \
+        r.stderr
+    assert not (bundle.root / cid).exists()
+    assert not host_pids_with(str(bundle.root))

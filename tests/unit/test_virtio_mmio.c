@@ -12,6 +12,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "vmm/devices/i8042.h"
+#include "vmm/devices/rtc.h"
 #include "vmm/layout.h"
 #include "vmm/virtio/blk.h"
 #include "vmm/virtio/blk_spec.h"
@@ -667,4 +669,23 @@ Test(virtio_mmio, a_pause_sends_a_frame_held_by_the_rate_limiter)
 	cr_assert_eq(__atomic_load_n(&u->idx, __ATOMIC_ACQUIRE), 2,
 		     "the held frame was left off the ring by the pause");
 	devices_resume(&vm);
+}
+
+/* Every slot's pin is its own: none of the legacy devices' (a fourth virtio device used to
+ * get the RTC's 8), none shared, all below the GED's. */
+Test(virtio_mmio, slots_never_take_a_legacy_pin)
+{
+	unsigned seen[64] = {0};
+	for (unsigned i = 0; i < VIRTIO_MMIO_MAX_DEVICES; i++) {
+		struct acpi_virtio_mmio s;
+		virtio_mmio_slot(i, &s);
+		cr_assert(s.gsi != RTC_IRQ && s.gsi != I8042_AUX_IRQ && s.gsi != I8042_KBD_IRQ &&
+			      s.gsi != COM1_IRQ,
+			  "slot %u: pin %u", i, s.gsi);
+		cr_assert_lt(s.gsi, GED_GSI, "slot %u", i);
+		cr_assert_eq(seen[s.gsi]++, 0, "pin %u twice", s.gsi);
+	}
+	struct acpi_virtio_mmio s;
+	virtio_mmio_slot(3, &s);
+	cr_assert_eq(s.gsi, 9);
 }

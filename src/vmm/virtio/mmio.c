@@ -22,6 +22,8 @@
 
 #include "base/log.h"
 #include "vmm/device.h"
+#include "vmm/devices/i8042.h"
+#include "vmm/devices/rtc.h"
 #include "vmm/layout.h"
 #include "vmm/vm.h"
 
@@ -117,12 +119,26 @@ struct virtio_mmio {
 	unsigned ndoorbells;
 };
 
+/* Pins from VIRTIO_MMIO_FIRST_GSI on, skipping those the legacy devices own (the RTC's 8,
+ * the i8042 mouse's 12): a fourth device on pin 8 could not get its interrupt once the
+ * guest's rtc_cmos held it ("genirq: Flags mismatch irq 8"). 16 devices end at pin 22,
+ * below GED_GSI. */
+static unsigned slot_gsi(unsigned i)
+{
+	unsigned gsi = VIRTIO_MMIO_FIRST_GSI + i;
+	if (gsi >= RTC_IRQ)
+		gsi++;
+	if (gsi >= I8042_AUX_IRQ)
+		gsi++;
+	return gsi;
+}
+
 void virtio_mmio_slot(unsigned i, struct acpi_virtio_mmio *out)
 {
 	*out = (struct acpi_virtio_mmio){
 	    .base = LAYOUT_VIRTIO_MMIO + (uint64_t)i * VIRTIO_MMIO_WINDOW,
 	    .size = VIRTIO_MMIO_WINDOW,
-	    .gsi = VIRTIO_MMIO_FIRST_GSI + i,
+	    .gsi = slot_gsi(i),
 	};
 }
 
