@@ -353,6 +353,11 @@ def dirty_scenario(vessel, spec, d):
                                        "--timeout-s", "2", "--on-timeout", "force")
         s["force_src_exit"] = exited(src.proc, 30)
         s["force_ticked"] = rx2.console.wait_ticks(5, TICK_TIMEOUT, after=0)
+        if not s["force_ticked"]:
+            s["force_console"] = rx2.console.text()[-2000:]
+            s["force_src_console"] = con.text()[-1000:]
+            if rx2.proc.poll() is not None:
+                s["force_rx_exit"] = (rx2.proc.returncode, rx2.proc.stderr.read()[-2000:])
         s["ticks"] = all_ticks(con, rx2.console)
     finally:
         for p in procs:
@@ -376,10 +381,16 @@ def test_timeout_cancel_keeps_the_source_running(dirty):
     assert dirty["cancel_state"] == "Running" and dirty["cancel_ticks"]
 
 
+def rx2_err(dirty):
+    """What the forced migration's destination said, if it has gone."""
+    return dirty.get("force_rx_exit")
+
+
 def test_timeout_force_completes(dirty):
     rc, out, err = dirty["force_send"]
     assert rc == 0 and "migrated to" in out, (out, err)
     assert dirty["force_src_exit"][0] == 0, dirty["force_src_exit"]
-    assert dirty["force_ticked"]
+    assert dirty["force_ticked"], (dirty.get("force_console"), dirty.get("force_src_console"),
+                                   rx2_err(dirty))
     ticks = dirty["ticks"]
     assert ticks[0] == 0 and consecutive(ticks), ticks
