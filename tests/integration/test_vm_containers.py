@@ -102,20 +102,17 @@ def test_run_guest_kernel_and_exit_status(bundle, vessel_vm):
     assert not os.listdir("/run/vessel-vmc"), os.listdir("/run/vessel-vmc")
 
 
-def test_run_forwards_signals(bundle, vessel_vm):
-    """A signal to vessel-vm run reaches the container's process in the guest, whose
-    exit status run then gives."""
+def run_until_up(vessel_vm, bundle, cid, *flags):
+    """`vessel-vm run` of a container whose script prints `up` first: the process once
+    that line came (its stdout and stderr pipes), and what it printed so far."""
     import select
-    import signal
     import subprocess
-    bundle.sh("trap 'echo got-TERM; exit 42' TERM; echo up; while :; do sleep 1; done")
-    bundle.write()
-    p = subprocess.Popen([vessel_vm, "--root", str(bundle.root), "run", "--bundle",
-                          str(bundle.path), bundle.new_id()], stdin=subprocess.DEVNULL,
+    p = subprocess.Popen([vessel_vm, "--root", str(bundle.root), "run", *flags, "--bundle",
+                          str(bundle.path), cid], stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = b""
+    end = time.time() + BOOT
     try:
-        seen = b""
-        end = time.time() + BOOT
         while b"up\n" not in seen and time.time() < end:
             if select.select([p.stdout], [], [], 1)[0]:
                 chunk = os.read(p.stdout.fileno(), 4096)
@@ -123,6 +120,21 @@ def test_run_forwards_signals(bundle, vessel_vm):
                     break
                 seen += chunk
         assert b"up\n" in seen, (seen, p.poll())
+    except BaseException:
+        p.kill()
+        p.wait()
+        raise
+    return p, seen
+
+
+def test_run_forwards_signals(bundle, vessel_vm):
+    """A signal to vessel-vm run reaches the container's process in the guest, whose
+    exit status run then gives."""
+    import signal
+    bundle.sh("trap 'echo got-TERM; exit 42' TERM; echo up; while :; do sleep 1; done")
+    bundle.write()
+    p, seen = run_until_up(vessel_vm, bundle, bundle.new_id())
+    try:
         p.send_signal(signal.SIGTERM)
         out, err = p.communicate(timeout=60)
     finally:
@@ -541,25 +553,12 @@ def test_ps_pause_resume_events_update(bundle):
 def test_vmm_killed_from_outside(bundle, vessel_vm):
     """A SIGKILL to the VMM: run gives 128+9, state says stopped, and delete leaves no
     process, socket or directory behind."""
-    import select
     import signal
-    import subprocess
     bundle.sh("echo up; while :; do sleep 1; done")
     bundle.write()
     cid = bundle.new_id()
-    p = subprocess.Popen([vessel_vm, "--root", str(bundle.root), "run", "--keep", "--bundle",
-                          str(bundle.path), cid], stdin=subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p, _ = run_until_up(vessel_vm, bundle, cid, "--keep")
     try:
-        seen = b""
-        end = time.time() + BOOT
-        while b"up\n" not in seen and time.time() < end:
-            if select.select([p.stdout], [], [], 1)[0]:
-                chunk = os.read(p.stdout.fileno(), 4096)
-                if not chunk:
-                    break
-                seen += chunk
-        assert b"up\n" in seen, (seen, p.poll())
         s = state(bundle, cid)
         assert s["status"] == "running", s
         vmm = s["pid"]

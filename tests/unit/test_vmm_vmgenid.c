@@ -52,6 +52,15 @@ static void id_at(uint64_t gpa, uint8_t out[VMGENID_SIZE])
 
 static const uint8_t zero_id[VMGENID_SIZE];
 
+/* The device's snapshot blob (malloc'd), as a snapshot would hold it. */
+static void *saved(struct vmgenid *g, size_t *len)
+{
+	vs_err_t err = NULL;
+	void *blob = NULL;
+	cr_assert_eq(vmgenid_kind.save(g, &blob, len, &err), 0, "%s", err ? err->msg : "");
+	return blob;
+}
+
 Test(vmgenid, every_vm_has_one_in_a_page_the_guest_is_not_given)
 {
 	bool listed = false;
@@ -93,9 +102,8 @@ Test(vmgenid, restore_writes_a_fresh_id_and_raises_the_notification)
 {
 	struct vmgenid *g = make();
 	vs_err_t err = NULL;
-	void *blob = NULL;
-	size_t len = 0;
-	cr_assert_eq(vmgenid_kind.save(g, &blob, &len, &err), 0);
+	size_t len;
+	void *blob = saved(g, &len);
 	cr_assert_eq(guest_mem_track_dirty(&vm.mem, true, &err), 0);
 
 	uint8_t seen[4][VMGENID_SIZE];
@@ -142,9 +150,8 @@ Test(vmgenid, a_migrations_destination_keeps_the_id_once)
 {
 	struct vmgenid *g = make();
 	vs_err_t err = NULL;
-	void *blob = NULL;
-	size_t len = 0;
-	cr_assert_eq(vmgenid_kind.save(g, &blob, &len, &err), 0);
+	size_t len;
+	void *blob = saved(g, &len);
 	uint8_t before[VMGENID_SIZE], after[VMGENID_SIZE];
 	id_at(LAYOUT_VMGENID, before);
 	lines.n = 0;
@@ -166,9 +173,8 @@ Test(vmgenid, a_bad_blob_is_refused_and_changes_nothing)
 {
 	struct vmgenid *g = make();
 	vs_err_t err = NULL;
-	void *blob = NULL;
-	size_t len = 0;
-	cr_assert_eq(vmgenid_kind.save(g, &blob, &len, &err), 0);
+	size_t len;
+	void *blob = saved(g, &len);
 	uint8_t before[VMGENID_SIZE], after[VMGENID_SIZE];
 	id_at(LAYOUT_VMGENID, before);
 
