@@ -173,6 +173,41 @@ int vmc_agent_runtime(int argc, char **argv, oci_command_fn fn, vs_err_t *err)
 	return runtime(argc, argv, fn, err);
 }
 
+/* The runtime's command with pipes as its 0, 1, 2, which the process it starts (the
+ * container's init, an exec'd process) inherits; the agent's own stdio is put back
+ * after. host[] gets the ends the agent relays: the process's stdin, stdout, stderr. */
+static int runtime_piped(int argc, char **argv, oci_command_fn fn, int host[3], vs_err_t *err)
+{
+	int in[2] = {-1, -1}, out[2] = {-1, -1}, errp[2] = {-1, -1};
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+		int e = errno;
+		int *all[] = {in, out, errp};
+		for (int i = 0; i < 3; i++)
+			for (int j = 0; j < 2; j++)
+				if (all[i][j] >= 0)
+					close(all[i][j]);
+		return vs_err(err, e, "the process's stdio: pipe");
+	}
+	int saved[3];
+	for (int i = 0; i < 3; i++)
+		saved[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
+	dup2(in[0], 0);
+	dup2(out[1], 1);
+	dup2(errp[1], 2);
+	int rc = runtime(argc, argv, fn, err);
+	for (int i = 0; i < 3; i++) {
+		dup2(saved[i], i);
+		close(saved[i]);
+	}
+	close(in[0]);
+	close(out[1]);
+	close(errp[1]);
+	host[0] = in[1];
+	host[1] = out[0];
+	host[2] = errp[0];
+	return rc;
+}
+
 static void answer(int fd, int rc, vs_err_t *err)
 {
 	vs_err_t e = NULL;
@@ -216,7 +251,7 @@ static void exec_request(int fd, int listen_fd, const char *id, const struct vmc
 	snprintf(pid_file, sizeof(pid_file), "/run/vessel-exec-%d.pid", (int)getpid());
 	snprintf(process_file, sizeof(process_file), "/run/vessel-exec-%d.json", (int)getpid());
 	struct vmc_exec_msg m;
-	int argc, in[2], out[2], errp[2];
+	int argc, host[3];
 	char **argv = NULL;
 	if (vmc_exec_msg_parse(f->payload, f->len, &m, &err) < 0)
 		goto fail;
@@ -224,22 +259,7 @@ static void exec_request(int fd, int listen_fd, const char *id, const struct vmc
 		goto fail;
 	if (!(argv = vmc_exec_argv(&m, id, pid_file, process_file, &argc, &err)))
 		goto fail;
-	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
-		vs_err(&err, errno, "exec: pipe");
-		goto fail;
-	}
-	int saved[3];
-	for (int i = 0; i < 3; i++)
-		saved[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
-	dup2(in[0], 0);
-	dup2(out[1], 1);
-	dup2(errp[1], 2);
-	int rc = runtime(argc, argv, oci_cmd_exec, &err);
-	for (int i = 0; i < 3; i++)
-		dup2(saved[i], i);
-	close(in[0]);
-	close(out[1]);
-	close(errp[1]);
+	int rc = runtime_piped(argc, argv, oci_cmd_exec, host, &err);
 	unlink(process_file);
 	pid_t pid = rc < 0 ? -1 : read_pid_file(pid_file);
 	unlink(pid_file);
@@ -253,7 +273,7 @@ static void exec_request(int fd, int listen_fd, const char *id, const struct vmc
 	struct timeval none = {0, 0};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
 	if (vmc_send(fd, VMC_OK, NULL, 0, &err) < 0 ||
-	    serve(fd, -1, id, pid, in[1], out[0], errp[0], &err) < 0)
+	    serve(fd, -1, id, pid, host[0], host[1], host[2], &err) < 0)
 		say("exec: %s", err ? err->msg : "failed");
 	_exit(0);
 fail:
@@ -493,32 +513,17 @@ int vmc_agent_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *
 	if (rc <= 0 || setup_bundle(&f, conn, &rd, &id, err) < 0)
 		goto tell_host;
 	vmc_reader_free(&rd);
-	/* the container's stdio: pipes whose other ends we relay (it inherits 0, 1, 2) */
-	int in[2], out[2], errp[2];
-	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
-		vs_err(err, errno, "pipe");
-		goto tell_host;
-	}
-	int saved[3];
-	for (int i = 0; i < 3; i++)
-		saved[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
-	dup2(in[0], 0);
-	dup2(out[1], 1);
-	dup2(errp[1], 2);
 	/* pivot_root can't leave the initramfs (rootfs has no parent mount): runc's answer
 	 * for a ramdisk, a moved mount and chroot */
 	char *cargv[] = {"create", "--bundle",	 BUNDLE, "--pid-file",
 			 PID_FILE, "--no-pivot", id,	 NULL};
-	rc = runtime(7, cargv, oci_cmd_create, err);
-	for (int i = 0; i < 3; i++)
-		dup2(saved[i], i);
-	close(in[0]);
-	close(out[1]);
-	close(errp[1]);
+	/* the container's stdio: pipes whose other ends we relay */
+	int host[3] = {-1, -1, -1};
+	rc = runtime_piped(7, cargv, oci_cmd_create, host, err);
 	if (rc < 0 || (guest_net && vmc_guest_net_setup(guest_net, read_pid(), err) < 0))
 		goto tell_host;
 	if (vmc_send(conn, VMC_CREATED, NULL, 0, err) < 0 ||
-	    serve(conn, ctl, id, read_pid(), in[1], out[0], errp[0], err) < 0)
+	    serve(conn, ctl, id, read_pid(), host[0], host[1], host[2], err) < 0)
 		goto fatal;
 	shutdown(conn, SHUT_WR);
 	power_off();
