@@ -269,6 +269,11 @@ def clones(vessel, spec, d, procs):
         p.ok("PUT", "/snapshot/load", load_body(d / "full.state", d / "full.mem"))
     out["ticked"] = [c.wait_ticks(3, TICK_TIMEOUT, after=0) for c in cons]
     out["first"] = [c.ticks()[0] if c.ticks() else None for c in cons]
+    # a clone that is gone has no memory to read: say why it went, and what it showed
+    for i, (p, c) in enumerate(zip(apis, cons)):
+        if p.proc.poll() is not None:
+            raise AssertionError(f"clone {i} exited {p.proc.returncode}: "
+                                 f"{p.proc.stderr.read()[-2000:]}\n{c.text()[-2000:]}")
     out["rss_kib"] = [rss_kib(p.proc.pid, "VmRSS") for p in apis]
     out["pss_kib"] = [rss_kib(p.proc.pid, "Pss") for p in apis]
     for p in apis:
