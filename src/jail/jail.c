@@ -41,7 +41,8 @@ struct jail {
 	bool cg_entered, pivoted;
 	char **exec_argv; /* VMM-ARGS as the inventory's check left them; NULL: as given */
 	int netns_fd, null_fd;
-	int proc_fd; /* the host's /proc, for the record of a forked VMM (jail_fork) */
+	int proc_fd;	    /* the host's /proc, for the record of a forked VMM (jail_fork) */
+	int exec_report_fd; /* a forked child's end of jail_fork's pipe, or -1 */
 	dev_t dev[NDEV];
 	bool has_dev[NDEV];
 };
@@ -334,24 +335,59 @@ static int jail_devices_make(struct jail *j, vs_err_t *err)
 
 /* With --new-pid-ns or --daemonize the jailer forks: the child goes on to the exec (pid 1
  * of a new pid namespace with --new-pid-ns), the parent writes its pid to
- * /<exec-name>.pid in the jail and exits 0, as Firecracker's jailer does. */
-static int jail_fork(struct jail *j, vs_err_t *err)
+ * /<exec-name>.pid in the jail and exits 0, as Firecracker's jailer does. Unlike
+ * Firecracker's, the parent first waits for the exec (a close-on-exec pipe): a 0 exit then
+ * means the VMM runs with its ids dropped, and a failing exec is reported by the parent,
+ * since a daemon's stderr is /dev/null. Returns the child's pid in the parent, 0 in the
+ * child or without a fork. */
+static pid_t jail_fork(struct jail *j, int *report_fd, vs_err_t *err)
 {
+	*report_fd = -1;
 	if (!j->a.new_pid_ns && !j->a.daemonize)
 		return 0;
 	if (j->a.new_pid_ns && unshare(CLONE_NEWPID) < 0)
 		return vs_err(err, errno, "unshare pid namespace");
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return vs_err(err, errno, "pipe");
 	pid_t pid = fork();
-	if (pid < 0)
-		return vs_err(err, errno, "fork");
+	if (pid < 0) {
+		int e = errno;
+		close(p[0]);
+		close(p[1]);
+		return vs_err(err, e, "fork");
+	}
 	if (pid == 0) {
+		close(p[0]);
+		j->exec_report_fd = p[1];
 		if (j->a.daemonize) {
 			if (setsid() < 0)
-				_exit(1);
+				return vs_err(err, errno, "setsid");
 			for (int fd = 0; fd <= 2; fd++)
 				dup2(j->null_fd, fd);
 		}
 		return 0;
+	}
+	close(p[1]);
+	*report_fd = p[0];
+	return pid;
+}
+
+/* The parent's side of jail_fork: returns only when the child failed before its exec. */
+static int jail_wait_exec(struct jail *j, pid_t pid, int report_fd, vs_err_t *err)
+{
+	char msg[1024];
+	size_t n = 0;
+	ssize_t r;
+	while (n < sizeof(msg) - 1 && ((r = read(report_fd, msg + n, sizeof(msg) - 1 - n)) > 0 ||
+				       (r < 0 && errno == EINTR)))
+		if (r > 0)
+			n += (size_t)r;
+	close(report_fd);
+	if (n > 0) {
+		msg[n] = '\0';
+		waitpid(pid, NULL, 0);
+		return vs_err(err, 0, "%s", msg);
 	}
 	cleanup_free char *pidfile = NULL;
 	if (asprintf(&pidfile, "/%s.pid", j->exec_name) < 0)
@@ -369,6 +405,19 @@ static int jail_fork(struct jail *j, vs_err_t *err)
 	 * forks (a sanitizer's leak check) cannot: leave at once */
 	fflush(NULL);
 	_exit(0);
+}
+
+/* A forked child's failure goes to the parent, which reports it (its stderr may be
+ * /dev/null); the child leaves at once, as the parent does after a fork. */
+static void jail_child_failed(struct jail *j, vs_err_t err)
+{
+	if (j->exec_report_fd < 0)
+		return;
+	const char *m = err && err->msg ? err->msg : "the jailer's child failed";
+	if (write(j->exec_report_fd, m, strlen(m)) < 0) {
+		/* the parent is gone: nobody is left to tell */
+	}
+	_exit(1);
 }
 
 static int jail_exec(struct jail *j, vs_err_t *err)
@@ -403,7 +452,11 @@ int jail_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)
 			printf("%s\n", jail_usage);
 			return 0;
 		}
-	struct jail j = {.made_parent_fd = -1, .netns_fd = -1, .null_fd = -1, .proc_fd = -1};
+	struct jail j = {.made_parent_fd = -1,
+			 .netns_fd = -1,
+			 .null_fd = -1,
+			 .proc_fd = -1,
+			 .exec_report_fd = -1};
 	/* nothing of the caller's reaches the VMM: no fds but stdio, no environment */
 	if (syscall(SYS_close_range, 3, ~0U, 0) < 0)
 		return vs_err(err, errno, "close inherited fds");
@@ -428,10 +481,18 @@ int jail_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *err)
 		vs_err(err, errno, "setns %s", j.a.netns);
 		goto undo;
 	}
-	r = jail_fork(&j, err);
-	if (r < 0)
+	int report_fd;
+	pid_t pid = jail_fork(&j, &report_fd, err);
+	if (pid < 0) {
+		jail_child_failed(&j, *err);
 		goto undo;
+	}
+	if (pid > 0) {
+		r = jail_wait_exec(&j, pid, report_fd, err);
+		goto out;
+	}
 	jail_exec(&j, err);
+	jail_child_failed(&j, *err);
 	r = -1;
 	goto out;
 undo:

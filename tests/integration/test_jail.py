@@ -211,9 +211,30 @@ def test_new_pid_ns_and_daemonize(vessel, probe, tmp_path):
         assert os.readlink(f"/proc/{pid}/ns/pid") != os.readlink("/proc/self/ns/pid")
         assert os.getsid(pid) == pid
         assert os.readlink(f"/proc/{pid}/fd/1") == "/dev/null"
-        assert re.search(rf"^Uid:\s+{UID}\s", status, re.M)
+        # the jailer returned after the exec: the ids are dropped already
+        assert re.search(rf"^Uid:\s+{UID}\s", status, re.M), status
+        assert re.search(r"^Name:\s+probe$", status, re.M), status
     finally:
         os.kill(pid, 9)
+
+
+@pytest.mark.parametrize("flag", ["--daemonize", "--new-pid-ns"])
+def test_forked_exec_failure_is_reported(vessel, tmp_path, flag):
+    """A daemon's stderr is /dev/null: its failing exec is reported by the jailer that
+    forked it, which exits non-zero and writes no pid file."""
+    (tmp_path / "src").mkdir()
+    bogus = tmp_path / "src" / "notelf"
+    bogus.write_text("neither an ELF file nor a script\n")
+    bogus.chmod(0o755)
+    jid = "x-" + uuid.uuid4().hex[:12]
+    r = jail(vessel, "--id", jid, "--exec-file", str(bogus), "--uid", str(UID), "--gid",
+             str(GID), "--chroot-base-dir", str(tmp_path), flag,
+             # a sanitizer build's exit-time leak check needs a /proc, which the jail has not
+             env={**os.environ, "ASAN_OPTIONS": "detect_leaks=0"})
+    assert r.returncode != 0
+    assert "exec /notelf in the jail" in r.stderr and "Exec format error" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "notelf" / jid / "root" / "notelf.pid").exists()
 
 
 @pytest.mark.parametrize("case", ["missing exec file", "id with a slash", "id too long",
