@@ -19,22 +19,11 @@ NETWORK=${NETWORK:-none}
 CG=/sys/fs/cgroup
 IMAGE=localhost/vessel-bench:busybox
 
-log() { printf '[clients] %s\n' "$*" >&2; }
-die() {
-	log "ERROR: $*"
-	exit 1
-}
-
-usec() { # EPOCHREALTIME -> microseconds
-	local s=${1%.*} f=${1#*.}
-	echo $((s * 1000000 + 10#$f))
-}
-
-for n in ROUNDS WARMUP; do
-	[[ ${!n} =~ ^[0-9]+$ ]] || die "$n must be a whole number, not '${!n}'"
-done
+. "$ROOT/bench/lib.sh"
+MS_DIGITS=1
+whole ROUNDS WARMUP
 [ "$ROUNDS" -ge 1 ] || die "ROUNDS must be at least 1"
-[[ $SETTLE =~ ^[0-9]*\.?[0-9]+$ ]] || die "SETTLE must be a number of seconds, not '$SETTLE'"
+seconds SETTLE
 case "$NETWORK" in none | host) ;; *) die "NETWORK must be none or host (podman's --network)" ;; esac
 [ "$(id -u)" = 0 ] || die "must run as root (podman and containerd as root)"
 for tool in podman ctr containerd containerd-shim-runc-v2 conmon; do
@@ -95,7 +84,7 @@ fix_on() {
 fix_off() {
 	local c i
 	[ $fix_mounted = 1 ] || return 0
-	settle_clients
+	settle_clients 5
 	for ((i = 1; i <= 500; i++)); do
 		for c in $fix_ctrls; do
 			mountpoint -q "$CG/$c" || continue
@@ -121,28 +110,6 @@ fix_off() {
 }
 
 # ------------------------------------------------------------------------ cleanup
-unmount_work() {
-	awk -v w="$work" '$5 == w || index($5, w "/") == 1 { print $5 }' /proc/self/mountinfo |
-		sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
-}
-
-pids_naming() { # pids whose command line names $1 (this run's private paths)
-	pgrep -f -- "$1" || true
-}
-
-settle_clients() {
-	# podman's exit command (`podman container cleanup`) and conmon outlive `podman run
-	# --rm` a little; both name the storage root. Wait for them (untimed, at most 5 s) so
-	# no run pays for the last one's cleanup, and crun's cgroup fix is not unmounted while
-	# conmon still sits in a cgroup of it.
-	local i
-	for ((i = 0; i < 250; i++)); do
-		[ -z "$(pids_naming "$work/root")" ] && return 0
-		sleep 0.02
-	done
-	log "WARNING: podman or conmon still running 5 s after the run"
-}
-
 cleanup() {
 	set +e
 	if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
@@ -219,19 +186,6 @@ run_one() { # client runtime; one container to completion, errors to $work/$clie
 	esac
 }
 
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-ms() { awk -v u="$1" 'BEGIN { if (u == "nan" || u == "") print "n/a"; else printf "%.1f", u / 1000 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || a == "" || b == "" || b == 0) print "n/a"; else printf "%.2f", a / b }'; }
-
-cpu_busy_pct() { # share of all CPUs busy over 1 s, from /proc/stat
-	local a b t1=0 t2=0 x
-	read -ra a </proc/stat
-	sleep 1
-	read -ra b </proc/stat
-	for x in "${a[@]:1}"; do t1=$((t1 + x)); done
-	for x in "${b[@]:1}"; do t2=$((t2 + x)); done
-	awk -v i1="${a[4]}" -v i2="${b[4]}" -v d=$((t2 - t1)) 'BEGIN { printf "%.0f", d ? 100 * (1 - (i2 - i1) / d) : 0 }'
-}
 
 # -------------------------------------------------------------------------- smoke
 declare -A OK VER FAILS
@@ -279,7 +233,7 @@ for ((r = 0; r < WARMUP + ROUNDS; r++)); do
 		fi
 		for client in "${order[@]}"; do
 			[ "${OK[$client-$rt]}" = 1 ] || continue
-			settle_clients
+			settle_clients 5
 			sleep "$SETTLE"
 			t0=$EPOCHREALTIME
 			if run_one "$client" "$rt"; then

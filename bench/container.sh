@@ -19,21 +19,10 @@ SETTLE=${SETTLE:-0.1}
 BUNDLE=$ROOT/images/out/bench-bundle
 CG=/sys/fs/cgroup
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-die() {
-	log "ERROR: $*"
-	exit 1
-}
-
-usec() { # EPOCHREALTIME -> microseconds
-	local s=${1%.*} f=${1#*.}
-	echo $((s * 1000000 + 10#$f))
-}
-
-for n in ROUNDS WARMUP SEQ RSS_RUNS; do
-	[[ ${!n} =~ ^[0-9]+$ ]] || die "$n must be a whole number, not '${!n}'"
-done
-[[ $SETTLE =~ ^[0-9]*\.?[0-9]+$ ]] || die "SETTLE must be a number of seconds, not '$SETTLE'"
+. "$ROOT/bench/lib.sh"
+MS_DIGITS=2
+whole ROUNDS WARMUP SEQ RSS_RUNS
+seconds SETTLE
 [ "$ROUNDS" -ge 1 ] && [ "$SEQ" -ge 1 ] && [ "$RSS_RUNS" -ge 1 ] ||
 	die "ROUNDS, SEQ and RSS_RUNS must be at least 1"
 [ "$(id -u)" = 0 ] || die "must run as root (containers and cgroups)"
@@ -250,20 +239,6 @@ run_one() { # peer; output to $work/$rt.err
 	"${CMD[@]}" </dev/null >/dev/null 2>>"$work/$1.err"
 }
 
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-ms() { awk -v u="$1" 'BEGIN { if (u == "nan") print "n/a"; else printf "%.2f", u / 1000 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b == 0) print "n/a"; else printf "%.2f", a / b }'; }
-
-cpu_busy_pct() { # share of all CPUs busy over 1 s, from /proc/stat
-	local a b
-	read -ra a </proc/stat
-	sleep 1
-	read -ra b </proc/stat
-	local t1=0 t2=0 x
-	for x in "${a[@]:1}"; do t1=$((t1 + x)); done
-	for x in "${b[@]:1}"; do t2=$((t2 + x)); done
-	awk -v i1="${a[4]}" -v i2="${b[4]}" -v d=$((t2 - t1)) 'BEGIN { printf "%.0f", d ? 100 * (1 - (i2 - i1) / d) : 0 }'
-}
 
 # -------------------------------------------------------------------------- smoke
 declare -A OK VER

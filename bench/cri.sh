@@ -14,16 +14,11 @@ ROUNDS=${ROUNDS:-20}
 WARMUP=${WARMUP:-2}
 SETTLE=${SETTLE:-0.1}
 
-die() {
-	echo "[cri] ERROR: $*" >&2
-	exit 1
-}
+. "$ROOT/bench/lib.sh"
 
-for n in ROUNDS WARMUP; do
-	[[ ${!n} =~ ^[0-9]+$ ]] || die "$n must be a whole number, not '${!n}'"
-done
+whole ROUNDS WARMUP
 [ "$ROUNDS" -ge 1 ] || die "ROUNDS must be at least 1"
-[[ $SETTLE =~ ^[0-9]*\.?[0-9]+$ ]] || die "SETTLE must be a number of seconds, not '$SETTLE'"
+seconds SETTLE
 [ "$(id -u)" = 0 ] || die "must run as root (containerd, CNI)"
 for tool in containerd containerd-shim-runc-v2 ctr gcc; do
 	command -v $tool >/dev/null || die "$tool not installed (scripts/deps.sh cri bench)"

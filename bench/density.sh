@@ -25,20 +25,13 @@ BOOT_TIMEOUT=${BOOT_TIMEOUT:-300}
 KERNEL=${KERNEL:-$ROOT/images/out/vmlinuz}
 INITRD=${INITRD:-$ROOT/images/out/initrd.img}
 
-die() { echo "density.sh: $*" >&2; exit 1; }
+. "$ROOT/bench/lib.sh"
 for f in "$VESSEL" "$KERNEL" "$INITRD"; do [ -e "$f" ] || die "$f missing (make; make images)"; done
 
-hardware_kvm() {
-	{ [ -d /sys/module/kvm_intel ] || [ -d /sys/module/kvm_amd ]; } && [ -r /dev/kvm ] && [ -w /dev/kvm ]
-}
-if ! hardware_kvm; then
-	[ "${VESSEL_KVMHOST:-}" = inside ] && die "inside the emulated KVM host, yet no usable /dev/kvm"
-	echo "density.sh: no hardware-assisted /dev/kvm here, so the bench runs inside the emulated KVM host (tests/kvmhost/run; budget ${BUDGET} MiB, scaled down from the issue's 4 GiB)"
-	exec "$ROOT/tests/kvmhost/run" --timeout $((600 + 2 * MAX * (BOOT_TIMEOUT / 4 + SETTLE))) -- \
-		env VESSEL_KVMHOST=inside BUDGET="$BUDGET" GUEST="$GUEST" WORK="$WORK" MAX="$MAX" \
-		SETTLE="$SETTLE" BOOT_TIMEOUT="$BOOT_TIMEOUT" KERNEL="$KERNEL" INITRD="$INITRD" \
-		"$0" "$VESSEL"
-fi
+[ -n "${VESSEL_KVMHOST:-}" ] || hardware_kvm ||
+	echo "density.sh: budget ${BUDGET} MiB, scaled down from the issue's 4 GiB" >&2
+bench_kvm_host $((600 + 2 * MAX * (BOOT_TIMEOUT / 4 + SETTLE))) BUDGET GUEST WORK MAX SETTLE \
+	BOOT_TIMEOUT KERNEL INITRD -- "$VESSEL"
 CG=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)
 [ -n "$CG" ] || die "no cgroup v2 mounted (the budget is a cgroup's memory.max)"
 [ -d /sys/kernel/mm/ksm ] || die "this kernel has no KSM"

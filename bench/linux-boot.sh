@@ -31,33 +31,15 @@ BOOT_TIMEOUT=${BOOT_TIMEOUT:-240}
 PYTHON=/usr/bin/python3
 export VESSEL ROUNDS WARMUP CPUS MEM KERNEL INITRD CMDLINE BOOT_TIMEOUT
 
-die() {
-	echo "linux-boot.sh: $*" >&2
-	exit 1
-}
+. "$ROOT/bench/lib.sh"
 for f in "$VESSEL" "$KERNEL" "$INITRD" "$PYTHON"; do
 	[ -e "$f" ] || die "$f missing (make builds build/vessel and images/out)"
 done
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (apt-get install qemu-system-x86)"
 
-hardware_kvm() {
-	{ [ -d /sys/module/kvm_intel ] || [ -d /sys/module/kvm_amd ]; } && [ -r /dev/kvm ] && [ -w /dev/kvm ]
-}
-
-if ! hardware_kvm; then
-	[ "${VESSEL_KVMHOST:-}" != inside ] || die "inside the emulated KVM host, yet no usable kvm_amd /dev/kvm"
-	echo "linux-boot.sh: no hardware-assisted /dev/kvm here, so the bench runs inside the emulated KVM host (tests/kvmhost/run)"
-	# every boot is bounded by BOOT_TIMEOUT; the emulated host itself takes ~30 s to start
-	exec "$ROOT/tests/kvmhost/run" --timeout $((120 + 2 * (ROUNDS + WARMUP) * BOOT_TIMEOUT)) -- \
-		env VESSEL_KVMHOST=inside "$0" "$VESSEL"
-fi
-if [ "${VESSEL_KVMHOST:-}" = inside ]; then
-	host="emulated KVM host (QEMU TCG, SVM+NPT): $(uname -r), $(nproc) CPUs, kvm_amd"
-else
-	flavour=kvm_amd
-	[ -d /sys/module/kvm_intel ] && flavour=kvm_intel
-	host="hardware KVM ($flavour): $(uname -r), $(nproc) CPUs"
-fi
+# every boot is bounded by BOOT_TIMEOUT; the emulated host itself takes ~30 s to start
+bench_kvm_host $((120 + 2 * (ROUNDS + WARMUP) * BOOT_TIMEOUT)) -- "$VESSEL"
+host=$bench_host
 
 # Warm the page cache with both VMMs' binaries and the guest's files, so no boot pays
 # the first read (on the emulated host that is 9p from the outer machine).

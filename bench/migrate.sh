@@ -23,27 +23,19 @@ DOWNTIME_MS=${DOWNTIME_MS:-300}
 KERNEL=${KERNEL:-$ROOT/images/out/vmlinuz}
 INITRD=${INITRD:-$ROOT/images/out/initrd.img}
 
-die() { echo "migrate.sh: $*" >&2; exit 1; }
+. "$ROOT/bench/lib.sh"
 for f in "$VESSEL" "$KERNEL" "$INITRD"; do [ -e "$f" ] || die "$f missing (make; make images)"; done
 command -v curl >/dev/null || die "curl missing"
 
-hardware_kvm() {
-	{ [ -d /sys/module/kvm_intel ] || [ -d /sys/module/kvm_amd ]; } && [ -r /dev/kvm ] && [ -w /dev/kvm ]
-}
-if ! hardware_kvm; then
-	[ "${VESSEL_KVMHOST:-}" = inside ] && die "inside the emulated KVM host, yet no usable /dev/kvm"
-	echo "migrate.sh: no hardware-assisted /dev/kvm here, so the bench runs inside the emulated KVM host (tests/kvmhost/run)"
-	exec "$ROOT/tests/kvmhost/run" --timeout $((600 + 4 * BOOT_TIMEOUT)) -- \
-		env VESSEL_KVMHOST=inside MEM="$MEM" QEMU_MACHINE="$QEMU_MACHINE" \
-		BOOT_TIMEOUT="$BOOT_TIMEOUT" DOWNTIME_MS="$DOWNTIME_MS" KERNEL="$KERNEL" \
-		INITRD="$INITRD" "$0" "$VESSEL"
-fi
+bench_kvm_host $((600 + 4 * BOOT_TIMEOUT)) MEM QEMU_MACHINE BOOT_TIMEOUT DOWNTIME_MS KERNEL INITRD \
+	-- "$VESSEL"
 QEMU=${QEMU:-$(command -v qemu-system-x86_64 || true)}
 [ -n "$QEMU" ] || die "qemu-system-x86_64 missing (apt-get install qemu-system-x86)"
 
 exec /usr/bin/python3 - "$VESSEL" "$QEMU" "$KERNEL" "$INITRD" "$MEM" "$QEMU_MACHINE" \
 	"$BOOT_TIMEOUT" "$DOWNTIME_MS" <<'PY'
-import json, os, re, socket, subprocess, sys, tempfile, threading, time
+import os, re, subprocess, sys, tempfile, threading, time
+from benchlib import Qmp, curl
 
 vessel, qemu, kernel, initrd, mem, machine, boot_timeout, downtime_ms = sys.argv[1:9]
 mem, boot_timeout, downtime_ms = int(mem), float(boot_timeout), int(downtime_ms)
@@ -126,18 +118,6 @@ def guest_gaps(src, dst, t0, t1):
     return switch, gaps[-1], gaps[len(gaps) // 2]
 
 
-def curl(sock, method, path, body=None):
-    cmd = ["curl", "-sS", "--unix-socket", sock, "-X", method, "-w", "\n%{http_code}",
-           f"http://localhost{path}"]
-    if body is not None:
-        cmd += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    text, status = r.stdout.rsplit("\n", 1)
-    if status not in ("200", "204"):
-        raise SystemExit(f"migrate.sh: {method} {path}: {status} {text}")
-    return text
-
-
 def vessel_run(dirty):
     sock = os.path.join(work, "v.sock")
     src = Console([vessel, "vm", "api", "--api-sock", sock])
@@ -170,33 +150,6 @@ def vessel_run(dirty):
             "guest's switch gap (ms)": switch * 1e3,
             "guest's longest gap (ms)": gap * 1e3, "heartbeat period (ms)": beat * 1e3,
             "MiB sent": float(m.group(2)), "rounds": int(m.group(1))}
-
-
-class Qmp:
-    def __init__(self, path, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.s = socket.socket(socket.AF_UNIX)
-                self.s.connect(path)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("migrate.sh: no QMP socket")
-                time.sleep(0.005)
-        self.f = self.s.makefile("rw")
-        json.loads(self.f.readline())
-        self.cmd("qmp_capabilities")
-
-    def cmd(self, name, **args):
-        self.f.write(json.dumps({"execute": name, "arguments": args}) + "\n")
-        self.f.flush()
-        while True:
-            m = json.loads(self.f.readline())
-            if "return" in m:
-                return m["return"]
-            if "error" in m:
-                raise SystemExit(f"migrate.sh: QMP {name}: {m['error']}")
 
 
 def qemu_cmd(tag, dirty, extra=()):

@@ -18,25 +18,17 @@ BOOT_TIMEOUT=${BOOT_TIMEOUT:-300}
 KERNEL=${KERNEL:-$ROOT/images/out/vmlinuz}
 INITRD=${INITRD:-$ROOT/images/out/initrd.img}
 
-die() { echo "snapshot.sh: $*" >&2; exit 1; }
+. "$ROOT/bench/lib.sh"
 for f in "$VESSEL" "$KERNEL" "$INITRD"; do [ -e "$f" ] || die "$f missing (make; make images)"; done
 command -v curl >/dev/null || die "curl missing"
 
-hardware_kvm() {
-	{ [ -d /sys/module/kvm_intel ] || [ -d /sys/module/kvm_amd ]; } && [ -r /dev/kvm ] && [ -w /dev/kvm ]
-}
-if ! hardware_kvm; then
-	[ "${VESSEL_KVMHOST:-}" = inside ] && die "inside the emulated KVM host, yet no usable /dev/kvm"
-	echo "snapshot.sh: no hardware-assisted /dev/kvm here, so the bench runs inside the emulated KVM host (tests/kvmhost/run)"
-	exec "$ROOT/tests/kvmhost/run" --timeout $((300 + 6 * BOOT_TIMEOUT)) -- \
-		env VESSEL_KVMHOST=inside MEM="$MEM" QEMU_MACHINE="$QEMU_MACHINE" \
-		BOOT_TIMEOUT="$BOOT_TIMEOUT" KERNEL="$KERNEL" INITRD="$INITRD" "$0" "$VESSEL"
-fi
+bench_kvm_host $((300 + 6 * BOOT_TIMEOUT)) MEM QEMU_MACHINE BOOT_TIMEOUT KERNEL INITRD -- "$VESSEL"
 QEMU=${QEMU:-$(command -v qemu-system-x86_64 || true)}
 [ -n "$QEMU" ] || die "qemu-system-x86_64 missing (apt-get install qemu-system-x86)"
 
 exec /usr/bin/python3 - "$VESSEL" "$QEMU" "$KERNEL" "$INITRD" "$MEM" "$QEMU_MACHINE" "$BOOT_TIMEOUT" <<'PY'
-import json, os, select, socket, subprocess, sys, tempfile, time
+import os, select, subprocess, sys, tempfile, time
+from benchlib import Qmp, curl
 
 vessel, qemu, kernel, initrd, mem, machine, boot_timeout = sys.argv[1:8]
 mem, boot_timeout = int(mem), float(boot_timeout)
@@ -85,18 +77,6 @@ class Guest:
         if self.p.poll() is None:
             self.p.kill()
         self.p.wait()
-
-
-def curl(sock, method, path, body=None):
-    cmd = ["curl", "-sS", "--unix-socket", sock, "-X", method, "-w", "\n%{http_code}",
-           f"http://localhost{path}"]
-    if body is not None:
-        cmd += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    text, status = r.stdout.rsplit("\n", 1)
-    if status not in ("200", "204"):
-        raise SystemExit(f"snapshot.sh: {method} {path}: {status} {text}")
-    return text
 
 
 def timed(fn):
@@ -148,33 +128,6 @@ def vessel_runs():
     f["load to ready"] = time.monotonic() - t0
     g.kill()
     return f
-
-
-class Qmp:
-    def __init__(self, path, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.s = socket.socket(socket.AF_UNIX)
-                self.s.connect(path)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("snapshot.sh: no QMP socket")
-                time.sleep(0.005)
-        self.f = self.s.makefile("rw")
-        json.loads(self.f.readline())
-        self.cmd("qmp_capabilities")
-
-    def cmd(self, name, **args):
-        self.f.write(json.dumps({"execute": name, "arguments": args}) + "\n")
-        self.f.flush()
-        while True:
-            m = json.loads(self.f.readline())
-            if "return" in m:
-                return m["return"]
-            if "error" in m:
-                raise SystemExit(f"snapshot.sh: QMP {name}: {m['error']}")
 
 
 def qemu_cmd(tag, extra=()):

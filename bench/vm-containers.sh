@@ -27,32 +27,19 @@ IMAGE=localhost/vessel-bench:vmc
 TARGET_START_RATIO=3
 TARGET_OVERHEAD_MIB=20
 
-log() { printf '[vm-containers] %s\n' "$*" >&2; }
-die() {
-	log "ERROR: $*"
-	exit 1
-}
-
-for n in ROUNDS WARMUP RSS_WAIT BOOT_TIMEOUT; do
-	[[ ${!n} =~ ^[0-9]+$ ]] || die "$n must be a whole number, not '${!n}'"
-done
+. "$ROOT/bench/lib.sh"
+MS_DIGITS=0
+whole ROUNDS WARMUP RSS_WAIT BOOT_TIMEOUT
 [ "$ROUNDS" -ge 1 ] || die "ROUNDS must be at least 1"
-[[ $SETTLE =~ ^[0-9]*\.?[0-9]+$ ]] || die "SETTLE must be a number of seconds, not '$SETTLE'"
+seconds SETTLE
 [ "$(id -u)" = 0 ] || die "must run as root (podman as root)"
 
 vessel=$(realpath -e "${VESSEL:-$ROOT/build/vessel}" 2>/dev/null) ||
 	die "no vessel at ${VESSEL:-build/vessel} (make vessel)"
 
-hardware_kvm() {
-	{ [ -d /sys/module/kvm_intel ] || [ -d /sys/module/kvm_amd ]; } && [ -r /dev/kvm ] && [ -w /dev/kvm ]
-}
-if ! hardware_kvm; then
-	[ "${VESSEL_KVMHOST:-}" = inside ] && die "inside the emulated KVM host, yet no usable /dev/kvm"
-	log "no hardware-assisted /dev/kvm here, so the bench runs inside the emulated KVM host (tests/kvmhost/run)"
-	exec "$ROOT/tests/kvmhost/run" --timeout $((600 + (ROUNDS + WARMUP + 2) * BOOT_TIMEOUT)) -- \
-		env VESSEL_KVMHOST=inside VESSEL="$vessel" ROUNDS="$ROUNDS" WARMUP="$WARMUP" \
-		SETTLE="$SETTLE" RSS_WAIT="$RSS_WAIT" BOOT_TIMEOUT="$BOOT_TIMEOUT" "$0"
-fi
+VESSEL=$vessel
+bench_kvm_host $((600 + (ROUNDS + WARMUP + 2) * BOOT_TIMEOUT)) VESSEL ROUNDS WARMUP SETTLE RSS_WAIT \
+	BOOT_TIMEOUT
 
 for tool in podman conmon crun; do
 	command -v $tool >/dev/null || die "$tool not installed (scripts/deps.sh clients bench)"
@@ -69,27 +56,6 @@ mkdir -p "$work/bin"
 ln -s "$vessel" "${BIN[vessel-vm]}"
 
 # ------------------------------------------------------------------------ cleanup
-pids_naming() { # pids whose command line names $1 (this run's private paths)
-	pgrep -f -- "$1" || true
-}
-
-settle_clients() {
-	# podman's exit command (`podman container cleanup`) and conmon outlive `podman run
-	# --rm` a little, and a VM's virtiofsd goes with its VMM; all name the storage root.
-	# Wait for them (untimed, at most 10 s) so no run pays for the last one's teardown.
-	local i
-	for ((i = 0; i < 500; i++)); do
-		[ -z "$(pids_naming "$work/root")" ] && return 0
-		sleep 0.02
-	done
-	log "WARNING: podman, conmon or a VMM still running 10 s after the run"
-}
-
-unmount_work() {
-	awk -v w="$work" '$5 == w || index($5, w "/") == 1 { print $5 }' /proc/self/mountinfo |
-		sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
-}
-
 cleanup() {
 	set +e
 	if [ -e "$work/containers.conf" ]; then
@@ -124,24 +90,7 @@ run_one() { # runtime; one container to completion, errors to $work/$rt.err
 		</dev/null >/dev/null 2>>"$work/$rt.err"
 }
 
-usec() { # EPOCHREALTIME -> microseconds
-	local s=${1%.*} f=${1#*.}
-	echo $((s * 1000000 + 10#$f))
-}
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-ms() { awk -v u="$1" 'BEGIN { if (u == "nan" || u == "") print "n/a"; else printf "%.0f", u / 1000 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || a == "" || b == "" || b == 0) print "n/a"; else printf "%.2f", a / b }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-
-cpu_busy_pct() { # share of all CPUs busy over 1 s, from /proc/stat
-	local a b t1=0 t2=0 x
-	read -ra a </proc/stat
-	sleep 1
-	read -ra b </proc/stat
-	for x in "${a[@]:1}"; do t1=$((t1 + x)); done
-	for x in "${b[@]:1}"; do t2=$((t2 + x)); done
-	awk -v i1="${a[4]}" -v i2="${b[4]}" -v d=$((t2 - t1)) 'BEGIN { printf "%.0f", d ? 100 * (1 - (i2 - i1) / d) : 0 }'
-}
 
 # -------------------------------------------------------------------------- smoke
 # One untimed run each: a runtime that can't run the image gets a FAILED row, the others
@@ -159,7 +108,7 @@ for rt in "${RUNTIMES[@]}"; do
 	else
 		log "$rt failed: $(tail -1 "$work/$rt.err")"
 	fi
-	settle_clients
+	settle_clients 10
 done
 
 busy=$(cpu_busy_pct)
@@ -174,7 +123,7 @@ for ((r = 0; r < WARMUP + ROUNDS; r++)); do
 	for ((k = 0; k < ${#RUNTIMES[@]}; k++)); do
 		rt=${RUNTIMES[(r + k) % ${#RUNTIMES[@]}]}
 		[ "${OK[$rt]}" = 1 ] || continue
-		settle_clients
+		settle_clients 10
 		sleep "$SETTLE"
 		t0=$EPOCHREALTIME
 		if run_one "$rt"; then
@@ -185,7 +134,7 @@ for ((r = 0; r < WARMUP + ROUNDS; r++)); do
 		fi
 	done
 done
-settle_clients
+settle_clients 10
 
 # ------------------------------------------------------------ memory of a VM container
 # A detached VM container that sleeps: its pid (podman's State.Pid) is the VMM process,
@@ -219,7 +168,7 @@ if [ "${OK[vessel-vm]}" = 1 ]; then
 			rss_procs+="  $line MiB"$'\n'
 		done
 		pod rm --force --time 0 vvm-rss >/dev/null 2>&1 || true
-		settle_clients
+		settle_clients 10
 	else
 		rss_note="FAILED: $(tail -1 "$work/vessel-vm.err")"
 	fi

@@ -29,33 +29,15 @@ INITRD=$(realpath "${INITRD:-$ROOT/images/out/initrd.img}")
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-300}
 PYTHON=/usr/bin/python3
 
-die() {
-	echo "vsock.sh: $*" >&2
-	exit 1
-}
+. "$ROOT/bench/lib.sh"
 for f in "$VESSEL" "$KERNEL" "$INITRD" "$TOOL" "$PYTHON"; do
 	[ -e "$f" ] || die "$f missing (make builds build/vessel and images/out; ninja -C build-san builds vsock_tool)"
 done
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (apt-get install qemu-system-x86)"
 
-hardware_kvm() {
-	{ [ -d /sys/module/kvm_intel ] || [ -d /sys/module/kvm_amd ]; } && [ -r /dev/kvm ] && [ -w /dev/kvm ]
-}
-
-if ! hardware_kvm; then
-	[ "${VESSEL_KVMHOST:-}" != inside ] || die "inside the emulated KVM host, yet no usable kvm_amd /dev/kvm"
-	echo "vsock.sh: no hardware-assisted /dev/kvm here, so the bench runs inside the emulated KVM host (tests/kvmhost/run)"
-	exec "$ROOT/tests/kvmhost/run" --timeout $((300 + 2 * RUNS * (BOOT_TIMEOUT + 300))) -- \
-		env VESSEL_KVMHOST=inside RUNS="$RUNS" SIZE="$SIZE" PINGS="$PINGS" TOOL="$TOOL" \
-		KERNEL="$KERNEL" INITRD="$INITRD" BOOT_TIMEOUT="$BOOT_TIMEOUT" "$0" "$VESSEL"
-fi
-if [ "${VESSEL_KVMHOST:-}" = inside ]; then
-	host="emulated KVM host (QEMU TCG, SVM+NPT): $(uname -r), $(nproc) CPUs, kvm_amd"
-else
-	flavour=kvm_amd
-	[ -d /sys/module/kvm_intel ] && flavour=kvm_intel
-	host="hardware KVM ($flavour): $(uname -r), $(nproc) CPUs"
-fi
+bench_kvm_host $((300 + 2 * RUNS * (BOOT_TIMEOUT + 300))) RUNS SIZE PINGS TOOL KERNEL INITRD \
+	BOOT_TIMEOUT -- "$VESSEL"
+host=$bench_host
 [ -e /dev/vhost-vsock ] || modprobe vhost_vsock 2>/dev/null || true
 [ -w /dev/vhost-vsock ] || die "/dev/vhost-vsock missing (modprobe vhost_vsock): QEMU's vhost-vsock-device needs it"
 
