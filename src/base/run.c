@@ -137,6 +137,12 @@ int vs_run(const struct vs_run *r, struct vs_run_result *res, vs_err_t *err)
 		return vs_err(err, e, "`%s`: fork", r->path);
 	}
 	if (pid == 0) {
+		/* the helper gets the signals a program expects, whatever its caller blocked or
+		 * ignored (an ignored SIGPIPE would survive the exec) */
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
 		if (dup2(inp[0], 0) < 0 || (outp[1] >= 0 && dup2(outp[1], 1) < 0))
 			_exit(VS_RUN_EXEC_FAILED);
 		char *default_argv[] = {(char *)r->path, NULL};

@@ -51,6 +51,12 @@ int oci_cmd_run(const struct vs_globals *g, int argc, char **argv, vs_err_t *err
 		}
 		return vmc_run(g, &v, a.keep, err);
 	}
+	/* From the start, as runc's signal handler: a signal that comes while the container is
+	 * being made waits, and is forwarded once its process runs, instead of killing run
+	 * between create and start and leaving a created container behind. The container's
+	 * process starts with an empty mask (process_finish). */
+	if (!a.detach)
+		waitloop_block_signals();
 	/* a terminal with nobody to receive it: run attaches it to ours, like runc */
 	struct tty_proxy *tty = NULL;
 	if (!a.o.console_socket && !a.detach) {
@@ -71,8 +77,6 @@ int oci_cmd_run(const struct vs_globals *g, int argc, char **argv, vs_err_t *err
 	}
 	/* kill, state and friends must work on us while we wait */
 	state_unlock(&l.st);
-	if (!a.detach)
-		waitloop_block_signals();
 	if (sync_send(l.sync_fd, SYNC_START, err) < 0 || waitloop_exec_result(l.sync_fd, err) < 0)
 		goto fail;
 	poststart(&l);

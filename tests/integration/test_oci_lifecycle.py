@@ -35,15 +35,45 @@ def test_run_killed_container_exits_128_plus_signal(bundle):
 
 def test_run_forwards_signals_to_the_container(bundle):
     import subprocess
-    bundle.sh("trap 'echo got TERM; exit 5' TERM; while true; do sleep 0.05; done").write()
+    # the container says when its trap is set: an init ignores a signal it has no handler
+    # for, so one sent earlier would be lost (not run's doing)
+    bundle.sh("trap 'echo got TERM; exit 5' TERM; echo ready; "
+              "while true; do sleep 0.05; done").write()
     cid = bundle.new_id()
     p = subprocess.Popen([bundle.vessel, "--root", str(bundle.root), "run", "--bundle",
                           str(bundle.path), cid], stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(0.5)
+        assert p.stdout.readline() == "ready\n"
         p.send_signal(signal.SIGTERM)
         out, _ = p.communicate(timeout=10)
         assert p.returncode == 5 and "got TERM" in out
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_run_holds_a_signal_that_comes_while_it_creates(bundle):
+    """As runc's run, vessel's takes signals from its start: one that comes while the
+    container is being made (here during a createRuntime hook that sleeps) is forwarded once
+    the process runs, instead of killing run and leaving a created container behind."""
+    import subprocess
+    # no pid namespace: the shell is no init, so the forwarded TERM ends it however early
+    lx = bundle.config["linux"]
+    lx["namespaces"] = [n for n in lx["namespaces"] if n["type"] != "pid"]
+    bundle.config.setdefault("hooks", {})["createRuntime"] = [
+        {"path": "/bin/sleep", "args": ["sleep", "1.5"]}]
+    bundle.sh("exec sleep 30").write()
+    cid = bundle.new_id()
+    p = subprocess.Popen([bundle.vessel, "--root", str(bundle.root), "run", "--bundle",
+                          str(bundle.path), cid], stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        assert p.poll() is None, p.stderr.read()
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=20)
+        assert p.returncode == 128 + signal.SIGTERM, (p.returncode, err)
+        r = bundle.cmd("state", cid)
+        assert r.returncode != 0 and "does not exist" in r.stderr, (r.returncode, r.stdout)
     finally:
         p.kill()
         p.wait()
