@@ -668,10 +668,10 @@ static void violate(void)
 {
 	switch (cfg.violation) {
 	case VIOLATE_CALL:
-		syscall(SYS_syslog, 10, NULL, 0);
+		syscall(SYS_syslog, 10L, NULL, 0L);
 		break;
 	case VIOLATE_IOCTL:
-		syscall(SYS_ioctl, -1, (unsigned long)KVM_CREATE_VM, 0);
+		syscall(SYS_ioctl, -1L, (unsigned long)KVM_CREATE_VM, 0L);
 		break;
 	case VIOLATE_SOCKET: {
 		int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 0);
