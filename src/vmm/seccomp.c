@@ -353,8 +353,9 @@ static int parse_arg(json_t *c, struct scmp_arg_cmp *out, const char *at, vs_err
 		mask &= 0xffffffffu;
 	}
 	if (out->op == SCMP_CMP_MASKED_EQ) {
+		/* a val with bits outside the mask never matches, as in seccompiler */
 		out->datum_a = mask;
-		out->datum_b = value & mask;
+		out->datum_b = value;
 	} else {
 		out->datum_a = value;
 	}
