@@ -6,6 +6,7 @@ and its bridge and firewall rules vanish with the namespace. Both clients are st
 stopped here; CI starts no services. Config templates live in clients/ beside this file
 (docs/kubernetes.md shows the same containerd config).
 """
+import contextlib
 import fcntl
 import gzip
 import hashlib
@@ -37,11 +38,11 @@ def render(template, dest, **values):
     return dest
 
 
-def short_work_dir(prefix):
+def short_work_dir(prefix, under="/tmp"):
     """A private directory with a short path: conmon's attach socket lives below it and a
     Unix socket path has 108 bytes at most (under pytest's long tmp_path, podman run waits
     out its 20 s conmon timeout at every container exit, whatever the runtime)."""
-    return pathlib.Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    return pathlib.Path(tempfile.mkdtemp(prefix=prefix, dir=under))
 
 
 def busybox_rootfs(work, vessel):
@@ -353,11 +354,12 @@ class Podman:
 # ------------------------------------------------------------------------ containerd
 class Containerd:
     """A containerd daemon of the test's own (root, state, socket), driven with ctr in a
-    namespace of its own; containers run with `--runc-binary vessel`."""
+    namespace of its own; containers run with `--runc-binary vessel`. Its directory is
+    made under `under`, which must be a filesystem its overlayfs snapshotter can use."""
 
-    def __init__(self, vessel):
+    def __init__(self, vessel, under="/tmp"):
         self.vessel = vessel
-        self.work = work = short_work_dir("vessel-containerd-")
+        self.work = work = short_work_dir("vessel-containerd-", under)
         self.namespace = f"vessel-test-{os.getpid()}"
         self.socket = work / "containerd.sock"
         self.config = render("containerd.toml", work / "containerd.toml", work=work,
@@ -398,6 +400,26 @@ class Containerd:
     def table(self, *args):
         """Rows of a ctr listing (header dropped), each split on whitespace."""
         return [line.split() for line in self.ok(*args).splitlines()[1:] if line.strip()]
+
+    def task_status(self, cid):
+        """RUNNING, STOPPED, ... as `ctr task ls` says, None without a task."""
+        for row in self.table("task", "ls"):
+            if row[0] == cid:
+                return row[2]
+        return None
+
+    def run_detached(self, image, cid, *argv, timeout=60):
+        """`ctr run --detach` of argv with vessel; returns once the task runs."""
+        self.ok("run", "--detach", *self.run_args(), image, cid, *argv, timeout=timeout)
+        wait_for(lambda: self.task_status(cid) == "RUNNING", what=f"task {cid} to run")
+
+    def forget(self, cid):
+        """Kills and deletes a test's task, if it has one, and removes its container."""
+        self.ctr("task", "kill", "--signal", "SIGKILL", cid, timeout=30)
+        wait_for(lambda: self.ctr("task", "delete", cid, timeout=30).returncode == 0
+                 or self.task_status(cid) is None,
+                 timeout=15, interval=0.1, what=f"task {cid} to be deleted")
+        self.ctr("container", "delete", cid, timeout=30)
 
     def remove_all(self):
         problems = []
@@ -442,3 +464,34 @@ class Containerd:
             problems.append(f"cgroups left: {left}")
         shutil.rmtree(self.work)
         return problems
+
+
+@contextlib.contextmanager
+def containerd_with_images(vessel, work, images, under="/tmp"):
+    """A Containerd whose images (ref: oci_archive's keyword arguments) are the busybox
+    rootfs, imported; stopped afterwards, failing if anything had to be forced."""
+    rootfs = busybox_rootfs(work / "bundle", vessel)
+    archives = [oci_archive(rootfs, work / f"image{i}.tar", ref, **kw)
+                for i, (ref, kw) in enumerate(images.items())]
+    daemon = Containerd(vessel, under)
+    try:
+        for archive in archives:
+            daemon.ok("image", "import", str(archive), timeout=120)
+        yield daemon
+    finally:
+        problems = daemon.stop()
+        assert not problems, f"containerd left things behind: {problems}"
+
+
+def container_ids(containerd):
+    """A generator for an `ids` fixture: yields new(), which gives a fresh container id;
+    each one's task and container are removed afterwards."""
+    made = []
+
+    def new():
+        made.append(f"vt{len(made)}-{int(time.time() * 1000) % 10**8}")
+        return made[-1]
+
+    yield new
+    for cid in made:
+        containerd.forget(cid)

@@ -7,12 +7,11 @@ an OCI layout tarball made from the busybox rootfs and loaded with `ctr image im
 """
 import os
 import re
-import time
 
 import pytest
 
-from clients import (COUNTER, TEMPLATES, Containerd, assert_frozen_then_running, busybox_rootfs,
-                     cgroup_dir, oci_archive, run_in_pty, wait_for)
+from clients import (COUNTER, TEMPLATES, assert_frozen_then_running, cgroup_dir, container_ids,
+                     containerd_with_images, run_in_pty, wait_for)
 from conftest import ROOT, run
 
 IMAGE = "docker.io/library/vessel-busybox:test"
@@ -22,48 +21,15 @@ MiB = 1 << 20
 
 @pytest.fixture(scope="module")
 def containerd(vessel, tmp_path_factory):
-    work = tmp_path_factory.mktemp("containerd-image")
-    rootfs = busybox_rootfs(work / "bundle", vessel)
-    archive = oci_archive(rootfs, work / "image.tar", IMAGE)
-    nobody = oci_archive(rootfs, work / "nobody.tar", NOBODY_IMAGE, user="65534:65534")
-    daemon = Containerd(vessel)
-    try:
-        daemon.ok("image", "import", str(archive), timeout=120)
-        daemon.ok("image", "import", str(nobody), timeout=120)
+    images = {IMAGE: {}, NOBODY_IMAGE: {"user": "65534:65534"}}
+    with containerd_with_images(vessel, tmp_path_factory.mktemp("containerd-image"),
+                                images) as daemon:
         yield daemon
-    finally:
-        problems = daemon.stop()
-        assert not problems, f"containerd left things behind: {problems}"
 
 
 @pytest.fixture
 def ids(containerd):
-    """Container ids for one test; each task and container is removed afterwards."""
-    made = []
-
-    def new():
-        made.append(f"vt{len(made)}-{int(time.time() * 1000) % 10**8}")
-        return made[-1]
-
-    yield new
-    for cid in made:
-        containerd.ctr("task", "kill", "--signal", "SIGKILL", cid, timeout=30)
-        wait_for(lambda: containerd.ctr("task", "delete", cid, timeout=30).returncode == 0
-                 or cid not in [r[0] for r in containerd.table("task", "ls")],
-                 timeout=15, interval=0.1, what=f"task {cid} to be deleted")
-        containerd.ctr("container", "delete", cid, timeout=30)
-
-
-def task_status(containerd, cid):
-    for row in containerd.table("task", "ls"):
-        if row[0] == cid:
-            return row[2]
-    return None
-
-
-def run_detached(containerd, cid, *argv):
-    containerd.ok("run", "--detach", *containerd.run_args(), IMAGE, cid, *argv)
-    wait_for(lambda: task_status(containerd, cid) == "RUNNING", what=f"task {cid} to run")
+    yield from container_ids(containerd)
 
 
 def test_containerd_config_names_vessel_for_the_cri_runtime(containerd, tmp_path):
@@ -116,7 +82,7 @@ def test_the_shim_runs_vessel(containerd, ids):
     """vessel's own state directory (the shim's --runc-root) holds the container while it
     runs: the calls went to vessel, not to the runc the shim would default to."""
     cid = ids()
-    run_detached(containerd, cid, "sleep", "300")
+    containerd.run_detached(IMAGE, cid, "sleep", "300")
     state_root = containerd.work / "runtime" / containerd.namespace
     r = run([containerd.vessel, "--root", str(state_root), "state", cid], timeout=30)
     assert r.returncode == 0, r.stderr
@@ -125,15 +91,15 @@ def test_the_shim_runs_vessel(containerd, ids):
 
 def test_task_kill_and_delete(containerd, ids):
     cid = ids()
-    run_detached(containerd, cid, "/bin/sh", "-c",
-                 "trap 'exit 7' TERM; while true; do sleep 0.1; done")
+    containerd.run_detached(IMAGE, cid, "/bin/sh", "-c",
+                            "trap 'exit 7' TERM; while true; do sleep 0.1; done")
     containerd.ok("task", "kill", cid)  # SIGTERM, ctr's default
-    wait_for(lambda: task_status(containerd, cid) == "STOPPED", what="the task to stop")
+    wait_for(lambda: containerd.task_status(cid) == "STOPPED", what="the task to stop")
     r = containerd.ctr("task", "delete", cid)
     assert r.returncode == 0, r.stderr
     # the trap ran: SIGTERM reached the container's init, whose exit status ctr reports
     assert "exit code 7" in r.stderr, r.stderr
-    assert task_status(containerd, cid) is None
+    assert containerd.task_status(cid) is None
     containerd.ok("container", "delete", cid)
     assert cid not in [row[0] for row in containerd.table("container", "ls")]
     assert not (containerd.work / "runtime" / containerd.namespace / cid).exists()
@@ -141,7 +107,7 @@ def test_task_kill_and_delete(containerd, ids):
 
 def test_task_exec(containerd, ids):
     cid = ids()
-    run_detached(containerd, cid, "sleep", "300")
+    containerd.run_detached(IMAGE, cid, "sleep", "300")
     r = containerd.ctr("task", "exec", "--exec-id", "probe", "--cwd", "/tmp", "--user",
                        "65534", cid, "/bin/sh", "-c",
                        "echo $(tr '\\0' ' ' < /proc/1/cmdline)/$(pwd)/$(id -u); exit 4")
@@ -151,7 +117,7 @@ def test_task_exec(containerd, ids):
 
 def test_task_exec_with_a_terminal(containerd, ids):
     cid = ids()
-    run_detached(containerd, cid, "sleep", "300")
+    containerd.run_detached(IMAGE, cid, "sleep", "300")
     argv = ["ctr", "--address", str(containerd.socket), "--namespace", containerd.namespace,
             "task", "exec", "--tty", "--exec-id", "shell", "--fifo-dir",
             str(containerd.work / "fifo"), cid, "/bin/sh"]
@@ -164,7 +130,7 @@ def test_task_exec_with_a_terminal(containerd, ids):
 def test_task_ps_lists_the_containers_processes(containerd, ids):
     """The shim asks the runtime for the container's host pids (`ps --format json`)."""
     cid = ids()
-    run_detached(containerd, cid, "/bin/sh", "-c", "sleep 300 & sleep 301 & wait")
+    containerd.run_detached(IMAGE, cid, "/bin/sh", "-c", "sleep 300 & sleep 301 & wait")
     init_pid = next(row[1] for row in containerd.table("task", "ls") if row[0] == cid)
 
     def listed():
@@ -200,21 +166,21 @@ def test_memory_limit_is_set_and_enforced(containerd, ids):
             return int(re.search(r"^oom_kill (\d+)$", f.read(), re.M).group(1))
 
     wait_for(lambda: oom_kills() >= 1, timeout=20, what="the allocation to be OOM-killed")
-    assert task_status(containerd, cid) == "RUNNING"
+    assert containerd.task_status(cid) == "RUNNING"
 
 
 def test_task_pause_and_resume(containerd, ids):
     cid = ids()
-    run_detached(containerd, cid, "/bin/sh", "-c", COUNTER)
+    containerd.run_detached(IMAGE, cid, "/bin/sh", "-c", COUNTER)
     pid = next(row[1] for row in containerd.table("task", "ls") if row[0] == cid)
 
     def pause():
         containerd.ok("task", "pause", cid)
-        assert task_status(containerd, cid) == "PAUSED"
+        assert containerd.task_status(cid) == "PAUSED"
 
     def resume():
         containerd.ok("task", "resume", cid)
-        assert task_status(containerd, cid) == "RUNNING"
+        assert containerd.task_status(cid) == "RUNNING"
 
     assert_frozen_then_running(pid, pause, resume)
 
