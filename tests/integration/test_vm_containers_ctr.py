@@ -102,6 +102,9 @@ def test_ctr_run_detached_exec_kill_delete(containerd, ids, vessel):
     ], r.stdout
     assert "to-stderr" in r.stderr, r.stderr
     assert containerd.task_status(cid) == "RUNNING"
+    # the shim's `ps --format json` answers from the guest: its shell and sleep, not the VMM
+    pids = [int(row[0]) for row in containerd.table("task", "ps", cid)]
+    assert pids and vmm not in pids, pids
 
     containerd.ok("task", "kill", cid)  # SIGTERM, ctr's default
     wait_for(lambda: containerd.task_status(cid) == "STOPPED", timeout=60,
