@@ -155,6 +155,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		if (f.type == VMC_EXIT || f.type == VMC_KILL)
 			(void)vmc_frame_u32(&f);
+		if (f.type == VMC_RESIZE) {
+			uint16_t rows, cols;
+			vmc_frame_resize(&f, &rows, &cols);
+		}
 		if (f.type == VMC_EXEC)
 			exec_request(&f);
 		if (f.type == VMC_OCI)

@@ -65,6 +65,23 @@ Test(vmc_proto, u32_payloads)
 	cr_assert_eq(vmc_frame_u32(&f), 143);
 }
 
+Test(vmc_proto, resize_payload)
+{
+	uint8_t b[VMC_HEADER_SIZE + VMC_RESIZE_SIZE];
+	vmc_frame_header(b, VMC_RESIZE, VMC_RESIZE_SIZE);
+	vmc_resize_payload(b + VMC_HEADER_SIZE, 300, 65535);
+	cr_assert_eq(b[8], 300 & 0xff);
+	cr_assert_eq(b[9], 300 >> 8);
+	struct vmc_frame f;
+	size_t used;
+	cr_assert_eq(parse(b, sizeof(b), &f, &used, NULL), 1);
+	uint16_t rows, cols;
+	vmc_frame_resize(&f, &rows, &cols);
+	cr_assert_eq(rows, 300);
+	cr_assert_eq(cols, 65535);
+	cr_assert_str_eq(vmc_type_name(VMC_RESIZE), "RESIZE");
+}
+
 Test(vmc_proto, bad_frames)
 {
 	struct {
@@ -78,6 +95,8 @@ Test(vmc_proto, bad_frames)
 	    {{VMC_STDOUT, 0, 0, 0, 0xff, 0xff, 0xff, 0xff}, "at most"},
 	    {{VMC_EXIT, 0, 0, 0, 3, 0, 0, 0}, "must be 4"},
 	    {{VMC_KILL, 0, 0, 0, 5, 0, 0, 0}, "must be 4"},
+	    {{VMC_RESIZE, 0, 0, 0, 2, 0, 0, 0}, "must be 4"},
+	    {{VMC_RESIZE, 0, 0, 0, 8, 0, 0, 0}, "must be 4"},
 	    {{VMC_CREATED, 0, 0, 0, 1, 0, 0, 0}, "must be 0"},
 	    {{VMC_OK, 0, 0, 0, 1, 0, 0, 0}, "must be 0"},
 	};
