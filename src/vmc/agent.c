@@ -257,7 +257,7 @@ static void exec_request(int fd, int listen_fd, const char *id, const struct vmc
 		goto fail;
 	if (m.process && vs_write_file(process_file, m.process, strlen(m.process), &err) < 0)
 		goto fail;
-	if (!(argv = vmc_exec_argv(&m, id, pid_file, process_file, &argc, &err)))
+	if (!(argv = vmc_exec_argv(&m, id, pid_file, process_file, NULL, &argc, &err)))
 		goto fail;
 	int rc = runtime_piped(argc, argv, oci_cmd_exec, host, &err);
 	unlink(process_file);

@@ -117,8 +117,8 @@ static int request(const struct container_state *st, const struct vmc_exec_opts 
 		}
 	}
 	size_t len;
-	char *msg =
-	    vmc_exec_msg_build(o->options, o->process_file ? NULL : o->command, process, &len, err);
+	char *msg = vmc_exec_msg_build(o->options, o->process_file ? NULL : o->command, process,
+				       false, &len, err);
 	json_decref(process);
 	if (!msg)
 		return -1;
