@@ -98,7 +98,8 @@ static int exec_in_vm(const struct vs_globals *g, const struct exec_flags *f,
 				  .process_file = f->process_file,
 				  .pid_file = o->pid_file,
 				  .detach = o->detach,
-				  .terminal = f->tty || o->console_socket};
+				  .tty = f->tty,
+				  .console_socket = o->console_socket};
 	static char *none[] = {NULL};
 	if (!v.options)
 		v.options = none;
