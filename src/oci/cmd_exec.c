@@ -202,8 +202,9 @@ static int apply_flags(struct spec_process *p, const struct exec_flags *f, char 
 		p->caps.effective |= bit;
 		p->caps.permitted |= bit;
 	}
-	if (f->tty)
-		p->terminal = true;
+	/* runc's: the args form has a terminal only with -t, whatever the container's has
+	 * (podman execs without -t in a container it runs with -it) */
+	p->terminal = f->tty;
 	if (f->nnp)
 		p->no_new_privileges = true;
 	return 0;
