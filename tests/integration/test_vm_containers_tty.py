@@ -88,6 +88,30 @@ def test_run_console_socket(bundle, vessel_vm, tmp_path):
     assert not (bundle.root / cid).exists()
 
 
+def test_run_on_our_terminal(bundle, vessel_vm):
+    """vessel-vm run of a terminal bundle without a console socket, from a terminal: ours
+    is the container's (raw meanwhile: the guest's pty echoes and ends lines), with its
+    window; the exit status is run's."""
+    bundle.config["process"]["terminal"] = True
+    bundle.sh("read a; echo got:$a; stty size; exit 3")
+    bundle.write()
+    cid = bundle.new_id()
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(vessel_vm, [vessel_vm, "--root", str(bundle.root), "run", "--bundle",
+                             str(bundle.path), cid])
+    try:
+        set_size(fd, 20, 70)
+        os.write(fd, b"typed\r")
+        out = read_until(fd, b"20 70", timeout=BOOT)
+        assert b"got:typed" in out and b"20 70" in out, out
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 3, out
+    finally:
+        os.close(fd)
+    assert not (bundle.root / cid).exists()
+
+
 def alive(pid):
     """pid runs (a zombie waiting for whoever adopted it does not)."""
     try:
@@ -180,3 +204,24 @@ def test_podman_run_it(podman_vm):
     assert re.search(r"/dev/pts/\d+", out), out
     assert "hi-42" in out, out
     assert status == 4, out
+
+
+def test_podman_exec_it(podman_vm):
+    """podman exec -it in a VM-isolated container run with -dt (conmon's exec --detach
+    --tty --console-socket): the exec'd shell has a pty of its own in the guest, runs what
+    is typed, and its exit status is podman's; a plain exec beside it needs no terminal."""
+    name = "vmtty-" + os.urandom(3).hex()
+    podman_vm.ok("run", "-dt", "--name", name, "--network", "none", IMAGE, "/bin/sh",
+                 "-c", "while :; do sleep 1; done", timeout=BOOT)
+    try:
+        status, out = run_in_pty(podman_vm.argv("exec", "-it", name, "/bin/sh"),
+                                 "tty; echo ex-$((2*21)); exit 6\r", timeout=120,
+                                 env=podman_vm.env, cwd=podman_vm.work)
+        assert re.search(r"/dev/pts/\d+", out), out
+        assert "ex-42" in out, out
+        assert status == 6, out
+        r = podman_vm("exec", name, "/bin/sh", "-c", "tty; exit 2", timeout=120)
+        assert r.returncode == 2 and "not a tty" in r.stdout, (r.returncode, r.stdout,
+                                                                 r.stderr)
+    finally:
+        podman_vm("rm", "-f", "-t", "0", name, timeout=120)
