@@ -98,7 +98,8 @@ static int exec_in_vm(const struct vs_globals *g, const struct exec_flags *f,
 				  .process_file = f->process_file,
 				  .pid_file = o->pid_file,
 				  .detach = o->detach,
-				  .terminal = f->tty || o->console_socket};
+				  .tty = f->tty,
+				  .console_socket = o->console_socket};
 	static char *none[] = {NULL};
 	if (!v.options)
 		v.options = none;
@@ -201,8 +202,9 @@ static int apply_flags(struct spec_process *p, const struct exec_flags *f, char 
 		p->caps.effective |= bit;
 		p->caps.permitted |= bit;
 	}
-	if (f->tty)
-		p->terminal = true;
+	/* runc's: the args form has a terminal only with -t, whatever the container's has
+	 * (podman execs without -t in a container it runs with -it) */
+	p->terminal = f->tty;
 	if (f->nnp)
 		p->no_new_privileges = true;
 	return 0;

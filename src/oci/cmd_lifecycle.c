@@ -35,7 +35,8 @@ int oci_cmd_create(const struct vs_globals *g, int argc, char **argv, vs_err_t *
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
 	if (vmc_wanted(g, a.bundle)) {
-		struct vmc_create_opts v = {a.o.id, a.bundle, a.o.pid_file, true};
+		struct vmc_create_opts v = {a.o.id, a.bundle, a.o.pid_file, true,
+					    a.o.console_socket};
 		pid_t pid;
 		return vmc_create(g, &v, &pid, err) < 0 ? -1 : 0;
 	}

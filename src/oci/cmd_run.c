@@ -37,7 +37,8 @@ int oci_cmd_run(const struct vs_globals *g, int argc, char **argv, vs_err_t *err
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
 	if (vmc_wanted(g, a.bundle)) {
-		struct vmc_create_opts v = {a.o.id, a.bundle, a.o.pid_file, a.detach};
+		struct vmc_create_opts v = {a.o.id, a.bundle, a.o.pid_file, a.detach,
+					    a.o.console_socket};
 		if (a.detach) {
 			pid_t pid;
 			if (vmc_create(g, &v, &pid, err) < 0)

@@ -1,5 +1,6 @@
 /* process.terminal: a pty made inside the container, its master handed to the
- * caller over --console-socket (SCM_RIGHTS), exactly as runc does. */
+ * caller over --console-socket (SCM_RIGHTS), exactly as runc does (base/pty.h: the
+ * runtime connects to the socket before the init exists). */
 #ifndef VESSEL_OCI_CONSOLE_H
 #define VESSEL_OCI_CONSOLE_H
 
@@ -7,8 +8,6 @@
 #include "base/error.h"
 #include "oci/spec.h"
 
-/* Connects to the caller's console socket (in the runtime, before the init exists). */
-int console_connect(const char *path, vs_err_t *err);
 /* In the init after pivot_root (or an exec'd process after joining the mount
  * namespace): opens a pty, sends its master over sock, binds the slave to /dev/console
  * (the init only) and makes it the controlling terminal and stdio. */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/pty.h"
 #include "base/util.h"
 #include "oci/rootless.h"
 #include "sandbox/sandbox.h"
@@ -159,7 +160,7 @@ int exec_in_container(const struct vs_globals *g, const struct exec_opts *o, vs_
 	}
 	if (o->process->terminal) {
 		if (o->console_socket)
-			console_fd = console_connect(o->console_socket, err);
+			console_fd = vs_console_connect(o->console_socket, err);
 		else
 			console_fd = tty_proxy_socket(&tty, err);
 		if (console_fd < 0)

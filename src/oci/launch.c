@@ -17,6 +17,7 @@
 
 #include "base/log.h"
 #include "base/proc.h"
+#include "base/pty.h"
 #include "base/util.h"
 #include "oci/console.h"
 #include "oci/hooks.h"
@@ -128,7 +129,7 @@ static int spawn_init(struct launch *l, const struct launch_opts *o,
 				      "process.terminal is true: --console-socket is needed "
 				      "to receive the pty");
 		else
-			console_fd = console_connect(o->console_socket, err);
+			console_fd = vs_console_connect(o->console_socket, err);
 		if (console_fd < 0)
 			return err && *err ? -1 : vs_err(err, errno, "console");
 	}

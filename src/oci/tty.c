@@ -10,6 +10,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "base/pty.h"
 #include "base/util.h"
 
 struct tty_proxy {
@@ -50,20 +51,9 @@ void tty_proxy_resize(struct tty_proxy *t)
 
 int tty_proxy_receive(struct tty_proxy *t, vs_err_t *err)
 {
-	char name[64], cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = {.iov_base = name, .iov_len = sizeof(name)};
-	struct msghdr msg = {.msg_iov = &iov,
-			     .msg_iovlen = 1,
-			     .msg_control = cbuf,
-			     .msg_controllen = sizeof(cbuf)};
-	ssize_t n;
-	while ((n = recvmsg(t->sock, &msg, MSG_CMSG_CLOEXEC)) < 0)
-		if (errno != EINTR)
-			return vs_err(err, errno, "receive the container's pty");
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	if (n <= 0 || !c || c->cmsg_type != SCM_RIGHTS)
-		return vs_err(err, 0, "the container sent no pty");
-	memcpy(&t->master, CMSG_DATA(c), sizeof(int));
+	t->master = vs_console_receive(t->sock, err);
+	if (t->master < 0)
+		return vs_err_wrap(err, "the container's pty");
 	if (isatty(0) && tcgetattr(0, &t->saved) == 0) {
 		struct termios raw = t->saved;
 		cfmakeraw(&raw);

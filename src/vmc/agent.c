@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/reboot.h>
@@ -25,6 +26,8 @@
 
 #include <jansson.h>
 
+#include "base/pty.h"
+#include "base/usock.h"
 #include "base/util.h"
 #include "oci/oci.h"
 #include "vmc/agent_ops.h"
@@ -36,6 +39,7 @@
 
 #define BUNDLE "/run/vessel-bundle"
 #define PID_FILE "/run/vessel-container.pid"
+#define CONSOLE_SOCKET "/run/vessel-console.sock"
 
 /* the main connection: an exec's handler (a fork) closes its copy */
 static int main_conn = -1;
@@ -123,6 +127,8 @@ static int vsock_listen(unsigned port, vs_err_t *err)
 
 /* CONFIG's "net": the interfaces the container's network namespace gets */
 static json_t *guest_net;
+/* config.json's process.terminal: the container's stdio is a pty in the guest */
+static bool guest_terminal;
 
 /* The CONFIG frame: the bundle written where the guest's runtime reads it, and the bind
  * mounts' shares and files (their FILE frames follow on conn) where its config names them. */
@@ -139,6 +145,8 @@ static int setup_bundle(const struct vmc_frame *f, int conn, struct vmc_reader *
 		goto out;
 	}
 	*id = strdup(s);
+	guest_terminal =
+	    json_is_true(json_object_get(json_object_get(config, "process"), "terminal"));
 	mkdir(BUNDLE, 0755);
 	mkdir(BUNDLE "/rootfs", 0755);
 	if (mount("rootfs", BUNDLE "/rootfs", "virtiofs", 0, NULL) < 0) {
@@ -208,6 +216,49 @@ static int runtime_piped(int argc, char **argv, oci_command_fn fn, int host[3], 
 	return rc;
 }
 
+/* The pty master the guest's runtime sent to the console socket listen_fd: it connects
+ * before the process exists and sends before the command returns, so it waits there. */
+static int receive_master(int listen_fd, vs_err_t *err)
+{
+	struct pollfd p = {.fd = listen_fd, .events = POLLIN};
+	int r = poll(&p, 1, 10000);
+	if (r <= 0)
+		return vs_err(err, r < 0 ? errno : ETIMEDOUT,
+			      "the process's terminal: the runtime never connected to the "
+			      "console socket");
+	cleanup_close int c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (c < 0)
+		return vs_err(err, errno, "the process's terminal: accept on the console socket");
+	int m = vs_console_receive(c, err);
+	return m < 0 ? vs_err_wrap(err, "the process's terminal") : m;
+}
+
+/* runtime_piped for a process with a terminal: the runtime's command line names the
+ * console socket listen_fd listens on, and the pty master that arrives there is the
+ * process's stdin and stdout in host[] (the pipes carry nothing: the process's stdio is
+ * the pty's other end). *tty is the master, for the window size. */
+static int runtime_tty(int argc, char **argv, oci_command_fn fn, int listen_fd, int host[3],
+		       int *tty, vs_err_t *err)
+{
+	if (runtime_piped(argc, argv, fn, host, err) < 0)
+		return -1;
+	int m = receive_master(listen_fd, err);
+	for (int i = 0; i < 3; i++) {
+		close(host[i]);
+		host[i] = -1;
+	}
+	if (m < 0)
+		return -1;
+	host[0] = fcntl(m, F_DUPFD_CLOEXEC, 3);
+	if (host[0] < 0) {
+		close(m);
+		return vs_err(err, errno, "the process's terminal: dup");
+	}
+	host[1] = m;
+	*tty = m;
+	return 0;
+}
+
 static void answer(int fd, int rc, vs_err_t *err)
 {
 	vs_err_t e = NULL;
@@ -219,8 +270,8 @@ static void answer(int fd, int rc, vs_err_t *err)
 	vs_err_free(err);
 }
 
-static int serve(int conn, int ctl, const char *id, pid_t pid, int in, int out, int errp,
-		 vs_err_t *err);
+static int serve(int conn, struct vmc_reader *rd, int ctl, const char *id, pid_t pid,
+		 const int host[3], int tty, vs_err_t *err);
 static pid_t read_pid_file(const char *path);
 
 /* An EXEC, in a fork of the agent so the container's relay goes on: the guest's own
@@ -247,19 +298,27 @@ static void exec_request(int fd, int listen_fd, const char *id, const struct vmc
 	sigemptyset(&pipe_sig);
 	sigaddset(&pipe_sig, SIGPIPE);
 	sigprocmask(SIG_BLOCK, &pipe_sig, NULL);
-	char pid_file[64], process_file[64];
+	char pid_file[64], process_file[64], console[64];
 	snprintf(pid_file, sizeof(pid_file), "/run/vessel-exec-%d.pid", (int)getpid());
 	snprintf(process_file, sizeof(process_file), "/run/vessel-exec-%d.json", (int)getpid());
+	snprintf(console, sizeof(console), "/run/vessel-exec-%d.sock", (int)getpid());
 	struct vmc_exec_msg m;
-	int argc, host[3];
+	int argc, host[3], tty = -1, console_fd = -1;
 	char **argv = NULL;
 	if (vmc_exec_msg_parse(f->payload, f->len, &m, &err) < 0)
 		goto fail;
 	if (m.process && vs_write_file(process_file, m.process, strlen(m.process), &err) < 0)
 		goto fail;
-	if (!(argv = vmc_exec_argv(&m, id, pid_file, process_file, &argc, &err)))
+	if (m.terminal && (console_fd = vs_unix_listen(console, SOCK_CLOEXEC, 1, false, &err)) < 0)
 		goto fail;
-	int rc = runtime_piped(argc, argv, oci_cmd_exec, host, &err);
+	if (!(argv = vmc_exec_argv(&m, id, pid_file, process_file, console, &argc, &err)))
+		goto fail;
+	int rc = m.terminal ? runtime_tty(argc, argv, oci_cmd_exec, console_fd, host, &tty, &err)
+			    : runtime_piped(argc, argv, oci_cmd_exec, host, &err);
+	if (console_fd >= 0) {
+		close(console_fd);
+		unlink(console);
+	}
 	unlink(process_file);
 	pid_t pid = rc < 0 ? -1 : read_pid_file(pid_file);
 	unlink(pid_file);
@@ -272,8 +331,9 @@ static void exec_request(int fd, int listen_fd, const char *id, const struct vmc
 	/* the request's timeout is over: the process may run for days */
 	struct timeval none = {0, 0};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+	struct vmc_reader rd = {0};
 	if (vmc_send(fd, VMC_OK, NULL, 0, &err) < 0 ||
-	    serve(fd, -1, id, pid, host[0], host[1], host[2], &err) < 0)
+	    serve(fd, &rd, -1, id, pid, host, tty, &err) < 0)
 		say("exec: %s", err ? err->msg : "failed");
 	_exit(0);
 fail:
@@ -339,6 +399,10 @@ static int forward(int conn, int fd, uint8_t type, vs_err_t *err)
 {
 	char buf[65536];
 	ssize_t n = read(fd, buf, sizeof(buf));
+	/* a pty's master shares its non-blocking stdin's file description */
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 1;
+	/* EIO from a pty's master: the process's side is closed */
 	if (n <= 0)
 		return 0;
 	return vmc_send(conn, type, buf, (uint32_t)n, err) < 0 ? -1 : 1;
@@ -404,14 +468,16 @@ static void stdin_feed(int *in, struct stdin_backlog *b, const uint8_t *p, size_
 	stdin_flush(in, b);
 }
 
-/* Until process pid exits and its output is drained: stdin in, stdout/err out, control
- * requests answered (ctl: -1 for none), children reaped (we are PID 1, or an exec's
- * handler, its subreaper). The container's init on the main connection, an exec'd
- * process on its control connection. */
-static int serve(int conn, int ctl, const char *id, pid_t pid, int in, int out, int errp,
-		 vs_err_t *err)
+/* Until process pid exits and its output is drained: stdin in, stdout/err out (host[]:
+ * the process's stdin, stdout, stderr, -1 for none), control requests answered (ctl: -1
+ * for none), the window size of its terminal (tty: the pty's master, or -1) set,
+ * children reaped (we are PID 1, or an exec's handler, its subreaper). The container's
+ * init on the main connection, an exec'd process on its control connection; rd holds
+ * what was read of conn already. */
+static int serve(int conn, struct vmc_reader *rd, int ctl, const char *id, pid_t pid,
+		 const int host[3], int tty, vs_err_t *err)
 {
-	struct vmc_reader rd = {0};
+	int in = host[0], out = host[1], errp = host[2];
 	struct stdin_backlog backlog = {0};
 	int status = -1;
 	int ret = -1;
@@ -419,7 +485,7 @@ static int serve(int conn, int ctl, const char *id, pid_t pid, int in, int out, 
 		fcntl(in, F_SETFL, fcntl(in, F_GETFL) | O_NONBLOCK);
 	for (;;) {
 		bool waiting = backlog.len > backlog.off;
-		bool buffered = !waiting && vmc_reader_ready(&rd);
+		bool buffered = !waiting && vmc_reader_ready(rd);
 		struct pollfd p[5] = {{.fd = waiting ? -1 : conn, .events = POLLIN},
 				      {.fd = ctl, .events = POLLIN},
 				      {.fd = out, .events = POLLIN},
@@ -448,11 +514,18 @@ static int serve(int conn, int ctl, const char *id, pid_t pid, int in, int out, 
 			control(ctl, id);
 		if (p[0].revents || buffered) {
 			struct vmc_frame f;
-			int rc = vmc_read_frame(conn, &rd, &f, err);
+			int rc = vmc_read_frame(conn, rd, &f, err);
 			if (rc <= 0) {
 				if (rc == 0)
 					vs_err(err, 0, "the host closed the connection");
 				break;
+			}
+			if (f.type == VMC_RESIZE && tty >= 0) {
+				struct winsize ws = {0};
+				vmc_frame_resize(&f, &ws.ws_row, &ws.ws_col);
+				/* the kernel sends the process's group SIGWINCH */
+				ioctl(tty, TIOCSWINSZ, &ws);
+				continue;
 			}
 			if (f.type != VMC_STDIN) {
 				vs_err(err, 0, "agent protocol: %s from the host",
@@ -474,7 +547,11 @@ static int serve(int conn, int ctl, const char *id, pid_t pid, int in, int out, 
 		}
 	}
 	stdin_close(&in, &backlog);
-	vmc_reader_free(&rd);
+	if (out >= 0)
+		close(out);
+	if (errp >= 0)
+		close(errp);
+	vmc_reader_free(rd);
 	return ret;
 }
 
@@ -512,18 +589,29 @@ int vmc_agent_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *
 		rc = vs_err(err, 0, "agent protocol: %s before CONFIG", vmc_type_name(f.type));
 	if (rc <= 0 || setup_bundle(&f, conn, &rd, &id, err) < 0)
 		goto tell_host;
-	vmc_reader_free(&rd);
 	/* pivot_root can't leave the initramfs (rootfs has no parent mount): runc's answer
 	 * for a ramdisk, a moved mount and chroot */
-	char *cargv[] = {"create", "--bundle",	 BUNDLE, "--pid-file",
-			 PID_FILE, "--no-pivot", id,	 NULL};
-	/* the container's stdio: pipes whose other ends we relay */
-	int host[3] = {-1, -1, -1};
-	rc = runtime_piped(7, cargv, oci_cmd_create, host, err);
+	char *cargv[] = {"create",     "--bundle", BUNDLE, "--pid-file", PID_FILE,
+			 "--no-pivot", id,	   NULL,   NULL,	 NULL};
+	/* the container's stdio: pipes whose other ends we relay, or a pty's master */
+	int host[3] = {-1, -1, -1}, tty = -1;
+	if (guest_terminal) {
+		int console_fd = vs_unix_listen(CONSOLE_SOCKET, SOCK_CLOEXEC, 1, false, err);
+		if (console_fd < 0)
+			goto tell_host;
+		cargv[6] = "--console-socket";
+		cargv[7] = CONSOLE_SOCKET;
+		cargv[8] = id;
+		rc = runtime_tty(9, cargv, oci_cmd_create, console_fd, host, &tty, err);
+		close(console_fd);
+		unlink(CONSOLE_SOCKET);
+	} else {
+		rc = runtime_piped(7, cargv, oci_cmd_create, host, err);
+	}
 	if (rc < 0 || (guest_net && vmc_guest_net_setup(guest_net, read_pid(), err) < 0))
 		goto tell_host;
 	if (vmc_send(conn, VMC_CREATED, NULL, 0, err) < 0 ||
-	    serve(conn, ctl, id, read_pid(), host[0], host[1], host[2], err) < 0)
+	    serve(conn, &rd, ctl, id, read_pid(), host, tty, err) < 0)
 		goto fatal;
 	shutdown(conn, SHUT_WR);
 	power_off();

@@ -3,8 +3,10 @@
  * container; then the same connection carries the process's stdin, stdout, stderr and
  * exit status. With --detach a child of ours keeps relaying and exits with the process's
  * status: that child's pid is the one --pid-file names, so a subreaper such as podman's
- * conmon waits for the process through it. */
+ * conmon waits for the process through it. A terminal is the guest's pty, relayed to a
+ * pty of ours whose master goes to --console-socket, or to our own stdio (term.h). */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -22,6 +24,7 @@
 #include "oci/waitloop.h"
 #include "vmc/control.h"
 #include "vmc/exec_msg.h"
+#include "vmc/term.h"
 #include "vmc/vmc.h"
 
 static void guest_text(const struct vmc_frame *f)
@@ -36,27 +39,51 @@ static void guest_text(const struct vmc_frame *f)
 	dprintf(2, "vessel: the guest agent: %s\n", msg);
 }
 
-/* Our stdin to the process, on a thread of its own: the agent stops reading while the
- * process's pipe is full, and our output must still come back meanwhile. The only writer
- * to the connection. */
+/* Our side of the process's stdio, and its terminal's window if it has one. */
+struct exec_io {
+	int conn;
+	int in, out, errfd;
+	struct vmc_term_window window;
+};
+
+/* Our stdin to the process, and the window's changes, on a thread of its own: the agent
+ * stops reading while the process's pipe is full, and our output must still come back
+ * meanwhile. The only writer to the connection. */
 static void *pump_stdin(void *arg)
 {
-	int fd = (int)(intptr_t)arg;
+	struct exec_io *io = arg;
 	vs_err_t e = NULL;
 	char buf[65536];
+	bool in_open = true;
+	int timeout = io->window.fd >= 0 ? VMC_TERM_WATCH_MS : -1;
 	for (;;) {
-		ssize_t n = read(0, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (vmc_send(fd, VMC_STDIN, buf, n > 0 ? (uint32_t)n : 0, &e) < 0 || n <= 0)
+		struct pollfd p = {.fd = in_open ? io->in : -1, .events = POLLIN};
+		if (poll(&p, 1, timeout) < 0 && errno != EINTR)
 			break;
+		uint8_t size[VMC_RESIZE_SIZE];
+		if (vmc_term_resized(&io->window, size) &&
+		    vmc_send(io->conn, VMC_RESIZE, size, sizeof(size), &e) < 0)
+			break;
+		if (!p.revents)
+			continue;
+		ssize_t n = read(io->in, buf, sizeof(buf));
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (vmc_send(io->conn, VMC_STDIN, buf, n > 0 ? (uint32_t)n : 0, &e) < 0)
+			break;
+		if (n <= 0) {
+			in_open = false;
+			/* a terminal's window still matters after its input ended */
+			if (io->window.fd < 0)
+				break;
+		}
 	}
 	vs_err_free(&e);
 	return NULL;
 }
 
 /* Until EXIT: the process's output to ours. Its status, or -1 with err. */
-static int relay(int fd, struct vmc_reader *rd, vs_err_t *err)
+static int relay(struct exec_io *io, struct vmc_reader *rd, vs_err_t *err)
 {
 	/* a reader of our output that went away loses the output, not the relay */
 	signal(SIGPIPE, SIG_IGN);
@@ -64,13 +91,13 @@ static int relay(int fd, struct vmc_reader *rd, vs_err_t *err)
 	pthread_attr_t a;
 	pthread_attr_init(&a);
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	int rc = pthread_create(&t, &a, pump_stdin, (void *)(intptr_t)fd);
+	int rc = pthread_create(&t, &a, pump_stdin, io);
 	pthread_attr_destroy(&a);
 	if (rc != 0)
 		return vs_err(err, rc, "exec: a thread for stdin");
 	for (;;) {
 		struct vmc_frame f;
-		rc = vmc_read_frame(fd, rd, &f, err);
+		rc = vmc_read_frame(io->conn, rd, &f, err);
 		if (rc == 0)
 			return vs_err(err, 0,
 				      "exec: the agent closed the connection before the "
@@ -81,7 +108,8 @@ static int relay(int fd, struct vmc_reader *rd, vs_err_t *err)
 		switch (f.type) {
 		case VMC_STDOUT:
 		case VMC_STDERR:
-			vs_write_all(f.type == VMC_STDOUT ? 1 : 2, f.payload, f.len, &e);
+			vs_write_all(f.type == VMC_STDOUT ? io->out : io->errfd, f.payload, f.len,
+				     &e);
 			vs_err_free(&e);
 			break;
 		case VMC_ERROR:
@@ -96,30 +124,12 @@ static int relay(int fd, struct vmc_reader *rd, vs_err_t *err)
 	}
 }
 
-static int request(const struct container_state *st, const struct vmc_exec_opts *o, int *fd,
-		   struct vmc_reader *rd, vs_err_t *err)
+static int request(const struct container_state *st, const struct vmc_exec_opts *o, json_t *process,
+		   bool terminal, int *fd, struct vmc_reader *rd, vs_err_t *err)
 {
-	json_t *process = NULL;
-	if (o->process_file) {
-		process = vjson_load_file(o->process_file, 1 << 20, err);
-		if (!process)
-			return -1;
-		if (!json_is_object(process)) {
-			json_decref(process);
-			return vs_err(err, 0, "%s: not a JSON object", o->process_file);
-		}
-		if (json_is_true(json_object_get(process, "terminal"))) {
-			json_decref(process);
-			return vs_err(err, 0,
-				      "%s: terminal: a terminal is not supported for "
-				      "VM-isolated containers yet",
-				      o->process_file);
-		}
-	}
 	size_t len;
-	char *msg =
-	    vmc_exec_msg_build(o->options, o->process_file ? NULL : o->command, process, &len, err);
-	json_decref(process);
+	char *msg = vmc_exec_msg_build(o->options, o->process_file ? NULL : o->command, process,
+				       terminal, &len, err);
 	if (!msg)
 		return -1;
 	if (len > VMC_MAX_PAYLOAD) {
@@ -140,23 +150,68 @@ static int request(const struct container_state *st, const struct vmc_exec_opts 
 	return 0;
 }
 
+/* process.json, an object, with "terminal" true when -t asks for one */
+static json_t *load_process(const struct vmc_exec_opts *o, vs_err_t *err)
+{
+	json_t *process = vjson_load_file(o->process_file, 1 << 20, err);
+	if (!process)
+		return NULL;
+	if (!json_is_object(process)) {
+		json_decref(process);
+		return vs_err(err, 0, "%s: not a JSON object", o->process_file), NULL;
+	}
+	if (o->tty && json_object_set_new(process, "terminal", json_true()) < 0) {
+		json_decref(process);
+		return vs_err(err, ENOMEM, "%s", o->process_file), NULL;
+	}
+	return process;
+}
+
+/* Our end of the process's terminal: a pty of ours (the master to the console socket,
+ * of process.consoleSize), or our own stdio, raw unless detached. */
+static int terminal_io(const struct vmc_exec_opts *o, json_t *process, struct exec_io *io,
+		       struct vmc_term_saved *saved, vs_err_t *err)
+{
+	if (!o->console_socket) {
+		if (o->detach)
+			return vs_err(err, 0,
+				      "exec: a terminal with --detach needs --console-socket");
+		vmc_term_raw(0, saved);
+		io->window.fd = isatty(0) ? 0 : -1;
+		return 0;
+	}
+	json_t *size = json_object_get(process, "consoleSize");
+	json_int_t h = json_integer_value(json_object_get(size, "height"));
+	json_int_t w = json_integer_value(json_object_get(size, "width"));
+	unsigned short rows = h > 0 && h <= 0xffff ? (unsigned short)h : 0;
+	unsigned short cols = w > 0 && w <= 0xffff ? (unsigned short)w : 0;
+	int slave = vmc_term_console(o->console_socket, rows, cols, err);
+	if (slave < 0)
+		return -1;
+	io->in = io->out = io->errfd = slave;
+	io->window = (struct vmc_term_window){.fd = slave, .last = {rows, cols, 0, 0}};
+	return 0;
+}
+
 int vmc_exec(const struct container_state *st, const struct vmc_exec_opts *o, vs_err_t *err)
 {
-	if (o->terminal)
-		return vs_err(err, 0,
-			      "cannot exec in container `%s`: a terminal (-t, "
-			      "--console-socket) is not supported for VM-isolated containers yet",
-			      st->id);
 	enum container_status status = state_status(st);
 	if (status != STATUS_RUNNING && status != STATUS_CREATED)
 		return vs_err(err, 0, "cannot exec in container `%s`: container not running",
 			      st->id);
 	if (!o->process_file && (!o->command || !o->command[0]))
 		return vs_err(err, 0, "exec: a command is needed after the container id");
-	int fd = -1;
+	json_t *process = o->process_file ? load_process(o, err) : NULL;
+	if (o->process_file && !process)
+		return -1;
+	bool terminal = o->tty || json_is_true(json_object_get(process, "terminal"));
+	struct exec_io io = {.conn = -1, .in = 0, .out = 1, .errfd = 2, .window = {.fd = -1}};
+	struct vmc_term_saved saved = {.fd = -1};
 	struct vmc_reader rd = {0};
 	int ret = -1;
-	if (request(st, o, &fd, &rd, err) < 0) {
+	if (terminal && terminal_io(o, process, &io, &saved, err) < 0)
+		goto out;
+	if (request(st, o, process, terminal, &io.conn, &rd, err) < 0) {
 		vs_err_wrap(err, "cannot exec in container `%s` (in its microVM)", st->id);
 		goto out;
 	}
@@ -169,7 +224,7 @@ int vmc_exec(const struct container_state *st, const struct vmc_exec_opts *o, vs
 		}
 		if (pid == 0) {
 			vs_err_t e = NULL;
-			int rc = relay(fd, &rd, &e);
+			int rc = relay(&io, &rd, &e);
 			if (rc < 0)
 				dprintf(2, "vessel: %s\n", e->msg);
 			_exit(rc < 0 ? 255 : rc);
@@ -186,10 +241,14 @@ int vmc_exec(const struct container_state *st, const struct vmc_exec_opts *o, vs
 		if (waitloop_write_pid_file(o->pid_file, getpid(), err) < 0)
 			goto out;
 	}
-	ret = relay(fd, &rd, err);
+	ret = relay(&io, &rd, err);
 out:
+	vmc_term_restore(&saved);
+	if (io.in > 2)
+		close(io.in);
+	json_decref(process);
 	vmc_reader_free(&rd);
-	if (fd >= 0)
-		close(fd);
+	if (io.conn >= 0)
+		close(io.conn);
 	return ret;
 }

@@ -34,13 +34,14 @@ static json_t *strv_json(char *const *v)
 	return a;
 }
 
-char *vmc_exec_msg_build(char *const *options, char *const *command, json_t *process, size_t *len,
-			 vs_err_t *err)
+char *vmc_exec_msg_build(char *const *options, char *const *command, json_t *process, bool terminal,
+			 size_t *len, vs_err_t *err)
 {
 	json_t *o = json_object();
 	if (!o || json_object_set_new(o, "options", strv_json(options)) < 0 ||
 	    json_object_set_new(o, "command", strv_json(command)) < 0 ||
-	    (process && json_object_set(o, "process", process) < 0)) {
+	    (process && json_object_set(o, "process", process) < 0) ||
+	    (terminal && json_object_set_new(o, "terminal", json_true()) < 0)) {
 		json_decref(o);
 		return vs_err(err, ENOMEM, "exec request"), NULL;
 	}
@@ -117,6 +118,18 @@ int vmc_exec_msg_parse(const uint8_t *payload, size_t len, struct vmc_exec_msg *
 		vs_err(err, 0, "EXEC: neither a process nor a command");
 		goto out;
 	}
+	json_t *t = json_object_get(o, "terminal");
+	if (t && !json_is_boolean(t)) {
+		vs_err(err, 0, "EXEC: terminal is not a boolean");
+		goto out;
+	}
+	m->terminal = json_is_true(t);
+	/* the guest's exec takes a process's terminal from it: the agent must expect the pty
+	 * exactly when that exec makes one */
+	if (p && m->terminal != json_is_true(json_object_get(p, "terminal"))) {
+		vs_err(err, 0, "EXEC: terminal and process.terminal differ");
+		goto out;
+	}
 	if (p && !(m->process = json_dumps(p, JSON_COMPACT))) {
 		vs_err(err, ENOMEM, "EXEC");
 		goto out;
@@ -130,14 +143,14 @@ out:
 }
 
 char **vmc_exec_argv(const struct vmc_exec_msg *m, const char *id, const char *pid_file,
-		     const char *process_file, int *argc, vs_err_t *err)
+		     const char *process_file, const char *console, int *argc, vs_err_t *err)
 {
 	size_t no = 0, nc = 0;
 	while (m->options[no])
 		no++;
 	while (m->command[nc])
 		nc++;
-	char **v = calloc(no + nc + 8, sizeof(char *));
+	char **v = calloc(no + nc + 11, sizeof(char *));
 	if (!v)
 		return vs_err(err, ENOMEM, "exec"), NULL;
 	int n = 0;
@@ -148,6 +161,12 @@ char **vmc_exec_argv(const struct vmc_exec_msg *m, const char *id, const char *p
 	if (m->process) {
 		v[n++] = "--process";
 		v[n++] = (char *)process_file;
+	}
+	if (m->terminal) {
+		if (!m->process)
+			v[n++] = "--tty";
+		v[n++] = "--console-socket";
+		v[n++] = (char *)console;
 	}
 	for (size_t i = 0; i < no; i++)
 		v[n++] = m->options[i];

@@ -32,6 +32,7 @@
 #include "vmc/mounts.h"
 #include "vmc/net.h"
 #include "vmc/proto.h"
+#include "vmc/term.h"
 #include "vmc/vmc.h"
 #include "vmm/vmm.h"
 
@@ -152,6 +153,7 @@ struct relay {
 	const struct vmc_host_net *net;
 	const struct vmc_binds *binds; /* their files follow CONFIG */
 	int status;		       /* the container's, or -1 */
+	struct vmc_term_window window; /* the container's terminal, if it has one */
 };
 
 static void ready_error(struct relay *r, const char *msg, size_t len)
@@ -220,14 +222,19 @@ static void *relay_main(void *arg)
 	if (vmc_binds_send(r->conn, r->binds, &err) < 0)
 		goto out;
 	bool in_open = true;
+	int timeout = r->window.fd >= 0 ? VMC_TERM_WATCH_MS : -1;
 	for (;;) {
 		struct pollfd p[2] = {{.fd = r->conn, .events = POLLIN},
 				      {.fd = in_open ? r->in : -1, .events = POLLIN}};
-		if (!vmc_reader_ready(&rd) && poll(p, 2, -1) < 0) {
+		if (!vmc_reader_ready(&rd) && poll(p, 2, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
+		uint8_t size[VMC_RESIZE_SIZE];
+		if (vmc_term_resized(&r->window, size) &&
+		    vmc_send(r->conn, VMC_RESIZE, size, sizeof(size), &err) < 0)
+			break;
 		if (p[1].revents) {
 			char buf[65536];
 			ssize_t n = read(r->in, buf, sizeof(buf));
@@ -262,6 +269,10 @@ struct vmm_args {
 	char sockets[64];
 	int listen_fd, ready_fd;
 	int state_fd; /* create's locked state directory: never held by the VMM */
+	/* a terminal: the host pty's slave (its master went to the console socket), or 0
+	 * for the caller's own (run); -1 without */
+	int tty;
+	unsigned short rows, cols; /* process.consoleSize, which both ptys start with */
 	unsigned long mem_mib;
 	unsigned cpus;
 	bool detach;
@@ -289,10 +300,20 @@ static void vmm_process(const struct vmm_args *a)
 			  .net = a->net,
 			  .binds = a->binds,
 			  .status = -1,
-			  .conn = -1};
-	r.in = fcntl(0, F_DUPFD_CLOEXEC, 3);
-	r.out = fcntl(1, F_DUPFD_CLOEXEC, 3);
+			  .conn = -1,
+			  .window = {.fd = -1}};
+	/* a pty's slave is the container's stdin and stdout; the guest sends no stderr then */
+	int in = a->tty > 0 ? a->tty : 0, out = a->tty > 0 ? a->tty : 1;
+	r.in = fcntl(in, F_DUPFD_CLOEXEC, 3);
+	r.out = fcntl(out, F_DUPFD_CLOEXEC, 3);
 	r.errfd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+	if (a->tty > 0)
+		close(a->tty);
+	if (a->tty >= 0 && isatty(r.in)) {
+		r.window.fd = r.in;
+		r.window.last.ws_row = a->rows;
+		r.window.last.ws_col = a->cols;
+	}
 	/* the serial console is the VMM's stdio: the guest's console goes to a log */
 	char path[4200];
 	redirect(0, "/dev/null", O_RDONLY);
@@ -450,6 +471,33 @@ static int record(const struct vs_globals *g, const struct vmc_create_opts *o, j
 	return state_create(g, o->id, st, err);
 }
 
+/* process.terminal as runc has it: the master of a pty of ours to the console socket, or
+ * for run without one our own terminal; create without one is refused. */
+static int terminal(json_t *config, const struct vmc_create_opts *o, struct vmm_args *a,
+		    vs_err_t *err)
+{
+	json_t *process = json_object_get(config, "process");
+	if (!json_is_true(json_object_get(process, "terminal")))
+		return 0;
+	json_t *size = json_object_get(process, "consoleSize");
+	json_int_t h = json_integer_value(json_object_get(size, "height"));
+	json_int_t w = json_integer_value(json_object_get(size, "width"));
+	/* the guest's runtime checks the size; here it only starts the host's window */
+	a->rows = h > 0 && h <= 0xffff ? (unsigned short)h : 0;
+	a->cols = w > 0 && w <= 0xffff ? (unsigned short)w : 0;
+	if (o->console_socket) {
+		a->tty = vmc_term_console(o->console_socket, a->rows, a->cols, err);
+		return a->tty < 0 ? vs_err_wrap(err, "create container `%s`", o->id) : 0;
+	}
+	if (o->detach)
+		return vs_err(err, 0,
+			      "create container `%s`: process.terminal is true: "
+			      "--console-socket is needed to receive the pty",
+			      o->id);
+	a->tty = 0;
+	return 0;
+}
+
 static int do_create(const struct vs_globals *g, const struct vmc_create_opts *o,
 		     struct container_state *st, pid_t *pid, vs_err_t *err)
 {
@@ -478,10 +526,11 @@ static int do_create(const struct vs_globals *g, const struct vmc_create_opts *o
 			     .config_msg = msg,
 			     .net = &net,
 			     .binds = &binds,
-			     .detach = o->detach};
+			     .detach = o->detach,
+			     .tty = -1};
 	vm_size(config, &a.mem_mib, &a.cpus);
 	int ret = -1, ready[2] = {-1, -1};
-	if (!msg || record(g, o, config, rootfs, st, err) < 0)
+	if (!msg || terminal(config, o, &a, err) < 0 || record(g, o, config, rootfs, st, err) < 0)
 		goto out;
 	if (net.netns_fd >= 0 && symlinkat(net.netns_path, st->dir_fd, VMC_NETNS_LINK) < 0) {
 		vs_err(err, errno, "record the network namespace of `%s`", o->id);
@@ -524,6 +573,9 @@ static int do_create(const struct vs_globals *g, const struct vmc_create_opts *o
 		vmm_process(&a);
 	}
 	close(a.listen_fd);
+	if (a.tty > 0)
+		close(a.tty);
+	a.tty = -1;
 	close(ready[1]);
 	ready[1] = -1;
 	char buf[1024];
@@ -558,6 +610,8 @@ static int do_create(const struct vs_globals *g, const struct vmc_create_opts *o
 		ret = vs_write_file(o->pid_file, p, (size_t)len, err);
 	}
 out:
+	if (a.tty > 0)
+		close(a.tty);
 	if (ready[0] >= 0)
 		close(ready[0]);
 	if (ready[1] >= 0)
@@ -692,15 +746,32 @@ int vmc_kill(const struct container_state *st, int sig, vs_err_t *err)
 	return control(st, VMC_KILL, (uint32_t)sig, err);
 }
 
+/* process.terminal in the bundle's config.json */
+static bool config_terminal(const char *bundle)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/config.json", bundle);
+	json_t *c = json_load_file(path, 0, NULL);
+	bool t = json_is_true(json_object_get(json_object_get(c, "process"), "terminal"));
+	json_decref(c);
+	return t;
+}
+
 int vmc_run(const struct vs_globals *g, const struct vmc_create_opts *o, bool keep, vs_err_t *err)
 {
 	pid_t pid;
 	if (vmc_create(g, o, &pid, err) < 0)
 		return -1;
+	/* the guest's terminal is ours (the VMM relays our stdio): raw, so every key reaches
+	 * the guest's line discipline, which echoes and signals */
+	struct vmc_term_saved saved = {.fd = -1};
+	if (!o->console_socket && config_terminal(o->bundle))
+		vmc_term_raw(0, &saved);
 	struct container_state st;
 	memset(&st, 0, sizeof(st));
 	st.dir_fd = -1;
 	if (state_load(g, o->id, false, &st, err) < 0 || vmc_start(&st, err) < 0) {
+		vmc_term_restore(&saved);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		if (st.dir_fd >= 0) {
@@ -733,6 +804,7 @@ int vmc_run(const struct vs_globals *g, const struct vmc_create_opts *o, bool ke
 		}
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	vmc_term_restore(&saved);
 	int status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
 	if (!keep) {
 		vmc_cleanup(&st);

@@ -13,7 +13,7 @@ static const char *const type_names[] = {
     [VMC_KILL] = "KILL",     [VMC_STDIN] = "STDIN",	[VMC_STDOUT] = "STDOUT",
     [VMC_STDERR] = "STDERR", [VMC_EXIT] = "EXIT",	[VMC_OK] = "OK",
     [VMC_ERROR] = "ERROR",   [VMC_EXEC] = "EXEC",	[VMC_FILE] = "FILE",
-    [VMC_OCI] = "OCI",	     [VMC_OUTPUT] = "OUTPUT",
+    [VMC_OCI] = "OCI",	     [VMC_OUTPUT] = "OUTPUT",	[VMC_RESIZE] = "RESIZE",
 };
 
 const char *vmc_type_name(uint8_t type)
@@ -32,6 +32,8 @@ static long fixed_len(uint8_t type)
 	case VMC_KILL:
 	case VMC_EXIT:
 		return 4;
+	case VMC_RESIZE:
+		return VMC_RESIZE_SIZE;
 	default:
 		return -1;
 	}
@@ -75,6 +77,21 @@ uint32_t vmc_frame_u32(const struct vmc_frame *f)
 {
 	const uint8_t *p = f->payload;
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+void vmc_resize_payload(uint8_t p[VMC_RESIZE_SIZE], uint16_t rows, uint16_t cols)
+{
+	p[0] = (uint8_t)rows;
+	p[1] = (uint8_t)(rows >> 8);
+	p[2] = (uint8_t)cols;
+	p[3] = (uint8_t)(cols >> 8);
+}
+
+void vmc_frame_resize(const struct vmc_frame *f, uint16_t *rows, uint16_t *cols)
+{
+	const uint8_t *p = f->payload;
+	*rows = (uint16_t)(p[0] | p[1] << 8);
+	*cols = (uint16_t)(p[2] | p[3] << 8);
 }
 
 int vmc_reader_ready(const struct vmc_reader *r)

@@ -25,7 +25,9 @@ enum vmc_type {
 	VMC_FILE,	/* host -> guest (main, after CONFIG): a bind-mounted file's bytes */
 	VMC_OCI,	/* host -> guest (control): ops_msg.h's JSON (ps, pause, ...) */
 	VMC_OUTPUT,	/* guest -> host (control): that command's stdout, before OK */
-	VMC_TYPE_MAX = VMC_OUTPUT,
+	VMC_RESIZE,	/* host -> guest (main, or an exec's control after OK): the terminal's
+			 * new size, u16 rows and u16 columns */
+	VMC_TYPE_MAX = VMC_RESIZE,
 };
 
 #define VMC_HEADER_SIZE 8
@@ -48,6 +50,10 @@ void vmc_frame_header(uint8_t hdr[VMC_HEADER_SIZE], uint8_t type, uint32_t len);
 const char *vmc_type_name(uint8_t type);
 /* The u32 of KILL and EXIT (parse checked the size). */
 uint32_t vmc_frame_u32(const struct vmc_frame *f);
+/* RESIZE's payload: rows, then columns, each u16 little-endian (parse checked the size). */
+#define VMC_RESIZE_SIZE 4
+void vmc_resize_payload(uint8_t p[VMC_RESIZE_SIZE], uint16_t rows, uint16_t cols);
+void vmc_frame_resize(const struct vmc_frame *f, uint16_t *rows, uint16_t *cols);
 
 /* A buffered reader over a stream socket. */
 struct vmc_reader {

@@ -27,6 +27,9 @@ struct vmc_create_opts {
 	const char *bundle; /* absolute */
 	const char *pid_file;
 	bool detach; /* create: the VMM leaves our session */
+	/* process.terminal: the master of the host's pty goes there; without one, run
+	 * (not detached) relays the guest's terminal to its own stdio */
+	const char *console_socket;
 };
 /* Starts virtiofsd and the VMM (the container's pid) and returns once the agent has
  * created the container; *pid is the VMM's. Leaves nothing behind on failure. */
@@ -42,7 +45,8 @@ struct vmc_exec_opts {
 	const char *process_file;
 	const char *pid_file; /* the host relay's pid (docs/vm-containers.md) */
 	bool detach;
-	bool terminal; /* -t or --console-socket: refused */
+	bool tty;		    /* -t */
+	const char *console_socket; /* with a terminal, the host pty's master goes there */
 };
 /* runc's exec in the container in its microVM: the process's exit status (128+N for signal
  * N), or 0 once it started with detach; -1 with err. */

@@ -1,8 +1,8 @@
 /* The agent protocol both ways: whatever a hostile guest (or a confused host) writes must
  * give frames or a clear error, never a crash, leak or hang. The bytes go through the
  * pure parser frame after frame, then through the reader the host and agent use, over a
- * pipe in arbitrary splits. Every EXEC frame's payload goes through the agent's parser of
- * the request (exec_msg.c) and, when accepted, the command line it becomes, whose
+ * pipe in arbitrary splits. RESIZE frames are decoded. Every EXEC frame's payload goes through the
+ * agent's parser of the request (exec_msg.c) and, when accepted, the command line it becomes, whose
  * reserved options must be the agent's own. OCI payloads (ps, pause, resume, stats,
  * update) go through their parser, the command line they become and the memory check;
  * CONFIG payloads through the agent's reading of the bind mounts' counts and of "net"
@@ -41,16 +41,22 @@ static void exec_request(const struct vmc_frame *f)
 		return;
 	}
 	int argc = 0;
-	char **argv = vmc_exec_argv(&m, id, "/run/x.pid", "/run/x.json", &argc, &err);
+	char **argv =
+	    vmc_exec_argv(&m, id, "/run/x.pid", "/run/x.json", "/run/x.sock", &argc, &err);
 	if (!argv) {
 		vs_err_free(&err);
 		vmc_exec_msg_release(&m);
 		return;
 	}
-	/* the agent's own --detach, --pid-file and --process come first; the host's options
-	 * after them never repeat those, and the id follows the options */
+	/* the agent's own --detach, --pid-file, --process, --tty and --console-socket come
+	 * first; the host's options after them never repeat those, and the id follows the
+	 * options */
 	int i = m.process ? 6 : 4;
+	if (m.terminal)
+		i += m.process ? 2 : 3;
 	if (argc < i + 1 || strcmp(argv[1], "--detach") || strcmp(argv[3], "/run/x.pid"))
+		__builtin_trap();
+	if (m.terminal && strcmp(argv[i - 1], "/run/x.sock"))
 		__builtin_trap();
 	for (; i < argc && argv[i] != id; i++)
 		if (is_option(argv[i], "--detach") || is_option(argv[i], "--pid-file") ||
@@ -155,6 +161,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		if (f.type == VMC_EXIT || f.type == VMC_KILL)
 			(void)vmc_frame_u32(&f);
+		if (f.type == VMC_RESIZE) {
+			uint16_t rows, cols;
+			vmc_frame_resize(&f, &rows, &cols);
+		}
 		if (f.type == VMC_EXEC)
 			exec_request(&f);
 		if (f.type == VMC_OCI)

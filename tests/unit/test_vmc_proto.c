@@ -65,6 +65,23 @@ Test(vmc_proto, u32_payloads)
 	cr_assert_eq(vmc_frame_u32(&f), 143);
 }
 
+Test(vmc_proto, resize_payload)
+{
+	uint8_t b[VMC_HEADER_SIZE + VMC_RESIZE_SIZE];
+	vmc_frame_header(b, VMC_RESIZE, VMC_RESIZE_SIZE);
+	vmc_resize_payload(b + VMC_HEADER_SIZE, 300, 65535);
+	cr_assert_eq(b[8], 300 & 0xff);
+	cr_assert_eq(b[9], 300 >> 8);
+	struct vmc_frame f;
+	size_t used;
+	cr_assert_eq(parse(b, sizeof(b), &f, &used, NULL), 1);
+	uint16_t rows, cols;
+	vmc_frame_resize(&f, &rows, &cols);
+	cr_assert_eq(rows, 300);
+	cr_assert_eq(cols, 65535);
+	cr_assert_str_eq(vmc_type_name(VMC_RESIZE), "RESIZE");
+}
+
 Test(vmc_proto, bad_frames)
 {
 	struct {
@@ -78,6 +95,8 @@ Test(vmc_proto, bad_frames)
 	    {{VMC_STDOUT, 0, 0, 0, 0xff, 0xff, 0xff, 0xff}, "at most"},
 	    {{VMC_EXIT, 0, 0, 0, 3, 0, 0, 0}, "must be 4"},
 	    {{VMC_KILL, 0, 0, 0, 5, 0, 0, 0}, "must be 4"},
+	    {{VMC_RESIZE, 0, 0, 0, 2, 0, 0, 0}, "must be 4"},
+	    {{VMC_RESIZE, 0, 0, 0, 8, 0, 0, 0}, "must be 4"},
 	    {{VMC_CREATED, 0, 0, 0, 1, 0, 0, 0}, "must be 0"},
 	    {{VMC_OK, 0, 0, 0, 1, 0, 0, 0}, "must be 0"},
 	};
@@ -167,7 +186,7 @@ Test(vmc_exec_msg, command_round_trip)
 	char *cmd[] = {"sh", "-c", "echo \"hi\"; exit 5", NULL};
 	vs_err_t err = NULL;
 	size_t len = 0;
-	char *payload = vmc_exec_msg_build(opts, cmd, NULL, &len, &err);
+	char *payload = vmc_exec_msg_build(opts, cmd, NULL, false, &len, &err);
 	cr_assert(payload, "%s", err ? err->msg : "");
 	cr_assert_eq(len, strlen(payload));
 	struct vmc_exec_msg m;
@@ -175,7 +194,7 @@ Test(vmc_exec_msg, command_round_trip)
 		     err ? err->msg : "");
 	cr_assert_null(m.process);
 	int argc = 0;
-	char **argv = vmc_exec_argv(&m, "ctr", "/run/p.pid", "/run/p.json", &argc, &err);
+	char **argv = vmc_exec_argv(&m, "ctr", "/run/p.pid", "/run/p.json", NULL, &argc, &err);
 	const char *want[] = {"exec",	     "--detach",   "--pid-file",	 "/run/p.pid",
 			      "--env=A=b c", "--cwd=/tmp", "--no-new-privs",	 "ctr",
 			      "sh",	     "-c",	   "echo \"hi\"; exit 5"};
@@ -195,7 +214,7 @@ Test(vmc_exec_msg, process_round_trip)
 	char *none[] = {NULL};
 	vs_err_t err = NULL;
 	size_t len = 0;
-	char *payload = vmc_exec_msg_build(none, NULL, proc, &len, &err);
+	char *payload = vmc_exec_msg_build(none, NULL, proc, false, &len, &err);
 	cr_assert(payload);
 	struct vmc_exec_msg m;
 	cr_assert_eq(vmc_exec_msg_parse((uint8_t *)payload, len, &m, &err), 0, "%s",
@@ -204,7 +223,7 @@ Test(vmc_exec_msg, process_round_trip)
 	json_t *back = json_loads(m.process, 0, NULL);
 	cr_assert(json_equal(back, proc), "the guest writes the same process.json");
 	int argc = 0;
-	char **argv = vmc_exec_argv(&m, "ctr", "/run/p.pid", "/run/p.json", &argc, &err);
+	char **argv = vmc_exec_argv(&m, "ctr", "/run/p.pid", "/run/p.json", NULL, &argc, &err);
 	cr_assert_eq(argc, 7);
 	cr_assert_str_eq(argv[4], "--process");
 	cr_assert_str_eq(argv[5], "/run/p.json");
@@ -214,6 +233,46 @@ Test(vmc_exec_msg, process_round_trip)
 	json_decref(proc);
 	vmc_exec_msg_release(&m);
 	free(payload);
+}
+
+Test(vmc_exec_msg, terminal)
+{
+	char *none[] = {NULL}, *cmd[] = {"sh", NULL};
+	vs_err_t err = NULL;
+	size_t len = 0;
+	char *payload = vmc_exec_msg_build(none, cmd, NULL, true, &len, &err);
+	struct vmc_exec_msg m;
+	cr_assert_eq(vmc_exec_msg_parse((uint8_t *)payload, len, &m, &err), 0, "%s",
+		     err ? err->msg : "");
+	cr_assert(m.terminal);
+	int argc = 0;
+	char **argv =
+	    vmc_exec_argv(&m, "ctr", "/run/p.pid", "/run/p.json", "/run/c.sock", &argc, &err);
+	const char *want[] = {"exec",	     "--detach", "--pid-file",
+			      "/run/p.pid",  "--tty",	 "--console-socket",
+			      "/run/c.sock", "ctr",	 "sh"};
+	cr_assert_eq(argc, 9);
+	for (int i = 0; i < argc; i++)
+		cr_assert_str_eq(argv[i], want[i], "argv[%d]", i);
+	free(argv);
+	vmc_exec_msg_release(&m);
+	free(payload);
+
+	/* a process carries its own terminal: no --tty, the socket all the same */
+	json_t *proc = json_pack("{s:[s], s:b}", "args", "sh", "terminal", 1);
+	payload = vmc_exec_msg_build(none, NULL, proc, true, &len, &err);
+	cr_assert_eq(vmc_exec_msg_parse((uint8_t *)payload, len, &m, &err), 0, "%s",
+		     err ? err->msg : "");
+	argv = vmc_exec_argv(&m, "ctr", "/run/p.pid", "/run/p.json", "/run/c.sock", &argc, &err);
+	cr_assert_eq(argc, 9);
+	cr_assert_str_eq(argv[4], "--process");
+	cr_assert_str_eq(argv[6], "--console-socket");
+	cr_assert_str_eq(argv[7], "/run/c.sock");
+	cr_assert_str_eq(argv[8], "ctr");
+	free(argv);
+	vmc_exec_msg_release(&m);
+	free(payload);
+	json_decref(proc);
 }
 
 Test(vmc_exec_msg, refused)
@@ -239,6 +298,9 @@ Test(vmc_exec_msg, refused)
 	    {"{\"options\": [\"-d\"], \"command\": [\"x\"]}", "`-d`"},
 	    {"{\"options\": [\"--\"], \"command\": [\"x\"]}", "`--`"},
 	    {"{\"options\": [\"ctr2\"], \"command\": [\"x\"]}", "`ctr2`"},
+	    {"{\"options\": [], \"command\": [\"x\"], \"terminal\": 1}", "not a boolean"},
+	    {"{\"options\": [], \"command\": [], \"process\": {}, \"terminal\": true}", "differ"},
+	    {"{\"options\": [], \"command\": [], \"process\": {\"terminal\": true}}", "differ"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct vmc_exec_msg m;
@@ -264,14 +326,14 @@ Test(vmc_exec_msg, too_many_args)
 	char *none[] = {NULL};
 	vs_err_t err = NULL;
 	size_t len;
-	char *payload = vmc_exec_msg_build(none, cmd, NULL, &len, &err);
+	char *payload = vmc_exec_msg_build(none, cmd, NULL, false, &len, &err);
 	struct vmc_exec_msg m;
 	cr_assert_eq(vmc_exec_msg_parse((uint8_t *)payload, len, &m, &err), -1);
 	cr_assert(strstr(err->msg, "at most 1024"), "%s", err->msg);
 	vs_err_free(&err);
 	cmd[VMC_EXEC_MAX_ARGS] = NULL;
 	free(payload);
-	payload = vmc_exec_msg_build(none, cmd, NULL, &len, &err);
+	payload = vmc_exec_msg_build(none, cmd, NULL, false, &len, &err);
 	cr_assert_eq(vmc_exec_msg_parse((uint8_t *)payload, len, &m, &err), 0, "exactly the most");
 	vmc_exec_msg_release(&m);
 	free(payload);
