@@ -342,6 +342,12 @@ def dirty_scenario(vessel, spec, d):
         s["cancel_send"] = migrate_send(vessel, src, rx.url, "--downtime-ms", "1",
                                         "--timeout-s", "2", "--on-timeout", "cancel")
         s["cancel_s"] = time.monotonic() - t0
+        if s["cancel_send"][0] == 0:
+            # the guest did not outrun the link: under TCG a write fault under dirty
+            # logging is slow, so a short round can find too few pages dirty and the
+            # migration converge as it should; the scenario needs another try
+            s["converged"] = True
+            return s
         s["cancel_status"] = migrate_status(src)
         s["cancel_rx"] = exited(rx.proc, 60)
         s["cancel_state"] = src.ok("GET", "/")["state"]
@@ -367,7 +373,15 @@ def dirty_scenario(vessel, spec, d):
 
 @pytest.fixture(scope="module")
 def dirty(vessel, spec, tmp_path_factory):
-    return dirty_scenario(vessel, spec, tmp_path_factory.mktemp("migd"))
+    """The timeout's behaviour needs a guest that dirties memory faster than the link
+    sends it, which the emulated host does not always give: a converged try is run again
+    (at most 3), never counted as a timeout."""
+    for _ in range(3):
+        s = dirty_scenario(vessel, spec, tmp_path_factory.mktemp("migd"))
+        if not s.get("converged"):
+            return s
+    pytest.fail("3 tries of a guest dirtying 48 MiB at a time all converged under "
+                "--downtime-ms 1: the guest never outran the link here")
 
 
 def test_timeout_cancel_keeps_the_source_running(dirty):
