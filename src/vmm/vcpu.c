@@ -331,19 +331,30 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&kick, KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 
+	/* KVM finishes a port I/O or MMIO exit (IN's data into RAX, RIP past the instruction,
+	 * the rest of a rep string) only in the next KVM_RUN; until then the registers a
+	 * pause saves are mid-instruction, and a snapshot or migration would replay an OUT
+	 * on the other side. "settled": the last KVM_RUN left nothing to finish. */
+	bool settled = true;
 	while (!vm_stopping(vm)) {
 		if (atomic_load(&vm->park_req)) {
-			park(c);
-			continue;
+			if (settled) {
+				park(c);
+				continue;
+			}
+			/* completes the pending exit and returns EINTR before any instruction */
+			__atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 		}
 		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				__atomic_store_n(&c->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+				settled = true;
 				continue;
 			}
 			vs_log(VS_LOG_ERROR, "vCPU %u: KVM_RUN: %s", c->id, strerror(errno));
 			break;
 		}
+		settled = false;
 		if (!handle_exit(c))
 			break;
 	}
