@@ -62,25 +62,15 @@ int vs_console_send(int sock, int master, vs_err_t *err)
 
 int vs_console_receive(int sock, vs_err_t *err)
 {
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} c;
 	char name[64];
-	struct iovec iov = {.iov_base = name, .iov_len = sizeof(name)};
-	struct msghdr msg = {.msg_iov = &iov,
-			     .msg_iovlen = 1,
-			     .msg_control = c.buf,
-			     .msg_controllen = sizeof(c.buf)};
-	ssize_t n;
-	while ((n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0)
-		if (errno != EINTR)
-			return vs_err(err, errno, "receive the pty master from the console socket");
-	struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
-	if (n <= 0 || !h || h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS ||
-	    h->cmsg_len != CMSG_LEN(sizeof(int)))
-		return vs_err(err, 0, "the console socket brought no pty master");
 	int fd;
-	memcpy(&fd, CMSG_DATA(h), sizeof(int));
+	ssize_t n = vs_recv_fd(sock, name, sizeof(name), &fd);
+	if (n < 0)
+		return vs_err(err, errno, "receive the pty master from the console socket");
+	if (n == 0 || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		return vs_err(err, 0, "the console socket brought no pty master");
+	}
 	return fd;
 }

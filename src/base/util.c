@@ -193,6 +193,46 @@ ssize_t vs_send_fd(int sock, const void *buf, size_t len, int fd)
 	return n;
 }
 
+ssize_t vs_recv_fd(int sock, void *buf, size_t len, int *fd)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(4 * sizeof(int))]; /* room to see, and close, extras */
+	} c;
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = c.buf,
+			   .msg_controllen = sizeof(c.buf)};
+	ssize_t n;
+	*fd = -1;
+	while ((n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC)) < 0)
+		if (errno != EINTR)
+			return -1;
+	size_t got = 0;
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t nfd = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < nfd; i++, got++) {
+			int one;
+			memcpy(&one, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+			if (got == 0)
+				*fd = one;
+			else
+				close(one);
+		}
+	}
+	if (got > 1 || (m.msg_flags & MSG_CTRUNC)) {
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+		errno = EPROTO;
+		return -1;
+	}
+	return n;
+}
+
 char *vs_exe_dir(void)
 {
 	char exe[PATH_MAX];

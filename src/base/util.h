@@ -35,6 +35,10 @@ int vs_write_all(int fd, const void *buf, size_t len, vs_err_t *err);
 /* One sendmsg of buf (at least one byte) carrying fd as SCM_RIGHTS, retried on EINTR,
  * without SIGPIPE: the bytes sent, or -1 with errno. */
 ssize_t vs_send_fd(int sock, const void *buf, size_t len, int fd);
+/* One recvmsg into buf, retried on EINTR: the bytes read (0 at EOF) or -1 with errno.
+ * *fd is the one fd that came with them (close-on-exec) or -1; a message with more than
+ * one closes them all and fails with EPROTO, as a peer that sends more is not ours. */
+ssize_t vs_recv_fd(int sock, void *buf, size_t len, int *fd);
 /* Writes a whole small file (cgroup knobs, uid_map, ...), at dirfd if not AT_FDCWD. */
 int vs_write_file_at(int dirfd, const char *path, const char *data, size_t len, vs_err_t *err);
 int vs_write_file(const char *path, const char *data, size_t len, vs_err_t *err);

@@ -61,23 +61,9 @@ int sync_send_fd(int sock, enum sync_type type, int fd, vs_err_t *err)
 int sync_expect_fd(int sock, enum sync_type type, int *fd, vs_err_t *err)
 {
 	char buf[4097];
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} c;
-	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
-	struct msghdr m = {.msg_iov = &iov,
-			   .msg_iovlen = 1,
-			   .msg_control = c.buf,
-			   .msg_controllen = sizeof(c.buf)};
-	ssize_t n;
-	*fd = -1;
-	while ((n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC)) < 0)
-		if (errno != EINTR)
-			return vs_err(err, errno, "sync with container init");
-	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-	if (h && h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS)
-		memcpy(fd, CMSG_DATA(h), sizeof(int));
+	ssize_t n = vs_recv_fd(sock, buf, sizeof(buf) - 1, fd);
+	if (n < 0)
+		return vs_err(err, errno, "sync with container init");
 	if (n == 0)
 		return vs_err(err, 0, "the container init exited during setup");
 	buf[n] = '\0';

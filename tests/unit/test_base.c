@@ -216,3 +216,71 @@ Test(usock, a_client_that_sees_the_file_is_never_refused, .timeout = 60)
 		     atomic_load(&w.refused), ROUNDS);
 	rmdir(dir);
 }
+
+#include <fcntl.h>
+
+/* Sends one byte with n copies of /dev/null attached (n may be 0). */
+static void send_fds(int sock, int n)
+{
+	int null = open("/dev/null", O_RDONLY);
+	cr_assert_geq(null, 0);
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+	} c;
+	memset(&c, 0, sizeof(c));
+	struct iovec iov = {.iov_base = "x", .iov_len = 1};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (n) {
+		m.msg_control = c.buf;
+		m.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+		struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+		for (int i = 0; i < n; i++)
+			memcpy(CMSG_DATA(h) + (size_t)i * sizeof(int), &null, sizeof(int));
+	}
+	cr_assert_eq(sendmsg(sock, &m, 0), 1);
+	close(null);
+}
+
+static int open_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+Test(recv_fd, takes_one_fd_and_refuses_more)
+{
+	int sv[2];
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	char b;
+	int fd;
+
+	send_fds(sv[0], 1);
+	cr_assert_eq(vs_recv_fd(sv[1], &b, 1, &fd), 1);
+	cr_assert(fd >= 0 && b == 'x');
+	cr_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC, "a received fd must not leak into an exec");
+	close(fd);
+
+	send_fds(sv[0], 0);
+	cr_assert_eq(vs_recv_fd(sv[1], &b, 1, &fd), 1);
+	cr_assert_eq(fd, -1);
+
+	int before = open_fds();
+	send_fds(sv[0], 3);
+	cr_assert_eq(vs_recv_fd(sv[1], &b, 1, &fd), -1);
+	cr_assert_eq(errno, EPROTO);
+	cr_assert_eq(fd, -1);
+	cr_assert_eq(open_fds(), before, "every fd of a refused message is closed");
+
+	close(sv[0]);
+	cr_assert_eq(vs_recv_fd(sv[1], &b, 1, &fd), 0);
+	cr_assert_eq(fd, -1);
+	close(sv[1]);
+}

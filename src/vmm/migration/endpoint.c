@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/usock.h"
+#include "base/util.h"
 #include "vmm/migration/migration.h"
 
 struct endpoint {
@@ -202,25 +203,7 @@ int mig_send_ram_fd(int fd, uint64_t ram_size, int mem_fd, vs_err_t *err)
 	mig_put_header(m, MIG_RAM_FD, MIG_RAM_FD_LEN);
 	for (int i = 0; i < 8; i++)
 		m[MIG_HEADER_SIZE + i] = (uint8_t)(ram_size >> (8 * i));
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} c;
-	memset(&c, 0, sizeof(c));
-	struct iovec iov = {m, sizeof(m)};
-	struct msghdr msg = {.msg_iov = &iov,
-			     .msg_iovlen = 1,
-			     .msg_control = c.buf,
-			     .msg_controllen = sizeof(c.buf)};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &mem_fd, sizeof(int));
-	ssize_t n;
-	do
-		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
+	ssize_t n = vs_send_fd(fd, m, sizeof(m), mem_fd);
 	if (n < 0)
 		return vs_err(err, errno, "send RAM_FD (the guest RAM's memfd) to the peer");
 	/* the fd went with the first byte: the rest, if the socket took only part */
@@ -234,35 +217,16 @@ int mig_read_full_fd(int fd, void *buf, size_t len, int *passed, vs_err_t *err)
 	uint8_t *p = buf;
 	*passed = -1;
 	while (len) {
-		union {
-			struct cmsghdr h;
-			char buf[CMSG_SPACE(4 * sizeof(int))];
-		} c;
-		struct iovec iov = {p, len};
-		struct msghdr msg = {.msg_iov = &iov,
-				     .msg_iovlen = 1,
-				     .msg_control = c.buf,
-				     .msg_controllen = sizeof(c.buf)};
-		ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-		if (n < 0 && errno == EINTR)
-			continue;
+		int got;
+		ssize_t n = vs_recv_fd(fd, p, len, &got);
+		if (n < 0 && errno == EPROTO)
+			return vs_err(err, 0, "the peer passed more file descriptors than one");
 		if (n < 0)
 			return vs_err(err, errno, "read from the peer");
-		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-				continue;
-			size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < nfd; i++) {
-				int got;
-				memcpy(&got, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-				if (*passed < 0)
-					*passed = got;
-				else
-					close(got);
-			}
-		}
-		if (msg.msg_flags & MSG_CTRUNC)
-			return vs_err(err, 0, "the peer passed more file descriptors than one");
+		if (got >= 0 && *passed < 0)
+			*passed = got;
+		else if (got >= 0)
+			close(got);
 		if (n == 0)
 			return vs_err(err, 0, "the peer hung up (truncated stream)");
 		p += n;
