@@ -5,10 +5,17 @@
 #include <seccomp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
+#include <ucontext.h>
 #include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/if_tun.h>
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -19,50 +26,48 @@
  * 2 vCPUs, rng and a disk; the ASan build and the static release build), each thread's
  * calls kept; calls a thread makes on paths that run did not reach (io_uring completions,
  * the API socket, snapshot files, a vCPU's console output) were added from the code, and
- * docs/jail.md says which. Every list has what any thread needs to live and die. */
+ * docs/jail.md says which. Every list has what any thread needs to live and die; mmap and
+ * mprotect come as rules (below) where the thread never maps code. */
 #define COMMON                                                                                     \
 	"brk", "clock_gettime", "clock_nanosleep", "exit", "exit_group", "futex", "getpid",        \
-	    "gettid", "madvise", "mmap", "mprotect", "munmap", "nanosleep", "restart_syscall",     \
-	    "rseq", "rt_sigprocmask", "rt_sigreturn", "sched_getaffinity", "sched_yield",          \
+	    "gettid", "madvise", "munmap", "nanosleep", "restart_syscall", "rseq",                 \
+	    "rt_sigprocmask", "rt_sigreturn", "sched_getaffinity", "sched_yield",                  \
 	    "set_robust_list", "sigaltstack", "tgkill", "write", "writev"
 
 /* epoll_ctl, timerfd_settime and one openat: a device's activation, which runs on the vCPU
  * that writes DRIVER_OK (seen in the audit log of a jailed Linux boot in the emulated KVM
- * host; the openat found nothing to open in the jail and the boot went on) */
+ * host; the openat found nothing to open in the jail and the boot went on); sendmsg:
+ * virtio-fs's DRIVER_OK hands virtiofsd the memory table and the rings' eventfds */
 static const char *const builtin_vcpu[] = {
-    COMMON,   "ioctl",	    "read",	 "pread64",   "pwrite64",
-    "close",  "eventfd2",   "getrandom", "epoll_ctl", "timerfd_settime",
-    "openat", "newfstatat", "fstat",	 "lseek",     "fcntl",
-    /* virtio-fs: DRIVER_OK hands virtiofsd the memory table and the rings' eventfds */
-    "sendmsg",
+    COMMON,	  "read",      "pread64",   "pwrite64",	       "close",
+    "eventfd2",	  "getrandom", "epoll_ctl", "timerfd_settime", "openat",
+    "newfstatat", "fstat",     "lseek",	    "fcntl",	       "sendmsg",
 };
 
+/* vsock: host connections accepted on its uds, the guest's to <uds>_PORT */
 static const char *const builtin_worker[] = {
-    COMMON,	  "ioctl",	     "read",
-    "readv",	  "pread64",	     "preadv",
-    "pwrite64",	  "pwritev",	     "preadv2",
-    "pwritev2",	  "fsync",	     "fdatasync",
-    "epoll_wait", "epoll_pwait",     "epoll_ctl",
-    "poll",	  "ppoll",	     "io_uring_enter",
-    "getrandom",  "timerfd_settime", "timerfd_gettime",
-    "close",	  "fallocate",	     "lseek",
-    /* vsock: host connections accepted on its uds, the guest's to <uds>_PORT */
-    "accept4",	  "socket",	     "connect",
-    "shutdown",	  "sendmsg",	     "sendto",
+    COMMON,	 "read",	   "readv",	  "pread64",	     "preadv",
+    "pwrite64",	 "pwritev",	   "preadv2",	  "pwritev2",	     "fsync",
+    "fdatasync", "epoll_wait",	   "epoll_pwait", "epoll_ctl",	     "poll",
+    "ppoll",	 "io_uring_enter", "getrandom",	  "timerfd_settime", "timerfd_gettime",
+    "close",	 "fallocate",	   "lseek",	  "accept4",	     "connect",
+    "shutdown",	 "sendmsg",	   "sendto",
 };
 
 /* The migration's sender: the socket to the destination (made by this thread, so only it
- * holds connect), guest RAM read and sent, KVM's dirty log (ioctl), the eventfd and futex
- * it talks to the controller with. */
+ * holds connect), guest RAM read and sent, the eventfd and futex it talks to the controller
+ * with. */
 static const char *const builtin_migration[] = {
-    COMMON, "ioctl",	  "socket", "connect",	"sendmsg",    "sendto", "recvfrom", "recvmsg",
-    "read", "setsockopt", "close",  "shutdown", "getsockopt", "poll",	"ppoll",
+    COMMON,	  "connect", "sendmsg",	 "sendto",     "recvfrom", "recvmsg", "read",
+    "setsockopt", "close",   "shutdown", "getsockopt", "poll",	   "ppoll",
 };
 
 /* The main thread serves the API and the event loop, joins the others and exits; with
  * `vm api` the vCPUs and workers are started from it after its filter is on, so its list
  * holds theirs too (stacked filters allow only what both allow), and `seccomp` itself:
- * each of those threads loads its own, narrower filter on top. */
+ * each of those threads loads its own, narrower filter on top. Its ioctl, socket, mmap and
+ * mprotect are not narrowed: it builds and snapshots the VM (every KVM ioctl vessel has),
+ * opens taps, sets the terminal, and a dynamic build may load code (libgcc_s, NSS). */
 static const char *const builtin_main[] = {
     COMMON,
     "accept4",
@@ -102,6 +107,8 @@ static const char *const builtin_main[] = {
     "lseek",
     "memfd_create",
     "mkdirat",
+    "mmap",
+    "mprotect",
     "mremap",
     "newfstatat",
     "open",
@@ -155,7 +162,85 @@ static const char *const builtin_main[] = {
 #endif
 };
 
+/* A call allowed only with one argument condition (a thread's rules for one call are
+ * alternatives). Found by grepping every ioctl(, socket( and mmap( in src/vmm and src/base
+ * and following each to the thread it runs on; docs/jail.md has the table. */
+struct builtin_rule {
+	const char *name;
+	struct scmp_arg_cmp arg;
+};
+
+/* The kernel reads an ioctl's request and a socket's domain as 32-bit ints: the upper
+ * half of the register is left out of the comparison as the kernel leaves it out. */
+/* clang-format off */
+#define DWORD_EQ(i, v) {.arg = (i), .op = SCMP_CMP_MASKED_EQ, .datum_a = 0xffffffffu, .datum_b = (v)}
+#define IOCTL(req) {"ioctl", DWORD_EQ(1, req)}
+#define SOCKET(domain) {"socket", DWORD_EQ(0, domain)}
+/* no new executable memory: a thread that reads guest input never maps code, so a bug
+ * there cannot turn written data into code by way of mmap or mprotect */
+#define NO_EXEC(call) {call, {.arg = 2, .op = SCMP_CMP_MASKED_EQ, .datum_a = PROT_EXEC, .datum_b = 0}}
+/* clang-format on */
+
+/* a sanitizer's report asks isatty(stderr) (colours) before it prints: the report must not
+ * become a seccomp kill */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
+
+static const struct builtin_rule rules_vcpu[] = {
+    IOCTL(KVM_RUN),
+    /* report(): a fatal exit's registers */
+    IOCTL(KVM_GET_REGS),
+    IOCTL(KVM_GET_SREGS),
+    /* the serial port's, the i8042's and the RTC's interrupt, raised by a register write */
+    IOCTL(KVM_IRQ_LINE),
+    /* virtio-net's DRIVER_OK: the tap's offloads as the driver accepted them */
+    IOCTL(TUNSETOFFLOAD),
+#if SANITIZED
+    IOCTL(TCGETS),
+#endif
+    NO_EXEC("mmap"),
+    NO_EXEC("mprotect"),
+};
+
+static const struct builtin_rule rules_worker[] = {
+    /* the RTC's timer thread: its periodic and alarm interrupts (virtio's go by irqfd) */
+    IOCTL(KVM_IRQ_LINE),
+#if SANITIZED
+    IOCTL(TCGETS),
+#endif
+    /* vsock: the guest's connections to <uds>_PORT */
+    SOCKET(AF_UNIX),
+    NO_EXEC("mmap"),
+    NO_EXEC("mprotect"),
+};
+
+static const struct builtin_rule rules_migration[] = {
+    /* each round's dirty pages (the log is switched on and off by the main thread) */
+    IOCTL(KVM_GET_DIRTY_LOG),
+#if SANITIZED
+    IOCTL(TCGETS),
+#endif
+    /* the destination: unix:PATH, tcp:HOST:PORT (IPv4 or [IPv6]) */
+    SOCKET(AF_UNIX),
+    SOCKET(AF_INET),
+    SOCKET(AF_INET6),
+    NO_EXEC("mmap"),
+    NO_EXEC("mprotect"),
+};
+
 static const char *const thread_names[VMM_NTHREADS] = {"main", "vcpu", "worker", "migration"};
+
+/* --test-seccomp-violation THREAD[:CASE]: what the thread does once its filter is on */
+enum violation {
+	VIOLATE_CALL,	/* a call no list has */
+	VIOLATE_IOCTL,	/* an ioctl no vCPU, worker or migration list has */
+	VIOLATE_SOCKET, /* a netlink socket */
+	VIOLATE_EXEC,	/* an executable mapping */
+};
+static const char *const violation_names[] = {"", "ioctl", "socket", "exec"};
 
 static struct {
 	bool off;
@@ -163,6 +248,7 @@ static struct {
 	bool custom;
 	struct vmm_seccomp_lists lists; /* with custom */
 	int violate;			/* test only: the kind that misbehaves, or -1 */
+	enum violation violation;
 } cfg = {.violate = -1};
 
 static __thread const char *thread_kind = "vessel";
@@ -170,12 +256,168 @@ static __thread const char *thread_kind = "vessel";
 void vmm_seccomp_lists_free(struct vmm_seccomp_lists *l)
 {
 	for (int k = 0; k < VMM_NTHREADS; k++) {
-		for (size_t i = 0; i < l->n[k]; i++)
-			free(l->names[k][i]);
-		free(l->names[k]);
-		l->names[k] = NULL;
+		free(l->rules[k]);
+		l->rules[k] = NULL;
 		l->n[k] = 0;
 	}
+}
+
+/* A JSON integer as the 64 bits it stands for: a negative one is its two's complement
+ * (-1: every bit). A dword is 32 bits: -2^31 .. 2^32-1, kept as its low half. */
+static int arg_value(json_t *v, bool dword, uint64_t *out)
+{
+	if (!json_is_integer(v))
+		return -1;
+	json_int_t i = json_integer_value(v);
+	if (dword && (i < INT32_MIN || i > (json_int_t)UINT32_MAX))
+		return -1;
+	*out = dword ? (uint32_t)i : (uint64_t)i;
+	return 0;
+}
+
+/* One condition, Firecracker's seccompiler shape: {"index": 0..5, "type": "dword"|"qword"
+ * (default qword), "op": "eq"|"ne"|"lt"|"le"|"gt"|"ge"|{"masked_eq": MASK}, "val": N,
+ * "comment": "..."}. A dword is compared on the argument's low 32 bits, which libseccomp
+ * can do for equality only (a masked one): other operators need qword. */
+static int parse_arg(json_t *c, struct scmp_arg_cmp *out, const char *at, vs_err_t *err)
+{
+	static const struct {
+		const char *name;
+		enum scmp_compare op;
+	} ops[] = {{"eq", SCMP_CMP_EQ}, {"ne", SCMP_CMP_NE}, {"lt", SCMP_CMP_LT},
+		   {"le", SCMP_CMP_LE}, {"gt", SCMP_CMP_GT}, {"ge", SCMP_CMP_GE}};
+	if (!json_is_object(c))
+		return vs_err(err, 0,
+			      "seccomp filter: %s: must be an object {\"index\", \"op\", "
+			      "\"val\"}",
+			      at);
+	const char *key;
+	json_t *v;
+	json_object_foreach(c, key, v)
+	{
+		if (strcmp(key, "index") != 0 && strcmp(key, "type") != 0 &&
+		    strcmp(key, "op") != 0 && strcmp(key, "val") != 0 &&
+		    strcmp(key, "comment") != 0)
+			return vs_err(err, 0, "seccomp filter: %s: unknown key `%s`", at, key);
+	}
+	json_t *index = json_object_get(c, "index"), *type = json_object_get(c, "type");
+	json_t *op = json_object_get(c, "op"), *val = json_object_get(c, "val");
+	json_t *comment = json_object_get(c, "comment");
+	if (!json_is_integer(index) || json_integer_value(index) < 0 ||
+	    json_integer_value(index) >= VMM_SECCOMP_MAX_ARGS)
+		return vs_err(err, 0,
+			      "seccomp filter: %s.index: must be an argument's index, 0 to 5", at);
+	if (comment && !json_is_string(comment))
+		return vs_err(err, 0, "seccomp filter: %s.comment: must be a string", at);
+	bool dword = false;
+	if (type) {
+		const char *t = json_string_value(type);
+		if (!t || (strcmp(t, "dword") != 0 && strcmp(t, "qword") != 0))
+			return vs_err(err, 0, "seccomp filter: %s.type: \"dword\" or \"qword\"",
+				      at);
+		dword = strcmp(t, "dword") == 0;
+	}
+	*out = (struct scmp_arg_cmp){.arg = (unsigned)json_integer_value(index)};
+	uint64_t mask = UINT64_MAX;
+	if (json_is_object(op) && json_object_size(op) == 1 && json_object_get(op, "masked_eq")) {
+		if (arg_value(json_object_get(op, "masked_eq"), dword, &mask) < 0)
+			return vs_err(err, 0,
+				      "seccomp filter: %s.op.masked_eq: must be a %s integer", at,
+				      dword ? "32-bit" : "64-bit");
+		out->op = SCMP_CMP_MASKED_EQ;
+	} else {
+		const char *o = json_string_value(op);
+		size_t i = 0;
+		while (o && i < ARRAY_SIZE(ops) && strcmp(o, ops[i].name) != 0)
+			i++;
+		if (!o || i == ARRAY_SIZE(ops))
+			return vs_err(err, 0,
+				      "seccomp filter: %s.op: \"eq\", \"ne\", \"lt\", \"le\", "
+				      "\"gt\", \"ge\" or {\"masked_eq\": MASK}",
+				      at);
+		out->op = ops[i].op;
+	}
+	uint64_t value;
+	if (arg_value(val, dword, &value) < 0)
+		return vs_err(err, 0, "seccomp filter: %s.val: must be a %s integer", at,
+			      dword ? "32-bit" : "64-bit");
+	if (dword && out->op != SCMP_CMP_EQ && out->op != SCMP_CMP_MASKED_EQ)
+		return vs_err(
+		    err, 0,
+		    "seccomp filter: %s: a dword compares with \"eq\" or \"masked_eq\" "
+		    "only (the upper half of the register would take part): use \"qword\"",
+		    at);
+	if (dword) {
+		/* the upper half is masked out: the kernel never reads it */
+		out->op = SCMP_CMP_MASKED_EQ;
+		mask &= 0xffffffffu;
+	}
+	if (out->op == SCMP_CMP_MASKED_EQ) {
+		/* a val with bits outside the mask never matches, as in seccompiler */
+		out->datum_a = mask;
+		out->datum_b = value;
+	} else {
+		out->datum_a = value;
+	}
+	return 0;
+}
+
+/* A list entry: "name", or {"syscall": "name", "args": [condition...], "comment": "..."} */
+static int parse_rule(json_t *e, struct vmm_seccomp_rule *out, const char *at, vs_err_t *err)
+{
+	memset(out, 0, sizeof(*out));
+	json_t *name = e, *args = NULL;
+	if (json_is_object(e)) {
+		const char *key;
+		json_t *v;
+		json_object_foreach(e, key, v)
+		{
+			if (strcmp(key, "syscall") != 0 && strcmp(key, "args") != 0 &&
+			    strcmp(key, "comment") != 0)
+				return vs_err(err, 0, "seccomp filter: %s: unknown key `%s`", at,
+					      key);
+		}
+		name = json_object_get(e, "syscall");
+		args = json_object_get(e, "args");
+		json_t *comment = json_object_get(e, "comment");
+		if (comment && !json_is_string(comment))
+			return vs_err(err, 0, "seccomp filter: %s.comment: must be a string", at);
+	}
+	if (!json_is_string(name))
+		return vs_err(err, 0,
+			      "seccomp filter: %s: not a syscall name or {\"syscall\": NAME, "
+			      "\"args\": [...]}",
+			      at);
+	out->nr = seccomp_syscall_resolve_name(json_string_value(name));
+	if (out->nr == __NR_SCMP_ERROR)
+		return vs_err(err, 0, "seccomp filter: %s: not a syscall name", at);
+	if (!args)
+		return 0;
+	if (!json_is_array(args) || json_array_size(args) > VMM_SECCOMP_MAX_ARGS)
+		return vs_err(err, 0,
+			      "seccomp filter: %s.args: must be an array of at most %d "
+			      "conditions",
+			      at, VMM_SECCOMP_MAX_ARGS);
+	size_t i;
+	json_t *c;
+	json_array_foreach(args, i, c)
+	{
+		char cat[96];
+		snprintf(cat, sizeof(cat), "%s.args[%zu]", at, i);
+		if (parse_arg(c, &out->args[i], cat, err) < 0)
+			return -1;
+		/* libseccomp takes one comparison per argument in a rule */
+		for (size_t j = 0; j < i; j++)
+			if (out->args[j].arg == out->args[i].arg)
+				return vs_err(
+				    err, 0,
+				    "seccomp filter: %s: argument %u is already compared in "
+				    "this rule (a second rule for the call is an "
+				    "alternative)",
+				    cat, out->args[i].arg);
+		out->nargs = (unsigned)i + 1;
+	}
+	return 0;
 }
 
 int vmm_seccomp_parse(const char *text, size_t len, struct vmm_seccomp_lists *out, vs_err_t *err)
@@ -186,6 +428,7 @@ int vmm_seccomp_parse(const char *text, size_t len, struct vmm_seccomp_lists *ou
 	if (!root)
 		return vs_err(err, 0, "seccomp filter: line %d: %s", je.line, je.text);
 	int r = -1;
+	bool seen[VMM_NTHREADS] = {false};
 	if (!json_is_object(root)) {
 		vs_err(err, 0,
 		       "seccomp filter: must be an object {\"main\": [...], \"vcpu\": "
@@ -207,35 +450,29 @@ int vmm_seccomp_parse(const char *text, size_t len, struct vmm_seccomp_lists *ou
 			goto out;
 		}
 		if (!json_is_array(v)) {
-			vs_err(err, 0, "seccomp filter: %s: must be an array of syscall names",
+			vs_err(err, 0, "seccomp filter: %s: must be an array of syscall rules",
 			       key);
 			goto out;
 		}
-		out->names[k] = calloc(json_array_size(v) + 1, sizeof(char *));
-		if (!out->names[k]) {
+		seen[k] = true;
+		out->rules[k] = calloc(json_array_size(v) + 1, sizeof(*out->rules[k]));
+		if (!out->rules[k]) {
 			vs_err(err, ENOMEM, "seccomp filter");
 			goto out;
 		}
 		size_t i;
-		json_t *name;
-		json_array_foreach(v, i, name)
+		json_t *e;
+		json_array_foreach(v, i, e)
 		{
-			if (!json_is_string(name) || seccomp_syscall_resolve_name(json_string_value(
-							 name)) == __NR_SCMP_ERROR) {
-				vs_err(err, 0, "seccomp filter: %s[%zu]: not a syscall name", key,
-				       i);
+			char at[48];
+			snprintf(at, sizeof(at), "%s[%zu]", thread_names[k], i);
+			if (parse_rule(e, &out->rules[k][i], at, err) < 0)
 				goto out;
-			}
-			out->names[k][i] = strdup(json_string_value(name));
-			if (!out->names[k][i]) {
-				vs_err(err, ENOMEM, "seccomp filter");
-				goto out;
-			}
 			out->n[k] = i + 1;
 		}
 	}
 	for (int k = 0; k < VMM_NTHREADS; k++)
-		if (!out->names[k] && k != VMM_THREAD_MIGRATION) {
+		if (!seen[k] && k != VMM_THREAD_MIGRATION) {
 			vs_err(err, 0, "seccomp filter: no list for the %s thread",
 			       thread_names[k]);
 			goto out;
@@ -249,17 +486,29 @@ out:
 }
 
 /* Async-signal-safe enough for a process that is about to die: the name lookup
- * allocates, the rest is write(2). */
+ * allocates, the rest is write(2). The arguments say which ioctl, domain or flags an
+ * argument rule refused. */
 static void on_sigsys(int sig, siginfo_t *si, void *uc)
 {
 	(void)sig;
-	(void)uc;
-	char buf[256];
+	char buf[320];
 	char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, si->si_syscall);
+	char args[160] = "";
+#if defined(__x86_64__)
+	const greg_t *g = ((ucontext_t *)uc)->uc_mcontext.gregs;
+	snprintf(args, sizeof(args), " with arguments 0x%llx, 0x%llx, 0x%llx",
+		 (unsigned long long)g[REG_RDI], (unsigned long long)g[REG_RSI],
+		 (unsigned long long)g[REG_RDX]);
+#elif defined(__aarch64__)
+	const unsigned long long *x = ((ucontext_t *)uc)->uc_mcontext.regs;
+	snprintf(args, sizeof(args), " with arguments 0x%llx, 0x%llx, 0x%llx", x[0], x[1], x[2]);
+#else
+	(void)uc;
+#endif
 	int n = snprintf(buf, sizeof(buf),
-			 "vessel: seccomp: the %s thread made the forbidden syscall %s (%d); "
+			 "vessel: seccomp: the %s thread made the forbidden syscall %s (%d)%s; "
 			 "stopping the VM\n",
-			 thread_kind, name ? name : "?", si->si_syscall);
+			 thread_kind, name ? name : "?", si->si_syscall, args);
 	if (n > 0)
 		(void)!write(STDERR_FILENO, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf));
 	_exit(VMM_EXIT_SECCOMP);
@@ -296,6 +545,32 @@ static int load_file(const char *path, vs_err_t *err)
 	return 0;
 }
 
+static int parse_violation(const char *k, vs_err_t *err)
+{
+	const char *colon = strchr(k, ':');
+	size_t tlen = colon ? (size_t)(colon - k) : strlen(k);
+	for (int t = 0; t < VMM_NTHREADS; t++)
+		if (strlen(thread_names[t]) == tlen && strncmp(k, thread_names[t], tlen) == 0)
+			cfg.violate = t;
+	cfg.violation = VIOLATE_CALL;
+	if (colon) {
+		int found = -1;
+		for (size_t i = 1; i < ARRAY_SIZE(violation_names); i++)
+			if (strcmp(colon + 1, violation_names[i]) == 0)
+				found = (int)i;
+		if (found < 0)
+			cfg.violate = -1;
+		else
+			cfg.violation = (enum violation)found;
+	}
+	if (cfg.violate < 0)
+		return vs_err(err, 0,
+			      "--test-seccomp-violation `%s`: main, vcpu, worker or migration, "
+			      "optionally with :ioctl, :socket or :exec",
+			      k);
+	return 0;
+}
+
 int vmm_seccomp_setup(int *argc, char **argv, vs_err_t *err)
 {
 	int out = 0;
@@ -309,16 +584,8 @@ int vmm_seccomp_setup(int *argc, char **argv, vs_err_t *err)
 			if (load_file(argv[++i], err) < 0)
 				return -1;
 		} else if (strcmp(argv[i], "--test-seccomp-violation") == 0 && i + 1 < *argc) {
-			const char *k = argv[++i];
-			for (int t = 0; t < VMM_NTHREADS; t++)
-				if (strcmp(k, thread_names[t]) == 0)
-					cfg.violate = t;
-			if (cfg.violate < 0)
-				return vs_err(
-				    err, 0,
-				    "--test-seccomp-violation `%s`: main, vcpu, worker or "
-				    "migration",
-				    k);
+			if (parse_violation(argv[++i], err) < 0)
+				return -1;
 		} else {
 			argv[out++] = argv[i];
 		}
@@ -349,6 +616,80 @@ static int add_names(scmp_filter_ctx ctx, const char *const *names, size_t n, vs
 	return 0;
 }
 
+static int add_builtin_rules(scmp_filter_ctx ctx, const struct builtin_rule *r, size_t n,
+			     vs_err_t *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		int nr = seccomp_syscall_resolve_name(r[i].name);
+		int e = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, 1, &r[i].arg);
+		if (e < 0)
+			return vs_err(err, -e, "seccomp: allow %s if argument %u ...", r[i].name,
+				      r[i].arg.arg);
+	}
+	return 0;
+}
+
+static int add_rules(scmp_filter_ctx ctx, const struct vmm_seccomp_rule *r, size_t n, vs_err_t *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		int e = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, r[i].nr, r[i].nargs, r[i].args);
+		if (e < 0) {
+			char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, r[i].nr);
+			vs_err(err, -e, "seccomp: rule %zu (%s)", i, name ? name : "?");
+			free(name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int add_builtin(scmp_filter_ctx ctx, enum vmm_thread kind, vs_err_t *err)
+{
+	switch (kind) {
+	case VMM_THREAD_MAIN:
+		return add_names(ctx, builtin_main, ARRAY_SIZE(builtin_main), err);
+	case VMM_THREAD_VCPU:
+		if (add_names(ctx, builtin_vcpu, ARRAY_SIZE(builtin_vcpu), err) < 0)
+			return -1;
+		return add_builtin_rules(ctx, rules_vcpu, ARRAY_SIZE(rules_vcpu), err);
+	case VMM_THREAD_WORKER:
+		if (add_names(ctx, builtin_worker, ARRAY_SIZE(builtin_worker), err) < 0)
+			return -1;
+		return add_builtin_rules(ctx, rules_worker, ARRAY_SIZE(rules_worker), err);
+	default:
+		if (add_names(ctx, builtin_migration, ARRAY_SIZE(builtin_migration), err) < 0)
+			return -1;
+		return add_builtin_rules(ctx, rules_migration, ARRAY_SIZE(rules_migration), err);
+	}
+}
+
+/* Test only: each case would be harmless were it let through (a syslog size query, an
+ * ioctl on no fd, a socket and a mapping closed at once). */
+static void violate(void)
+{
+	switch (cfg.violation) {
+	case VIOLATE_CALL:
+		syscall(SYS_syslog, 10L, NULL, 0L);
+		break;
+	case VIOLATE_IOCTL:
+		syscall(SYS_ioctl, -1L, (unsigned long)KVM_CREATE_VM, 0L);
+		break;
+	case VIOLATE_SOCKET: {
+		int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 0);
+		if (fd >= 0)
+			close(fd);
+		break;
+	}
+	case VIOLATE_EXEC: {
+		void *p =
+		    mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p != MAP_FAILED)
+			munmap(p, 4096);
+		break;
+	}
+	}
+}
+
 int vmm_seccomp_apply(enum vmm_thread kind, vs_err_t *err)
 {
 	thread_kind = thread_names[kind];
@@ -370,17 +711,10 @@ int vmm_seccomp_apply(enum vmm_thread kind, vs_err_t *err)
 	if (!ctx)
 		return vs_err(err, ENOMEM, "seccomp: %s thread's filter", thread_kind);
 	int r;
-	if (cfg.custom && cfg.lists.names[kind])
-		r = add_names(ctx, (const char *const *)cfg.lists.names[kind], cfg.lists.n[kind],
-			      err);
-	else if (kind == VMM_THREAD_MIGRATION)
-		r = add_names(ctx, builtin_migration, ARRAY_SIZE(builtin_migration), err);
-	else if (kind == VMM_THREAD_MAIN)
-		r = add_names(ctx, builtin_main, ARRAY_SIZE(builtin_main), err);
-	else if (kind == VMM_THREAD_VCPU)
-		r = add_names(ctx, builtin_vcpu, ARRAY_SIZE(builtin_vcpu), err);
+	if (cfg.custom && cfg.lists.rules[kind])
+		r = add_rules(ctx, cfg.lists.rules[kind], cfg.lists.n[kind], err);
 	else
-		r = add_names(ctx, builtin_worker, ARRAY_SIZE(builtin_worker), err);
+		r = add_builtin(ctx, kind, err);
 	if (r == 0) {
 		int e = seccomp_load(ctx);
 		if (e < 0)
@@ -388,9 +722,7 @@ int vmm_seccomp_apply(enum vmm_thread kind, vs_err_t *err)
 	}
 	seccomp_release(ctx);
 	if (r == 0 && cfg.violate == (int)kind)
-		/* test only: a call no list allows (reading the kernel log's size is harmless
-		 * were it ever let through) */
-		syscall(SYS_syslog, 10, NULL, 0);
+		violate();
 	return r;
 }
 
