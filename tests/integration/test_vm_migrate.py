@@ -400,11 +400,6 @@ def rx2_err(dirty):
     return dirty.get("force_rx_exit")
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known bug, open in issue 11: a switch forced while the guest dirties memory fast "
-    "sometimes leaves the destination silent or its counter not consecutive with the "
-    "source's (2 to 3 of 5 runs in the emulated host on 2026-12-07); suspect: vCPU state "
-    "saved with a port I/O exit not yet completed by KVM_RUN (immediate_exit)"))
 def test_timeout_force_completes(dirty):
     rc, out, err = dirty["force_send"]
     assert rc == 0 and "migrated to" in out, (out, err)
