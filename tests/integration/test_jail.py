@@ -307,12 +307,12 @@ def vm_demo(vessel, *args, timeout=60):
 
 @pytest.fixture(scope="module")
 def demo_vessel(vessel):
-    if not demo_runs(vessel):
-        pytest.skip("this host's /dev/kvm does not run the demo guest: the kvm-marked test "
-                    "covers seccomp in the emulated KVM host")
+    # kvm-marked, so run only where KVM is hardware-assisted (here or in the emulated host)
+    assert demo_runs(vessel), "the demo guest does not run on this KVM"
     return vessel
 
 
+@pytest.mark.kvm
 def test_seccomp_on_by_default_demo_boots(demo_vessel):
     r = vm_demo(demo_vessel, "--cpus", "2", "--rng")
     assert r.returncode == 0, r.stderr
@@ -320,6 +320,7 @@ def test_seccomp_on_by_default_demo_boots(demo_vessel):
     assert "seccomp" not in r.stderr
 
 
+@pytest.mark.kvm
 @pytest.mark.parametrize("thread", ["main", "vcpu", "worker"])
 def test_forbidden_call_is_killed_and_reported(demo_vessel, thread):
     # the worker thread exists with a virtio device
@@ -342,6 +343,7 @@ ARG_VIOLATIONS = [
 ]
 
 
+@pytest.mark.kvm
 @pytest.mark.parametrize("thread,case,call", ARG_VIOLATIONS,
                          ids=[f"{t}-{c}" for t, c, _ in ARG_VIOLATIONS])
 def test_forbidden_arguments_are_killed_and_reported(demo_vessel, thread, case, call):
@@ -353,6 +355,7 @@ def test_forbidden_arguments_are_killed_and_reported(demo_vessel, thread, case, 
                      rf"{call}; stopping the VM$", r.stderr, re.M), r.stderr
 
 
+@pytest.mark.kvm
 def test_no_seccomp_lets_the_call_through(demo_vessel):
     r = vm_demo(demo_vessel, "--rng", "--no-seccomp", "--test-seccomp-violation", "vcpu")
     assert r.returncode == 0, r.stderr
@@ -374,6 +377,7 @@ EXTRA = ["ioctl", "close", "openat", "epoll_wait", "epoll_ctl", "wait4", "clone"
          "fdatasync", "ftruncate", "pread64", "pwrite64", "lseek", "getdents64"]
 
 
+@pytest.mark.kvm
 def test_filter_file_replaces_the_lists(demo_vessel, tmp_path):
     """A vCPU list without ioctl: the first KVM_RUN is the forbidden call."""
     import json
@@ -410,6 +414,7 @@ def demo_filter(vcpu_ioctls):
     return {"main": everything, "vcpu": vcpu, "worker": everything}
 
 
+@pytest.mark.kvm
 def test_filter_file_argument_rules_allow_the_boot(demo_vessel, tmp_path):
     """ioctl with the vCPU's request numbers only (and the sanitizers' TCGETS): the demo
     runs to its poweroff."""
@@ -422,6 +427,7 @@ def test_filter_file_argument_rules_allow_the_boot(demo_vessel, tmp_path):
     assert "POWEROFF" in r.stdout and "seccomp" not in r.stderr
 
 
+@pytest.mark.kvm
 def test_filter_file_argument_rule_without_kvm_run_stops_the_vm(demo_vessel, tmp_path):
     """The same file without KVM_RUN: the vCPU's first KVM_RUN is refused and reported
     with its number (0xae80)."""
@@ -470,6 +476,7 @@ def test_bad_filter_file_one_line(vessel, tmp_path, body, want):
     assert len(lines) == 1 and want in lines[0] and str(f) in lines[0], r.stderr
 
 
+@pytest.mark.kvm
 def test_jailed_vmm_runs_the_demo_guest_with_seccomp(demo_vessel, tmp_path):
     sv = static_vessel()
     assert sv, "no static vessel: run `make vessel` (the jail holds no shared libraries)"
