@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include "vmm/boot/cpu.h"
+#include "vmm/bus.h"
 #include "vmm/layout.h"
+#include "vmm/seccomp.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
@@ -124,4 +126,61 @@ Test(kvm, stop_is_first_come_and_wakes_the_loop, .init = setup, .fini = teardown
 	uint64_t n;
 	cr_assert_eq(read(vm.stop_fd, &n, sizeof(n)), (ssize_t)sizeof(n));
 	cr_assert_eq(vm.vcpus[0].run->immediate_exit, 1, "the vCPU was kicked");
+}
+
+/* A port whose read answers 0x5a and asks for a pause from inside the exit, as a pause
+ * that comes while the vCPU handles it. */
+#define PAUSE_PORT 0x510
+static int in_port_read;
+
+static void pause_port(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	(void)offset;
+	struct vm *v = opaque;
+	if (is_write)
+		return;
+	memset(data, 0x5a, len);
+	atomic_store(&v->park_req, true);
+	uint64_t one = 1;
+	ssize_t w = write(in_port_read, &one, sizeof(one));
+	(void)w;
+}
+
+Test(kvm, a_paused_vcpu_has_finished_its_port_read, .init = setup, .fini = teardown)
+{
+	vs_err_t err = NULL;
+	char arg0[] = "test", off[] = "--no-seccomp";
+	char *argv[] = {arg0, off, NULL};
+	int argc = 2;
+	cr_assert_eq(vmm_seccomp_setup(&argc, argv, &err), 0);
+	cr_assert_eq(vcpu_signals_init(&err), 0);
+	/* 32-bit PVH code: read the port into AL, then what must not run before the pause */
+	static const uint8_t code[] = {
+	    0x31, 0xc0,		  /* xor eax, eax */
+	    0x66, 0xba, 0x10, 0x05, /* mov dx, 0x510 */
+	    0xec,		  /* in al, dx */
+	    0x40,		  /* inc eax */
+	    0xf4,		  /* hlt */
+	};
+	memcpy(vm.mem.host + LAYOUT_HIMEM, code, sizeof(code));
+	cr_assert_eq(cpu_enter_pvh(vm.vcpus[0].fd, &vm.mem, LAYOUT_HIMEM, LAYOUT_PVH_INFO, &err),
+		     0);
+	in_port_read = eventfd(0, EFD_CLOEXEC);
+	cr_assert_eq(bus_add(&vm.pio, PAUSE_PORT, 1, "pause-port", pause_port, &vm, &err), 0);
+	cr_assert_eq(vcpu_start(&vm.vcpus[0], &err), 0, "%s", err ? err->msg : "");
+	uint64_t n;
+	cr_assert_eq(read(in_port_read, &n, sizeof(n)), (ssize_t)sizeof(n));
+	cr_assert_eq(vcpus_pause(&vm, &err), 0, "%s", err ? err->msg : "");
+
+	/* KVM finishes an IN (AL, RIP) only in the next KVM_RUN: a vCPU that parked without
+	 * one would be saved mid-instruction, and a snapshot's guest would read the port again */
+	struct kvm_regs r;
+	cr_assert_eq(ioctl(vm.vcpus[0].fd, KVM_GET_REGS, &r), 0);
+	cr_assert_eq(r.rip, LAYOUT_HIMEM + 7, "rip 0x%llx: the IN is not finished, or more ran",
+		     (unsigned long long)r.rip);
+	cr_assert_eq(r.rax & 0xff, 0x5a, "rax 0x%llx", (unsigned long long)r.rax);
+
+	vm_stop(&vm, VM_EXIT_POWEROFF, "test");
+	vcpu_join(&vm.vcpus[0]);
+	close(in_port_read);
 }
