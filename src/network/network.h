@@ -30,7 +30,8 @@ struct network_attach_req {
 	const char *hostname; /* for name resolution between containers */
 };
 struct network_attachment {
-	char ip[64], gateway[64], mac[32]; /* ip in CIDR form */
+	char ip[64], gateway[64], mac[32]; /* ip in CIDR form: the first IPv4 (else the first) */
+	char ip6[64], gateway6[64];	   /* the first IPv6 address, CIDR; "" if none */
 	char dns_server[64];		   /* "" if none */
 };
 
