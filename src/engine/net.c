@@ -145,11 +145,18 @@ static int attach_named(const char *store, json_t *rec, vs_err_t *err)
 	struct network_attachment a;
 	if (network_attach(&r, &a, err) < 0)
 		return -1;
-	char *slash = strchr(a.ip, '/');
-	if (slash)
-		*slash = 0;
+	for (char *p = a.ip; p; p = p == a.ip ? a.ip6 : NULL) {
+		char *slash = strchr(p, '/');
+		if (slash)
+			*slash = 0;
+	}
 	json_object_set_new(rec, "ip", json_string(a.ip));
 	json_object_set_new(rec, "gateway", json_string(a.gateway));
+	/* a dual-stack network's second address (an IPv6-only one's is ip already) */
+	if (*a.ip6 && strcmp(a.ip6, a.ip) != 0) {
+		json_object_set_new(rec, "ip6", json_string(a.ip6));
+		json_object_set_new(rec, "gateway6", json_string(a.gateway6));
+	}
 	return 0;
 }
 
@@ -210,14 +217,16 @@ static int add_peer(const char *hostname, const char *ip, void *arg)
 int engine_write_hosts(const char *store, json_t *rec, vs_err_t *err)
 {
 	const char *name = str(rec, "name"), *hostname = str(rec, "hostname");
-	const char *ip = str(rec, "ip");
+	const char *ip = str(rec, "ip"), *ip6 = str(rec, "ip6");
+	const char *sep = strcmp(hostname, name) ? " " : "", *alias = *sep ? name : "";
 	cleanup_free char *path = engine_dir(store, str(rec, "id"), "hosts");
 	struct hosts_text h = {.self = name};
 	if (!path || asprintf(&h.text,
 			      "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-			      "%s\t%s%s%s\n",
-			      ip ? ip : "127.0.1.1", hostname, strcmp(hostname, name) ? " " : "",
-			      strcmp(hostname, name) ? name : "") < 0)
+			      "%s\t%s%s%s\n%s%s%s%s%s%s",
+			      ip ? ip : "127.0.1.1", hostname, sep, alias, ip6 ? ip6 : "",
+			      ip6 ? "\t" : "", ip6 ? hostname : "", ip6 ? sep : "",
+			      ip6 ? alias : "", ip6 ? "\n" : "") < 0)
 		return vs_err(err, ENOMEM, "hosts of %s", name);
 	int rc = 0;
 	if (engine_net_named(rec) &&

@@ -34,12 +34,16 @@ int network_peers(const char *store, const char *network,
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		json_t *k = json_load_file(path, 0, NULL);
 		const char *host = json_string_value(json_object_get(k, "hostname"));
-		const char *ip = json_string_value(json_object_get(
-			json_array_get(json_object_get(json_object_get(k, "result"), "ips"), 0),
-			"address"));
-		if (host && *host && ip) {
+		/* every address: a dual-stack peer resolves over either family */
+		json_t *ips = json_object_get(json_object_get(k, "result"), "ips"), *ip;
+		size_t i;
+		json_array_foreach(ips, i, ip)
+		{
+			const char *a = json_string_value(json_object_get(ip, "address"));
+			if (!host || !*host || !a || rc != 0)
+				continue;
 			char addr[64];
-			snprintf(addr, sizeof(addr), "%s", ip);
+			snprintf(addr, sizeof(addr), "%s", a);
 			char *slash = strchr(addr, '/');
 			if (slash)
 				*slash = '\0';
