@@ -141,17 +141,18 @@ static bool route_taken(const struct cidr *c)
 	return taken;
 }
 
-/* Does a host route or another network's subnet cover part of c? */
-static bool subnet_taken(const char *store, const struct cidr *c)
+/* The name of the network whose subnet covers part of c into other; false if none. */
+static bool network_taken(const char *store, const struct cidr *c, char *other, size_t size)
 {
-	bool taken = route_taken(c);
+	bool taken = false;
 	char dir[4096];
 	netconf_path(dir, sizeof(dir), store, "networks", NULL);
 	DIR *d = opendir(dir);
 	struct dirent *de;
 	while (!taken && d && (de = readdir(d))) {
 		char path[8192];
-		if (!strstr(de->d_name, ".conflist"))
+		size_t n = strlen(de->d_name);
+		if (n <= 9 || strcmp(de->d_name + n - 9, ".conflist") != 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		json_t *conf = json_load_file(path, 0, NULL);
@@ -162,17 +163,26 @@ static bool subnet_taken(const char *store, const struct cidr *c)
 		json_t *set;
 		json_array_foreach(ranges, i, set)
 		{
-			struct cidr other;
+			struct cidr o;
 			const char *s = json_string_value(
 				json_object_get(json_array_get(set, 0), "subnet"));
-			if (s && parse_cidr(s, &other) == 0 && overlaps(c, &other))
+			if (s && parse_cidr(s, &o) == 0 && overlaps(c, &o) && !taken) {
 				taken = true;
+				snprintf(other, size, "%.*s", (int)(n - 9), de->d_name);
+			}
 		}
 		json_decref(conf);
 	}
 	if (d)
 		closedir(d);
 	return taken;
+}
+
+/* Does a host route or another network's subnet cover part of c? */
+static bool subnet_taken(const char *store, const struct cidr *c)
+{
+	char other[256];
+	return route_taken(c) || network_taken(store, c, other, sizeof(other));
 }
 
 /* A free IPv4 /16 in 10.0.0.0/8 from 10.89 on: 10.88.0.0/16 is podman's, vessel starts
@@ -227,6 +237,12 @@ int netconf_create(const char *store, const char *name, const char *const *subne
 {
 	if (!valid_name(name))
 		return vs_err(err, 0, "network `%s`: a name is 1-32 of [A-Za-z0-9._-]", name);
+	char dir[4096], path[4200], ipam[4096];
+	netconf_path(dir, sizeof(dir), store, "networks", NULL);
+	netconf_path(ipam, sizeof(ipam), store, "network-ipam", NULL);
+	snprintf(path, sizeof(path), "%s/%s.conflist", dir, name);
+	if (access(path, F_OK) == 0)
+		return vs_err(err, EEXIST, "network %s", name);
 	/* [0] IPv4, [1] IPv6; a family stays 0 when the network has none */
 	struct cidr fam[2] = {{0}};
 	for (size_t i = 0; i < nsubnets; i++) {
@@ -238,6 +254,12 @@ int netconf_create(const char *store, const char *name, const char *const *subne
 			return vs_err(err, 0,
 				      "network %s: --subnet `%s`: one IPv%c subnet per network",
 				      name, subnets[i], c.family == AF_INET ? '4' : '6');
+		/* two bridges routing one subnet: neither network would work. A host
+		 * route over it is left to the user (podman refuses that as well) */
+		char other[256];
+		if (network_taken(store, &c, other, sizeof(other)))
+			return vs_err(err, 0, "network %s: --subnet `%s` overlaps network %s's",
+				      name, subnets[i], other);
 		*slot = c;
 	}
 	/* podman's rules: no subnet is an IPv4 network; --ipv6 is dual-stack, the missing
@@ -246,14 +268,8 @@ int netconf_create(const char *store, const char *name, const char *const *subne
 		return -1;
 	if (ipv6 && !fam[1].family && pick_ipv6(store, name, &fam[1], err) < 0)
 		return -1;
-	char dir[4096], path[4200], ipam[4096];
-	netconf_path(dir, sizeof(dir), store, "networks", NULL);
-	netconf_path(ipam, sizeof(ipam), store, "network-ipam", NULL);
 	if (vs_mkdir_p(dir, 0700, err) < 0)
 		return -1;
-	snprintf(path, sizeof(path), "%s/%s.conflist", dir, name);
-	if (access(path, F_OK) == 0)
-		return vs_err(err, EEXIST, "network %s", name);
 	/* interface names are at most 15 bytes: the bridge is named by a hash of the network */
 	unsigned h = 5381;
 	for (const char *p = name; *p; p++)
