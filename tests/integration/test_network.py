@@ -316,6 +316,17 @@ def test_bad_subnet_values_are_one_line_each(sb, subnets):
     assert not os.path.exists(os.path.join(sb.store, "networks", "n1.conflist"))
 
 
+def test_a_subnet_overlapping_another_network_is_refused(sb):
+    sb.run("create", "n1", "--subnet", SUBNET, "--subnet", SUBNET6)
+    for sub in ("fd42:213:7::/48", "10.213.0.0/16"):
+        p = sb.run("create", "n2", "--subnet", sub, check=False)
+        lines = p.stderr.strip().splitlines()
+        assert p.returncode != 0 and len(lines) == 1, p.stderr
+        assert sub in lines[0] and "n1" in lines[0], p.stderr
+    # the other family is free
+    sb.run("create", "n2", "--subnet", "fd42:214::/64")
+
+
 def test_dual_stack_peers_ports_and_rm(sb):
     sb.run("create", "n1", "--subnet", SUBNET, "--subnet", SUBNET6)
     a = attach(sb, "c1")
@@ -323,7 +334,10 @@ def test_dual_stack_peers_ports_and_rm(sb):
     assert a["ip"].startswith("10.213.7.") and a["gateway"] == GATEWAY
     assert a["ip6"].startswith("fd42:213:7::") and a["ip6"].endswith("/64")
     assert a["gateway6"] == GATEWAY6 and a["ip6"] != b["ip6"]
-    # a global address from the subnet, usable (not tentative: DAD is done or off)
+    # a global address from the subnet, usable at once: a fresh netns has IPv6 on
+    # (disable_ipv6 0), and the bridge plugin turns DAD off on the container's side (its
+    # hairpin mode would echo the solicitations back) and waits for the addresses to
+    # settle, so no tuning sysctl or wait of vessel's is needed
     addrs = sb.in_ctr("c1", "ip -6 -o addr show dev eth0 scope global").stdout
     assert a["ip6"] in addrs and "tentative" not in addrs, addrs
     srv = serve(sb, "c2", 80)
