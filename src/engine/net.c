@@ -218,16 +218,26 @@ int engine_write_hosts(const char *store, json_t *rec, vs_err_t *err)
 {
 	const char *name = str(rec, "name"), *hostname = str(rec, "hostname");
 	const char *ip = str(rec, "ip"), *ip6 = str(rec, "ip6");
-	const char *sep = strcmp(hostname, name) ? " " : "", *alias = *sep ? name : "";
 	cleanup_free char *path = engine_dir(store, str(rec, "id"), "hosts");
+	cleanup_free char *names = NULL;
 	struct hosts_text h = {.self = name};
-	if (!path || asprintf(&h.text,
-			      "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-			      "%s\t%s%s%s\n%s%s%s%s%s%s",
-			      ip ? ip : "127.0.1.1", hostname, sep, alias, ip6 ? ip6 : "",
-			      ip6 ? "\t" : "", ip6 ? hostname : "", ip6 ? sep : "",
-			      ip6 ? alias : "", ip6 ? "\n" : "") < 0)
+	/* itself at each of its addresses: a dual-stack container has an IPv6 line too */
+	if (!path ||
+	    asprintf(&names, "%s%s%s", hostname, strcmp(hostname, name) ? " " : "",
+		     strcmp(hostname, name) ? name : "") < 0 ||
+	    asprintf(&h.text,
+		     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n",
+		     ip ? ip : "127.0.1.1", names) < 0)
 		return vs_err(err, ENOMEM, "hosts of %s", name);
+	if (ip6) {
+		char *next;
+		if (asprintf(&next, "%s%s\t%s\n", h.text, ip6, names) < 0) {
+			free(h.text);
+			return vs_err(err, ENOMEM, "hosts of %s", name);
+		}
+		free(h.text);
+		h.text = next;
+	}
 	int rc = 0;
 	if (engine_net_named(rec) &&
 	    network_peers(store, str(rec, "network"), add_peer, &h, err) != 0)
