@@ -157,7 +157,8 @@ static int cmd_rm(const char *store, const char *name, vs_err_t *err)
 	netconf_path(path, sizeof(path), store, "network-ipam", name);
 	DIR *d = opendir(path);
 	if (!d)
-		return errno == ENOENT ? 0 : vs_err(err, errno, "network %s: leases in %s", name, path);
+		return errno == ENOENT ? 0
+				       : vs_err(err, errno, "network %s: leases in %s", name, path);
 	struct dirent *de;
 	int rc = 0;
 	while ((de = readdir(d))) {

@@ -36,8 +36,8 @@ static bool valid_name(const char *n)
 	return true;
 }
 
-/* An IPv4 address is kept as ::ffff:a.b.c.d would be, less the prefix: the first 4
- * bytes of addr, so one prefix comparison serves both families. */
+/* A subnet of either family: addr in network order (IPv4 in its first 4 bytes), so one
+ * comparison of leading bits serves both. */
 struct cidr {
 	int family;
 	unsigned char addr[16];
@@ -62,7 +62,8 @@ static int parse_cidr(const char *s, struct cidr *c)
 		return -1;
 	memset(c, 0, sizeof(*c));
 	c->family = strchr(addr, ':') ? AF_INET6 : AF_INET;
-	if (inet_pton(c->family, addr, c->addr) != 1 || p < 0 || p > (c->family == AF_INET ? 32 : 128))
+	if (inet_pton(c->family, addr, c->addr) != 1 || p < 0 ||
+	    p > (c->family == AF_INET ? 32 : 128))
 		return -1;
 	c->prefix = (int)p;
 	return 0;
@@ -116,7 +117,8 @@ static bool route_taken(const struct cidr *c)
 			if (sscanf(line, "%63s %x %x %x %*s %*s %*s %x", ifn, &dst, &gw, &flags,
 				   &mask) != 5)
 				continue;
-			memcpy(r.addr, &dst, 4); /* the kernel prints it in network order */
+			/* the kernel prints the network-order word as a host integer */
+			memcpy(r.addr, &dst, 4);
 			r.prefix = __builtin_popcount(mask);
 		} else {
 			/* 32 hex digits of the destination, its prefix length in hex, ... */
