@@ -145,11 +145,18 @@ static int attach_named(const char *store, json_t *rec, vs_err_t *err)
 	struct network_attachment a;
 	if (network_attach(&r, &a, err) < 0)
 		return -1;
-	char *slash = strchr(a.ip, '/');
-	if (slash)
-		*slash = 0;
+	for (char *p = a.ip; p; p = p == a.ip ? a.ip6 : NULL) {
+		char *slash = strchr(p, '/');
+		if (slash)
+			*slash = 0;
+	}
 	json_object_set_new(rec, "ip", json_string(a.ip));
 	json_object_set_new(rec, "gateway", json_string(a.gateway));
+	/* a dual-stack network's second address (an IPv6-only one's is ip already) */
+	if (*a.ip6 && strcmp(a.ip6, a.ip) != 0) {
+		json_object_set_new(rec, "ip6", json_string(a.ip6));
+		json_object_set_new(rec, "gateway6", json_string(a.gateway6));
+	}
 	return 0;
 }
 
@@ -210,15 +217,27 @@ static int add_peer(const char *hostname, const char *ip, void *arg)
 int engine_write_hosts(const char *store, json_t *rec, vs_err_t *err)
 {
 	const char *name = str(rec, "name"), *hostname = str(rec, "hostname");
-	const char *ip = str(rec, "ip");
+	const char *ip = str(rec, "ip"), *ip6 = str(rec, "ip6");
 	cleanup_free char *path = engine_dir(store, str(rec, "id"), "hosts");
+	cleanup_free char *names = NULL;
 	struct hosts_text h = {.self = name};
-	if (!path || asprintf(&h.text,
-			      "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-			      "%s\t%s%s%s\n",
-			      ip ? ip : "127.0.1.1", hostname, strcmp(hostname, name) ? " " : "",
-			      strcmp(hostname, name) ? name : "") < 0)
+	/* itself at each of its addresses: a dual-stack container has an IPv6 line too */
+	if (!path ||
+	    asprintf(&names, "%s%s%s", hostname, strcmp(hostname, name) ? " " : "",
+		     strcmp(hostname, name) ? name : "") < 0 ||
+	    asprintf(&h.text,
+		     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n",
+		     ip ? ip : "127.0.1.1", names) < 0)
 		return vs_err(err, ENOMEM, "hosts of %s", name);
+	if (ip6) {
+		char *next;
+		if (asprintf(&next, "%s%s\t%s\n", h.text, ip6, names) < 0) {
+			free(h.text);
+			return vs_err(err, ENOMEM, "hosts of %s", name);
+		}
+		free(h.text);
+		h.text = next;
+	}
 	int rc = 0;
 	if (engine_net_named(rec) &&
 	    network_peers(store, str(rec, "network"), add_peer, &h, err) != 0)

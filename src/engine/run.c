@@ -438,6 +438,8 @@ int engine_start(const struct vs_globals *g, const char *store, int argc, char *
 	json_object_del(rec, "exit_code");
 	json_object_del(rec, "ip");
 	json_object_del(rec, "gateway");
+	json_object_del(rec, "ip6");
+	json_object_del(rec, "gateway6");
 	json_object_del(rec, "netns");
 	json_object_set_new(rec, "detach", json_true());
 	if (engine_net_attach(store, rec, err) < 0)

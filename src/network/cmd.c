@@ -34,12 +34,16 @@ int network_peers(const char *store, const char *network,
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		json_t *k = json_load_file(path, 0, NULL);
 		const char *host = json_string_value(json_object_get(k, "hostname"));
-		const char *ip = json_string_value(json_object_get(
-			json_array_get(json_object_get(json_object_get(k, "result"), "ips"), 0),
-			"address"));
-		if (host && *host && ip) {
+		/* every address: a dual-stack peer resolves over either family */
+		json_t *ips = json_object_get(json_object_get(k, "result"), "ips"), *ip;
+		size_t i;
+		json_array_foreach(ips, i, ip)
+		{
+			const char *a = json_string_value(json_object_get(ip, "address"));
+			if (!host || !*host || !a || rc != 0)
+				continue;
 			char addr[64];
-			snprintf(addr, sizeof(addr), "%s", ip);
+			snprintf(addr, sizeof(addr), "%s", a);
 			char *slash = strchr(addr, '/');
 			if (slash)
 				*slash = '\0';
@@ -51,11 +55,19 @@ int network_peers(const char *store, const char *network,
 	return rc;
 }
 
-static const char *conf_subnet(json_t *c)
+/* The subnets of a network's range sets, in order (IPv4 first when it has one). */
+static json_t *conf_subnets(json_t *c)
 {
 	json_t *ipam = json_object_get(json_array_get(json_object_get(c, "plugins"), 0), "ipam");
-	return json_string_value(json_object_get(
-		json_array_get(json_array_get(json_object_get(ipam, "ranges"), 0), 0), "subnet"));
+	json_t *out = json_array(), *set;
+	size_t i;
+	json_array_foreach(json_object_get(ipam, "ranges"), i, set)
+	{
+		json_t *s = json_object_get(json_array_get(set, 0), "subnet");
+		if (json_is_string(s))
+			json_array_append(out, s);
+	}
+	return out;
 }
 
 static int cmd_ls(const char *store, vs_err_t *err)
@@ -71,15 +83,27 @@ static int cmd_ls(const char *store, vs_err_t *err)
 	int n = scandir(dir, &names, NULL, alphasort);
 	if (n < 0)
 		return vs_err(err, errno, "network ls: %s", dir);
-	printf("%-20s %-18s %s\n", "NAME", "SUBNET", "CONTAINERS");
+	printf("%-20s %-18s %s\n", "NAME", "SUBNETS", "CONTAINERS");
 	for (int i = 0; i < n; i++) {
 		char *dot = strstr(names[i]->d_name, ".conflist");
 		if (dot && dot[9] == '\0') {
 			*dot = '\0';
 			json_t *c = netconf_load(store, names[i]->d_name, NULL);
 			int att = netconf_attached(store, names[i]->d_name, NULL);
-			const char *s = conf_subnet(c);
-			printf("%-20s %-18s %d\n", names[i]->d_name, s ? s : "-", att < 0 ? 0 : att);
+			json_t *subs = conf_subnets(c), *sub;
+			char list[256] = "";
+			size_t j, used = 0;
+			json_array_foreach(subs, j, sub)
+			{
+				int w = snprintf(list + used, sizeof(list) - used, "%s%s",
+						 j ? "," : "", json_string_value(sub));
+				if (w < 0 || (size_t)w >= sizeof(list) - used)
+					break;
+				used += (size_t)w;
+			}
+			json_decref(subs);
+			printf("%-20s %-18s %d\n", names[i]->d_name, *list ? list : "-",
+			       att < 0 ? 0 : att);
 			json_decref(c);
 		}
 		free(names[i]);
@@ -98,8 +122,11 @@ static int cmd_inspect(const char *store, const char *name, vs_err_t *err)
 		json_decref(c);
 		return -1;
 	}
-	json_t *o = json_pack("{s:s, s:s?, s:i, s:O}", "name", name, "subnet", conf_subnet(c),
-			      "containers", att, "conflist", c);
+	/* subnet: the first one, as before networks were dual-stack */
+	json_t *subs = conf_subnets(c);
+	json_t *o = json_pack("{s:s, s:O?, s:o, s:i, s:O}", "name", name, "subnet",
+			      json_array_get(subs, 0), "subnets", subs, "containers", att,
+			      "conflist", c);
 	json_dumpf(o, stdout, JSON_INDENT(2));
 	putchar('\n');
 	json_decref(o);
@@ -125,7 +152,26 @@ static int cmd_rm(const char *store, const char *name, vs_err_t *err)
 		return vs_err(err, errno, "network %s: removing %s", name, path);
 	netconf_path(path, sizeof(path), store, "network-attach", name);
 	rmdir(path);
-	return 0;
+	/* host-local's leases and last-reserved marks: nobody is attached, so none is held,
+	 * and a network made again by the name must not find them */
+	netconf_path(path, sizeof(path), store, "network-ipam", name);
+	DIR *d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? 0
+				       : vs_err(err, errno, "network %s: leases in %s", name, path);
+	struct dirent *de;
+	int rc = 0;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT && rc == 0)
+			rc = vs_err(err, errno, "network %s: removing lease %s/%s", name, path,
+				    de->d_name);
+	}
+	closedir(d);
+	if (rc == 0 && rmdir(path) < 0 && errno != ENOENT)
+		rc = vs_err(err, errno, "network %s: removing %s", name, path);
+	return rc;
 }
 
 /* attach/detach/check: the engine's calls from the command line, for scripts and tests.
@@ -162,8 +208,9 @@ static int cmd_attach(const char *cmd, struct network_attach_req *r, vs_err_t *e
 		network_netns_remove(ns, NULL);
 		return -1;
 	}
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "ip", a.ip, "gateway", a.gateway, "mac",
-			      a.mac, "dns_server", a.dns_server, "netns", ns);
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ip", a.ip, "gateway",
+			      a.gateway, "ip6", a.ip6, "gateway6", a.gateway6, "mac", a.mac,
+			      "dns_server", a.dns_server, "netns", ns);
 	json_dumpf(o, stdout, JSON_COMPACT);
 	putchar('\n');
 	json_decref(o);
@@ -171,7 +218,7 @@ static int cmd_attach(const char *cmd, struct network_attach_req *r, vs_err_t *e
 }
 
 static const char usage[] =
-	"usage: vessel network [--store DIR] create NAME [--subnet CIDR]\n"
+	"usage: vessel network [--store DIR] create NAME [--subnet CIDR]... [--ipv6]\n"
 	"       vessel network [--store DIR] ls\n"
 	"       vessel network [--store DIR] inspect NAME\n"
 	"       vessel network [--store DIR] rm NAME\n"
@@ -181,10 +228,15 @@ static const char usage[] =
 int network_main(int argc, char **argv, const struct vs_globals *g)
 {
 	(void)g;
-	const char *store = NETWORK_DEFAULT_STORE, *subnet = NULL;
-	enum { OPT_STORE = 256, OPT_SUBNET };
+	const char *store = NETWORK_DEFAULT_STORE;
+	/* more than a network takes, so the excess is reported by netconf_create's rules */
+	const char *subnets[3];
+	size_t nsubnets = 0;
+	bool ipv6 = false, too_many = false;
+	enum { OPT_STORE = 256, OPT_SUBNET, OPT_IPV6 };
 	static const struct option opts[] = {{"store", required_argument, NULL, OPT_STORE},
 					     {"subnet", required_argument, NULL, OPT_SUBNET},
+					     {"ipv6", no_argument, NULL, OPT_IPV6},
 					     {"help", no_argument, NULL, 'h'},
 					     {0}};
 	optind = 1;
@@ -193,8 +245,12 @@ int network_main(int argc, char **argv, const struct vs_globals *g)
 	while ((o = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		if (o == OPT_STORE)
 			store = optarg;
+		else if (o == OPT_SUBNET && nsubnets < 3)
+			subnets[nsubnets++] = optarg;
 		else if (o == OPT_SUBNET)
-			subnet = optarg;
+			too_many = true;
+		else if (o == OPT_IPV6)
+			ipv6 = true;
 		else if (o == 'h') {
 			fputs(usage, stdout);
 			return 0;
@@ -209,10 +265,15 @@ int network_main(int argc, char **argv, const struct vs_globals *g)
 	struct network_port ports[16];
 	struct network_attach_req req = {0};
 	for (int i = optind; i < argc; i++) {
-		if (strcmp(argv[i], "--subnet") == 0 && i + 1 < argc)
-			subnet = argv[++i];
-		else if (strncmp(argv[i], "--subnet=", 9) == 0)
-			subnet = argv[i] + 9;
+		if ((strcmp(argv[i], "--subnet") == 0 && i + 1 < argc) ||
+		    strncmp(argv[i], "--subnet=", 9) == 0) {
+			const char *v = argv[i][8] == '=' ? argv[i] + 9 : argv[++i];
+			if (nsubnets < 3)
+				subnets[nsubnets++] = v;
+			else
+				too_many = true;
+		} else if (strcmp(argv[i], "--ipv6") == 0)
+			ipv6 = true;
 		else if (strcmp(argv[i], "--store") == 0 && i + 1 < argc)
 			store = argv[++i];
 		else if (strcmp(argv[i], "--hostname") == 0 && i + 1 < argc)
@@ -240,8 +301,10 @@ int network_main(int argc, char **argv, const struct vs_globals *g)
 	vs_err_t err = NULL;
 	int rc;
 	const char *sub = npos ? pos[0] : "";
-	if (strcmp(sub, "create") == 0 && npos == 2)
-		rc = netconf_create(store, pos[1], subnet, &err);
+	if (strcmp(sub, "create") == 0 && npos == 2 && too_many)
+		rc = vs_err(&err, 0, "network %s: at most one IPv4 and one IPv6 --subnet", pos[1]);
+	else if (strcmp(sub, "create") == 0 && npos == 2)
+		rc = netconf_create(store, pos[1], subnets, nsubnets, ipv6, &err);
 	else if (strcmp(sub, "ls") == 0 && npos == 1)
 		rc = cmd_ls(store, &err);
 	else if (strcmp(sub, "inspect") == 0 && npos == 2)

@@ -1,6 +1,7 @@
 #include "network/cni_result.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,15 +19,35 @@ int cni_result_parse(const char *text, size_t len, struct network_attachment *ou
 		return vs_err(err, 0, "CNI result: not JSON: %s (line %d)", je.text, je.line);
 	int rc = -1;
 	json_t *ips = json_object_get(r, "ips");
-	json_t *ip0 = json_is_array(ips) ? json_array_get(ips, 0) : NULL;
+	/* ip: the first IPv4 entry (else the first of any family), what IPv4-only callers
+	 * always had; ip6: the first IPv6 one. The MAC is the interface of ip's entry. */
+	json_t *first = NULL, *ip4 = NULL, *ip6 = NULL, *e;
+	size_t i;
+	json_array_foreach(ips, i, e)
+	{
+		const char *a = json_string_value(json_object_get(e, "address"));
+		if (!a)
+			continue;
+		bool v6 = strchr(a, ':') != NULL;
+		if (v6 && !ip6)
+			ip6 = e;
+		if (!v6 && !ip4)
+			ip4 = e;
+		if (!first)
+			first = e;
+	}
+	json_t *ip0 = ip4 ? ip4 : first;
 	const char *addr = json_string_value(json_object_get(ip0, "address"));
 	if (!json_is_object(r) || !addr) {
-		vs_err(err, 0, "CNI result: no ips[0].address");
+		vs_err(err, 0, "CNI result: no ips[].address");
 		goto out;
 	}
 	copy_str(out->ip, sizeof(out->ip), addr);
 	copy_str(out->gateway, sizeof(out->gateway),
 		 json_string_value(json_object_get(ip0, "gateway")));
+	copy_str(out->ip6, sizeof(out->ip6), json_string_value(json_object_get(ip6, "address")));
+	copy_str(out->gateway6, sizeof(out->gateway6),
+		 json_string_value(json_object_get(ip6, "gateway")));
 	/* ips[].interface indexes interfaces[]; a result may omit it, or lie */
 	json_t *ifidx = json_object_get(ip0, "interface");
 	json_t *ifs = json_object_get(r, "interfaces");

@@ -8,7 +8,8 @@
 #include "base/error.h"
 #include "network/network.h"
 
-/* Fills out from a result's first IP, its interface's MAC and the first nameserver. */
+/* Fills out from a result's first IPv4 (else first) and first IPv6 entries, the MAC of
+ * the former's interface and the first nameserver. */
 int cni_result_parse(const char *text, size_t len, struct network_attachment *out, vs_err_t *err);
 /* Turns a plugin's error output into one line "msg (details) [code N]"; when the
  * text is not an error object, its first line, cut short. */

@@ -4,6 +4,8 @@
 #define VESSEL_NETWORK_NETCONF_H
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "base/error.h"
 
@@ -12,8 +14,11 @@
 
 /* STORE/SUB[/NAME] into buf. */
 void netconf_path(char *buf, size_t size, const char *store, const char *sub, const char *name);
-/* Writes a new network's conflist; subnet NULL picks a /16 that no host route covers. */
-int netconf_create(const char *store, const char *name, const char *subnet, vs_err_t *err);
+/* Writes a new network's conflist with subnets (at most one per family). No subnets: an
+ * IPv4 /16 that no host route or other network covers. ipv6: dual-stack, a family
+ * without a subnet given one (IPv6: a random ULA /64). */
+int netconf_create(const char *store, const char *name, const char *const *subnets, size_t nsubnets,
+		   bool ipv6, vs_err_t *err);
 /* The conflist of name (the default one is created when missing). */
 json_t *netconf_load(const char *store, const char *name, vs_err_t *err);
 /* The number of containers attached to name (kept results). */

@@ -30,7 +30,8 @@ struct network_attach_req {
 	const char *hostname; /* for name resolution between containers */
 };
 struct network_attachment {
-	char ip[64], gateway[64], mac[32]; /* ip in CIDR form */
+	char ip[64], gateway[64], mac[32]; /* ip in CIDR form: the first IPv4 (else the first) */
+	char ip6[64], gateway6[64];	   /* the first IPv6 address, CIDR; "" if none */
 	char dns_server[64];		   /* "" if none */
 };
 
@@ -45,7 +46,8 @@ int network_attach(const struct network_attach_req *req, struct network_attachme
 int network_detach(const struct network_attach_req *req, vs_err_t *err);
 /* CNI CHECK. */
 int network_check(const struct network_attach_req *req, vs_err_t *err);
-/* Every container attached to network (hostname, ip): for /etc/hosts of a peer. */
+/* Every address of every container attached to network (hostname, ip; a dual-stack
+ * container twice): for /etc/hosts of a peer. */
 int network_peers(const char *store, const char *network,
 		  int (*fn)(const char *hostname, const char *ip, void *arg), void *arg,
 		  vs_err_t *err);

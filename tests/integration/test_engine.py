@@ -486,6 +486,48 @@ def test_peers_reach_each_other_by_name(env, net):
         ctr(env, "rm", "-f", "srv")
 
 
+NET6, SUBNET6, GATEWAY6 = "engnet6", "fd42:214:9::/64", "fd42:214:9::1"
+
+
+def test_dual_stack_peers_reach_each_other_by_name_over_both(env):
+    network(env, "create", NET6, "--subnet", "10.214.10.0/24", "--subnet", SUBNET6)
+    try:
+        serve(env, "srv6", NET6, "-p", "18090:7000",
+              script="echo hi-from-srv6 | nc -l -p 7000")
+        info = json.loads(ok(env, "inspect", "srv6").stdout)
+        assert info["ip"].startswith("10.214.10.") and info["ip6"].startswith("fd42:214:9::")
+        assert info["gateway6"] == GATEWAY6
+        # the container's own hosts file carries both of its addresses
+        hosts = ok(env, "exec", "srv6", "cat", "/etc/hosts").stdout
+        own = f"\t{info['hostname']} srv6\n"
+        assert info["ip"] + own in hosts and info["ip6"] + own in hosts, hosts
+        # a peer resolves the name to either family, and reaches it over both
+        ok(env, "run", "-d", "--name", "cli6", "--network", NET6, PLAIN, "sh", "-c",
+           "while :; do sleep 0.1; done")
+        hosts = ok(env, "exec", "cli6", "cat", "/etc/hosts").stdout
+        assert f"{info['ip']}\tsrv6\n" in hosts and f"{info['ip6']}\tsrv6\n" in hosts, hosts
+        # by name over both: nc resolves it to one family (IPv4, by getaddrinfo's
+        # precedence over a ULA), so IPv6 goes to what /etc/hosts maps the name to.
+        # (busybox ping -6 would ask for the name's IPv6 address itself, but it needs a
+        # raw socket, and a container has no CAP_NET_RAW.)
+        v6_of_name = "$(awk '$2 == \"srv6\" && index($1, \":\") { print $1 }' /etc/hosts)"
+        for target in ("srv6", v6_of_name):
+            r = ok(env, "exec", "cli6", "sh", "-c",
+                   "for i in 1 2 3 4 5 6 7 8 9 10; do "
+                   f"nc -w 2 {target} 7000 </dev/null && exit 0; sleep 0.3; done; exit 1")
+            assert r.stdout.strip() == "hi-from-srv6", (target, r.stdout, r.stderr)
+        assert ok(env, "exec", "cli6", "sh", "-c", f"echo {v6_of_name}").stdout.strip() \
+            == info["ip6"]
+        # the published port over IPv6 (portmap's ip6tables), from the host side
+        _, _, text = fetch(env, GATEWAY6, 18090, 14)
+        assert text == "hi-from-srv6"
+    finally:
+        ctr(env, "rm", "-f", "cli6")
+        ctr(env, "rm", "-f", "srv6")
+        network(env, "rm", NET6)
+    assert not (env["store"] / "network-ipam" / NET6).exists()
+
+
 def test_network_none_default_and_host(env):
     r = ok(env, "run", "--rm", "--network", "none", PLAIN, "sh", "-c",
            "ls /sys/class/net; cat /sys/class/net/lo/operstate /sys/class/net/lo/flags")

@@ -82,10 +82,12 @@ def attach(sb, cid, *extra):
     return json.loads(out)
 
 
-# a tiny TCP server/client in python, run inside a container's netns
+# a tiny TCP server/client in python, run inside a container's netns; the server takes
+# both families (a v4-mapped IPv6 socket)
 SERVE = ("import socket,sys\n"
-         "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-         "s.bind(('0.0.0.0', int(sys.argv[1]))); s.listen(4); print('ready', flush=True)\n"
+         "s=socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+         "s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\n"
+         "s.bind(('::', int(sys.argv[1]))); s.listen(4); print('ready', flush=True)\n"
          "n=int(sys.argv[2])\n"
          "while True:\n"
          "  c,_=s.accept(); c.sendall(b'x'*n if n else b'hello'); c.close()\n")
@@ -262,3 +264,100 @@ def test_tuning_with_a_setting_runs(sb):
     sb.run("detach", "n1", "c2")
     sb.run("detach", "n1", "c1")
     assert sb.sh("ip -o link show type veth").stdout.strip() == ""
+
+
+# Dual-stack: a subnet of each family, as `podman network create --ipv6 --subnet A --subnet B`
+SUBNET6 = "fd42:213:7::/64"
+GATEWAY6 = "fd42:213:7::1"
+
+
+def test_dual_stack_create_inspect_ls(sb):
+    sb.run("create", "n1", "--subnet", SUBNET, "--subnet", SUBNET6)
+    info = json.loads(sb.run("inspect", "n1").stdout)
+    assert info["subnets"] == [SUBNET, SUBNET6] and info["subnet"] == SUBNET
+    ipam = info["conflist"]["plugins"][0]["ipam"]
+    assert ipam["ranges"] == [[{"subnet": SUBNET}], [{"subnet": SUBNET6}]]
+    assert {r["dst"] for r in ipam["routes"]} == {"0.0.0.0/0", "::/0"}
+    ls = sb.run("ls").stdout
+    assert f"{SUBNET},{SUBNET6}" in ls, ls
+    # the default network stays IPv4 only
+    assert json.loads(sb.run("inspect", "vessel").stdout)["subnets"][0].startswith("10.")
+    assert len(json.loads(sb.run("inspect", "vessel").stdout)["subnets"]) == 1
+
+
+def test_ipv6_picks_a_free_ula_64(sb):
+    sb.run("create", "n1", "--ipv6")
+    sb.run("create", "n2", "--ipv6", "--subnet", SUBNET)
+    s1 = json.loads(sb.run("inspect", "n1").stdout)["subnets"]
+    s2 = json.loads(sb.run("inspect", "n2").stdout)["subnets"]
+    assert len(s1) == 2 and s1[0].startswith("10.") and s1[0].endswith("/16")
+    assert s2[0] == SUBNET
+    for s in (s1[1], s2[1]):
+        assert s.startswith("fd") and s.endswith("::/64"), s
+    assert s1[1] != s2[1]
+
+
+@pytest.mark.parametrize("subnets", [
+    ["fd42::1/64"],                       # host bits set
+    ["fd42::/40"],                        # a prefix shorter than /48
+    ["fd42::/124"],                       # too few addresses
+    ["fd42::"],                           # not a CIDR
+    ["fd42::/x"],
+    ["zz::/64"],
+    [SUBNET6, "fd43::/64"],               # two of one family
+    [SUBNET, "10.1.0.0/16"],
+])
+def test_bad_subnet_values_are_one_line_each(sb, subnets):
+    args = [a for s in subnets for a in ("--subnet", s)]
+    p = sb.run("create", "n1", *args, check=False)
+    assert p.returncode != 0
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and subnets[-1] in lines[0], p.stderr
+    assert not os.path.exists(os.path.join(sb.store, "networks", "n1.conflist"))
+
+
+def test_a_subnet_overlapping_another_network_is_refused(sb):
+    sb.run("create", "n1", "--subnet", SUBNET, "--subnet", SUBNET6)
+    for sub in ("fd42:213:7::/48", "10.213.0.0/16"):
+        p = sb.run("create", "n2", "--subnet", sub, check=False)
+        lines = p.stderr.strip().splitlines()
+        assert p.returncode != 0 and len(lines) == 1, p.stderr
+        assert sub in lines[0] and "n1" in lines[0], p.stderr
+    # the other family is free
+    sb.run("create", "n2", "--subnet", "fd42:214::/64")
+
+
+def test_dual_stack_peers_ports_and_rm(sb):
+    sb.run("create", "n1", "--subnet", SUBNET, "--subnet", SUBNET6)
+    a = attach(sb, "c1")
+    b = attach(sb, "c2", "-p", "18080:80/tcp")
+    assert a["ip"].startswith("10.213.7.") and a["gateway"] == GATEWAY
+    assert a["ip6"].startswith("fd42:213:7::") and a["ip6"].endswith("/64")
+    assert a["gateway6"] == GATEWAY6 and a["ip6"] != b["ip6"]
+    # a global address from the subnet, usable at once: a fresh netns has IPv6 on
+    # (disable_ipv6 0), and the bridge plugin turns DAD off on the container's side (its
+    # hairpin mode would echo the solicitations back) and waits for the addresses to
+    # settle, so no tuning sysctl or wait of vessel's is needed
+    addrs = sb.in_ctr("c1", "ip -6 -o addr show dev eth0 scope global").stdout
+    assert a["ip6"] in addrs and "tentative" not in addrs, addrs
+    srv = serve(sb, "c2", 80)
+    try:
+        # the peer over IPv6, and over IPv4
+        assert fetch(sb, "c1", b["ip6"].split("/")[0], 80)[0] == 5
+        assert fetch(sb, "c1", b["ip"].split("/")[0], 80)[0] == 5
+        # the published port from the host side over both families (portmap's ip6tables)
+        assert fetch(sb, None, GATEWAY, 18080)[0] == 5
+        assert fetch(sb, None, GATEWAY6, 18080)[0] == 5
+    finally:
+        srv.kill()
+    assert b["ip6"].split("/")[0] in sb.sh("ip6tables-save").stdout
+    lease_dir = os.path.join(sb.store, "network-ipam", "n1")
+    assert os.path.exists(os.path.join(lease_dir, a["ip6"].split("/")[0]))
+    sb.run("detach", "n1", "c1")
+    sb.run("detach", "n1", "c2")
+    assert b["ip6"].split("/")[0] not in sb.sh("ip6tables-save").stdout
+    # rm takes the conflist and every lease file with it
+    assert os.path.exists(lease_dir)
+    sb.run("rm", "n1")
+    assert not os.path.exists(lease_dir)
+    assert not os.path.exists(os.path.join(sb.store, "networks", "n1.conflist"))
