@@ -10,8 +10,10 @@
 #include <jansson.h>
 
 #include "base/json.h"
+#include "base/log.h"
 #include "base/util.h"
 #include "network/cni_result.h"
+#include "network/inet6.h"
 #include "network/netconf.h"
 #include "network/network.h"
 #include "network/plugin.h"
@@ -173,6 +175,12 @@ int network_attach(const struct network_attach_req *r, struct network_attachment
 		goto out;
 	}
 	free(text);
+	/* the bridge's IPv6 gateway address goes through DAD (a second or two) after the
+	 * bridge plugin adds it, and a port published on it or the container's default
+	 * route through it fails until then; the plugin settles only the container's side */
+	if (out->gateway6[0] && !inet6_wait_usable(out->gateway6, 5000))
+		vs_warn("network %s: the gateway %s is not usable yet (IPv6 DAD)", net_name(r),
+			out->gateway6);
 	char dir[4096];
 	netconf_path(dir, sizeof(dir), r->store, "network-attach", net_name(r));
 	json_t *k = json_pack("{s:O, s:s, s:s, s:s, s:O, s:I}", "result", prev, "hostname",

@@ -1,3 +1,4 @@
+#include "network/inet6.h"
 #include "network/netconf.h"
 
 #include <arpa/inet.h>
@@ -126,17 +127,12 @@ static bool route_taken(const struct cidr *c)
 			unsigned plen;
 			if (sscanf(line, "%32s %x", dst, &plen) != 2 || strlen(dst) != 32)
 				continue;
-			for (int i = 0; i < 16; i++) {
-				unsigned byte;
-				if (sscanf(dst + 2 * i, "%2x", &byte) != 1)
-					goto next;
-				r.addr[i] = (unsigned char)byte;
-			}
+			if (!inet6_from_proc_hex(dst, r.addr))
+				continue;
 			r.prefix = (int)plen;
 		}
 		if (r.prefix > 0 && overlaps(c, &r))
 			taken = true;
-	next:;
 	}
 	if (f)
 		fclose(f);
