@@ -63,7 +63,7 @@ static int forward_signal(struct exec_io *io, vs_err_t *err)
 /* Our stdin to the process, the window's changes and our signals, on a thread of its own:
  * the agent stops reading while the process's pipe is full, and our output must still come
  * back meanwhile. The only writer to the connection, so a KILL never lands inside another
- * frame (it waits behind the stdin already sent). */
+ * frame (it waits behind the stdin already sent). io is the thread's, freed here. */
 static void *pump_stdin(void *arg)
 {
 	struct exec_io *io = arg;
@@ -94,6 +94,7 @@ static void *pump_stdin(void *arg)
 			in_open = false;
 	}
 	vs_err_free(&e);
+	free(io);
 	return NULL;
 }
 
@@ -108,14 +109,22 @@ static int relay(struct exec_io *io, struct vmc_reader *rd, vs_err_t *err)
 	io->sig = signalfd(-1, &fwd, SFD_CLOEXEC);
 	if (io->sig < 0)
 		return vs_err(err, errno, "exec: a signalfd to forward signals");
+	/* the thread's own copy, and the signalfd never closed: it waits for signals until we
+	 * exit, after our caller's io is gone */
+	struct exec_io *mine = malloc(sizeof(*mine));
+	if (!mine)
+		return vs_err(err, ENOMEM, "exec: a thread for stdin");
+	*mine = *io;
 	pthread_t t;
 	pthread_attr_t a;
 	pthread_attr_init(&a);
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	int rc = pthread_create(&t, &a, pump_stdin, io);
+	int rc = pthread_create(&t, &a, pump_stdin, mine);
 	pthread_attr_destroy(&a);
-	if (rc != 0)
+	if (rc != 0) {
+		free(mine);
 		return vs_err(err, rc, "exec: a thread for stdin");
+	}
 	for (;;) {
 		struct vmc_frame f;
 		rc = vmc_read_frame(io->conn, rd, &f, err);
