@@ -103,7 +103,8 @@ static int relay(struct exec_io *io, struct vmc_reader *rd, vs_err_t *err)
 {
 	/* a reader of our output that went away loses the output, not the relay */
 	signal(SIGPIPE, SIG_IGN);
-	/* here, not before: the relay of --detach is a fork, which has its own signals */
+	/* what vmc_exec blocked: those that came while the process was being started are
+	 * pending, and go first */
 	sigset_t fwd;
 	vmc_forwarded_signals(&fwd);
 	io->sig = signalfd(-1, &fwd, SFD_CLOEXEC);
