@@ -4,7 +4,8 @@
  * container with vessel's own runtime (oci_cmd_create: namespaces, mounts, cgroups,
  * capabilities, seccomp from the same config.json). Then it relays the container's stdio,
  * answers START, KILL and EXEC on VMC_PORT_CONTROL (oci_cmd_start, oci_cmd_kill,
- * oci_cmd_exec), and when the container exits sends its status and powers the VM off. */
+ * oci_cmd_exec; an exec's connection then takes KILL for its process), and when the
+ * container exits sends its status and powers the VM off. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -270,8 +271,8 @@ static void answer(int fd, int rc, vs_err_t *err)
 	vs_err_free(err);
 }
 
-static int serve(int conn, struct vmc_reader *rd, int ctl, const char *id, pid_t pid,
-		 const int host[3], int tty, vs_err_t *err);
+static int serve(int conn, enum vmc_stream stream, struct vmc_reader *rd, int ctl, const char *id,
+		 pid_t pid, const int host[3], int tty, vs_err_t *err);
 static pid_t read_pid_file(const char *path);
 
 /* An EXEC, in a fork of the agent so the container's relay goes on: the guest's own
@@ -333,7 +334,7 @@ static void exec_request(int fd, int listen_fd, const char *id, const struct vmc
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
 	struct vmc_reader rd = {0};
 	if (vmc_send(fd, VMC_OK, NULL, 0, &err) < 0 ||
-	    serve(fd, &rd, -1, id, pid, host, tty, &err) < 0)
+	    serve(fd, VMC_STREAM_EXEC, &rd, -1, id, pid, host, tty, &err) < 0)
 		say("exec: %s", err ? err->msg : "failed");
 	_exit(0);
 fail:
@@ -472,10 +473,11 @@ static void stdin_feed(int *in, struct stdin_backlog *b, const uint8_t *p, size_
  * the process's stdin, stdout, stderr, -1 for none), control requests answered (ctl: -1
  * for none), the window size of its terminal (tty: the pty's master, or -1) set,
  * children reaped (we are PID 1, or an exec's handler, its subreaper). The container's
- * init on the main connection, an exec'd process on its control connection; rd holds
- * what was read of conn already. */
-static int serve(int conn, struct vmc_reader *rd, int ctl, const char *id, pid_t pid,
-		 const int host[3], int tty, vs_err_t *err)
+ * init on the main connection, an exec'd process on its control connection (stream),
+ * which also brings the signals its host relay got; rd holds what was read of conn
+ * already. */
+static int serve(int conn, enum vmc_stream stream, struct vmc_reader *rd, int ctl, const char *id,
+		 pid_t pid, const int host[3], int tty, vs_err_t *err)
 {
 	int in = host[0], out = host[1], errp = host[2];
 	struct stdin_backlog backlog = {0};
@@ -520,17 +522,26 @@ static int serve(int conn, struct vmc_reader *rd, int ctl, const char *id, pid_t
 					vs_err(err, 0, "the host closed the connection");
 				break;
 			}
-			if (f.type == VMC_RESIZE && tty >= 0) {
+			if (vmc_agent_accepts(stream, f.type, tty >= 0, err) < 0)
+				break;
+			if (f.type == VMC_RESIZE) {
 				struct winsize ws = {0};
 				vmc_frame_resize(&f, &ws.ws_row, &ws.ws_col);
 				/* the kernel sends the process's group SIGWINCH */
 				ioctl(tty, TIOCSWINSZ, &ws);
 				continue;
 			}
-			if (f.type != VMC_STDIN) {
-				vs_err(err, 0, "agent protocol: %s from the host",
-				       vmc_type_name(f.type));
-				break;
+			if (f.type == VMC_KILL) {
+				int sig;
+				if (vmc_frame_signal(&f, &sig, err) < 0)
+					break;
+				/* the process, not its group, as runc's exec relays a signal; pid
+				 * is the runtime's child made ours (subreaper), whose pid can't be
+				 * reused before we reap it: once we have, the signal came too late
+				 * and goes nowhere */
+				if (status < 0)
+					kill(pid, sig);
+				continue;
 			}
 			stdin_feed(&in, &backlog, f.payload, f.len);
 		}
@@ -611,7 +622,7 @@ int vmc_agent_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *
 	if (rc < 0 || (guest_net && vmc_guest_net_setup(guest_net, read_pid(), err) < 0))
 		goto tell_host;
 	if (vmc_send(conn, VMC_CREATED, NULL, 0, err) < 0 ||
-	    serve(conn, &rd, ctl, id, read_pid(), host, tty, err) < 0)
+	    serve(conn, VMC_STREAM_MAIN, &rd, ctl, id, read_pid(), host, tty, err) < 0)
 		goto fatal;
 	shutdown(conn, SHUT_WR);
 	power_off();

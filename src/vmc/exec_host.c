@@ -1,10 +1,11 @@
 /* `vessel-vm exec`: the host side. The request goes to the agent on a control connection
  * (EXEC: the options, the command or process.json); the guest's own exec runs it in the
  * container; then the same connection carries the process's stdin, stdout, stderr and
- * exit status. With --detach a child of ours keeps relaying and exits with the process's
- * status: that child's pid is the one --pid-file names, so a subreaper such as podman's
- * conmon waits for the process through it. A terminal is the guest's pty, relayed to a
- * pty of ours whose master goes to --console-socket, or to our own stdio (term.h). */
+ * exit status, and the signals we get for it (KILL), as runc's exec forwards them. With
+ * --detach a child of ours keeps relaying and exits with the process's status: that child's
+ * pid is the one --pid-file names, so a subreaper such as podman's conmon waits for the
+ * process through it. A terminal is the guest's pty, relayed to a pty of ours whose master
+ * goes to --console-socket, or to our own stdio (term.h). */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,16 +41,29 @@ static void guest_text(const struct vmc_frame *f)
 	dprintf(2, "vessel: the guest agent: %s\n", msg);
 }
 
-/* Our side of the process's stdio, and its terminal's window if it has one. */
+/* Our side of the process's stdio, its terminal's window if it has one, and the signals
+ * we forward. */
 struct exec_io {
 	int conn;
 	int in, out, errfd;
 	struct vmc_term_window window;
+	int sig; /* a signalfd of vmc_forwarded_signals, which are blocked */
 };
 
-/* Our stdin to the process, and the window's changes, on a thread of its own: the agent
- * stops reading while the process's pipe is full, and our output must still come back
- * meanwhile. The only writer to the connection. */
+/* A signal we got, as KILL for the process: 0, or -1 when the connection is gone. */
+static int forward_signal(struct exec_io *io, vs_err_t *err)
+{
+	struct signalfd_siginfo si;
+	ssize_t n = read(io->sig, &si, sizeof(si));
+	if (n != (ssize_t)sizeof(si))
+		return 0;
+	return vmc_send_u32(io->conn, VMC_KILL, si.ssi_signo, err);
+}
+
+/* Our stdin to the process, the window's changes and our signals, on a thread of its own:
+ * the agent stops reading while the process's pipe is full, and our output must still come
+ * back meanwhile. The only writer to the connection, so a KILL never lands inside another
+ * frame (it waits behind the stdin already sent). io is the thread's, freed here. */
 static void *pump_stdin(void *arg)
 {
 	struct exec_io *io = arg;
@@ -57,28 +72,29 @@ static void *pump_stdin(void *arg)
 	bool in_open = true;
 	int timeout = io->window.fd >= 0 ? VMC_TERM_WATCH_MS : -1;
 	for (;;) {
-		struct pollfd p = {.fd = in_open ? io->in : -1, .events = POLLIN};
-		if (poll(&p, 1, timeout) < 0 && errno != EINTR)
+		struct pollfd p[2] = {{.fd = in_open ? io->in : -1, .events = POLLIN},
+				      {.fd = io->sig, .events = POLLIN}};
+		if (poll(p, 2, timeout) < 0 && errno != EINTR)
 			break;
 		uint8_t size[VMC_RESIZE_SIZE];
 		if (vmc_term_resized(&io->window, size) &&
 		    vmc_send(io->conn, VMC_RESIZE, size, sizeof(size), &e) < 0)
 			break;
-		if (!p.revents)
+		if (p[1].revents && forward_signal(io, &e) < 0)
+			break;
+		if (!p[0].revents)
 			continue;
 		ssize_t n = read(io->in, buf, sizeof(buf));
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (vmc_send(io->conn, VMC_STDIN, buf, n > 0 ? (uint32_t)n : 0, &e) < 0)
 			break;
-		if (n <= 0) {
+		/* a terminal's window and our signals still matter after the input ended */
+		if (n <= 0)
 			in_open = false;
-			/* a terminal's window still matters after its input ended */
-			if (io->window.fd < 0)
-				break;
-		}
 	}
 	vs_err_free(&e);
+	free(io);
 	return NULL;
 }
 
@@ -87,14 +103,29 @@ static int relay(struct exec_io *io, struct vmc_reader *rd, vs_err_t *err)
 {
 	/* a reader of our output that went away loses the output, not the relay */
 	signal(SIGPIPE, SIG_IGN);
+	/* what vmc_exec blocked: those that came while the process was being started are
+	 * pending, and go first */
+	sigset_t fwd;
+	vmc_forwarded_signals(&fwd);
+	io->sig = signalfd(-1, &fwd, SFD_CLOEXEC);
+	if (io->sig < 0)
+		return vs_err(err, errno, "exec: a signalfd to forward signals");
+	/* the thread's own copy, and the signalfd never closed: it waits for signals until we
+	 * exit, after our caller's io is gone */
+	struct exec_io *mine = malloc(sizeof(*mine));
+	if (!mine)
+		return vs_err(err, ENOMEM, "exec: a thread for stdin");
+	*mine = *io;
 	pthread_t t;
 	pthread_attr_t a;
 	pthread_attr_init(&a);
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	int rc = pthread_create(&t, &a, pump_stdin, io);
+	int rc = pthread_create(&t, &a, pump_stdin, mine);
 	pthread_attr_destroy(&a);
-	if (rc != 0)
+	if (rc != 0) {
+		free(mine);
 		return vs_err(err, rc, "exec: a thread for stdin");
+	}
 	for (;;) {
 		struct vmc_frame f;
 		rc = vmc_read_frame(io->conn, rd, &f, err);
@@ -195,6 +226,13 @@ static int terminal_io(const struct vmc_exec_opts *o, json_t *process, struct ex
 
 int vmc_exec(const struct container_state *st, const struct vmc_exec_opts *o, vs_err_t *err)
 {
+	/* From the start, as run's: a signal that comes before the process runs waits for the
+	 * relay to forward it rather than kill us, and leave the process running in the guest.
+	 * Never unblocked: one that comes after the process's EXIT must not turn its status
+	 * into ours. */
+	sigset_t fwd;
+	vmc_forwarded_signals(&fwd);
+	sigprocmask(SIG_BLOCK, &fwd, NULL);
 	enum container_status status = state_status(st);
 	if (status != STATUS_RUNNING && status != STATUS_CREATED)
 		return vs_err(err, 0, "cannot exec in container `%s`: container not running",
@@ -205,7 +243,8 @@ int vmc_exec(const struct container_state *st, const struct vmc_exec_opts *o, vs
 	if (o->process_file && !process)
 		return -1;
 	bool terminal = o->tty || json_is_true(json_object_get(process, "terminal"));
-	struct exec_io io = {.conn = -1, .in = 0, .out = 1, .errfd = 2, .window = {.fd = -1}};
+	struct exec_io io = {
+	    .conn = -1, .in = 0, .out = 1, .errfd = 2, .window = {.fd = -1}, .sig = -1};
 	struct vmc_term_saved saved = {.fd = -1};
 	struct vmc_reader rd = {0};
 	int ret = -1;

@@ -746,6 +746,14 @@ int vmc_kill(const struct container_state *st, int sig, vs_err_t *err)
 	return control(st, VMC_KILL, (uint32_t)sig, err);
 }
 
+void vmc_forwarded_signals(sigset_t *set)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+	sigemptyset(set);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(set, sigs[i]);
+}
+
 /* process.terminal in the bundle's config.json */
 static bool config_terminal(const char *bundle)
 {
@@ -786,10 +794,8 @@ int vmc_run(const struct vs_globals *g, const struct vmc_create_opts *o, bool ke
 	/* run's signals are the container's (runc forwards them): to the agent, as kill does.
 	 * Blocked only now: the VMM, forked already, keeps its own handling. */
 	sigset_t fwd, old;
-	sigemptyset(&fwd);
-	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD};
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaddset(&fwd, sigs[i]);
+	vmc_forwarded_signals(&fwd);
+	sigaddset(&fwd, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &fwd, &old);
 	int ws = 0;
 	while (waitpid(pid, &ws, WNOHANG) != pid) {

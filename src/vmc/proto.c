@@ -79,6 +79,39 @@ uint32_t vmc_frame_u32(const struct vmc_frame *f)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+int vmc_frame_signal(const struct vmc_frame *f, int *sig, vs_err_t *err)
+{
+	uint32_t v = vmc_frame_u32(f);
+	if (v < 1 || v > VMC_MAX_SIGNAL)
+		return vs_err(err, 0, "agent protocol: KILL of signal %u (must be 1..%d)", v,
+			      VMC_MAX_SIGNAL);
+	*sig = (int)v;
+	return 0;
+}
+
+int vmc_agent_accepts(enum vmc_stream s, uint8_t type, bool terminal, vs_err_t *err)
+{
+	const char *where = s == VMC_STREAM_EXEC ? "an exec's connection" : "the main connection";
+	switch (type) {
+	case VMC_STDIN:
+		return 0;
+	case VMC_KILL:
+		if (s == VMC_STREAM_EXEC)
+			return 0;
+		break;
+	case VMC_RESIZE:
+		if (terminal)
+			return 0;
+		return vs_err(err, 0,
+			      "agent protocol: RESIZE from the host on %s, whose process has no "
+			      "terminal",
+			      where);
+	default:
+		break;
+	}
+	return vs_err(err, 0, "agent protocol: %s from the host on %s", vmc_type_name(type), where);
+}
+
 void vmc_resize_payload(uint8_t p[VMC_RESIZE_SIZE], uint16_t rows, uint16_t cols)
 {
 	p[0] = (uint8_t)rows;

@@ -4,6 +4,7 @@
 #ifndef VESSEL_VMC_PROTO_H
 #define VESSEL_VMC_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,7 +14,7 @@ enum vmc_type {
 	VMC_CONFIG = 1, /* host -> guest: {"id": ID, "config": {...}} */
 	VMC_CREATED,	/* guest -> host: the container is created */
 	VMC_START,	/* host -> guest (control connection) */
-	VMC_KILL,	/* host -> guest (control): u32 signal */
+	VMC_KILL,	/* host -> guest (control, or an exec's after OK): u32 signal */
 	VMC_STDIN,	/* host -> guest: bytes; empty means EOF */
 	VMC_STDOUT,	/* guest -> host: bytes */
 	VMC_STDERR,	/* guest -> host: bytes */
@@ -54,6 +55,22 @@ uint32_t vmc_frame_u32(const struct vmc_frame *f);
 #define VMC_RESIZE_SIZE 4
 void vmc_resize_payload(uint8_t p[VMC_RESIZE_SIZE], uint16_t rows, uint16_t cols);
 void vmc_frame_resize(const struct vmc_frame *f, uint16_t *rows, uint16_t *cols);
+
+/* KILL's signal, checked to be one kill(2) takes (1..VMC_MAX_SIGNAL): 0 with *sig, or -1
+ * with err. */
+#define VMC_MAX_SIGNAL 64
+int vmc_frame_signal(const struct vmc_frame *f, int *sig, vs_err_t *err);
+
+/* The streams the agent reads frames from once the process runs: the main connection
+ * (the container's init) and an exec's control connection after its OK. */
+enum vmc_stream {
+	VMC_STREAM_MAIN,
+	VMC_STREAM_EXEC,
+};
+/* Which frames the agent takes there: STDIN on both, KILL on an exec's (main's process
+ * gets its signals through a control request: KILL there runs the guest's kill), RESIZE
+ * only where the process has a terminal. 0, or -1 with err naming the frame and stream. */
+int vmc_agent_accepts(enum vmc_stream s, uint8_t type, bool terminal, vs_err_t *err);
 
 /* A buffered reader over a stream socket. */
 struct vmc_reader {

@@ -1,11 +1,12 @@
 /* The agent protocol both ways: whatever a hostile guest (or a confused host) writes must
  * give frames or a clear error, never a crash, leak or hang. The bytes go through the
  * pure parser frame after frame, then through the reader the host and agent use, over a
- * pipe in arbitrary splits. RESIZE frames are decoded. Every EXEC frame's payload goes through the
- * agent's parser of the request (exec_msg.c) and, when accepted, the command line it becomes, whose
- * reserved options must be the agent's own. OCI payloads (ps, pause, resume, stats,
- * update) go through their parser, the command line they become and the memory check;
- * CONFIG payloads through the agent's reading of the bind mounts' counts and of "net"
+ * pipe in arbitrary splits. RESIZE frames are decoded; every frame goes through the rule
+ * of which the agent takes where (KILL: an exec's, with its signal in bounds). Every EXEC
+ * frame's payload goes through the agent's parser of the request (exec_msg.c) and, when accepted,
+ * the command line it becomes, whose reserved options must be the agent's own. OCI payloads (ps,
+ * pause, resume, stats, update) go through their parser, the command line they become and the
+ * memory check; CONFIG payloads through the agent's reading of the bind mounts' counts and of "net"
  * (the guest's interfaces, addresses and routes: net_msg.c), every value it accepts
  * within the bounds the guest's netlink requests rely on. */
 #include <stdbool.h>
@@ -136,6 +137,37 @@ static void oci_request(const struct vmc_frame *f)
 	vmc_oci_msg_release(&m);
 }
 
+/* Where the agent would take the frame once the process runs: KILL only on an exec's
+ * connection and only with a signal kill(2) takes, RESIZE only with a terminal, nothing
+ * but those and STDIN; a refusal says why. */
+static void placement(const struct vmc_frame *f)
+{
+	for (int s = VMC_STREAM_MAIN; s <= VMC_STREAM_EXEC; s++) {
+		for (int terminal = 0; terminal <= 1; terminal++) {
+			vs_err_t err = NULL;
+			if (vmc_agent_accepts((enum vmc_stream)s, f->type, terminal, &err) < 0) {
+				if (!err || !err->msg[0])
+					__builtin_trap();
+				vs_err_free(&err);
+				continue;
+			}
+			if (err)
+				__builtin_trap();
+			if (f->type == VMC_KILL && s != VMC_STREAM_EXEC)
+				__builtin_trap();
+			if (f->type == VMC_RESIZE && !terminal)
+				__builtin_trap();
+			if (f->type != VMC_STDIN && f->type != VMC_KILL && f->type != VMC_RESIZE)
+				__builtin_trap();
+			int sig = 0;
+			if (f->type == VMC_KILL && vmc_frame_signal(f, &sig, &err) == 0 &&
+			    (sig < 1 || sig > VMC_MAX_SIGNAL))
+				__builtin_trap();
+			vs_err_free(&err);
+		}
+	}
+}
+
 static void config_counts(const struct vmc_frame *f)
 {
 	json_t *msg = json_loadb((const char *)f->payload, f->len, 0, NULL);
@@ -173,6 +205,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			config_net(&f);
 			config_counts(&f);
 		}
+		placement(&f);
 		(void)vmc_type_name(f.type);
 		off += used;
 	}

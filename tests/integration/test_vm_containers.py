@@ -317,6 +317,129 @@ def test_exec(bundle, vessel_vm):
     assert not host_pids_with(str(bundle.root / cid))
 
 
+def exec_until_ready(vm, cid, script):
+    """`vessel-vm exec CID sh -c SCRIPT` whose script prints `ready` once it is set: the
+    process once that line came, and what it printed so far."""
+    import select
+    import subprocess
+    p = subprocess.Popen(vm + ["exec", cid, "/bin/sh", "-c", script],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    seen = b""
+    end = time.time() + 120
+    try:
+        while b"ready\n" not in seen and time.time() < end:
+            if select.select([p.stdout], [], [], 1)[0]:
+                chunk = os.read(p.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                seen += chunk
+        assert b"ready\n" in seen, (seen, p.poll())
+    except BaseException:
+        p.kill()
+        p.wait()
+        raise
+    return p, seen
+
+
+def finish(p, timeout=60):
+    try:
+        out, err = p.communicate(timeout=timeout)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    return out, err
+
+
+def blocks_term(pid):
+    """SIGTERM is in the process's blocked mask (SigBlk of /proc/PID/status)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("SigBlk:"):
+                    return bool(int(line.split()[1], 16) & (1 << (15 - 1)))
+    except OSError:
+        pass
+    return False
+
+
+DETACHED_EXEC_SIGNAL = """
+import ctypes, os, signal, subprocess, sys
+# containerd's shim: a subreaper that runs `exec --detach --pid-file`, then (ctr task kill
+# --exec-id) signals that pid, and reaps it
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+pid_file = sys.argv[1]
+r = subprocess.run(sys.argv[2:], stdin=subprocess.DEVNULL)
+assert r.returncode == 0, r.returncode
+pid = int(open(pid_file).read())
+os.kill(pid, signal.SIGTERM)
+_, ws = os.waitpid(pid, 0)
+print("status", os.waitstatus_to_exitcode(ws), flush=True)
+"""
+
+
+def test_exec_forwards_signals(bundle, vessel_vm):
+    """A signal to vessel-vm exec reaches the exec'd process in the guest (KILL on the
+    exec's connection) and exec exits with the status the process then has: a shell's TERM
+    trap runs and picks it; without a trap TERM ends the process, 143, and nothing of it
+    is left in the guest; a TERM that comes before the process runs waits for it instead
+    of killing exec; one to --detach's relay (ctr task kill --exec-id) reaches it too."""
+    import signal
+    import subprocess
+    bundle.sh("echo up; while :; do sleep 1; done")
+    bundle.write()
+    cid = bundle.new_id()
+    vm = [vessel_vm, "--root", str(bundle.root)]
+    with open(bundle.path / "out", "w") as o, open(bundle.path / "err", "w") as e:
+        p = subprocess.run(vm + ["create", "--bundle", str(bundle.path), cid],
+                           stdin=subprocess.DEVNULL, stdout=o, stderr=e, timeout=BOOT)
+    try:
+        assert p.returncode == 0, (bundle.path / "err").read_text() + console(bundle, cid)
+        assert bundle.cmd("start", cid).returncode == 0
+
+        p, seen = exec_until_ready(
+            vm, cid, "trap 'echo got-TERM; exit 42' TERM; echo ready; "
+                     "while :; do sleep 1; done")
+        p.send_signal(signal.SIGTERM)
+        out, err = finish(p)
+        assert p.returncode == 42, (p.returncode, seen + out, err)
+        assert b"got-TERM" in seen + out, (seen + out, err)
+
+        # the shell is the exec'd process itself: TERM ends it, not a relay in between
+        p, seen = exec_until_ready(vm, cid, "echo ready; while :; do sleep 1; done")
+        p.send_signal(signal.SIGTERM)
+        out, err = finish(p)
+        assert p.returncode == 128 + signal.SIGTERM, (p.returncode, seen + out, err)
+
+        # before the EXEC reached the guest: held, then forwarded once the process runs
+        p = subprocess.Popen(vm + ["exec", cid, "/bin/sh", "-c", "exec sleep 1002"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        end = time.time() + 30
+        while not blocks_term(p.pid) and p.poll() is None and time.time() < end:
+            time.sleep(0.01)
+        p.send_signal(signal.SIGTERM)
+        out, err = finish(p)
+        assert p.returncode == 128 + signal.SIGTERM, (p.returncode, out, err)
+
+        pid_file = bundle.path / "exec.pid"
+        r = run(["/usr/bin/python3", "-c", DETACHED_EXEC_SIGNAL, str(pid_file)] + vm +
+                ["exec", "--detach", "--pid-file", str(pid_file), cid, "/bin/sh", "-c",
+                 "exec sleep 1003"], timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert "status 143" in r.stdout, (r.stdout, r.stderr)
+
+        # none of the signalled processes outlived its exec in the guest
+        r = run(vm + ["exec", cid, "ps"], timeout=60, stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, r.stderr
+        assert "sleep 100" not in r.stdout, r.stdout
+        assert state(bundle, cid)["status"] == "running"
+    finally:
+        r = bundle.cmd("delete", "--force", cid, timeout=30)
+    assert r.returncode == 0, r.stderr
+
+
 @pytest.fixture
 def podman_vm(vessel_vm, tmp_path_factory, monkeypatch):
     import pathlib

@@ -1,9 +1,9 @@
 /* The agent protocol's framing (src/vmc/proto.c) without a VM: headers byte for byte,
  * every way a peer's bytes can fail to be a frame, the reader over a socketpair (frames
- * split across reads, several in one read, EOF inside one), the EXEC request (exec_msg.c:
- * what the host builds the agent parses into the guest's exec command line, and what it
- * refuses), and the initramfs the host
- * appends the agent to (initrd.c). */
+ * split across reads, several in one read, EOF inside one), which frames the agent takes
+ * where (KILL on an exec's connection) and KILL's signal bounds, the EXEC request
+ * (exec_msg.c: what the host builds the agent parses into the guest's exec command line,
+ * and what it refuses), and the initramfs the host appends the agent to (initrd.c). */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -80,6 +80,86 @@ Test(vmc_proto, resize_payload)
 	cr_assert_eq(rows, 300);
 	cr_assert_eq(cols, 65535);
 	cr_assert_str_eq(vmc_type_name(VMC_RESIZE), "RESIZE");
+}
+
+/* Which frames the agent takes once the process runs: a signal for an exec'd process comes
+ * on its own connection; the container's init gets its signals by a control request, so
+ * KILL on main is refused; RESIZE only for a process with a terminal. */
+Test(vmc_proto, frames_the_agent_accepts)
+{
+	struct {
+		enum vmc_stream s;
+		uint8_t type;
+		bool terminal;
+		const char *says; /* NULL: accepted */
+	} cases[] = {
+	    {VMC_STREAM_MAIN, VMC_STDIN, false, NULL},
+	    {VMC_STREAM_EXEC, VMC_STDIN, false, NULL},
+	    {VMC_STREAM_EXEC, VMC_KILL, false, NULL},
+	    {VMC_STREAM_EXEC, VMC_KILL, true, NULL},
+	    {VMC_STREAM_MAIN, VMC_KILL, false, "KILL from the host on the main connection"},
+	    {VMC_STREAM_MAIN, VMC_KILL, true, "KILL from the host on the main connection"},
+	    {VMC_STREAM_MAIN, VMC_RESIZE, true, NULL},
+	    {VMC_STREAM_EXEC, VMC_RESIZE, true, NULL},
+	    {VMC_STREAM_EXEC, VMC_RESIZE, false, "has no terminal"},
+	    {VMC_STREAM_MAIN, VMC_RESIZE, false, "has no terminal"},
+	    {VMC_STREAM_EXEC, VMC_EXEC, false, "EXEC from the host on an exec's connection"},
+	    {VMC_STREAM_EXEC, VMC_START, false, "START from the host on an exec's"},
+	    {VMC_STREAM_EXEC, VMC_OCI, false, "OCI from the host"},
+	    {VMC_STREAM_MAIN, VMC_CONFIG, false, "CONFIG from the host"},
+	    {VMC_STREAM_MAIN, VMC_FILE, false, "FILE from the host"},
+	    {VMC_STREAM_EXEC, VMC_EXIT, false, "EXIT from the host"},
+	    {VMC_STREAM_EXEC, VMC_STDOUT, false, "STDOUT from the host"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		vs_err_t err = NULL;
+		int rc = vmc_agent_accepts(cases[i].s, cases[i].type, cases[i].terminal, &err);
+		if (!cases[i].says) {
+			cr_assert_eq(rc, 0, "case %zu: %s", i, err ? err->msg : "");
+			cr_assert_null(err);
+			continue;
+		}
+		cr_assert_eq(rc, -1, "case %zu", i);
+		cr_assert(err && strstr(err->msg, cases[i].says), "case %zu: %s", i,
+			  err ? err->msg : "(no error)");
+		vs_err_free(&err);
+	}
+}
+
+/* KILL's payload is a signal kill(2) takes; anything else is refused, not sent on */
+Test(vmc_proto, kill_signal_bounds)
+{
+	static const struct {
+		uint32_t v;
+		bool ok;
+	} cases[] = {{15, true},
+		     {1, true},
+		     {VMC_MAX_SIGNAL, true},
+		     {0, false},
+		     {VMC_MAX_SIGNAL + 1, false},
+		     {0x80000000u, false},
+		     {0xffffffffu, false}};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t b[VMC_HEADER_SIZE + 4];
+		vmc_frame_header(b, VMC_KILL, 4);
+		for (int k = 0; k < 4; k++)
+			b[VMC_HEADER_SIZE + k] = (uint8_t)(cases[i].v >> (8 * k));
+		struct vmc_frame f;
+		size_t used;
+		cr_assert_eq(parse(b, sizeof(b), &f, &used, NULL), 1);
+		int sig = -1;
+		vs_err_t err = NULL;
+		int rc = vmc_frame_signal(&f, &sig, &err);
+		if (cases[i].ok) {
+			cr_assert_eq(rc, 0, "case %zu", i);
+			cr_assert_eq(sig, (int)cases[i].v);
+		} else {
+			cr_assert_eq(rc, -1, "case %zu", i);
+			cr_assert(err && strstr(err->msg, "KILL of signal"), "case %zu", i);
+			cr_assert_eq(sig, -1, "case %zu: *sig untouched", i);
+		}
+		vs_err_free(&err);
+	}
 }
 
 Test(vmc_proto, bad_frames)
