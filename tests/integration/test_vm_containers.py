@@ -102,29 +102,34 @@ def test_run_guest_kernel_and_exit_status(bundle, vessel_vm):
     assert not os.listdir("/run/vessel-vmc"), os.listdir("/run/vessel-vmc")
 
 
-def run_until_up(vessel_vm, bundle, cid, *flags):
-    """`vessel-vm run` of a container whose script prints `up` first: the process once
-    that line came (its stdout and stderr pipes), and what it printed so far."""
+def popen_until(argv, line, timeout):
+    """argv with its stdout and stderr piped: the process once it printed line (bytes, with
+    its newline), and what it printed so far."""
     import select
     import subprocess
-    p = subprocess.Popen([vessel_vm, "--root", str(bundle.root), "run", *flags, "--bundle",
-                          str(bundle.path), cid], stdin=subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
     seen = b""
-    end = time.time() + BOOT
+    end = time.time() + timeout
     try:
-        while b"up\n" not in seen and time.time() < end:
+        while line not in seen and time.time() < end:
             if select.select([p.stdout], [], [], 1)[0]:
                 chunk = os.read(p.stdout.fileno(), 4096)
                 if not chunk:
                     break
                 seen += chunk
-        assert b"up\n" in seen, (seen, p.poll())
+        assert line in seen, (seen, p.poll())
     except BaseException:
         p.kill()
         p.wait()
         raise
     return p, seen
+
+
+def run_until_up(vessel_vm, bundle, cid, *flags):
+    """`vessel-vm run` of a container whose script prints `up` first."""
+    return popen_until([vessel_vm, "--root", str(bundle.root), "run", *flags, "--bundle",
+                        str(bundle.path), cid], b"up\n", BOOT)
 
 
 def test_run_forwards_signals(bundle, vessel_vm):
@@ -228,16 +233,39 @@ def test_delete_force_running(bundle, vessel_vm):
 
 DETACHED_EXEC = """
 import ctypes, os, subprocess, sys
-# podman's conmon: a subreaper that runs `exec --detach --pid-file` and waits for that pid
+# podman's conmon or containerd's shim: a subreaper that runs `exec --detach --pid-file`,
+# signals that pid if told to (the shim's `ctr task kill --exec-id`), and waits for it
 ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-pid_file = sys.argv[1]
-r = subprocess.run(sys.argv[2:], stdin=subprocess.DEVNULL)
+sig, pid_file = int(sys.argv[1]), sys.argv[2]
+r = subprocess.run(sys.argv[3:], stdin=subprocess.DEVNULL)
 assert r.returncode == 0, r.returncode
 pid = int(open(pid_file).read())
 print("pid", pid, "alive", os.path.exists(f"/proc/{pid}"), flush=True)
+if sig:
+    os.kill(pid, sig)
 _, ws = os.waitpid(pid, 0)
 print("status", os.waitstatus_to_exitcode(ws), flush=True)
 """
+
+
+def create_started(bundle, vessel_vm):
+    """The bundle's container created (stdout and stderr into the bundle's out and err)
+    and started in its microVM: the vessel-vm command with its --root, and the id. What a
+    failure made is deleted."""
+    import subprocess
+    bundle.write()
+    cid = bundle.new_id()
+    vm = [vessel_vm, "--root", str(bundle.root)]
+    with open(bundle.path / "out", "w") as o, open(bundle.path / "err", "w") as e:
+        p = subprocess.run(vm + ["create", "--bundle", str(bundle.path), cid],
+                           stdin=subprocess.DEVNULL, stdout=o, stderr=e, timeout=BOOT)
+    try:
+        assert p.returncode == 0, (bundle.path / "err").read_text() + console(bundle, cid)
+        assert bundle.cmd("start", cid).returncode == 0
+    except BaseException:
+        bundle.cmd("delete", "--force", cid, timeout=30)
+        raise
+    return vm, cid
 
 
 def test_exec(bundle, vessel_vm):
@@ -248,15 +276,8 @@ def test_exec(bundle, vessel_vm):
     import subprocess
     token = "vmx-" + os.urandom(4).hex()
     bundle.sh(f"echo up {token}; while :; do sleep 1; done")
-    bundle.write()
-    cid = bundle.new_id()
-    vm = [vessel_vm, "--root", str(bundle.root)]
-    with open(bundle.path / "out", "w") as o, open(bundle.path / "err", "w") as e:
-        p = subprocess.run(vm + ["create", "--bundle", str(bundle.path), cid],
-                           stdin=subprocess.DEVNULL, stdout=o, stderr=e, timeout=BOOT)
+    vm, cid = create_started(bundle, vessel_vm)
     try:
-        assert p.returncode == 0, (bundle.path / "err").read_text() + console(bundle, cid)
-        assert bundle.cmd("start", cid).returncode == 0
         sockets = os.readlink(bundle.root / cid / "sockets")
 
         t = time.time()
@@ -298,7 +319,7 @@ def test_exec(bundle, vessel_vm):
         assert r.stdout == "from-process-json\n", r.stdout
 
         pid_file = bundle.path / "exec.pid"
-        r = run(["/usr/bin/python3", "-c", DETACHED_EXEC, str(pid_file)] + vm +
+        r = run(["/usr/bin/python3", "-c", DETACHED_EXEC, "0", str(pid_file)] + vm +
                 ["exec", "--detach", "--pid-file", str(pid_file), cid, "/bin/sh", "-c",
                  "sleep 2; exit 4"], timeout=60)
         assert r.returncode == 0, r.stderr
@@ -318,28 +339,8 @@ def test_exec(bundle, vessel_vm):
 
 
 def exec_until_ready(vm, cid, script):
-    """`vessel-vm exec CID sh -c SCRIPT` whose script prints `ready` once it is set: the
-    process once that line came, and what it printed so far."""
-    import select
-    import subprocess
-    p = subprocess.Popen(vm + ["exec", cid, "/bin/sh", "-c", script],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
-    seen = b""
-    end = time.time() + 120
-    try:
-        while b"ready\n" not in seen and time.time() < end:
-            if select.select([p.stdout], [], [], 1)[0]:
-                chunk = os.read(p.stdout.fileno(), 4096)
-                if not chunk:
-                    break
-                seen += chunk
-        assert b"ready\n" in seen, (seen, p.poll())
-    except BaseException:
-        p.kill()
-        p.wait()
-        raise
-    return p, seen
+    """`vessel-vm exec CID sh -c SCRIPT` whose script prints `ready` once it is set."""
+    return popen_until(vm + ["exec", cid, "/bin/sh", "-c", script], b"ready\n", 120)
 
 
 def finish(p, timeout=60):
@@ -364,21 +365,6 @@ def blocks_term(pid):
     return False
 
 
-DETACHED_EXEC_SIGNAL = """
-import ctypes, os, signal, subprocess, sys
-# containerd's shim: a subreaper that runs `exec --detach --pid-file`, then (ctr task kill
-# --exec-id) signals that pid, and reaps it
-ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-pid_file = sys.argv[1]
-r = subprocess.run(sys.argv[2:], stdin=subprocess.DEVNULL)
-assert r.returncode == 0, r.returncode
-pid = int(open(pid_file).read())
-os.kill(pid, signal.SIGTERM)
-_, ws = os.waitpid(pid, 0)
-print("status", os.waitstatus_to_exitcode(ws), flush=True)
-"""
-
-
 def test_exec_forwards_signals(bundle, vessel_vm):
     """A signal to vessel-vm exec reaches the exec'd process in the guest (KILL on the
     exec's connection) and exec exits with the status the process then has: a shell's TERM
@@ -388,15 +374,8 @@ def test_exec_forwards_signals(bundle, vessel_vm):
     import signal
     import subprocess
     bundle.sh("echo up; while :; do sleep 1; done")
-    bundle.write()
-    cid = bundle.new_id()
-    vm = [vessel_vm, "--root", str(bundle.root)]
-    with open(bundle.path / "out", "w") as o, open(bundle.path / "err", "w") as e:
-        p = subprocess.run(vm + ["create", "--bundle", str(bundle.path), cid],
-                           stdin=subprocess.DEVNULL, stdout=o, stderr=e, timeout=BOOT)
+    vm, cid = create_started(bundle, vessel_vm)
     try:
-        assert p.returncode == 0, (bundle.path / "err").read_text() + console(bundle, cid)
-        assert bundle.cmd("start", cid).returncode == 0
 
         p, seen = exec_until_ready(
             vm, cid, "trap 'echo got-TERM; exit 42' TERM; echo ready; "
@@ -424,7 +403,8 @@ def test_exec_forwards_signals(bundle, vessel_vm):
         assert p.returncode == 128 + signal.SIGTERM, (p.returncode, out, err)
 
         pid_file = bundle.path / "exec.pid"
-        r = run(["/usr/bin/python3", "-c", DETACHED_EXEC_SIGNAL, str(pid_file)] + vm +
+        r = run(["/usr/bin/python3", "-c", DETACHED_EXEC, str(int(signal.SIGTERM)),
+                 str(pid_file)] + vm +
                 ["exec", "--detach", "--pid-file", str(pid_file), cid, "/bin/sh", "-c",
                  "exec sleep 1003"], timeout=60)
         assert r.returncode == 0, r.stderr
