@@ -42,14 +42,24 @@ static int parse_port(const char *s, struct network_port *p, char *ip_buf, size_
 			return -1;
 		proto = strcmp(slash + 1, "tcp") == 0 ? "tcp" : "udp";
 	}
+	/* an IPv6 host address in brackets, as podman takes it: [::1]:8080:80 */
+	char *rest = copy, *ip6 = NULL;
+	if (copy[0] == '[') {
+		char *close = strstr(copy, "]:");
+		if (!close)
+			return -1;
+		*close = 0;
+		ip6 = copy + 1;
+		rest = close + 2;
+	}
 	char *parts[3];
 	int n = 0;
-	for (char *save, *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save)) {
+	for (char *save, *t = strtok_r(rest, ":", &save); t; t = strtok_r(NULL, ":", &save)) {
 		if (n == 3)
 			return -1;
 		parts[n++] = t;
 	}
-	if (n < 2)
+	if (n < 2 || (ip6 && n != 2))
 		return -1;
 	unsigned long port[2];
 	for (int i = 0; i < 2; i++) {
@@ -61,11 +71,12 @@ static int parse_port(const char *s, struct network_port *p, char *ip_buf, size_
 	}
 	*p = (struct network_port){
 	    .host_port = (uint16_t)port[0], .container_port = (uint16_t)port[1], .protocol = proto};
-	if (n == 3) {
-		struct in_addr a;
-		if (inet_pton(AF_INET, parts[0], &a) != 1 || strlen(parts[0]) >= ip_len)
+	const char *ip = ip6 ? ip6 : n == 3 ? parts[0] : NULL;
+	if (ip) {
+		struct in6_addr a;
+		if (inet_pton(ip6 ? AF_INET6 : AF_INET, ip, &a) != 1 || strlen(ip) >= ip_len)
 			return -1;
-		strcpy(ip_buf, parts[0]);
+		strcpy(ip_buf, ip);
 		p->host_ip = ip_buf;
 	}
 	return 0;
@@ -74,9 +85,11 @@ static int parse_port(const char *s, struct network_port *p, char *ip_buf, size_
 int engine_parse_port(const char *s, vs_err_t *err)
 {
 	struct network_port p;
-	char ip[INET_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN];
 	if (parse_port(s, &p, ip, sizeof(ip)) < 0)
-		return vs_err(err, 0, "-p `%s`: expected [IP:]HOST:CONTAINER[/tcp|udp]", s);
+		return vs_err(
+		    err, 0, "-p `%s`: expected [IP:]HOST:CONTAINER[/tcp|udp] ([IPv6] in brackets)",
+		    s);
 	return 0;
 }
 
@@ -132,7 +145,7 @@ static int attach_named(const char *store, json_t *rec, vs_err_t *err)
 	if (nports > MAX_PORTS)
 		return vs_err(err, 0, "-p: at most %d ports", MAX_PORTS);
 	struct network_port ports[MAX_PORTS];
-	char ips[MAX_PORTS][INET_ADDRSTRLEN];
+	char ips[MAX_PORTS][INET6_ADDRSTRLEN];
 	for (size_t i = 0; i < nports; i++)
 		if (parse_port(json_string_value(json_array_get(pspecs, i)), &ports[i], ips[i],
 			       sizeof(ips[i])) < 0)

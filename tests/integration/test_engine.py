@@ -299,6 +299,9 @@ def test_two_containers_share_lower_layers_not_writes(env):
     (["run", "-v", "relative:/x", PLAIN], "-v"),
     (["run", "-v", "/tmp:/x:bogus", PLAIN], "-v"),
     (["run", "--memory", "lots", PLAIN], "--memory"),
+    (["run", "-p", "[::1:80:80", PLAIN], "-p `[::1:80:80`"),
+    (["run", "-p", "[10.0.0.1]:80:80", PLAIN], "-p `[10.0.0.1]:80:80`"),
+    (["run", "-p", "::1:80:80", PLAIN], "-p `::1:80:80`"),
     (["rm", "no-such-container"], "no container"),
 ])
 def test_errors_are_one_clear_line(env, args, needle):
@@ -492,7 +495,7 @@ NET6, SUBNET6, GATEWAY6 = "engnet6", "fd42:214:9::/64", "fd42:214:9::1"
 def test_dual_stack_peers_reach_each_other_by_name_over_both(env):
     network(env, "create", NET6, "--subnet", "10.214.10.0/24", "--subnet", SUBNET6)
     try:
-        serve(env, "srv6", NET6, "-p", "18090:7000",
+        serve(env, "srv6", NET6, "-p", "18090:7000", "-p", f"[{GATEWAY6}]:18091:7000",
               script="echo hi-from-srv6 | nc -l -p 7000")
         info = json.loads(ok(env, "inspect", "srv6").stdout)
         assert info["ip"].startswith("10.214.10.") and info["ip6"].startswith("fd42:214:9::")
@@ -520,6 +523,9 @@ def test_dual_stack_peers_reach_each_other_by_name_over_both(env):
             == info["ip6"]
         # the published port over IPv6 (portmap's ip6tables), from the host side
         _, _, text = fetch(env, GATEWAY6, 18090, 14)
+        assert text == "hi-from-srv6"
+        # and on one IPv6 host address, podman's [ADDR]:HOST:CONTAINER
+        _, _, text = fetch(env, GATEWAY6, 18091, 14)
         assert text == "hi-from-srv6"
     finally:
         ctr(env, "rm", "-f", "cli6")
