@@ -420,8 +420,30 @@ static void on_linger(void *opaque, uint32_t events)
 	vm_stop(c->vm, 0, "migrated");
 }
 
-/* The destination runs the VM: this one stays paused and vessel exits 0, after a second
- * in which GET /migrate still answers "completed" to whoever started it. */
+/* How long a migrated-away source waits for someone to read GET /migrate's "completed"
+ * (migrate-send polls every 50 ms, but a loaded host can hold it back for seconds), and
+ * how long it stays once that answer is out: long enough for the answer to be written. */
+#define MIG_LINGER_S 10
+#define MIG_LINGER_AFTER_READ_MS 200
+
+static void linger(struct controller *c, time_t sec, long nsec)
+{
+	struct itimerspec t = {.it_value = {.tv_sec = sec, .tv_nsec = nsec}};
+	cleanup_err vs_err_t err = NULL;
+	if (c->linger_fd < 0) {
+		c->linger_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (c->linger_fd < 0 ||
+		    loop_add(c->loop, c->linger_fd, EPOLLIN, on_linger, c, &err) < 0) {
+			vm_stop(c->vm, 0, "migrated");
+			return;
+		}
+	}
+	if (timerfd_settime(c->linger_fd, 0, &t, NULL) < 0)
+		vm_stop(c->vm, 0, "migrated");
+}
+
+/* The destination runs the VM: this one stays paused and vessel exits 0 once GET
+ * /migrate has answered "completed" (to whoever started it), or MIG_LINGER_S later. */
 static void mig_finished(void *ctx, bool ok, const char *error)
 {
 	struct controller *c = ctx;
@@ -431,12 +453,7 @@ static void mig_finished(void *ctx, bool ok, const char *error)
 	}
 	c->migrated = true;
 	fprintf(stderr, "vessel: migrated to %s\n", c->mig_url);
-	cleanup_err vs_err_t err = NULL;
-	struct itimerspec one_s = {.it_value = {.tv_sec = 1}};
-	c->linger_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (c->linger_fd < 0 || timerfd_settime(c->linger_fd, 0, &one_s, NULL) < 0 ||
-	    loop_add(c->loop, c->linger_fd, EPOLLIN, on_linger, c, &err) < 0)
-		vm_stop(c->vm, 0, "migrated");
+	linger(c, MIG_LINGER_S, 0);
 }
 
 static void on_migration(void *opaque, uint32_t events)
@@ -494,6 +511,8 @@ static int api_migrate(void *ctx, const struct api_migrate *o, const char *confi
 static json_t *api_migrate_status(void *ctx)
 {
 	struct controller *c = ctx;
+	if (c->migrated)
+		linger(c, 0, MIG_LINGER_AFTER_READ_MS * 1000000L);
 	return c->mig ? migration_status(c->mig) : NULL;
 }
 
