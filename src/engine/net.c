@@ -158,11 +158,9 @@ static int attach_named(const char *store, json_t *rec, vs_err_t *err)
 	struct network_attachment a;
 	if (network_attach(&r, &a, err) < 0)
 		return -1;
-	for (char *p = a.ip; p; p = p == a.ip ? a.ip6 : NULL) {
-		char *slash = strchr(p, '/');
-		if (slash)
-			*slash = 0;
-	}
+	/* the record keeps addresses, not CIDRs */
+	a.ip[strcspn(a.ip, "/")] = '\0';
+	a.ip6[strcspn(a.ip6, "/")] = '\0';
 	json_object_set_new(rec, "ip", json_string(a.ip));
 	json_object_set_new(rec, "gateway", json_string(a.gateway));
 	/* a dual-stack network's second address (an IPv6-only one's is ip already) */
