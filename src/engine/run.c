@@ -22,7 +22,7 @@
 #include "image/store.h"
 
 #define RUN_USAGE                                                                                  \
-	"usage: vessel container run [-d] [--rm] [--name N] [-e K=V] [-p [IP:]HOST:CTR[/udp]] "    \
+	"usage: vessel container run [-d] [--rm] [--name N] [-e K=V] [-p [IP:|[IPv6]:]HOST:CTR[/udp]] "    \
 	"[--network NAME|none|host] [-v /HOST:/CTR[:ro]] [--memory N] [--cpus N] "                 \
 	"[--net-rate RATE] [--user U] [-w DIR] IMAGE [CMD...]"
 
