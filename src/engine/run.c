@@ -22,9 +22,9 @@
 #include "image/store.h"
 
 #define RUN_USAGE                                                                                  \
-	"usage: vessel container run [-d] [--rm] [--name N] [-e K=V] [-p [IP:|[IPv6]:]HOST:CTR[/udp]] "    \
-	"[--network NAME|none|host] [-v /HOST:/CTR[:ro]] [--memory N] [--cpus N] "                 \
-	"[--net-rate RATE] [--user U] [-w DIR] IMAGE [CMD...]"
+	"usage: vessel container run [-d] [--rm] [--name N] [-e K=V] "                             \
+	"[-p [IP:|[IPv6]:]HOST:CTR[/udp]] [--network NAME|none|host] [-v /HOST:/CTR[:ro]] "        \
+	"[--memory N] [--cpus N] [--net-rate RATE] [--user U] [-w DIR] IMAGE [CMD...]"
 
 enum { OPT_NAME = 256, OPT_RM, OPT_NETWORK, OPT_MEMORY, OPT_CPUS, OPT_NET_RATE };
 
