@@ -36,7 +36,9 @@ static enum state addr_state(const unsigned char want[16])
 		if (sscanf(line, "%32s %x %x %x %x", hex, &idx, &plen, &scope, &flags) != 5 ||
 		    !inet6_from_proc_hex(hex, a) || memcmp(a, want, 16) != 0)
 			continue;
-		st = flags & IFA_F_DADFAILED ? FAILED : flags & IFA_F_TENTATIVE ? TENTATIVE : USABLE;
+		st = flags & IFA_F_DADFAILED   ? FAILED
+		     : flags & IFA_F_TENTATIVE ? TENTATIVE
+					       : USABLE;
 	}
 	if (f)
 		fclose(f);

@@ -156,11 +156,11 @@ Test(kvm, a_paused_vcpu_has_finished_its_port_read, .init = setup, .fini = teard
 	cr_assert_eq(vcpu_signals_init(&err), 0);
 	/* 32-bit PVH code: read the port into AL, then what must not run before the pause */
 	static const uint8_t code[] = {
-	    0x31, 0xc0,		  /* xor eax, eax */
+	    0x31, 0xc0,		    /* xor eax, eax */
 	    0x66, 0xba, 0x10, 0x05, /* mov dx, 0x510 */
-	    0xec,		  /* in al, dx */
-	    0x40,		  /* inc eax */
-	    0xf4,		  /* hlt */
+	    0xec,		    /* in al, dx */
+	    0x40,		    /* inc eax */
+	    0xf4,		    /* hlt */
 	};
 	memcpy(vm.mem.host + LAYOUT_HIMEM, code, sizeof(code));
 	cr_assert_eq(cpu_enter_pvh(vm.vcpus[0].fd, &vm.mem, LAYOUT_HIMEM, LAYOUT_PVH_INFO, &err),
