@@ -354,12 +354,15 @@ def finish(p, timeout=60):
 
 
 def blocks_term(pid):
-    """SIGTERM is in the process's blocked mask (SigBlk of /proc/PID/status)."""
+    """exec's own block of the forwarded signals is on (SigBlk of /proc/PID/status): TERM
+    blocked, ALRM not, so a moment where start-up code blocks every signal is not taken
+    for it (a TERM then would come once that ends, and kill exec)."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
                 if line.startswith("SigBlk:"):
-                    return bool(int(line.split()[1], 16) & (1 << (15 - 1)))
+                    mask = int(line.split()[1], 16)
+                    return bool(mask & (1 << (15 - 1))) and not mask & (1 << (14 - 1))
     except OSError:
         pass
     return False
