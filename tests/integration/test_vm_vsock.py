@@ -489,10 +489,16 @@ def test_a_guest_that_ignores_a_host_connect_is_given_up_on(vessel, tmp_path):
     the guest gets an RST for the same pair of ports."""
     from test_vm_guests import expect, guest, value
     uds = str(tmp_path / "i.sock")
-    proc = subprocess.Popen([vessel, "vm", "run", "--kernel", guest("virtio-vsock-hostile"),
-                             "--vsock", f"cid=77,uds={uds}", "--cmdline", "vsock-ignore"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    # stderr to a file (a pipe nobody reads could fill and stall the VMM) and a deadline
+    # that kills a VM that never ends: a hang becomes a failure that shows what was seen
+    err_path = tmp_path / "stderr"
+    with open(err_path, "w") as err_file:
+        proc = subprocess.Popen([vessel, "vm", "run", "--kernel", guest("virtio-vsock-hostile"),
+                                 "--vsock", f"cid=77,uds={uds}", "--cmdline", "vsock-ignore"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=err_file, text=True)
+    deadline = threading.Timer(180, proc.kill)
+    deadline.start()
     lines, waited = [], None
     try:
         for line in proc.stdout:
@@ -509,11 +515,13 @@ def test_a_guest_that_ignores_a_host_connect_is_given_up_on(vessel, tmp_path):
                 s.close()
         rc = proc.wait(timeout=120)
     finally:
+        deadline.cancel()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    err = proc.stderr.read()
-    proc.stderr.close()
+        proc.stdout.close()
+    err = err_path.read_text()
+    assert rc != -signal.SIGKILL, f"the VM did not end within 180 s\n{lines}\n{err}"
     expect(rc, lines, err)
     assert waited is not None, lines
     print(f"vsock: an ignored host connect closed after {waited:.2f} s")
