@@ -17,6 +17,7 @@
 #include "base/json.h"
 #include "base/util.h"
 #include "engine/internal.h"
+#include "oci/caps.h"
 #include "oci/oci.h"
 
 /* rootfs/path, resolved inside rootfs: an image's /etc/passwd that is a link to a host
@@ -294,6 +295,61 @@ static void exposed_ports(json_t *spec, json_t *cfg)
 	json_object_set_new(ann, "org.opencontainers.image.exposedPorts", json_string(list));
 }
 
+/* podman's default_capabilities (containers.conf): what an image's root expects to do to
+ * its own files (chown, setuid, ...), without raw sockets, mknod or audit. `vessel spec`'s
+ * three (runc's) would make a plain `chown` fail as root. */
+static const char *const default_caps[] = {
+    "CAP_CHOWN",   "CAP_DAC_OVERRIDE",	   "CAP_FOWNER",     "CAP_FSETID",
+    "CAP_KILL",	   "CAP_NET_BIND_SERVICE", "CAP_SETFCAP",    "CAP_SETGID",
+    "CAP_SETPCAP", "CAP_SETUID",	   "CAP_SYS_CHROOT",
+};
+
+static bool listed(json_t *names, const char *name)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(names, i, v) if (strcmp(json_string_value(v), name) == 0) return true;
+	return false;
+}
+
+static json_t *cap_names(uint64_t set)
+{
+	json_t *a = json_array();
+	for (int i = 0; i < 64; i++)
+		if (set & (1ull << i))
+			json_array_append_new(a, json_string(caps_name(i)));
+	return a;
+}
+
+/* The defaults, less --cap-drop (ALL: all of them), plus --cap-add, as podman: root gets
+ * them all; another user only has them in its bounding set, but for the ones it was
+ * explicitly given, which it gets as ambient capabilities. */
+static void set_capabilities(json_t *process, const struct engine_opts *o)
+{
+	uint64_t set = 0, added = 0;
+	if (!listed(o->cap_drop, "ALL"))
+		for (size_t i = 0; i < ARRAY_SIZE(default_caps); i++)
+			set |= 1ull << caps_from_name(default_caps[i]);
+	for (int c = 0; c <= caps_last_cap() && c < 64; c++) {
+		const char *name = caps_name(c);
+		if (!name)
+			continue;
+		if (listed(o->cap_drop, name))
+			set &= ~(1ull << c);
+		if (listed(o->cap_add, "ALL") || listed(o->cap_add, name))
+			added |= 1ull << c;
+	}
+	set |= added;
+	bool root =
+	    json_integer_value(json_object_get(json_object_get(process, "user"), "uid")) == 0;
+	json_object_set_new(process, "capabilities",
+			    json_pack("{s:o, s:o, s:o, s:o, s:o}", "bounding", cap_names(set),
+				      "effective", cap_names(root ? set : added), "permitted",
+				      cap_names(root ? set : added), "inheritable",
+				      cap_names(root ? 0 : added), "ambient",
+				      cap_names(root ? 0 : added)));
+}
+
 static int apply(const struct engine_opts *o, char **cmd, json_t *rec, json_t *spec, json_t *cfg,
 		 const char *store, const char *dir, const char *rootfs, vs_err_t *err)
 {
@@ -313,6 +369,7 @@ static int apply(const struct engine_opts *o, char **cmd, json_t *rec, json_t *s
 	const char *user = o->user ? o->user : json_string_value(json_object_get(cfg, "User"));
 	if (user && *user && resolve_user(rootfs, user, json_object_get(process, "user"), err) < 0)
 		return -1;
+	set_capabilities(process, o);
 	const char *sig = json_string_value(json_object_get(cfg, "StopSignal"));
 	json_object_set_new(rec, "stop_signal", json_string(sig && *sig ? sig : "SIGTERM"));
 

@@ -1,12 +1,14 @@
 /* `vessel container run`: the options, the container's directory and record, its root
  * (the overlay of the image's layers), its network, its runtime config; then the
  * runtime's run, waited for here or by a detached monitor. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <linux/close_range.h>
 #include <sys/file.h>
 #include <sys/random.h>
@@ -20,13 +22,41 @@
 #include "engine/internal.h"
 #include "image/image.h"
 #include "image/store.h"
+#include "oci/caps.h"
 
 #define RUN_USAGE                                                                                  \
 	"usage: vessel container run [-d] [--rm] [--name N] [-e K=V] "                             \
 	"[-p [IP:|[IPv6]:]HOST:CTR[/udp]] [--network NAME|none|host] [-v /HOST:/CTR[:ro]] "        \
-	"[--memory N] [--cpus N] [--net-rate RATE] [--user U] [-w DIR] IMAGE [CMD...]"
+	"[--memory N] [--cpus N] [--net-rate RATE] [--user U] [-w DIR] [--cap-add CAP] "           \
+	"[--cap-drop CAP] IMAGE [CMD...]"
 
-enum { OPT_NAME = 256, OPT_RM, OPT_NETWORK, OPT_MEMORY, OPT_CPUS, OPT_NET_RATE };
+enum {
+	OPT_NAME = 256,
+	OPT_RM,
+	OPT_NETWORK,
+	OPT_MEMORY,
+	OPT_CPUS,
+	OPT_NET_RATE,
+	OPT_CAP_ADD,
+	OPT_CAP_DROP
+};
+
+/* podman's and docker's spellings: net_raw, NET_RAW, CAP_NET_RAW, ALL */
+static int cap_arg(const char *flag, const char *arg, json_t *list, vs_err_t *err)
+{
+	char name[64];
+	size_t n = strlen(arg), off = strncasecmp(arg, "CAP_", 4) == 0 ? 0 : 4;
+	if (n == 0 || n + off >= sizeof(name))
+		return vs_err(err, 0, "%s `%s`: not a capability", flag, arg);
+	memcpy(name, "CAP_", 4);
+	for (size_t i = 0; i <= n; i++)
+		name[off + i] = (char)toupper((unsigned char)arg[i]);
+	bool all = strcmp(name, "CAP_ALL") == 0;
+	if (!all && caps_from_name(name) < 0)
+		return vs_err(err, 0, "%s `%s`: not a capability", flag, arg);
+	json_array_append_new(list, json_string(all ? "ALL" : name));
+	return 0;
+}
 
 static int parse_opt(int c, struct engine_opts *o, vs_err_t *err)
 {
@@ -88,6 +118,10 @@ static int parse_opt(int c, struct engine_opts *o, vs_err_t *err)
 	case 'u':
 		o->user = optarg;
 		return 0;
+	case OPT_CAP_ADD:
+		return cap_arg("--cap-add", optarg, o->cap_add, err);
+	case OPT_CAP_DROP:
+		return cap_arg("--cap-drop", optarg, o->cap_drop, err);
 	case 'w':
 		if (optarg[0] != '/')
 			return vs_err(err, 0, "-w `%s`: not an absolute path", optarg);
@@ -113,6 +147,8 @@ static int parse_opts(int argc, char **argv, struct engine_opts *o, int *first, 
 	    {"net-rate", required_argument, NULL, OPT_NET_RATE},
 	    {"user", required_argument, NULL, 'u'},
 	    {"workdir", required_argument, NULL, 'w'},
+	    {"cap-add", required_argument, NULL, OPT_CAP_ADD},
+	    {"cap-drop", required_argument, NULL, OPT_CAP_DROP},
 	    {0},
 	};
 	optind = 0;
@@ -282,8 +318,11 @@ static json_t *new_record(const char *id, const char *name, const char *ref, jso
 int engine_run(const struct vs_globals *g, const char *store_path, int argc, char **argv,
 	       vs_err_t *err)
 {
-	struct engine_opts o = {
-	    .env = json_array(), .volumes = json_array(), .ports = json_array()};
+	struct engine_opts o = {.env = json_array(),
+				.volumes = json_array(),
+				.ports = json_array(),
+				.cap_add = json_array(),
+				.cap_drop = json_array()};
 	int first = 0, rc = -1;
 	json_t *image_rec = NULL, *rec = NULL;
 	struct store s = {.fd = -1, .lock = -1};
@@ -390,6 +429,8 @@ out:
 	json_decref(o.env);
 	json_decref(o.volumes);
 	json_decref(o.ports);
+	json_decref(o.cap_add);
+	json_decref(o.cap_drop);
 	return rc;
 }
 

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import pathlib
+import re
 import shutil
 import signal
 import subprocess
@@ -303,11 +304,59 @@ def test_two_containers_share_lower_layers_not_writes(env):
     (["run", "-p", "[10.0.0.1]:80:80", PLAIN], "-p `[10.0.0.1]:80:80`"),
     (["run", "-p", "::1:80:80", PLAIN], "-p `::1:80:80`"),
     (["rm", "no-such-container"], "no container"),
+    (["run", "--cap-add", "CAP_FLY", PLAIN], "--cap-add `CAP_FLY`"),
+    (["run", "--cap-drop", "", PLAIN], "--cap-drop"),
 ])
 def test_errors_are_one_clear_line(env, args, needle):
     r = ctr(env, *args)
     assert r.returncode != 0
     assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def caps(text, field):
+    """The set named field (CapEff, CapBnd, ...) of /proc/self/status, as a number."""
+    return int(re.search(rf"^{field}:\s*([0-9a-f]+)$", text, re.M).group(1), 16)
+
+
+CAP_CHOWN, CAP_KILL, CAP_NET_RAW, CAP_MKNOD, CAP_SYS_ADMIN = 0, 5, 13, 27, 21
+
+
+def test_root_has_podmans_default_capabilities_and_cap_add_drop_change_them(env):
+    status = "grep Cap /proc/self/status"
+    r = ok(env, "run", "--rm", "--network", "none", PLAIN, "sh", "-c",
+           f"{status}; chown 5:5 /tmp && echo chowned")
+    eff = caps(r.stdout, "CapEff")
+    # an image's root may chown its files (podman's default set), not make raw sockets,
+    # device nodes or mounts
+    assert "chowned" in r.stdout, r.stdout + r.stderr
+    assert eff & 1 << CAP_CHOWN and eff == caps(r.stdout, "CapBnd"), r.stdout
+    assert not eff & (1 << CAP_NET_RAW | 1 << CAP_MKNOD | 1 << CAP_SYS_ADMIN), r.stdout
+
+    r = ctr(env, "run", "--rm", "--network", "none", "--cap-drop", "chown", PLAIN, "sh", "-c",
+            "chown 5:5 /tmp && echo chowned")
+    assert "chowned" not in r.stdout and "Operation not permitted" in r.stderr, r.stderr
+
+    # busybox's ping needs a raw socket: CAP_NET_RAW, given by name in podman's spelling
+    r = ctr(env, "run", "--rm", "--network", "none", PLAIN, "sh", "-c",
+            "ip link set lo up; ping -c1 -W5 127.0.0.1")
+    assert r.returncode != 0 and "permission denied" in r.stderr, r.stdout + r.stderr
+    r = ok(env, "run", "--rm", "--network", "none", "--cap-add", "NET_RAW", PLAIN, "sh", "-c",
+           "ip link set lo up; ping -c1 -W5 127.0.0.1")
+    assert "1 packets received" in r.stdout, r.stdout
+
+    r = ok(env, "run", "--rm", "--network", "none", "--cap-drop", "ALL", "--cap-add",
+           "CAP_KILL", PLAIN, "sh", "-c", status)
+    assert caps(r.stdout, "CapEff") == 1 << CAP_KILL == caps(r.stdout, "CapBnd"), r.stdout
+
+
+def test_another_user_has_only_the_capabilities_it_is_given(env):
+    status = "grep Cap /proc/self/status"
+    r = ok(env, "run", "--rm", "--network", "none", "--user", "1000:1000", PLAIN, "sh", "-c",
+           status)
+    assert caps(r.stdout, "CapEff") == 0 and caps(r.stdout, "CapBnd") & 1 << CAP_CHOWN, r.stdout
+    r = ok(env, "run", "--rm", "--network", "none", "--user", "1000:1000", "--cap-add",
+           "net_raw", PLAIN, "sh", "-c", status)
+    assert caps(r.stdout, "CapEff") == 1 << CAP_NET_RAW == caps(r.stdout, "CapAmb"), r.stdout
 
 
 def test_rm_right_after_run_detached_leaves_nothing(env):
