@@ -1,5 +1,6 @@
 #include "base/util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -55,8 +56,7 @@ int vs_write_file(const char *path, const char *data, size_t len, vs_err_t *err)
 	return vs_write_file_at(AT_FDCWD, path, data, len, err);
 }
 
-int vs_read_file_at(int dirfd, const char *path, size_t max, char **out, size_t *len,
-		    vs_err_t *err)
+int vs_read_file_at(int dirfd, const char *path, size_t max, char **out, size_t *len, vs_err_t *err)
 {
 	cleanup_close int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -250,4 +250,48 @@ char *vs_exe_dir(void)
 		return strdup(".");
 	*slash = '\0';
 	return strdup(*exe ? exe : "/");
+}
+
+static int remove_tree_on(int parent, const char *name, dev_t dev, bool top, vs_err_t *err)
+{
+	if (unlinkat(parent, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return vs_err(err, errno, "remove `%s`", name);
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : vs_err(err, errno, "open `%s`", name);
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return vs_err(err, errno, "stat `%s`", name);
+	}
+	if (top)
+		dev = st.st_dev;
+	else if (st.st_dev != dev) {
+		close(fd);
+		return vs_err(err, EBUSY, "remove `%s`: another file system is mounted there",
+			      name);
+	}
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return vs_err(err, errno, "opendir `%s`", name);
+	}
+	struct dirent *de;
+	int rc = 0;
+	while (rc == 0 && (de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		rc = remove_tree_on(dirfd(d), de->d_name, dev, false, err);
+	}
+	closedir(d);
+	if (rc == 0 && unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		return vs_err(err, errno, "remove `%s`", name);
+	return rc;
+}
+
+int vs_remove_tree(int dirfd, const char *name, vs_err_t *err)
+{
+	return remove_tree_on(dirfd, name, 0, true, err);
 }

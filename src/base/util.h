@@ -47,6 +47,11 @@ int vs_read_file_at(int dirfd, const char *path, size_t max, char **out, size_t 
 		    vs_err_t *err);
 int vs_read_file(const char *path, size_t max, char **out, size_t *len, vs_err_t *err);
 
+/* rm -rf of name in dirfd (AT_FDCWD: a path): never follows a symlink and never
+ * descends into another file system (a mount point under it is an EBUSY error naming it,
+ * so an overlay still mounted is not emptied through). ENOENT is success. */
+int vs_remove_tree(int dirfd, const char *name, vs_err_t *err);
+
 /* mkdir -p, mode for each created component. */
 int vs_mkdir_p(const char *path, mode_t mode, vs_err_t *err);
 

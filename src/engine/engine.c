@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -115,12 +114,6 @@ json_t *engine_find(const char *store, const char *ref, vs_err_t *err)
 	return found;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
 /* Every entry of a container's directory but its record: a removal whose network was
  * not given back keeps the record, so that another rm finds the container and tries
  * again. */
@@ -131,16 +124,12 @@ static int rm_but_record(const char *dir, vs_err_t *err)
 		return errno == ENOENT ? 0 : vs_err(err, errno, "remove %s", dir);
 	struct dirent *e;
 	int rc = 0;
-	while (rc == 0 && (e = readdir(d))) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
-		    strcmp(e->d_name, "record.json") == 0)
-			continue;
-		cleanup_free char *path = NULL;
-		if (asprintf(&path, "%s/%s", dir, e->d_name) < 0)
-			rc = vs_err(err, ENOMEM, "remove %s", dir);
-		else if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
-			rc = vs_err(err, errno, "remove %s", path);
-	}
+	while (rc == 0 && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+		    strcmp(e->d_name, "record.json") != 0)
+			rc = vs_remove_tree(dirfd(d), e->d_name, err) < 0
+				 ? vs_err_wrap(err, "container directory %s", dir)
+				 : 0;
 	closedir(d);
 	return rc;
 }
@@ -228,9 +217,7 @@ int engine_remove(const struct vs_globals *g, const char *store, json_t *rec, bo
 	cleanup_free char *dir = engine_dir(store, id, NULL);
 	if (!dir)
 		return vs_err(err, ENOMEM, "rm");
-	if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
-		return vs_err(err, errno, "container %s: remove %s", id, dir);
-	return 0;
+	return vs_remove_tree(AT_FDCWD, dir, err) < 0 ? vs_err_wrap(err, "container %s", id) : 0;
 }
 
 static const char *status_of(const struct vs_globals *g, json_t *rec, char **owned)

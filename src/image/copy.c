@@ -78,7 +78,7 @@ static int apply_entry(int sdir, int ddir, const char *name, vs_err_t *err)
 		return vs_err(err, errno, "copy: `%s`", name);
 	bool exists = fstatat(ddir, name, &dst, AT_SYMLINK_NOFOLLOW) == 0;
 	if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0))
-		return tree_remove(ddir, name, err); /* a whiteout */
+		return vs_remove_tree(ddir, name, err); /* a whiteout */
 	if (S_ISDIR(st.st_mode)) {
 		cleanup_close int s =
 		    openat(sdir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -88,7 +88,7 @@ static int apply_entry(int sdir, int ddir, const char *name, vs_err_t *err)
 		bool opq =
 		    fgetxattr(s, "trusted.overlay.opaque", opaque, 1) == 1 && opaque[0] == 'y';
 		if (exists && (!S_ISDIR(dst.st_mode) || opq)) {
-			if (tree_remove(ddir, name, err) < 0)
+			if (vs_remove_tree(ddir, name, err) < 0)
 				return -1;
 			exists = false;
 		}
@@ -100,7 +100,7 @@ static int apply_entry(int sdir, int ddir, const char *name, vs_err_t *err)
 			return d < 0 ? vs_err(err, errno, "copy: `%s`", name) : -1;
 		return copy_meta(s, d, &st, name, err);
 	}
-	if (exists && tree_remove(ddir, name, err) < 0)
+	if (exists && vs_remove_tree(ddir, name, err) < 0)
 		return -1;
 	if (S_ISREG(st.st_mode))
 		return copy_file(sdir, ddir, name, &st, err);

@@ -145,7 +145,7 @@ static int clear_name(struct unpack *u, int dirfd, const char *base, bool want_d
 	if (S_ISDIR(st.st_mode)) {
 		if (want_dir)
 			return 1;
-		return tree_remove(dirfd, base, err) < 0 ? -1 : 0;
+		return vs_remove_tree(dirfd, base, err) < 0 ? -1 : 0;
 	}
 	if (unlinkat(dirfd, base, 0) < 0)
 		return vs_err(err, errno, "%s: entry `%s`: replace", u->what, entry);
@@ -548,32 +548,5 @@ out:
 	for (size_t i = 0; i < u.n_dirs; i++)
 		free(u.dirs[i].path);
 	free(u.dirs);
-	return rc;
-}
-
-int tree_remove(int parent, const char *name, vs_err_t *err)
-{
-	if (unlinkat(parent, name, 0) == 0 || errno == ENOENT)
-		return 0;
-	if (errno != EISDIR && errno != EPERM)
-		return vs_err(err, errno, "remove `%s`", name);
-	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : vs_err(err, errno, "open `%s`", name);
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return vs_err(err, errno, "opendir `%s`", name);
-	}
-	struct dirent *de;
-	int rc = 0;
-	while (rc == 0 && (de = readdir(d))) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		rc = tree_remove(dirfd(d), de->d_name, err);
-	}
-	closedir(d);
-	if (rc == 0 && unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-		return vs_err(err, errno, "remove `%s`", name);
 	return rc;
 }

@@ -30,7 +30,4 @@ struct layer_result {
 int layer_unpack(int blobfd, int rootfd, const char *what, const struct layer_expect *x,
 		 struct layer_result *res, vs_err_t *err);
 
-/* rm -rf of name in dirfd (not following symlinks); ENOENT is success. */
-int tree_remove(int dirfd, const char *name, vs_err_t *err);
-
 #endif

@@ -429,7 +429,7 @@ static void remove_stale_staging(struct store *s)
 		if (!vs_str_has_prefix(de->d_name, "load-"))
 			continue;
 		vs_err_t ignored = NULL;
-		if (tree_remove(dirfd(d), de->d_name, &ignored) < 0)
+		if (vs_remove_tree(dirfd(d), de->d_name, &ignored) < 0)
 			vs_warn("stale `%s/tmp/%s`: %s", s->path, de->d_name, ignored->msg);
 		vs_err_free(&ignored);
 	}
@@ -521,7 +521,7 @@ out:
 	{
 		vs_err_t ignored = NULL;
 		int tmp = openat(s->fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (tmp >= 0 && tree_remove(tmp, strrchr(stage, '/') + 1, &ignored) < 0)
+		if (tmp >= 0 && vs_remove_tree(tmp, strrchr(stage, '/') + 1, &ignored) < 0)
 			vs_warn("could not remove `%s`: %s", stage, ignored->msg);
 		if (tmp >= 0)
 			close(tmp);

@@ -297,7 +297,7 @@ int store_gc(struct store *s, unsigned *n_layers, unsigned *n_blobs, vs_err_t *e
 				if (layer_mounted(mountinfo, root))
 					continue;
 			}
-			rc = tree_remove(dirfd(dir), de->d_name, err);
+			rc = vs_remove_tree(dirfd(dir), de->d_name, err);
 			if (rc == 0)
 				(*(d == 0 ? n_layers : n_blobs))++;
 		}

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <dirent.h>
 #include <linux/nsfs.h>
 #include <sched.h>
 #include <stdio.h>
@@ -47,34 +46,13 @@ struct jail {
 	bool has_dev[NDEV];
 };
 
-/* rm -rf of name under dirfd, without following symlinks or leaving the tree. */
-static void remove_tree_at(int dirfd, const char *name)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd >= 0) {
-		DIR *d = fdopendir(fd);
-		if (d) {
-			struct dirent *e;
-			while ((e = readdir(d)))
-				if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-					remove_tree_at(fd, e->d_name);
-			closedir(d);
-		} else {
-			close(fd);
-		}
-		unlinkat(dirfd, name, AT_REMOVEDIR);
-	} else {
-		unlinkat(dirfd, name, 0);
-	}
-}
-
 static void jail_undo(struct jail *j)
 {
 	/* after the pivot the record is out of reach; it goes stale with this process */
 	if (j->exec_argv && !j->pivoted)
 		vmm_jail_leave();
 	if (j->made_parent_fd >= 0)
-		remove_tree_at(j->made_parent_fd, j->made_name);
+		vs_remove_tree(j->made_parent_fd, j->made_name, NULL);
 	else if (j->exec_copy && !j->pivoted)
 		unlink(j->exec_copy);
 	if (j->cg && !j->cg_entered) {

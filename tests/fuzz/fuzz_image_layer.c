@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "image/layer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -23,7 +24,7 @@ static void remove_scratch(void)
 	vs_err_t err = NULL;
 	int tmp = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (tmp >= 0)
-		tree_remove(tmp, scratch_path + 5, &err);
+		vs_remove_tree(tmp, scratch_path + 5, &err);
 	vs_err_free(&err);
 }
 
@@ -64,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	close(blob);
 	if (entries(scratch) != 1)
 		__builtin_trap(); /* something landed beside the layer root */
-	if (tree_remove(scratch, "root", &err) < 0)
+	if (vs_remove_tree(scratch, "root", &err) < 0)
 		abort();
 	return 0;
 }

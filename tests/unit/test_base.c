@@ -218,6 +218,7 @@ Test(usock, a_client_that_sees_the_file_is_never_refused, .timeout = 60)
 }
 
 #include <fcntl.h>
+#include <sys/mount.h>
 
 /* Sends one byte with n copies of /dev/null attached (n may be 0). */
 static void send_fds(int sock, int n)
@@ -283,4 +284,51 @@ Test(recv_fd, takes_one_fd_and_refuses_more)
 	cr_assert_eq(vs_recv_fd(sv[1], &b, 1, &fd), 0);
 	cr_assert_eq(fd, -1);
 	close(sv[1]);
+}
+
+Test(remove_tree, stays_on_its_file_system_and_never_follows_a_link)
+{
+	/* a mount namespace of the test's own: the tmpfs below is nobody else's */
+	cr_assert_eq(unshare(CLONE_NEWNS), 0, "unshare: %s", strerror(errno));
+	cr_assert_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	char top[] = "/tmp/vessel-rmtree-XXXXXX", *p = NULL;
+	cr_assert_not_null(mkdtemp(top));
+	const char *made[] = {"t", "t/a", "t/a/b", "t/m", "outside"};
+	for (size_t i = 0; i < ARRAY_SIZE(made); i++) {
+		cr_assert_neq(asprintf(&p, "%s/%s", top, made[i]), -1);
+		cr_assert_eq(mkdir(p, 0755), 0, "%s: %s", p, strerror(errno));
+		free(p);
+	}
+	vs_err_t err = NULL;
+	cr_assert_neq(asprintf(&p, "%s/outside/keep", top), -1);
+	cr_assert_eq(vs_write_file(p, "x", 1, &err), 0);
+	free(p);
+	cr_assert_neq(asprintf(&p, "%s/t/a/b/file", top), -1);
+	cr_assert_eq(vs_write_file(p, "x", 1, &err), 0);
+	free(p);
+	cr_assert_neq(asprintf(&p, "%s/t/a/link", top), -1);
+	cr_assert_eq(symlink("../../outside", p), 0);
+	free(p);
+	char mnt[64], inside[80], tree[48], keep[64];
+	snprintf(mnt, sizeof(mnt), "%s/t/m", top);
+	snprintf(inside, sizeof(inside), "%s/t/m/data", top);
+	snprintf(tree, sizeof(tree), "%s/t", top);
+	snprintf(keep, sizeof(keep), "%s/outside/keep", top);
+	cr_assert_eq(mount("tmpfs", mnt, "tmpfs", 0, NULL), 0, "%s", strerror(errno));
+	cr_assert_eq(vs_write_file(inside, "x", 1, &err), 0);
+
+	/* what is mounted under the tree is not emptied through, and is named */
+	cr_assert_eq(vs_remove_tree(AT_FDCWD, tree, &err), -1);
+	cr_assert_not_null(err);
+	cr_assert_eq(err->errnum, EBUSY);
+	cr_assert(strstr(err->msg, "`m`"), "%s", err->msg);
+	vs_err_free(&err);
+	cr_assert_eq(access(inside, F_OK), 0, "a file on the mounted tmpfs was removed");
+
+	cr_assert_eq(umount(mnt), 0);
+	cr_assert_eq(vs_remove_tree(AT_FDCWD, tree, &err), 0, "%s", err ? err->msg : "");
+	cr_assert_eq(access(tree, F_OK), -1);
+	cr_assert_eq(access(keep, F_OK), 0, "a symlink's target outside the tree was removed");
+	cr_assert_eq(vs_remove_tree(AT_FDCWD, tree, &err), 0, "an absent tree is no error");
+	cr_assert_eq(vs_remove_tree(AT_FDCWD, top, &err), 0);
 }

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "image/layer.h"
 #include "image/manifest.h"
 #include "image/overlay.h"
@@ -188,7 +189,7 @@ Test(image_layer, a_plain_tar_unpacks)
 	close(fd);
 	cr_assert_str_eq(text, "hi");
 	int parent = open("/tmp", O_RDONLY | O_DIRECTORY);
-	tree_remove(parent, dir + 5, &err);
+	vs_remove_tree(parent, dir + 5, &err);
 	close(parent);
 }
 
@@ -214,7 +215,7 @@ Test(image_layer, dotdot_and_escaping_links_are_refused)
 		cr_assert(strstr(err->msg, cases[i].says), "%s: %s", cases[i].name, err->msg);
 		vs_err_free(&err);
 		int parent = open("/tmp", O_RDONLY | O_DIRECTORY);
-		tree_remove(parent, dir + 5, &err);
+		vs_remove_tree(parent, dir + 5, &err);
 		close(parent);
 	}
 }
@@ -238,7 +239,7 @@ Test(image_layer, a_blob_longer_than_its_descriptor_is_refused)
 	close(fd);
 	close(root);
 	int parent = open("/tmp", O_RDONLY | O_DIRECTORY);
-	tree_remove(parent, dir + 5, &err);
+	vs_remove_tree(parent, dir + 5, &err);
 	close(parent);
 }
 
@@ -283,6 +284,6 @@ Test(image_overlay, legacy_lowerdir_string_mounts_and_refuses_past_a_page)
 	cr_assert(strstr(err->msg, "one page"), "%s", err->msg);
 	vs_err_free(&err);
 	int tmp = open("/tmp", O_RDONLY | O_DIRECTORY);
-	tree_remove(tmp, dir + 5, &err);
+	vs_remove_tree(tmp, dir + 5, &err);
 	close(tmp);
 }
