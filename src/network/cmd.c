@@ -1,6 +1,7 @@
 /* `vessel network create|ls|inspect|rm` and the peer list. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,23 +156,9 @@ static int cmd_rm(const char *store, const char *name, vs_err_t *err)
 	/* host-local's leases and last-reserved marks: nobody is attached, so none is held,
 	 * and a network made again by the name must not find them */
 	netconf_path(path, sizeof(path), store, "network-ipam", name);
-	DIR *d = opendir(path);
-	if (!d)
-		return errno == ENOENT ? 0
-				       : vs_err(err, errno, "network %s: leases in %s", name, path);
-	struct dirent *de;
-	int rc = 0;
-	while ((de = readdir(d))) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT && rc == 0)
-			rc = vs_err(err, errno, "network %s: removing lease %s/%s", name, path,
-				    de->d_name);
-	}
-	closedir(d);
-	if (rc == 0 && rmdir(path) < 0 && errno != ENOENT)
-		rc = vs_err(err, errno, "network %s: removing %s", name, path);
-	return rc;
+	if (vs_remove_tree(AT_FDCWD, path, err) < 0)
+		return vs_err_wrap(err, "network %s: its leases", name);
+	return 0;
 }
 
 /* attach/detach/check: the engine's calls from the command line, for scripts and tests.
