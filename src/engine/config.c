@@ -304,14 +304,6 @@ static const char *const default_caps[] = {
     "CAP_SETPCAP", "CAP_SETUID",	   "CAP_SYS_CHROOT",
 };
 
-static bool listed(json_t *names, const char *name)
-{
-	size_t i;
-	json_t *v;
-	json_array_foreach(names, i, v) if (strcmp(json_string_value(v), name) == 0) return true;
-	return false;
-}
-
 static json_t *cap_names(uint64_t set)
 {
 	json_t *a = json_array();
@@ -326,20 +318,14 @@ static json_t *cap_names(uint64_t set)
  * explicitly given, which it gets as ambient capabilities. */
 static void set_capabilities(json_t *process, const struct engine_opts *o)
 {
-	uint64_t set = 0, added = 0;
-	if (!listed(o->cap_drop, "ALL"))
-		for (size_t i = 0; i < ARRAY_SIZE(default_caps); i++)
-			set |= 1ull << caps_from_name(default_caps[i]);
-	for (int c = 0; c <= caps_last_cap() && c < 64; c++) {
-		const char *name = caps_name(c);
-		if (!name)
-			continue;
-		if (listed(o->cap_drop, name))
-			set &= ~(1ull << c);
-		if (listed(o->cap_add, "ALL") || listed(o->cap_add, name))
-			added |= 1ull << c;
-	}
-	set |= added;
+	uint64_t known = 0, set = 0;
+	for (int c = 0; c <= caps_last_cap() && c < 64; c++)
+		if (caps_name(c))
+			known |= 1ull << c;
+	for (size_t i = 0; i < ARRAY_SIZE(default_caps); i++)
+		set |= 1ull << caps_from_name(default_caps[i]);
+	uint64_t added = o->cap_add & known;
+	set = (set & ~o->cap_drop) | added;
 	bool root =
 	    json_integer_value(json_object_get(json_object_get(process, "user"), "uid")) == 0;
 	json_object_set_new(process, "capabilities",

@@ -18,7 +18,7 @@ struct engine_opts {
 	uint64_t memory, net_rate;
 	double cpus;
 	json_t *env, *volumes, *ports; /* arrays of strings, as given */
-	json_t *cap_add, *cap_drop;    /* "CAP_NAME" or "ALL", normalised */
+	uint64_t cap_add, cap_drop;    /* capability bits; ALL: every bit */
 };
 
 /* STORE/containers/ID, or with name a file inside it. */

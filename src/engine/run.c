@@ -42,7 +42,7 @@ enum {
 };
 
 /* podman's and docker's spellings: net_raw, NET_RAW, CAP_NET_RAW, ALL */
-static int cap_arg(const char *flag, const char *arg, json_t *list, vs_err_t *err)
+static int cap_arg(const char *flag, const char *arg, uint64_t *mask, vs_err_t *err)
 {
 	char name[64];
 	size_t n = strlen(arg), off = strncasecmp(arg, "CAP_", 4) == 0 ? 0 : 4;
@@ -51,10 +51,14 @@ static int cap_arg(const char *flag, const char *arg, json_t *list, vs_err_t *er
 	memcpy(name, "CAP_", 4);
 	for (size_t i = 0; i <= n; i++)
 		name[off + i] = (char)toupper((unsigned char)arg[i]);
-	bool all = strcmp(name, "CAP_ALL") == 0;
-	if (!all && caps_from_name(name) < 0)
+	if (strcmp(name, "CAP_ALL") == 0) {
+		*mask = ~0ull;
+		return 0;
+	}
+	int cap = caps_from_name(name);
+	if (cap < 0)
 		return vs_err(err, 0, "%s `%s`: not a capability", flag, arg);
-	json_array_append_new(list, json_string(all ? "ALL" : name));
+	*mask |= 1ull << cap;
 	return 0;
 }
 
@@ -119,9 +123,9 @@ static int parse_opt(int c, struct engine_opts *o, vs_err_t *err)
 		o->user = optarg;
 		return 0;
 	case OPT_CAP_ADD:
-		return cap_arg("--cap-add", optarg, o->cap_add, err);
+		return cap_arg("--cap-add", optarg, &o->cap_add, err);
 	case OPT_CAP_DROP:
-		return cap_arg("--cap-drop", optarg, o->cap_drop, err);
+		return cap_arg("--cap-drop", optarg, &o->cap_drop, err);
 	case 'w':
 		if (optarg[0] != '/')
 			return vs_err(err, 0, "-w `%s`: not an absolute path", optarg);
@@ -318,11 +322,8 @@ static json_t *new_record(const char *id, const char *name, const char *ref, jso
 int engine_run(const struct vs_globals *g, const char *store_path, int argc, char **argv,
 	       vs_err_t *err)
 {
-	struct engine_opts o = {.env = json_array(),
-				.volumes = json_array(),
-				.ports = json_array(),
-				.cap_add = json_array(),
-				.cap_drop = json_array()};
+	struct engine_opts o = {
+	    .env = json_array(), .volumes = json_array(), .ports = json_array()};
 	int first = 0, rc = -1;
 	json_t *image_rec = NULL, *rec = NULL;
 	struct store s = {.fd = -1, .lock = -1};
@@ -429,8 +430,6 @@ out:
 	json_decref(o.env);
 	json_decref(o.volumes);
 	json_decref(o.ports);
-	json_decref(o.cap_add);
-	json_decref(o.cap_drop);
 	return rc;
 }
 
