@@ -231,6 +231,19 @@ static void set_network(json_t *linux_, json_t *rec)
 	}
 }
 
+/* podman's default_sysctls: with its own network, a container's root group may ping
+ * through ICMP datagram sockets without CAP_NET_RAW. --sysctl comes on top; which keys
+ * a container may set is the runtime's check. */
+static void set_sysctls(json_t *linux_, json_t *rec, const struct engine_opts *o)
+{
+	json_t *sc = json_object_get(linux_, "sysctl");
+	if (!json_is_object(sc))
+		json_object_set_new(linux_, "sysctl", sc = json_object());
+	if (strcmp(json_string_value(json_object_get(rec, "network")), "host") != 0)
+		json_object_set_new(sc, "net.ipv4.ping_group_range", json_string("0 0"));
+	json_object_update(sc, o->sysctls);
+}
+
 static void set_resources(json_t *linux_, const struct engine_opts *o)
 {
 	json_t *res = json_object_get(linux_, "resources");
@@ -381,6 +394,7 @@ static int apply(const struct engine_opts *o, char **cmd, json_t *rec, json_t *s
 	json_t *linux_ = json_object_get(spec, "linux");
 	set_resources(linux_, o);
 	set_network(linux_, rec);
+	set_sysctls(linux_, rec, o);
 	exposed_ports(spec, cfg);
 	/* only run -d waits for the mark (start renews the hook): a foreground run does not
 	 * pay the hook's exec while its container is starting */

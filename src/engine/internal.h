@@ -19,6 +19,7 @@ struct engine_opts {
 	double cpus;
 	json_t *env, *volumes, *ports; /* arrays of strings, as given */
 	uint64_t cap_add, cap_drop;    /* capability bits; ALL: every bit */
+	json_t *sysctls;	       /* --sysctl: an object of strings */
 };
 
 /* STORE/containers/ID, or with name a file inside it. */

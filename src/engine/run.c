@@ -28,7 +28,7 @@
 	"usage: vessel container run [-d] [--rm] [--name N] [-e K=V] "                             \
 	"[-p [IP:|[IPv6]:]HOST:CTR[/udp]] [--network NAME|none|host] [-v /HOST:/CTR[:ro]] "        \
 	"[--memory N] [--cpus N] [--net-rate RATE] [--user U] [-w DIR] [--cap-add CAP] "           \
-	"[--cap-drop CAP] IMAGE [CMD...]"
+	"[--cap-drop CAP] [--sysctl K=V] IMAGE [CMD...]"
 
 enum {
 	OPT_NAME = 256,
@@ -38,7 +38,8 @@ enum {
 	OPT_CPUS,
 	OPT_NET_RATE,
 	OPT_CAP_ADD,
-	OPT_CAP_DROP
+	OPT_CAP_DROP,
+	OPT_SYSCTL
 };
 
 /* podman's and docker's spellings: net_raw, NET_RAW, CAP_NET_RAW, ALL */
@@ -126,6 +127,17 @@ static int parse_opt(int c, struct engine_opts *o, vs_err_t *err)
 		return cap_arg("--cap-add", optarg, &o->cap_add, err);
 	case OPT_CAP_DROP:
 		return cap_arg("--cap-drop", optarg, &o->cap_drop, err);
+	case OPT_SYSCTL: {
+		/* the runtime decides which keys are namespaced; the value may hold '=' */
+		const char *eq = strchr(optarg, '=');
+		if (!eq || eq == optarg)
+			return vs_err(err, 0, "--sysctl `%s`: expected KEY=VALUE", optarg);
+		cleanup_free char *key = strndup(optarg, (size_t)(eq - optarg));
+		if (!key)
+			return vs_err(err, ENOMEM, "--sysctl");
+		json_object_set_new(o->sysctls, key, json_string(eq + 1));
+		return 0;
+	}
 	case 'w':
 		if (optarg[0] != '/')
 			return vs_err(err, 0, "-w `%s`: not an absolute path", optarg);
@@ -153,6 +165,7 @@ static int parse_opts(int argc, char **argv, struct engine_opts *o, int *first, 
 	    {"workdir", required_argument, NULL, 'w'},
 	    {"cap-add", required_argument, NULL, OPT_CAP_ADD},
 	    {"cap-drop", required_argument, NULL, OPT_CAP_DROP},
+	    {"sysctl", required_argument, NULL, OPT_SYSCTL},
 	    {0},
 	};
 	optind = 0;
@@ -166,6 +179,17 @@ static int parse_opts(int argc, char **argv, struct engine_opts *o, int *first, 
 	if (!named && (json_array_size(o->ports) || o->net_rate))
 		return vs_err(err, 0, "%s: needs a named network, not --network %s",
 			      json_array_size(o->ports) ? "-p" : "--net-rate", o->network);
+	/* before anything is made: the runtime would refuse it only after the network */
+	const char *key;
+	json_t *v;
+	json_object_foreach(o->sysctls, key, v)
+	{
+		if (o->network && strcmp(o->network, "host") == 0 && strncmp(key, "net.", 4) == 0)
+			return vs_err(err, 0,
+				      "--sysctl %s: needs the container's own network, not "
+				      "--network host",
+				      key);
+	}
 	if (optind >= argc)
 		return vs_err(err, 0, RUN_USAGE);
 	*first = optind;
@@ -322,8 +346,10 @@ static json_t *new_record(const char *id, const char *name, const char *ref, jso
 int engine_run(const struct vs_globals *g, const char *store_path, int argc, char **argv,
 	       vs_err_t *err)
 {
-	struct engine_opts o = {
-	    .env = json_array(), .volumes = json_array(), .ports = json_array()};
+	struct engine_opts o = {.env = json_array(),
+				.volumes = json_array(),
+				.ports = json_array(),
+				.sysctls = json_object()};
 	int first = 0, rc = -1;
 	json_t *image_rec = NULL, *rec = NULL;
 	struct store s = {.fd = -1, .lock = -1};
@@ -430,6 +456,7 @@ out:
 	json_decref(o.env);
 	json_decref(o.volumes);
 	json_decref(o.ports);
+	json_decref(o.sysctls);
 	return rc;
 }
 

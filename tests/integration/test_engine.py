@@ -306,6 +306,9 @@ def test_two_containers_share_lower_layers_not_writes(env):
     (["rm", "no-such-container"], "no container"),
     (["run", "--cap-add", "CAP_FLY", PLAIN], "--cap-add `CAP_FLY`"),
     (["run", "--cap-drop", "", PLAIN], "--cap-drop"),
+    (["run", "--sysctl", "net.core.somaxconn", PLAIN], "--sysctl `net.core.somaxconn`"),
+    (["run", "--network", "host", "--sysctl", "net.ipv4.ip_forward=1", PLAIN],
+     "needs the container's own network"),
 ])
 def test_errors_are_one_clear_line(env, args, needle):
     r = ctr(env, *args)
@@ -357,6 +360,79 @@ def test_another_user_has_only_the_capabilities_it_is_given(env):
     r = ok(env, "run", "--rm", "--network", "none", "--user", "1000:1000", "--cap-add",
            "net_raw", PLAIN, "sh", "-c", status)
     assert caps(r.stdout, "CapEff") == 1 << CAP_NET_RAW == caps(r.stdout, "CapAmb"), r.stdout
+
+
+# An ICMP echo through a datagram socket (what iputils' ping uses without CAP_NET_RAW):
+# busybox's ping only knows raw sockets.
+PING_DGRAM_C = r"""
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/ip_icmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+int main(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
+	if (fd < 0) {
+		printf("socket: %s\n", strerror(errno));
+		return 1;
+	}
+	struct timeval tv = {5, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	struct icmphdr h = {.type = ICMP_ECHO, .un.echo.sequence = htons(1)};
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (sendto(fd, &h, sizeof(h), 0, (struct sockaddr *)&to, sizeof(to)) < 0) {
+		printf("sendto: %s\n", strerror(errno));
+		return 1;
+	}
+	struct icmphdr r;
+	if (recv(fd, &r, sizeof(r), 0) < (int)sizeof(r) || r.type != ICMP_ECHOREPLY) {
+		printf("no echo reply\n");
+		return 1;
+	}
+	printf("echo reply\n");
+	return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def ping_dgram(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ping")
+    (d / "ping.c").write_text(PING_DGRAM_C)
+    r = run(["cc", "-static", "-O2", "-Wall", "-Werror", "-o", str(d / "ping"),
+             str(d / "ping.c")])
+    assert r.returncode == 0, "cannot build the static ping: " + r.stderr
+    return d
+
+
+def test_root_group_pings_without_net_raw_and_sysctl_sets_the_range(env, ping_dgram):
+    ping = ["-v", f"{ping_dgram}:/probe:ro", PLAIN, "sh", "-c",
+            "ip link set lo up; cat /proc/sys/net/ipv4/ping_group_range; /probe/ping"]
+    # podman's default net.ipv4.ping_group_range "0 0": root's group may, with no capability
+    r = ok(env, "run", "--rm", "--network", "none", "--cap-drop", "ALL", *ping)
+    assert r.stdout.split() == ["0", "0", "echo", "reply"], r.stdout + r.stderr
+    # --sysctl comes on top: "1 0" is the kernel's "nobody"
+    r = ctr(env, "run", "--rm", "--network", "none", "--cap-drop", "ALL", "--sysctl",
+            "net.ipv4.ping_group_range=1 0", *ping)
+    assert r.returncode != 0 and r.stdout.split()[:2] == ["1", "0"], r.stdout + r.stderr
+    assert "socket: Permission denied" in r.stdout, r.stdout
+    r = ok(env, "run", "--rm", "--network", "none", "--sysctl", "kernel.shmmax=65536", PLAIN,
+           "cat", "/proc/sys/kernel/shmmax")
+    assert r.stdout.strip() == "65536", r.stdout
+    # --network host: the host's own range is left as it is
+    host = sh(env, "cat /proc/sys/net/ipv4/ping_group_range").stdout
+    r = ok(env, "run", "--rm", "--network", "host", PLAIN, "cat",
+           "/proc/sys/net/ipv4/ping_group_range")
+    assert r.stdout == host, (r.stdout, host)
+    # a sysctl that is not the container's to set: one line, and nothing is left
+    r = ctr(env, "run", "--rm", "--network", "none", "--sysctl", "vm.swappiness=1", PLAIN,
+            "true")
+    assert r.returncode != 0 and "vm.swappiness: not a namespaced sysctl" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert ctr(env, "ls").stdout.strip().count("\n") == 0, ctr(env, "ls").stdout
 
 
 def test_rm_right_after_run_detached_leaves_nothing(env):
