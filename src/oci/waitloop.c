@@ -12,12 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/signals.h"
 #include "base/util.h"
 #include "oci/sync.h"
 #include "oci/tty.h"
-
-static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2,
-				SIGWINCH, SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU};
 
 int waitloop_exec_result(int sync_fd, vs_err_t *err)
 {
@@ -35,10 +33,10 @@ int waitloop_exec_result(int sync_fd, vs_err_t *err)
 static sigset_t forwarded_set(void)
 {
 	sigset_t set;
-	sigemptyset(&set);
+	vs_forwarded_signals(&set);
 	sigaddset(&set, SIGCHLD);
-	for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
-		sigaddset(&set, forwarded[i]);
+	/* a resize for the terminal we proxy; without one, the process's own */
+	sigaddset(&set, SIGWINCH);
 	return set;
 }
 

@@ -5,7 +5,6 @@
 #ifndef VESSEL_VMC_CONTROL_H
 #define VESSEL_VMC_CONTROL_H
 
-#include <signal.h>
 #include <stdint.h>
 
 #include "base/error.h"
@@ -18,8 +17,5 @@ int vmc_control_open(const struct container_state *st, vs_err_t *err);
 /* The agent's answer to a request of type: 0 for OK, -1 with err for ERROR (its text made
  * printable) or anything else. Frames after the answer stay buffered in rd. */
 int vmc_control_answer(int fd, struct vmc_reader *rd, uint8_t type, vs_err_t *err);
-/* The signals run and exec forward to the guest's process as KILL frames: INT, TERM,
- * HUP, QUIT, USR1, USR2. */
-void vmc_forwarded_signals(sigset_t *set);
 
 #endif

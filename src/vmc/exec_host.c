@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "base/json.h"
+#include "base/signals.h"
 #include "base/util.h"
 #include "oci/state.h"
 #include "oci/waitloop.h"
@@ -47,7 +48,7 @@ struct exec_io {
 	int conn;
 	int in, out, errfd;
 	struct vmc_term_window window;
-	int sig; /* a signalfd of vmc_forwarded_signals, which are blocked */
+	int sig; /* a signalfd of vs_forwarded_signals, which are blocked */
 };
 
 /* A signal we got, as KILL for the process: 0, or -1 when the connection is gone. */
@@ -106,7 +107,7 @@ static int relay(struct exec_io *io, struct vmc_reader *rd, vs_err_t *err)
 	/* what vmc_exec blocked: those that came while the process was being started are
 	 * pending, and go first */
 	sigset_t fwd;
-	vmc_forwarded_signals(&fwd);
+	vs_forwarded_signals(&fwd);
 	io->sig = signalfd(-1, &fwd, SFD_CLOEXEC);
 	if (io->sig < 0)
 		return vs_err(err, errno, "exec: a signalfd to forward signals");
@@ -231,7 +232,7 @@ int vmc_exec(const struct container_state *st, const struct vmc_exec_opts *o, vs
 	 * Never unblocked: one that comes after the process's EXIT must not turn its status
 	 * into ours. */
 	sigset_t fwd;
-	vmc_forwarded_signals(&fwd);
+	vs_forwarded_signals(&fwd);
 	sigprocmask(SIG_BLOCK, &fwd, NULL);
 	enum container_status status = state_status(st);
 	if (status != STATUS_RUNNING && status != STATUS_CREATED)

@@ -24,6 +24,7 @@
 #include "base/log.h"
 #include "base/usock.h"
 #include "base/proc.h"
+#include "base/signals.h"
 #include "base/util.h"
 #include "oci/lifecycle.h"
 #include "oci/state.h"
@@ -746,14 +747,6 @@ int vmc_kill(const struct container_state *st, int sig, vs_err_t *err)
 	return control(st, VMC_KILL, (uint32_t)sig, err);
 }
 
-void vmc_forwarded_signals(sigset_t *set)
-{
-	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-	sigemptyset(set);
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaddset(set, sigs[i]);
-}
-
 /* process.terminal in the bundle's config.json */
 static bool config_terminal(const char *bundle)
 {
@@ -794,7 +787,7 @@ int vmc_run(const struct vs_globals *g, const struct vmc_create_opts *o, bool ke
 	/* run's signals are the container's (runc forwards them): to the agent, as kill does.
 	 * Blocked only now: the VMM, forked already, keeps its own handling. */
 	sigset_t fwd, old;
-	vmc_forwarded_signals(&fwd);
+	vs_forwarded_signals(&fwd);
 	sigaddset(&fwd, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &fwd, &old);
 	int ws = 0;

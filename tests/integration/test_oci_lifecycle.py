@@ -37,13 +37,19 @@ def test_run_forwards_signals_to_the_container(bundle):
     import subprocess
     # the container says when its trap is set: an init ignores a signal it has no handler
     # for, so one sent earlier would be lost (not run's doing)
-    bundle.sh("trap 'echo got TERM; exit 5' TERM; echo ready; "
+    # as runc's: every signal a process can catch, ALRM and real-time ones too
+    bundle.sh("trap 'echo got ALRM' ALRM; trap 'echo got 40' 40; "
+              "trap 'echo got TERM; exit 5' TERM; echo ready; "
               "while true; do sleep 0.05; done").write()
     cid = bundle.new_id()
     p = subprocess.Popen([bundle.vessel, "--root", str(bundle.root), "run", "--bundle",
                           str(bundle.path), cid], stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline() == "ready\n"
+        p.send_signal(signal.SIGALRM)
+        assert p.stdout.readline() == "got ALRM\n"
+        p.send_signal(40)
+        assert p.stdout.readline() == "got 40\n"
         p.send_signal(signal.SIGTERM)
         out, _ = p.communicate(timeout=10)
         assert p.returncode == 5 and "got TERM" in out

@@ -105,10 +105,15 @@ def test_run_guest_kernel_and_exit_status(bundle, vessel_vm):
 def popen_until(argv, line, timeout):
     """argv with its stdout and stderr piped: the process once it printed line (bytes, with
     its newline), and what it printed so far."""
-    import select
     import subprocess
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
+    return p, read_until_line(p, line, timeout)
+
+
+def read_until_line(p, line, timeout):
+    """What p prints on its stdout up to line (or kills it and fails at the timeout)."""
+    import select
     seen = b""
     end = time.time() + timeout
     try:
@@ -123,7 +128,7 @@ def popen_until(argv, line, timeout):
         p.kill()
         p.wait()
         raise
-    return p, seen
+    return seen
 
 
 def run_until_up(vessel_vm, bundle, cid, *flags):
@@ -355,14 +360,14 @@ def finish(p, timeout=60):
 
 def blocks_term(pid):
     """exec's own block of the forwarded signals is on (SigBlk of /proc/PID/status): TERM
-    blocked, ALRM not, so a moment where start-up code blocks every signal is not taken
-    for it (a TERM then would come once that ends, and kill exec)."""
+    blocked, URG (never forwarded) not, so a moment where start-up code blocks every
+    signal is not taken for it (a TERM then would come once that ends, and kill exec)."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
                 if line.startswith("SigBlk:"):
                     mask = int(line.split()[1], 16)
-                    return bool(mask & (1 << (15 - 1))) and not mask & (1 << (14 - 1))
+                    return bool(mask & (1 << (15 - 1))) and not mask & (1 << (23 - 1))
     except OSError:
         pass
     return False
@@ -387,6 +392,16 @@ def test_exec_forwards_signals(bundle, vessel_vm):
         out, err = finish(p)
         assert p.returncode == 42, (p.returncode, seen + out, err)
         assert b"got-TERM" in seen + out, (seen + out, err)
+
+        # as runc's exec: ALRM and real-time signals too, not only the common six
+        p, seen = exec_until_ready(
+            vm, cid, "trap 'echo got-ALRM' ALRM; trap 'echo got-40; exit 43' 40; "
+                     "echo ready; while :; do sleep 1; done")
+        p.send_signal(signal.SIGALRM)
+        seen += read_until_line(p, b"got-ALRM\n", 60)
+        p.send_signal(40)
+        out, err = finish(p)
+        assert p.returncode == 43 and b"got-40" in out, (p.returncode, seen + out, err)
 
         # the shell is the exec'd process itself: TERM ends it, not a relay in between
         p, seen = exec_until_ready(vm, cid, "echo ready; while :; do sleep 1; done")

@@ -8,6 +8,7 @@ import fcntl
 import os
 import pty
 import re
+import signal
 import socket
 import struct
 import subprocess
@@ -161,6 +162,27 @@ def test_exec_tty_and_console_socket(bundle, vessel_vm, tmp_path):
             assert b"50 160" in out, out
             _, status = os.waitpid(pid, 0)
             assert os.waitstatus_to_exitcode(status) == 5, out
+        finally:
+            os.close(fd)
+
+        # signals to exec -t reach the process on the guest's pty, as without a terminal
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execv(vessel_vm, vm + ["exec", "-t", cid, "/bin/sh", "-c",
+                                      "trap 'echo got-ALRM' ALRM; "
+                                      "trap 'echo got-USR1; exit 8' USR1; echo ready; "
+                                      "while :; do sleep 1; done"])
+        try:
+            out = read_until(fd, b"ready", timeout=60)
+            assert b"ready" in out, out
+            os.kill(pid, signal.SIGALRM)
+            out += read_until(fd, b"got-ALRM", timeout=60)
+            assert b"got-ALRM" in out, out
+            os.kill(pid, signal.SIGUSR1)
+            out += read_until(fd, b"got-USR1", timeout=60)
+            assert b"got-USR1" in out, out
+            _, status = os.waitpid(pid, 0)
+            assert os.waitstatus_to_exitcode(status) == 8, out
         finally:
             os.close(fd)
 
