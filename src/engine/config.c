@@ -76,7 +76,8 @@ static int lookup(const char *rootfs, const char *file, const char *name, unsign
 	return 0;
 }
 
-static int resolve_user(const char *rootfs, const char *spec, json_t *user, vs_err_t *err)
+int engine_user_ids(const char *rootfs, const char *spec, unsigned *uid, unsigned *gid,
+		    vs_err_t *err)
 {
 	cleanup_free char *copy = strdup(spec);
 	if (!copy)
@@ -84,11 +85,19 @@ static int resolve_user(const char *rootfs, const char *spec, json_t *user, vs_e
 	char *grp = strchr(copy, ':');
 	if (grp)
 		*grp++ = 0;
-	unsigned uid = 0, gid = 0;
-	if (lookup(rootfs, "passwd", copy, &uid, &gid) < 0)
+	*uid = *gid = 0;
+	if (lookup(rootfs, "passwd", copy, uid, gid) < 0)
 		return vs_err(err, 0, "user `%s`: not in the image's /etc/passwd", copy);
-	if (grp && lookup(rootfs, "group", grp, &gid, NULL) < 0)
+	if (grp && lookup(rootfs, "group", grp, gid, NULL) < 0)
 		return vs_err(err, 0, "group `%s`: not in the image's /etc/group", grp);
+	return 0;
+}
+
+static int resolve_user(const char *rootfs, const char *spec, json_t *user, vs_err_t *err)
+{
+	unsigned uid, gid;
+	if (engine_user_ids(rootfs, spec, &uid, &gid, err) < 0)
+		return -1;
 	json_object_set_new(user, "uid", json_integer(uid));
 	json_object_set_new(user, "gid", json_integer(gid));
 	return 0;
@@ -354,7 +363,7 @@ static int apply(const struct engine_opts *o, char **cmd, json_t *rec, json_t *s
 {
 	json_t *process = json_object_get(spec, "process");
 	json_object_set_new(process, "args", process_args(cfg, cmd));
-	json_object_set_new(process, "terminal", json_false());
+	json_object_set_new(process, "terminal", json_boolean(o->tty));
 	json_t *env = json_object_get(process, "env");
 	json_t *v;
 	size_t i;

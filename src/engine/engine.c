@@ -372,24 +372,80 @@ static int cmd_rm(const struct vs_globals *g, const char *store, int argc, char 
 	return 0;
 }
 
+#define EXEC_USAGE                                                                                 \
+	"usage: vessel container exec [-i] [-t] [-e K=V]... [-u USER[:GROUP]] [-w DIR] NAME|ID "   \
+	"CMD..."
+
+/* podman's exec flags, as the runtime's exec takes them: a user by name is looked up in
+ * the container's own /etc/passwd, as run's --user. */
 static int cmd_exec(const struct vs_globals *g, const char *store, int argc, char **argv,
 		    vs_err_t *err)
 {
-	if (argc < 3)
-		return vs_err(err, 0, "usage: vessel container exec NAME|ID CMD..."), 2;
-	json_t *rec = engine_find(store, argv[1], err);
+	static const struct option opts[] = {
+	    {"interactive", no_argument, NULL, 'i'},   {"tty", no_argument, NULL, 't'},
+	    {"env", required_argument, NULL, 'e'},     {"user", required_argument, NULL, 'u'},
+	    {"workdir", required_argument, NULL, 'w'}, {0},
+	};
+	/* "exec", the flags (two words each at most), the id, the command, NULL */
+	cleanup_free char **xargv = calloc(2 * (size_t)argc + 4, sizeof(*xargv));
+	if (!xargv)
+		return vs_err(err, ENOMEM, "exec");
+	size_t n = 0;
+	xargv[n++] = "exec";
+	bool interactive = false;
+	const char *user = NULL;
+	optind = 0;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "+ite:u:w:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			interactive = true;
+			break;
+		case 't':
+			xargv[n++] = "-t";
+			break;
+		case 'e':
+			if (!strchr(optarg, '=') || optarg[0] == '=')
+				return vs_err(err, 0, "-e `%s`: expected KEY=VALUE", optarg), 2;
+			xargv[n++] = "-e";
+			xargv[n++] = optarg;
+			break;
+		case 'u':
+			user = optarg;
+			break;
+		case 'w':
+			if (optarg[0] != '/')
+				return vs_err(err, 0, "-w `%s`: not an absolute path", optarg), 2;
+			xargv[n++] = "--cwd";
+			xargv[n++] = optarg;
+			break;
+		default:
+			return vs_err(err, 0, EXEC_USAGE), 2;
+		}
+	}
+	if (argc - optind < 2)
+		return vs_err(err, 0, EXEC_USAGE), 2;
+	json_t *rec = engine_find(store, argv[optind], err);
 	if (!rec)
 		return -1;
-	char **xargv = calloc((size_t)argc + 2, sizeof(*xargv));
-	if (!xargv) {
-		json_decref(rec);
-		return vs_err(err, ENOMEM, "exec");
+	const char *id = json_string_value(json_object_get(rec, "id"));
+	char ids[32];
+	cleanup_free char *rootfs = user ? engine_dir(store, id, "rootfs") : NULL;
+	unsigned uid, gid;
+	int rc = -1;
+	if (user && (!rootfs || engine_user_ids(rootfs, user, &uid, &gid, err) < 0))
+		goto out;
+	if (user) {
+		snprintf(ids, sizeof(ids), "%u:%u", uid, gid);
+		xargv[n++] = "-u";
+		xargv[n++] = ids;
 	}
-	xargv[0] = "exec";
-	xargv[1] = (char *)json_string_value(json_object_get(rec, "id"));
-	memcpy(xargv + 2, argv + 2, (size_t)(argc - 2) * sizeof(*xargv));
-	int rc = engine_runtime(g, xargv, -1, err);
-	free(xargv);
+	xargv[n++] = (char *)id;
+	memcpy(xargv + n, argv + optind + 1, (size_t)(argc - optind - 1) * sizeof(*xargv));
+	if (interactive || engine_stdin_null(err) == 0)
+		rc = engine_runtime_forward(g, xargv, err);
+out:
 	json_decref(rec);
 	return rc;
 }
@@ -437,7 +493,8 @@ static const char engine_help[] =
     "  ls       list the containers and their status\n"
     "  inspect  a container's record, status and runtime config: inspect NAME|ID\n"
     "  logs     a detached container's output: logs NAME|ID\n"
-    "  exec     run a process in a running container: exec NAME|ID CMD...\n"
+    "  exec     run a process in a running container: exec [-i] [-t] [-e K=V] [-u U] [-w D] "
+    "NAME|ID CMD...\n"
     "  stop     StopSignal, then SIGKILL after -t SECONDS (10): stop NAME|ID\n"
     "  start    an exited container again, detached: start NAME|ID\n"
     "  rm       remove a stopped container (-f: any): rm [-f] NAME|ID...\n"
@@ -485,7 +542,8 @@ int engine_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *err
 		return 2;
 	}
 	int rc = table[k].fn(g, abs, argc - i, argv + i, err);
-	if (rc == 2) {
+	/* 2 with no error is a container's own status (run, exec), not a usage error */
+	if (rc == 2 && *err) {
 		vs_report(*err);
 		return 2;
 	}

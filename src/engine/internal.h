@@ -13,6 +13,7 @@
 /* `vessel container run`'s options. */
 struct engine_opts {
 	bool detach, rm;
+	bool interactive, tty; /* -i: our stdin is the container's; -t: a terminal */
 	const char *name, *user, *workdir;
 	const char *network; /* NULL: the default network; "none", "host" or a name */
 	uint64_t memory, net_rate;
@@ -40,6 +41,9 @@ int engine_runtime(const struct vs_globals *g, char **argv, int out_fd, vs_err_t
  * runtime (and by it to the container): the engine outlives the container, to give its
  * network back. The child's stdout and stderr are ours. */
 int engine_runtime_forward(const struct vs_globals *g, char **argv, vs_err_t *err);
+/* /dev/null becomes our stdin, so the runtime children we start next can't read the
+ * caller's (no -i). */
+int engine_stdin_null(vs_err_t *err);
 /* The runtime's status of id: "running", "created", "stopped", or NULL when it has
  * none (never created, or deleted). */
 char *engine_runtime_status(const struct vs_globals *g, const char *id);
@@ -50,6 +54,11 @@ char *engine_runtime_status(const struct vs_globals *g, const char *id);
 int engine_make_config(const struct vs_globals *g, struct store *s, json_t *image_rec,
 		       const struct engine_opts *o, char **cmd, json_t *rec, const char *dir,
 		       const char *rootfs, vs_err_t *err);
+
+/* spec ("USER[:GROUP]", names or numbers) as ids, names looked up in the container's own
+ * /etc/passwd and /etc/group under rootfs; without GROUP, the user's primary group. */
+int engine_user_ids(const char *rootfs, const char *spec, unsigned *uid, unsigned *gid,
+		    vs_err_t *err);
 
 /* Gives DIR/config.json the poststart hook of this binary (start's: the one run wrote
  * may name a binary since moved). */

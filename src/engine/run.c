@@ -25,7 +25,7 @@
 #include "oci/caps.h"
 
 #define RUN_USAGE                                                                                  \
-	"usage: vessel container run [-d] [--rm] [--name N] [-e K=V] "                             \
+	"usage: vessel container run [-d] [-i] [-t] [--rm] [--name N] [-e K=V] "                   \
 	"[-p [IP:|[IPv6]:]HOST:CTR[/udp]] [--network NAME|none|host] [-v /HOST:/CTR[:ro]] "        \
 	"[--memory N] [--cpus N] [--net-rate RATE] [--user U] [-w DIR] [--cap-add CAP] "           \
 	"[--cap-drop CAP] [--sysctl K=V] IMAGE [CMD...]"
@@ -68,6 +68,12 @@ static int parse_opt(int c, struct engine_opts *o, vs_err_t *err)
 	switch (c) {
 	case 'd':
 		o->detach = true;
+		return 0;
+	case 'i':
+		o->interactive = true;
+		return 0;
+	case 't':
+		o->tty = true;
 		return 0;
 	case OPT_NAME:
 		if (!*optarg || strchr(optarg, '/') || strchr(optarg, ' ') || optarg[0] == '.')
@@ -152,6 +158,8 @@ static int parse_opts(int argc, char **argv, struct engine_opts *o, int *first, 
 {
 	static const struct option opts[] = {
 	    {"detach", no_argument, NULL, 'd'},
+	    {"interactive", no_argument, NULL, 'i'},
+	    {"tty", no_argument, NULL, 't'},
 	    {"name", required_argument, NULL, OPT_NAME},
 	    {"rm", no_argument, NULL, OPT_RM},
 	    {"env", required_argument, NULL, 'e'},
@@ -171,7 +179,7 @@ static int parse_opts(int argc, char **argv, struct engine_opts *o, int *first, 
 	optind = 0;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "+de:p:v:u:w:", opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "+dite:p:v:u:w:", opts, NULL)) != -1)
 		if (parse_opt(c, o, err) < 0)
 			return -1;
 	bool named =
@@ -435,6 +443,9 @@ int engine_run(const struct vs_globals *g, const char *store_path, int argc, cha
 		rc = 0;
 		goto out;
 	}
+	/* as docker's and podman's: the container reads our stdin only if asked to */
+	if (!o.interactive && engine_stdin_null(err) < 0)
+		goto fail;
 	rc = engine_runtime_forward(g, rargv, err);
 	if (rc >= 0 && after_exit(g, store_path, rec, rc, err) < 0)
 		rc = -1;

@@ -98,6 +98,21 @@ int engine_runtime_forward(const struct vs_globals *g, char **argv, vs_err_t *er
 	return rc;
 }
 
+int engine_stdin_null(vs_err_t *err)
+{
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd == 0) /* ours was closed */
+		return fcntl(0, F_SETFD, 0) < 0 ? vs_err(err, errno, "/dev/null as stdin") : 0;
+	if (fd < 0 || dup2(fd, 0) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return vs_err(err, e, "/dev/null as stdin");
+	}
+	close(fd);
+	return 0;
+}
+
 char *engine_runtime_status(const struct vs_globals *g, const char *id)
 {
 	int p[2];

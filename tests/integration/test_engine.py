@@ -21,7 +21,7 @@ import time
 import pytest
 
 from conftest import run
-from clients import busybox_rootfs, processes_naming, rootfs_tar, unmount_under
+from clients import busybox_rootfs, processes_naming, rootfs_tar, run_in_pty, unmount_under
 
 LOCK = "/tmp/vessel-cgroup-tests.lock"
 
@@ -261,6 +261,59 @@ def test_detached_logs_exec_stop_rm_and_ls_after_the_engine_is_gone(env):
     assert "bg" not in ok(env, "ls").stdout
 
 
+def ctr_argv(env, *args):
+    return env["enter"] + ["flock", LOCK, env["vessel"], "--root", str(env["state"]),
+                           "container", "--store", str(env["store"]), *args]
+
+
+def test_run_and_exec_take_a_terminal_with_t_and_stdin_with_i(env):
+    # -it: the container's shell has a pty of its own, reads what is typed on ours
+    status, out = run_in_pty(ctr_argv(env, "run", "-it", "--rm", "--network", "none", PLAIN,
+                                      "sh", "-c", "tty; read a; echo got:$a; exit 3"),
+                             "typed\r", timeout=120)
+    assert status == 3 and "got:typed" in out, out
+    assert re.search(r"/dev/pts/\d+", out), out
+    # without -t: no terminal; without -i: stdin is /dev/null, not ours
+    r = run(ctr_argv(env, "run", "--rm", "--network", "none", PLAIN, "sh", "-c",
+                     "tty; cat; echo end"), input="ours\n", timeout=120)
+    assert r.stdout == "not a tty\nend\n", (r.stdout, r.stderr)
+    r = run(ctr_argv(env, "run", "-i", "--rm", "--network", "none", PLAIN, "cat"),
+            input="ours\n", timeout=120)
+    assert r.returncode == 0 and r.stdout == "ours\n", (r.stdout, r.stderr)
+
+    ok(env, "run", "-d", "--name", "termx", "--network", "none", PLAIN, "sleep", "1000")
+    try:
+        status, out = run_in_pty(ctr_argv(env, "exec", "-it", "termx", "sh", "-c",
+                                          "tty; read a; echo got:$a; exit 4"),
+                                 "again\r", timeout=120)
+        assert status == 4 and "got:again" in out and re.search(r"/dev/pts/\d+", out), out
+        r = run(ctr_argv(env, "exec", "termx", "cat"), input="ours\n", timeout=60)
+        assert r.returncode == 0 and r.stdout == "", (r.stdout, r.stderr)
+        r = run(ctr_argv(env, "exec", "-i", "termx", "cat"), input="ours\n", timeout=60)
+        assert r.returncode == 0 and r.stdout == "ours\n", (r.stdout, r.stderr)
+    finally:
+        ctr(env, "rm", "-f", "termx")
+
+
+def test_exec_flags_and_exit_status(env):
+    ok(env, "run", "-d", "--name", "flags", "--network", "none", PLAIN, "sleep", "1000")
+    try:
+        # podman's exec flags; a user by name from the container's own /etc/passwd
+        r = ok(env, "exec", "-e", "A=b", "-w", "/tmp", "-u", "appuser", "flags", "sh", "-c",
+               'echo "$A $(pwd) $(id -u):$(id -g)"')
+        assert r.stdout == "b /tmp 1234:2345\n", r.stdout
+        r = ok(env, "exec", "-u", "appuser:appgroup", "flags", "id", "-g")
+        assert r.stdout == "3456\n", r.stdout
+        r = ctr(env, "exec", "-u", "nobody-here", "flags", "true")
+        assert r.returncode != 0 and "`nobody-here`: not in the image's /etc/passwd" in r.stderr
+        # a process's own status 2 is passed on, not taken for a usage error
+        for argv in (["exec", "flags"], ["run", "--rm", "--network", "none", PLAIN]):
+            r = ctr(env, *argv, "sh", "-c", "exit 2")
+            assert r.returncode == 2 and r.stderr == "", (argv, r.stderr)
+    finally:
+        ctr(env, "rm", "-f", "flags")
+
+
 def test_stop_kills_what_ignores_the_stop_signal(env):
     ok(env, "run", "-d", "--name", "stubborn", PLAIN, "sh", "-c",
        "trap '' TERM; echo ready; while :; do sleep 0.1; done")
@@ -307,6 +360,9 @@ def test_two_containers_share_lower_layers_not_writes(env):
     (["run", "--cap-add", "CAP_FLY", PLAIN], "--cap-add `CAP_FLY`"),
     (["run", "--cap-drop", "", PLAIN], "--cap-drop"),
     (["run", "--sysctl", "net.core.somaxconn", PLAIN], "--sysctl `net.core.somaxconn`"),
+    (["exec", "-w", "tmp", "x", "true"], "-w `tmp`"),
+    (["exec", "-e", "novalue", "x", "true"], "-e `novalue`"),
+    (["exec", "--bogus", "x", "true"], "usage: vessel container exec"),
     (["run", "--network", "host", "--sysctl", "net.ipv4.ip_forward=1", PLAIN],
      "needs the container's own network"),
 ])
