@@ -315,9 +315,7 @@ static int make_cgroup(struct launch *l, bool path_given, vs_err_t *err)
 	return 1;
 }
 
-/* "system.slice:prefix:name" -> "/system.slice/prefix-name.scope", the directory
- * systemd itself would make; nested slices "a-b.slice" live under "a.slice". */
-static int systemd_cgroup_path(const char *spec_path, const char *id, char **out, vs_err_t *err)
+int launch_systemd_cgroup_path(const char *spec_path, const char *id, char **out, vs_err_t *err)
 {
 	if (access("/run/systemd/system", F_OK) != 0)
 		return vs_err(err, 0,
@@ -409,7 +407,7 @@ int launch_container(const struct vs_globals *g, const struct launch_opts *o, st
 		return vs_err_wrap(err, "linux.seccomp");
 	const char *cgroups_path = l->spec->cgroups_path;
 	if (g->systemd_cgroup) {
-		if (systemd_cgroup_path(cgroups_path, o->id, &systemd_path, err) < 0)
+		if (launch_systemd_cgroup_path(cgroups_path, o->id, &systemd_path, err) < 0)
 			goto fail_prog;
 		cgroups_path = systemd_path;
 	}

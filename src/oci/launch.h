@@ -42,6 +42,11 @@ int launch_container(const struct vs_globals *g, const struct launch_opts *o, st
 void launch_abort(struct launch *l);
 void launch_release(struct launch *l);
 
+/* --systemd-cgroup: linux.cgroupsPath "system.slice:prefix:name" (NULL: the defaults,
+ * name the id) -> "/system.slice/prefix-name.scope", the directory systemd itself would
+ * make; nested slices "a-b.slice" live under "a.slice". */
+int launch_systemd_cgroup_path(const char *spec_path, const char *id, char **out, vs_err_t *err);
+
 /* The state handed to hooks: OCI state JSON with status and pid. */
 json_t *launch_hook_state(const char *id, const char *bundle, json_t *annotations,
 			  const char *status, pid_t pid);
