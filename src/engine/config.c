@@ -162,6 +162,27 @@ static int etc_files(const char *store, json_t *rec, const char *dir, json_t *mo
 	return 0;
 }
 
+/* --read-only, as podman's (--read-only-tmpfs, its default): a fresh tmpfs where
+ * programs expect to write, unless something is mounted there already. */
+static void writable_tmpfs(json_t *mounts)
+{
+	static const char *const dirs[] = {"/tmp", "/var/tmp", "/run"};
+	for (size_t d = 0; d < ARRAY_SIZE(dirs); d++) {
+		size_t i;
+		json_t *m;
+		bool taken = false;
+		json_array_foreach(mounts, i, m) taken =
+		    taken || strcmp(json_string_value(json_object_get(m, "destination")) ?: "",
+				    dirs[d]) == 0;
+		if (!taken)
+			json_array_append_new(mounts,
+					      json_pack("{s:s, s:s, s:s, s:[s, s, s]}",
+							"destination", dirs[d], "type", "tmpfs",
+							"source", "tmpfs", "options", "nosuid",
+							"nodev", d < 2 ? "mode=1777" : "mode=755"));
+	}
+}
+
 /* The image's Volumes not covered by a -v: an empty directory of the container's own
  * each (what the conversion rules ask for), with the owner and mode of the image's own
  * directory there, as Docker gives it (its content is not copied). */
@@ -205,16 +226,18 @@ static int anonymous_volumes(json_t *cfg, const struct engine_opts *o, const cha
 }
 
 /* The process's argv: CMD replaces the image's Cmd; its Entrypoint stays. */
-static json_t *process_args(json_t *cfg, char **cmd)
+/* Entrypoint + Cmd, by the image spec's rules; --entrypoint replaces the image's and,
+ * as in docker and podman, its Cmd too. */
+static json_t *process_args(json_t *cfg, char **cmd, const struct engine_opts *o)
 {
 	json_t *args = json_array(), *v;
 	size_t i;
-	json_array_foreach(json_object_get(cfg, "Entrypoint"), i, v) if (json_is_string(v))
-	    json_array_append(args, v);
+	json_t *entry = o->entrypoint ? o->entrypoint : json_object_get(cfg, "Entrypoint");
+	json_array_foreach(entry, i, v) if (json_is_string(v)) json_array_append(args, v);
 	if (cmd[0]) {
 		for (char **c = cmd; *c; c++)
 			json_array_append_new(args, json_string(*c));
-	} else {
+	} else if (!o->entrypoint) {
 		json_array_foreach(json_object_get(cfg, "Cmd"), i, v) if (json_is_string(v))
 		    json_array_append(args, v);
 	}
@@ -362,7 +385,7 @@ static int apply(const struct engine_opts *o, char **cmd, json_t *rec, json_t *s
 		 const char *store, const char *dir, const char *rootfs, vs_err_t *err)
 {
 	json_t *process = json_object_get(spec, "process");
-	json_object_set_new(process, "args", process_args(cfg, cmd));
+	json_object_set_new(process, "args", process_args(cfg, cmd, o));
 	json_object_set_new(process, "terminal", json_boolean(o->tty));
 	json_t *env = json_object_get(process, "env");
 	json_t *v;
@@ -383,7 +406,7 @@ static int apply(const struct engine_opts *o, char **cmd, json_t *rec, json_t *s
 
 	json_t *root = json_object_get(spec, "root");
 	json_object_set_new(root, "path", json_string(rootfs));
-	json_object_set_new(root, "readonly", json_false());
+	json_object_set_new(root, "readonly", json_boolean(o->read_only));
 	json_object_set(spec, "hostname", json_object_get(rec, "hostname"));
 	json_t *mounts = json_object_get(spec, "mounts");
 	for (i = 0; i < json_array_size(o->volumes); i++) {
@@ -397,6 +420,8 @@ static int apply(const struct engine_opts *o, char **cmd, json_t *rec, json_t *s
 			return vs_err(err, errno, "-v: host path %s", vol);
 		add_bind(mounts, vol, dst, mode && strcmp(mode, "ro") == 0);
 	}
+	if (o->read_only)
+		writable_tmpfs(mounts);
 	if (anonymous_volumes(cfg, o, dir, rootfs, mounts, err) < 0 ||
 	    etc_files(store, rec, dir, mounts, err) < 0)
 		return -1;

@@ -21,6 +21,9 @@ struct engine_opts {
 	json_t *env, *volumes, *ports; /* arrays of strings, as given */
 	uint64_t cap_add, cap_drop;    /* capability bits; ALL: every bit */
 	json_t *sysctls;	       /* --sysctl: an object of strings */
+	json_t *entrypoint;	       /* --entrypoint: an array of strings, or NULL */
+	const char *hostname;	       /* --hostname */
+	bool read_only;		       /* --read-only */
 };
 
 /* STORE/containers/ID, or with name a file inside it. */

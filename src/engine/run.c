@@ -28,7 +28,8 @@
 	"usage: vessel container run [-d] [-i] [-t] [--rm] [--name N] [-e K=V] "                   \
 	"[-p [IP:|[IPv6]:]HOST:CTR[/udp]] [--network NAME|none|host] [-v /HOST:/CTR[:ro]] "        \
 	"[--memory N] [--cpus N] [--net-rate RATE] [--user U] [-w DIR] [--cap-add CAP] "           \
-	"[--cap-drop CAP] [--sysctl K=V] IMAGE [CMD...]"
+	"[--cap-drop CAP] [--sysctl K=V] [--entrypoint CMD] [--hostname H] [--read-only] "         \
+	"IMAGE [CMD...]"
 
 enum {
 	OPT_NAME = 256,
@@ -39,8 +40,45 @@ enum {
 	OPT_NET_RATE,
 	OPT_CAP_ADD,
 	OPT_CAP_DROP,
-	OPT_SYSCTL
+	OPT_SYSCTL,
+	OPT_ENTRYPOINT,
+	OPT_HOSTNAME,
+	OPT_READ_ONLY
 };
+
+/* docker's and podman's --entrypoint: one command, or (podman) a JSON array of its
+ * words; "" leaves none. */
+static int entrypoint_arg(const char *arg, json_t **out, vs_err_t *err)
+{
+	json_decref(*out);
+	if (arg[0] != '[') {
+		*out = *arg ? json_pack("[s]", arg) : json_array();
+		return 0;
+	}
+	*out = json_loads(arg, 0, NULL);
+	size_t i;
+	json_t *v;
+	bool ok = json_is_array(*out);
+	json_array_foreach(*out, i, v) ok = ok && json_is_string(v);
+	if (!ok) {
+		json_decref(*out);
+		*out = NULL;
+		return vs_err(err, 0, "--entrypoint `%s`: not a JSON array of strings", arg);
+	}
+	return 0;
+}
+
+/* RFC 1123 labels, at most the kernel's 64 bytes */
+static bool hostname_ok(const char *h)
+{
+	size_t n = strlen(h);
+	if (n == 0 || n > 64 || h[0] == '-' || h[0] == '.' || h[n - 1] == '-' || h[n - 1] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)h[i]) && h[i] != '-' && h[i] != '.')
+			return false;
+	return true;
+}
 
 /* podman's and docker's spellings: net_raw, NET_RAW, CAP_NET_RAW, ALL */
 static int cap_arg(const char *flag, const char *arg, uint64_t *mask, vs_err_t *err)
@@ -133,6 +171,16 @@ static int parse_opt(int c, struct engine_opts *o, vs_err_t *err)
 		return cap_arg("--cap-add", optarg, &o->cap_add, err);
 	case OPT_CAP_DROP:
 		return cap_arg("--cap-drop", optarg, &o->cap_drop, err);
+	case OPT_ENTRYPOINT:
+		return entrypoint_arg(optarg, &o->entrypoint, err);
+	case OPT_HOSTNAME:
+		if (!hostname_ok(optarg))
+			return vs_err(err, 0, "--hostname `%s`: not a host name", optarg);
+		o->hostname = optarg;
+		return 0;
+	case OPT_READ_ONLY:
+		o->read_only = true;
+		return 0;
 	case OPT_SYSCTL: {
 		/* the runtime decides which keys are namespaced; the value may hold '=' */
 		const char *eq = strchr(optarg, '=');
@@ -174,6 +222,9 @@ static int parse_opts(int argc, char **argv, struct engine_opts *o, int *first, 
 	    {"cap-add", required_argument, NULL, OPT_CAP_ADD},
 	    {"cap-drop", required_argument, NULL, OPT_CAP_DROP},
 	    {"sysctl", required_argument, NULL, OPT_SYSCTL},
+	    {"entrypoint", required_argument, NULL, OPT_ENTRYPOINT},
+	    {"hostname", required_argument, NULL, OPT_HOSTNAME},
+	    {"read-only", no_argument, NULL, OPT_READ_ONLY},
 	    {0},
 	};
 	optind = 0;
@@ -341,8 +392,10 @@ static int detach(const struct vs_globals *g, const char *store, json_t *rec, ch
 static json_t *new_record(const char *id, const char *name, const char *ref, json_t *image_rec,
 			  const struct engine_opts *o)
 {
-	char hostname[13];
+	char hostname[65];
 	snprintf(hostname, sizeof(hostname), "%.12s", id);
+	if (o->hostname)
+		snprintf(hostname, sizeof(hostname), "%s", o->hostname);
 	return json_pack("{s:s, s:s, s:s, s:s, s:O, s:I, s:b, s:b, s:s, s:O, s:I}", "id", id,
 			 "name", name, "hostname", hostname, "image", ref, "image_id",
 			 json_object_get(image_rec, "id"), "created", (json_int_t)time(NULL),
@@ -468,6 +521,7 @@ out:
 	json_decref(o.volumes);
 	json_decref(o.ports);
 	json_decref(o.sysctls);
+	json_decref(o.entrypoint);
 	return rc;
 }
 

@@ -314,6 +314,30 @@ def test_exec_flags_and_exit_status(env):
         ctr(env, "rm", "-f", "flags")
 
 
+def test_entrypoint_hostname_and_read_only(env):
+    # CONFIGURED's Entrypoint is sh -c with a Cmd: --entrypoint replaces both, as docker's
+    r = ok(env, "run", "--rm", "--network", "none", "--entrypoint", "/bin/echo", CONFIGURED,
+           "a", "b")
+    assert r.stdout == "a b\n", r.stdout
+    r = ok(env, "run", "--rm", "--network", "none", "--entrypoint", "/bin/echo", CONFIGURED)
+    assert r.stdout == "\n", r.stdout
+    r = ok(env, "run", "--rm", "--network", "none", "--entrypoint", '["/bin/sh", "-c"]',
+           PLAIN, "echo $((6*7))")
+    assert r.stdout == "42\n", r.stdout
+    r = ok(env, "run", "--rm", "--network", "none", "--entrypoint", "", CONFIGURED, "echo",
+           "none")
+    assert r.stdout == "none\n", r.stdout
+    # the kernel's, /etc/hostname and the container's own line in /etc/hosts
+    r = ok(env, "run", "--rm", "--network", "none", "--hostname", "web.example", PLAIN, "sh",
+           "-c", "hostname; cat /etc/hostname; grep -c web.example /etc/hosts")
+    assert r.stdout.split() == ["web.example", "web.example", "1"], r.stdout
+    # a read-only root, with podman's writable tmpfs where programs expect to write
+    r = ctr(env, "run", "--rm", "--network", "none", "--read-only", PLAIN, "sh", "-c",
+            "touch /tmp/a /var/tmp/a /run/a && echo writable; touch /a")
+    assert r.returncode != 0 and r.stdout == "writable\n", (r.stdout, r.stderr)
+    assert "Read-only file system" in r.stderr, r.stderr
+
+
 def test_stop_kills_what_ignores_the_stop_signal(env):
     ok(env, "run", "-d", "--name", "stubborn", PLAIN, "sh", "-c",
        "trap '' TERM; echo ready; while :; do sleep 0.1; done")
@@ -361,6 +385,8 @@ def test_two_containers_share_lower_layers_not_writes(env):
     (["run", "--cap-drop", "", PLAIN], "--cap-drop"),
     (["run", "--sysctl", "net.core.somaxconn", PLAIN], "--sysctl `net.core.somaxconn`"),
     (["exec", "-w", "tmp", "x", "true"], "-w `tmp`"),
+    (["run", "--hostname", "a_b", PLAIN], "--hostname `a_b`"),
+    (["run", "--entrypoint", "[1]", PLAIN], "--entrypoint `[1]`"),
     (["exec", "-e", "novalue", "x", "true"], "-e `novalue`"),
     (["exec", "--bogus", "x", "true"], "usage: vessel container exec"),
     (["run", "--network", "host", "--sysctl", "net.ipv4.ip_forward=1", PLAIN],
