@@ -5,12 +5,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -271,28 +273,73 @@ static int cmd_inspect(const struct vs_globals *g, const char *store, int argc, 
 	return 0;
 }
 
-static int cmd_logs(const struct vs_globals *g, const char *store, int argc, char **argv,
-		    vs_err_t *err)
+static int copy_out(int fd, vs_err_t *err)
 {
-	(void)g;
-	if (argc != 2)
-		return vs_err(err, 0, "usage: vessel container logs NAME|ID"), 2;
-	json_t *rec = engine_find(store, argv[1], err);
-	if (!rec)
-		return -1;
-	cleanup_free char *logs =
-	    engine_dir(store, json_string_value(json_object_get(rec, "id")), "logs");
-	json_decref(rec);
-	int fd = logs ? open(logs, O_RDONLY | O_CLOEXEC) : -1;
-	if (fd < 0)
-		return errno == ENOENT ? 0 : vs_err(err, errno, "logs %s", logs);
 	char buf[65536];
 	ssize_t n;
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
 		if (vs_write_all(1, buf, (size_t)n, err) < 0)
+			return -1;
+	return n < 0 ? vs_err(err, errno, "logs: read") : 0;
+}
+
+static bool still_running(const struct vs_globals *g, const char *id)
+{
+	char *status = engine_runtime_status(g, id);
+	bool running = status && (strcmp(status, "running") == 0 || strcmp(status, "created") == 0);
+	free(status);
+	return running;
+}
+
+/* A detached container's stdout and stderr as written so far; -f: then what it writes
+ * next, until it ends (woken by inotify, and every half second to look at its status). */
+static int cmd_logs(const struct vs_globals *g, const char *store, int argc, char **argv,
+		    vs_err_t *err)
+{
+	static const struct option opts[] = {{"follow", no_argument, NULL, 'f'}, {0}};
+	bool follow = false;
+	int c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+f", opts, NULL)) != -1) {
+		if (c != 'f')
+			return vs_err(err, 0, "usage: vessel container logs [-f] NAME|ID"), 2;
+		follow = true;
+	}
+	if (argc - optind != 1)
+		return vs_err(err, 0, "usage: vessel container logs [-f] NAME|ID"), 2;
+	json_t *rec = engine_find(store, argv[optind], err);
+	if (!rec)
+		return -1;
+	cleanup_free char *id = strdup(json_string_value(json_object_get(rec, "id")));
+	json_decref(rec);
+	cleanup_free char *logs = id ? engine_dir(store, id, "logs") : NULL;
+	if (!logs)
+		return vs_err(err, ENOMEM, "logs");
+	int fd = open(logs, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : vs_err(err, errno, "logs %s", logs);
+	int in = follow ? inotify_init1(IN_CLOEXEC | IN_NONBLOCK) : -1;
+	if (in >= 0)
+		inotify_add_watch(in, logs, IN_MODIFY);
+	int rc = copy_out(fd, err);
+	while (rc == 0 && follow) {
+		/* the last words come before the status says stopped: one more read after it */
+		bool running = still_running(g, id);
+		struct pollfd p = {.fd = in, .events = POLLIN};
+		if (running && poll(&p, 1, 500) > 0) {
+			char ev[4096];
+			while (read(in, ev, sizeof(ev)) > 0)
+				;
+		}
+		rc = copy_out(fd, err);
+		if (!running)
 			break;
+	}
+	if (in >= 0)
+		close(in);
 	close(fd);
-	return 0;
+	return rc;
 }
 
 static int cmd_stop(const struct vs_globals *g, const char *store, int argc, char **argv,
@@ -492,7 +539,7 @@ static const char engine_help[] =
     "               IMAGE [CMD...]\n"
     "  ls       list the containers and their status\n"
     "  inspect  a container's record, status and runtime config: inspect NAME|ID\n"
-    "  logs     a detached container's output: logs NAME|ID\n"
+    "  logs     a detached container's output: logs [-f] NAME|ID (-f: follow it)\n"
     "  exec     run a process in a running container: exec [-i] [-t] [-e K=V] [-u U] [-w D] "
     "NAME|ID CMD...\n"
     "  stop     StopSignal, then SIGKILL after -t SECONDS (10): stop NAME|ID\n"

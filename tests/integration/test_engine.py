@@ -338,6 +338,29 @@ def test_entrypoint_hostname_and_read_only(env):
     assert "Read-only file system" in r.stderr, r.stderr
 
 
+def test_logs_follow_streams_until_the_container_ends(env):
+    ok(env, "run", "-d", "--name", "follow", "--network", "none", PLAIN, "sh", "-c",
+       "echo first; sleep 5; echo last")
+    try:
+        p = subprocess.Popen(ctr_argv(env, "logs", "-f", "follow"), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            # a line written while the container runs arrives before its end
+            assert p.stdout.readline() == "first\n"
+            assert p.poll() is None, "logs -f ended while the container runs"
+            out, err = p.communicate(timeout=60)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        assert p.returncode == 0 and out == "last\n", (out, err)
+        # once it has ended, -f gives what there is and returns
+        r = ok(env, "logs", "-f", "follow", timeout=30)
+        assert r.stdout == "first\nlast\n", r.stdout
+    finally:
+        ctr(env, "rm", "-f", "follow")
+
+
 def test_stop_kills_what_ignores_the_stop_signal(env):
     ok(env, "run", "-d", "--name", "stubborn", PLAIN, "sh", "-c",
        "trap '' TERM; echo ready; while :; do sleep 0.1; done")
