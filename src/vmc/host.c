@@ -27,8 +27,10 @@
 #include "base/signals.h"
 #include "base/util.h"
 #include "oci/lifecycle.h"
+#include "sandbox/sandbox.h"
 #include "oci/state.h"
 #include "vmc/control.h"
+#include "vmc/hostcg.h"
 #include "vmc/initrd.h"
 #include "vmc/mounts.h"
 #include "vmc/net.h"
@@ -531,7 +533,9 @@ static int do_create(const struct vs_globals *g, const struct vmc_create_opts *o
 			     .tty = -1};
 	vm_size(config, &a.mem_mib, &a.cpus);
 	int ret = -1, ready[2] = {-1, -1};
-	if (!msg || terminal(config, o, &a, err) < 0 || record(g, o, config, rootfs, st, err) < 0)
+	struct cgroup *cg = NULL;
+	if (!msg || terminal(config, o, &a, err) < 0 || record(g, o, config, rootfs, st, err) < 0 ||
+	    vmc_hostcg_make(g, config, a.mem_mib, st, &cg, err) < 0)
 		goto out;
 	if (net.netns_fd >= 0 && symlinkat(net.netns_path, st->dir_fd, VMC_NETNS_LINK) < 0) {
 		vs_err(err, errno, "record the network namespace of `%s`", o->id);
@@ -571,6 +575,12 @@ static int do_create(const struct vs_globals *g, const struct vmc_create_opts *o
 	}
 	if (*pid == 0) {
 		close(ready[0]);
+		/* before the virtiofsds and the vCPU threads: they are born in it */
+		vs_err_t cerr = NULL;
+		if (cg && cgroup_enter_self(cg, false, &cerr) < 0) {
+			dprintf(a.ready_fd, "E%s", cerr->msg);
+			_exit(1);
+		}
 		vmm_process(&a);
 	}
 	close(a.listen_fd);
@@ -620,9 +630,13 @@ out:
 	if (ret < 0 && st->dir_fd >= 0) {
 		vmc_cleanup(st);
 		vs_err_t rerr = NULL;
+		if (cg)
+			cgroup_destroy(cg, &rerr);
+		vs_err_free(&rerr);
 		state_remove(st, &rerr);
 		vs_err_free(&rerr);
 	}
+	cgroup_free(cg);
 	if (msg)
 		vmc_binds_release(&binds);
 	free(msg);
@@ -778,7 +792,7 @@ int vmc_run(const struct vs_globals *g, const struct vmc_create_opts *o, bool ke
 		if (st.dir_fd >= 0) {
 			vmc_cleanup(&st);
 			vs_err_t e = NULL;
-			state_remove(&st, &e);
+			lifecycle_destroy(&st, &e); /* the host cgroup too */
 			vs_err_free(&e);
 		}
 		state_release(&st);

@@ -14,6 +14,7 @@
 #include "base/util.h"
 #include "oci/state.h"
 #include "vmc/control.h"
+#include "vmc/hostcg.h"
 #include "vmc/ops_msg.h"
 #include "vmc/vmc.h"
 
@@ -157,7 +158,7 @@ json_t *vmc_stats(const struct container_state *st, vs_err_t *err)
 	return data;
 }
 
-int vmc_update(const struct container_state *st, json_t *resources, vs_err_t *err)
+int vmc_update(struct container_state *st, json_t *resources, vs_err_t *err)
 {
 	if (require_alive(st, "update", err) < 0)
 		return -1;
@@ -165,5 +166,6 @@ int vmc_update(const struct container_state *st, json_t *resources, vs_err_t *er
 	size_t len;
 	int rc = request(st, VMC_OCI_UPDATE, false, NULL, resources, &out, &len, err);
 	free(out);
-	return rc;
+	/* the guest's cgroup holds the container's processes, the host's the vCPUs */
+	return rc < 0 ? -1 : vmc_hostcg_update(st, resources, err);
 }

@@ -54,11 +54,12 @@ int vmc_exec(const struct container_state *st, const struct vmc_exec_opts *o, vs
 /* runc's ps, pause/resume, events --stats, update, done by the guest's runtime on the
  * container's cgroup in the guest (ops.c). ps writes the guest's pids (json: a list of
  * numbers) or its ps(1) table to stdout; set_paused leaves the record to the caller;
- * stats is the event's data object. */
+ * stats is the event's data object; update also gives the CPU limits to the VMM's host
+ * cgroup (hostcg.h) and saves st. */
 int vmc_ps(const struct container_state *st, bool json, char *const *ps_args, vs_err_t *err);
 int vmc_set_paused(const struct container_state *st, bool pause, vs_err_t *err);
 json_t *vmc_stats(const struct container_state *st, vs_err_t *err);
-int vmc_update(const struct container_state *st, json_t *resources, vs_err_t *err);
+int vmc_update(struct container_state *st, json_t *resources, vs_err_t *err);
 /* Removes the VMM's sockets and their directory (delete, once the VMM is gone). */
 void vmc_cleanup(const struct container_state *st);
 /* What a VM-isolated container can't do yet: a clear error naming the command. */

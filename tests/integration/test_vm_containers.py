@@ -592,6 +592,21 @@ def test_bind_mounts(bundle, tmp_path):
     assert not os.path.exists(sockets)
 
 
+def host_cgroup(pid):
+    """pid's cgroup on the host, as /proc/PID/cgroup names it (the memory controller's on
+    cgroup v1, else the unified hierarchy's), and its memory limit and CPU quota there."""
+    from clients import cgroup_dir, memory_limit
+    d = cgroup_dir(pid, "memory")
+    cpu = cgroup_dir(pid, "cpu")
+    if os.path.exists(f"{cpu}/cpu.max"):
+        with open(f"{cpu}/cpu.max") as f:
+            quota = f.read().split()[0]
+    else:
+        with open(f"{cpu}/cpu.cfs_quota_us") as f:
+            quota = f.read().strip()
+    return d, int(memory_limit(pid)), quota
+
+
 def test_ps_pause_resume_events_update(bundle):
     """runc's ps, pause, resume, events --stats and update on a container in its microVM:
     ps lists the guest's pids of the container, pause freezes its cgroup in the guest (its
@@ -600,6 +615,7 @@ def test_ps_pause_resume_events_update(bundle):
     VM's boot RAM."""
     bundle.config.setdefault("annotations", {})["io.vessel.isolation"] = "vm"
     bundle.config["linux"].setdefault("resources", {})["memory"] = {"limit": 100 * MiB}
+    bundle.config["linux"]["resources"]["cpu"] = {"quota": 90000, "period": 100000}
     bundle.sh("i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.2; done")
     cid, r = bundle.create(timeout=BOOT)
     try:
@@ -607,6 +623,15 @@ def test_ps_pause_resume_events_update(bundle):
         assert bundle.cmd("start", cid).returncode == 0
         wait_status(bundle, cid, "running", 10)
         out = bundle.path / f"{cid}.out"
+
+        # on the host the VMM is in the container's cgroup (linux.cgroupsPath, here the
+        # default), sized to the VM (100 MiB + the guest's 128 + the VMM's 64) with the
+        # container's CPU quota
+        vmm = state(bundle, cid)["pid"]
+        cg, limit, quota = host_cgroup(vmm)
+        path = bundle.config["linux"].get("cgroupsPath") or f"/vessel/{cid}"
+        assert cg.endswith(path), (cg, path)
+        assert limit == (100 + 128 + 64) * MiB and quota == "90000", (limit, quota)
 
         r = bundle.cmd("ps", "--format", "json", cid)
         assert r.returncode == 0, r.stderr
@@ -654,6 +679,8 @@ def test_ps_pause_resume_events_update(bundle):
         assert r.returncode == 0, r.stderr
         ev = json.loads(bundle.cmd("events", "--stats", cid).stdout)
         assert ev["data"]["memory"]["usage"]["limit"] == 150 * MiB, ev["data"]["memory"]
+        # the quota holds the vCPUs on the host too; the host's memory stays the VM's
+        assert host_cgroup(vmm)[1:] == ((100 + 128 + 64) * MiB, "50000"), host_cgroup(vmm)
         r = bundle.cmd("update", "--memory", "4G", cid)
         assert r.returncode != 0, r.stdout
         assert "fixed when it boots" in r.stderr and "in its microVM" in r.stderr, r.stderr
@@ -665,6 +692,7 @@ def test_ps_pause_resume_events_update(bundle):
     assert r.returncode == 0, r.stderr
     r = bundle.cmd("ps", cid)
     assert r.returncode != 0
+    assert not os.path.exists(cg), cg
 
 
 def test_vmm_killed_from_outside(bundle, vessel_vm):
