@@ -10,7 +10,8 @@ import subprocess
 
 import pytest
 
-from clients import container_ids, containerd_with_images, processes_naming, wait_for
+from clients import (cgroup_dir, container_ids, containerd_with_images, processes_naming,
+                     wait_for)
 
 pytestmark = pytest.mark.kvm
 
@@ -92,6 +93,10 @@ def test_ctr_run_detached_exec_kill_delete(containerd, ids, vessel):
     with open(f"/proc/{vmm}/cmdline", "rb") as f:
         assert b"vessel-vm" in f.read()
     assert not processes_naming("trap 'exit 42' TERM")
+    # the VMM is in the cgroup containerd named (linux.cgroupsPath /NAMESPACE/ID), not the
+    # shim's: the shim's OOM watch and `ctr task metrics` read the microVM's
+    cg = cgroup_dir(vmm, "memory")
+    assert cg.endswith(f"/{containerd.namespace}/{cid}"), cg
 
     r = containerd.ctr("task", "exec", "--exec-id", "probe", cid, "/bin/sh", "-c",
                        "uname -r; tr '\\0' ' ' < /proc/1/cmdline; echo; echo to-stderr >&2; "
@@ -115,3 +120,14 @@ def test_ctr_run_detached_exec_kill_delete(containerd, ids, vessel):
     assert containerd.task_status(cid) is None
     containerd.ok("container", "rm", cid)
     assert_nothing_left(containerd, cid, vmm, sockets)
+    assert not os.path.exists(cg), cg
+
+
+def test_the_shim_saw_no_runtime_call_fail(containerd):
+    """Every runtime call the shim made in the tests above (create, start, state, exec,
+    kill, delete, and the cleanup's delete --force) succeeded: containerd logs a warning
+    with the runtime's exit status for any that did not."""
+    failed = [line for line in containerd.log.read_text(errors="replace").splitlines()
+              if "failed to remove runc container" in line or
+              ("level=warn" in line or "level=error" in line) and "exit status" in line]
+    assert not failed, "\n".join(failed)
