@@ -10,13 +10,11 @@ import hashlib
 import io
 import json
 import os
-import pathlib
 import shutil
 import stat
 import struct
 import subprocess
 import tarfile
-import tempfile
 
 import pytest
 

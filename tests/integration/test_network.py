@@ -4,7 +4,6 @@ never touched; the store is a temporary directory."""
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time

@@ -6,8 +6,6 @@ container boots a real Linux guest.
 """
 import json
 import os
-import socket
-import subprocess
 import time
 import uuid
 
