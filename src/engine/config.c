@@ -76,6 +76,20 @@ static int lookup(const char *rootfs, const char *file, const char *name, unsign
 	return 0;
 }
 
+int engine_check_env(const char *kv, vs_err_t *err)
+{
+	if (!strchr(kv, '=') || kv[0] == '=')
+		return vs_err(err, 0, "-e `%s`: expected KEY=VALUE", kv);
+	return 0;
+}
+
+int engine_check_workdir(const char *dir, vs_err_t *err)
+{
+	if (dir[0] != '/')
+		return vs_err(err, 0, "-w `%s`: not an absolute path", dir);
+	return 0;
+}
+
 int engine_user_ids(const char *rootfs, const char *spec, unsigned *uid, unsigned *gid,
 		    vs_err_t *err)
 {

@@ -453,8 +453,8 @@ static int cmd_exec(const struct vs_globals *g, const char *store, int argc, cha
 			xargv[n++] = "-t";
 			break;
 		case 'e':
-			if (!strchr(optarg, '=') || optarg[0] == '=')
-				return vs_err(err, 0, "-e `%s`: expected KEY=VALUE", optarg), 2;
+			if (engine_check_env(optarg, err) < 0)
+				return 2;
 			xargv[n++] = "-e";
 			xargv[n++] = optarg;
 			break;
@@ -462,8 +462,8 @@ static int cmd_exec(const struct vs_globals *g, const char *store, int argc, cha
 			user = optarg;
 			break;
 		case 'w':
-			if (optarg[0] != '/')
-				return vs_err(err, 0, "-w `%s`: not an absolute path", optarg), 2;
+			if (engine_check_workdir(optarg, err) < 0)
+				return 2;
 			xargv[n++] = "--cwd";
 			xargv[n++] = optarg;
 			break;

@@ -63,6 +63,10 @@ int engine_make_config(const struct vs_globals *g, struct store *s, json_t *imag
 int engine_user_ids(const char *rootfs, const char *spec, unsigned *uid, unsigned *gid,
 		    vs_err_t *err);
 
+/* -e and -w of run and exec: KEY=VALUE with a key, and an absolute directory. */
+int engine_check_env(const char *kv, vs_err_t *err);
+int engine_check_workdir(const char *dir, vs_err_t *err);
+
 /* Gives DIR/config.json the poststart hook of this binary (start's: the one run wrote
  * may name a binary since moved). */
 int engine_renew_hook(const char *store, json_t *rec, const char *dir, vs_err_t *err);

@@ -122,8 +122,8 @@ static int parse_opt(int c, struct engine_opts *o, vs_err_t *err)
 		o->rm = true;
 		return 0;
 	case 'e':
-		if (!strchr(optarg, '=') || optarg[0] == '=')
-			return vs_err(err, 0, "-e `%s`: expected KEY=VALUE", optarg);
+		if (engine_check_env(optarg, err) < 0)
+			return -1;
 		json_array_append_new(o->env, json_string(optarg));
 		return 0;
 	case 'p':
@@ -193,8 +193,8 @@ static int parse_opt(int c, struct engine_opts *o, vs_err_t *err)
 		return 0;
 	}
 	case 'w':
-		if (optarg[0] != '/')
-			return vs_err(err, 0, "-w `%s`: not an absolute path", optarg);
+		if (engine_check_workdir(optarg, err) < 0)
+			return -1;
 		o->workdir = optarg;
 		return 0;
 	default:

@@ -408,6 +408,7 @@ def test_two_containers_share_lower_layers_not_writes(env):
     (["run", "--cap-drop", "", PLAIN], "--cap-drop"),
     (["run", "--sysctl", "net.core.somaxconn", PLAIN], "--sysctl `net.core.somaxconn`"),
     (["exec", "-w", "tmp", "x", "true"], "-w `tmp`"),
+    (["run", "-w", "tmp", PLAIN], "-w `tmp`"),
     (["run", "--hostname", "a_b", PLAIN], "--hostname `a_b`"),
     (["run", "--entrypoint", "[1]", PLAIN], "--entrypoint `[1]`"),
     (["exec", "-e", "novalue", "x", "true"], "-e `novalue`"),
