@@ -338,7 +338,7 @@ static int cmd_migrate_send(int argc, char **argv, vs_err_t *err)
 		return vs_err(err, 0, "migrate-send: the request");
 	int status = 0;
 	char *answer = NULL;
-	int rc = mig_api_call(sock, "PUT", "/migrate", text, &status, &answer, err);
+	int rc = vmm_api_call(sock, "PUT", "/migrate", text, &status, &answer, err);
 	free(text);
 	if (rc < 0)
 		return -1;
@@ -351,7 +351,7 @@ static int cmd_migrate_send(int argc, char **argv, vs_err_t *err)
 	for (;;) {
 		struct timespec ts = {.tv_nsec = 50 * 1000 * 1000};
 		nanosleep(&ts, NULL);
-		if (mig_api_call(sock, "GET", "/migrate", NULL, &status, &answer, err) < 0)
+		if (vmm_api_call(sock, "GET", "/migrate", NULL, &status, &answer, err) < 0)
 			return vs_err_wrap(err, "the source went away before saying how the "
 						"migration ended");
 		json_t *st = json_loads(answer, 0, NULL);

@@ -14,6 +14,12 @@ int vmm_main(const struct vs_globals *g, int argc, char **argv, vs_err_t *err);
  * <dir of vessel>/../images/out. Malloc'd, NULL without memory. */
 char *vmm_default_image_dir(void);
 
+/* One request to a running VMM's API on its Unix socket sock (Connection: close): the
+ * HTTP status in *status, the body in *answer (malloc'd). For `vm migrate-send` and for
+ * vessel-vm's update, which sizes a VM container's balloon. -1 with err: no answer. */
+int vmm_api_call(const char *sock, const char *method, const char *path, const char *body,
+		 int *status, char **answer, vs_err_t *err);
+
 /* For the jailer (docs/jail.md), which execs `vessel VMM-ARGS` in place of itself: when
  * argv (argv[0] "vm") is `vm [--state-dir DIR] run|api ...`, the VM it will run, sized from
  * its --cpus/--memory, a --config-file (files opened inside root_fd, the jail's root, as

@@ -137,11 +137,6 @@ bool migration_active(struct mig_sender *s);
 /* Joins the worker (it must have finished) and frees it. */
 void migration_send_free(struct mig_sender *s);
 
-/* One request to a VMM's API socket (api_client.c): *status and *answer (the body,
- * malloc'd). For `vm migrate-send`. */
-int mig_api_call(const char *sock, const char *method, const char *path, const char *body,
-		 int *status, char **answer, vs_err_t *err);
-
 /* ---- the destination (receive.c) ---- */
 
 struct mig_net_override {

@@ -1,5 +1,5 @@
-/* `vm migrate-send`'s side of the source's API: one HTTP/1.1 request per connection over
- * its Unix socket (Connection: close, so the answer ends at EOF). */
+/* A client of a running VMM's API: one HTTP/1.1 request per connection over its Unix
+ * socket (Connection: close, so the answer ends at EOF). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,16 +8,17 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "vmm/migration/migration.h"
+#include "base/util.h"
+#include "vmm/vmm.h"
 
 #define ANSWER_MAX (1u << 20)
 
-int mig_api_call(const char *sock, const char *method, const char *path, const char *body,
+int vmm_api_call(const char *sock, const char *method, const char *path, const char *body,
 		 int *status, char **answer, vs_err_t *err)
 {
 	struct sockaddr_un un = {.sun_family = AF_UNIX};
 	if (strlen(sock) >= sizeof(un.sun_path))
-		return vs_err(err, 0, "--api-sock `%s`: path too long", sock);
+		return vs_err(err, 0, "API socket `%s`: path too long", sock);
 	strcpy(un.sun_path, sock);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -35,8 +36,8 @@ int mig_api_call(const char *sock, const char *method, const char *path, const c
 			  method, path, blen);
 	char *buf = NULL;
 	int rc = -1;
-	if (mig_send_all(fd, head, (size_t)hn, err) < 0 ||
-	    (blen && mig_send_all(fd, body, blen, err) < 0))
+	if (vs_write_all(fd, head, (size_t)hn, err) < 0 ||
+	    (blen && vs_write_all(fd, body, blen, err) < 0))
 		goto out;
 	size_t len = 0;
 	buf = malloc(ANSWER_MAX + 1);
