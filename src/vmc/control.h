@@ -7,10 +7,30 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "base/error.h"
 #include "vmc/proto.h"
 
 struct container_state;
+
+/* A memory limit's VM is the limit plus this, for the guest kernel, its page cache and the
+ * agent (docs/vm-containers.md, Resources). */
+#define VMC_MEM_OVERHEAD_MIB 128
+
+/* The VMM's config (a Firecracker config file) in the container's directory, and its API
+ * socket in the sockets directory. */
+#define VMC_VM_CONFIG "vm.json"
+#define VMC_API_SOCKET "api.sock"
+
+/* The container's VMM sockets directory (VMC_SOCKET_ROOT/...), from its record: 0, or -1
+ * when the record names none of ours. */
+int vmc_sockets_dir(const struct container_state *st, char out[static 64]);
+
+/* update's memory limit (resources' memory.limit; none: nothing to do) as the balloon of
+ * the running VM: what the VM has beyond limit + VMC_MEM_OVERHEAD_MIB is given back to
+ * the host, and a higher limit (or none, -1) takes it back, up to the boot RAM. */
+int vmc_balloon_update(const struct container_state *st, json_t *resources, vs_err_t *err);
 
 /* The connected stream (30 s receive timeout), or -1 with err. */
 int vmc_control_open(const struct container_state *st, vs_err_t *err);

@@ -39,8 +39,6 @@
 #include "vmc/vmc.h"
 #include "vmm/vmm.h"
 
-/* guest RAM beyond the container's memory limit: the guest kernel, page cache, the agent */
-#define VMC_MEM_OVERHEAD_MIB 128
 #define VMC_MEM_DEFAULT_MIB 256
 #define VMC_GUEST_CID 3
 /* Unix socket paths are short (107 bytes, the VMM wants 96 for its vsock socket) and
@@ -290,6 +288,54 @@ static void redirect(int fd, const char *path, int flags)
 	}
 }
 
+/* The VM as a Firecracker config file (the API serves it, vmc_update's balloon amount
+ * changes it): the default kernel, the initramfs with the agent as init, RAM shared with
+ * the virtiofsds (the rootfs, then each bind share, bind_fs's "tag=T,socket=S"), the
+ * vsock the host reaches the agent through, a tap per interface, and a balloon that
+ * starts empty and gives pages back to a guest that runs out. */
+static int write_vm_config(const struct vmm_args *a, const char *const *bind_fs,
+			   const char *path, vs_err_t *err)
+{
+	char *images = vmm_default_image_dir();
+	char kernel[4200], initrd[4200], uds[4300], sock[4300];
+	snprintf(kernel, sizeof(kernel), "%s/vmlinuz", images ? images : ".");
+	free(images);
+	snprintf(initrd, sizeof(initrd), "%s/initrd.img", a->dir);
+	snprintf(uds, sizeof(uds), "%s/vsock.sock", a->sockets);
+	snprintf(sock, sizeof(sock), "%s/fs.sock", a->sockets);
+	json_t *fs = json_array(), *nets = json_array();
+	json_array_append_new(fs, json_pack("{s:s, s:s}", "tag", "rootfs", "socket", sock));
+	for (size_t i = 0; i < a->binds->n_shares; i++) {
+		const char *t = bind_fs[i] + strlen("tag="), *c = strstr(t, ",socket=");
+		json_array_append_new(fs, json_pack("{s:s%, s:s}", "tag", t, (size_t)(c - t),
+						    "socket", c + strlen(",socket=")));
+	}
+	for (size_t i = 0; a->net->netns_fd >= 0 && i < a->net->net.nifaces; i++) {
+		char tap[IFNAMSIZ], mac[18], id[32];
+		const uint8_t *m = a->net->net.ifaces[i].mac;
+		vmc_net_tap_name(i, tap);
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3],
+			 m[4], m[5]);
+		snprintf(id, sizeof(id), "eth%zu", i);
+		json_array_append_new(nets, json_pack("{s:s, s:s, s:s}", "iface_id", id,
+						      "host_dev_name", tap, "guest_mac", mac));
+	}
+	json_t *doc = json_pack(
+	    "{s:{s:s, s:s, s:s}, s:{s:I, s:I, s:b}, s:{s:I, s:s}, s:o, s:o, s:{s:i, s:b}}",
+	    "boot-source", "kernel_image_path", kernel, "initrd_path", initrd, "boot_args",
+	    "console=ttyS0 panic=-1 quiet rdinit=/vessel -- agent", "machine-config", "vcpu_count",
+	    (json_int_t)a->cpus, "mem_size_mib", (json_int_t)a->mem_mib, "mem_shared", 1, "vsock",
+	    "guest_cid", (json_int_t)VMC_GUEST_CID, "uds_path", uds, "fs", fs,
+	    "network-interfaces", nets, "balloon", "amount_mib", 0, "deflate_on_oom", 1);
+	if (!doc)
+		return vs_err(err, ENOMEM, "the microVM's config");
+	int rc = json_dump_file(doc, path, JSON_COMPACT) == 0
+		     ? 0
+		     : vs_err(err, errno, "write the microVM's config `%s`", path);
+	json_decref(doc);
+	return rc;
+}
+
 /* The container's process as podman sees it. Never returns. */
 static void vmm_process(const struct vmm_args *a)
 {
@@ -350,38 +396,16 @@ static void vmm_process(const struct vmm_args *a)
 		ready_error(&r, "relay thread", 12);
 		_exit(1);
 	}
-	char *images = vmm_default_image_dir();
-	char kernel[4200], initrd[4200], mem[32], cpus[16], vsock[4300], fs[4300];
-	snprintf(kernel, sizeof(kernel), "%s/vmlinuz", images ? images : ".");
-	snprintf(initrd, sizeof(initrd), "%s/initrd.img", a->dir);
-	snprintf(mem, sizeof(mem), "%luM", a->mem_mib);
-	snprintf(cpus, sizeof(cpus), "%u", a->cpus);
-	snprintf(vsock, sizeof(vsock), "cid=%d,uds=%s/vsock.sock", VMC_GUEST_CID, a->sockets);
-	snprintf(fs, sizeof(fs), "tag=rootfs,socket=%s/fs.sock", a->sockets);
-	free(images);
-	char *argv[32 + 2 * VMC_MAX_SHARES + 2 * VMC_NET_MAX_IFACES] = {
-	    "vm",	"run",	"--kernel",  kernel,
-	    "--initrd", initrd, "--cmdline", "console=ttyS0 panic=-1 quiet rdinit=/vessel",
-	    "--memory", mem,	"--cpus",    cpus,
-	    "--vsock",	vsock,	"--fs",	     fs};
-	int argc = 16;
-	for (size_t i = 0; i < a->binds->n_shares; i++) {
-		argv[argc++] = "--fs";
-		argv[argc++] = bind_fs[i];
+	char cfg[4200], api[4200];
+	snprintf(cfg, sizeof(cfg), "%s/" VMC_VM_CONFIG, a->dir);
+	snprintf(api, sizeof(api), "%s/" VMC_API_SOCKET, a->sockets);
+	if (write_vm_config(a, (const char *const *)bind_fs, cfg, &err) < 0) {
+		ready_error(&r, err->msg, strlen(err->msg));
+		_exit(1);
 	}
-	/* each interface's tap, the guest's device with the interface's MAC */
-	char nets[VMC_NET_MAX_IFACES][64];
-	for (size_t i = 0; a->net->netns_fd >= 0 && i < a->net->net.nifaces; i++) {
-		char tap[IFNAMSIZ];
-		const uint8_t *m = a->net->net.ifaces[i].mac;
-		vmc_net_tap_name(i, tap);
-		snprintf(nets[i], sizeof(nets[i]), "tap=%s,mac=%02x:%02x:%02x:%02x:%02x:%02x", tap,
-			 m[0], m[1], m[2], m[3], m[4], m[5]);
-		argv[argc++] = "--net";
-		argv[argc++] = nets[i];
-	}
-	argv[argc++] = "--";
-	argv[argc++] = "agent";
+	/* the API serves update's balloon (vmc_update); the VM boots from the file at once */
+	char *argv[] = {"vm", "api", "--api-sock", api, "--config-file", cfg, NULL};
+	int argc = 6;
 	int rc = vmm_main(a->g, argc, argv, &err);
 	if (rc < 0) {
 		dprintf(r.errfd, "vessel: %s\n", err->msg);
@@ -421,15 +445,17 @@ static int make_sockets_dir(struct container_state *st, char out[64], vs_err_t *
 	return 0;
 }
 
-static int sockets_dir(const struct container_state *st, char out[64])
+int vmc_sockets_dir(const struct container_state *st, char out[static 64])
 {
-	ssize_t n = readlinkat(st->dir_fd, VMC_SOCKETS_LINK, out, 63);
+	char link[64];
+	ssize_t n = readlinkat(st->dir_fd, VMC_SOCKETS_LINK, link, sizeof(link) - 1);
 	if (n <= 0)
 		return -1;
-	out[n] = '\0';
+	link[n] = '\0';
 	/* the record's directory is ours, but only our own kind of directory is removed */
-	if (strncmp(out, VMC_SOCKET_ROOT "/", sizeof(VMC_SOCKET_ROOT)) != 0 || strstr(out, ".."))
+	if (strncmp(link, VMC_SOCKET_ROOT "/", sizeof(VMC_SOCKET_ROOT)) != 0 || strstr(link, ".."))
 		return -1;
+	memcpy(out, link, (size_t)n + 1);
 	return 0;
 }
 
@@ -441,9 +467,10 @@ void vmc_cleanup(const struct container_state *st)
 		ns[n] = '\0';
 		vmc_net_teardown(ns);
 	}
-	if (sockets_dir(st, d) < 0)
+	if (vmc_sockets_dir(st, d) < 0)
 		return;
-	static const char *const names[] = {"vsock.sock", "fs.sock", "vsock.sock_1024"};
+	static const char *const names[] = {"vsock.sock", "fs.sock", "vsock.sock_1024",
+					    VMC_API_SOCKET};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		snprintf(p, sizeof(p), "%s/%s", d, names[i]);
 		unlink(p);
@@ -662,7 +689,7 @@ int vmc_control_open(const struct container_state *st, vs_err_t *err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	char d[64];
-	if (sockets_dir(st, d) < 0)
+	if (vmc_sockets_dir(st, d) < 0)
 		return vs_err(err, 0, "container `%s`: its record names no VMM sockets", st->id);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/vsock.sock", d);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -166,6 +166,9 @@ int vmc_update(struct container_state *st, json_t *resources, vs_err_t *err)
 	size_t len;
 	int rc = request(st, VMC_OCI_UPDATE, false, NULL, resources, &out, &len, err);
 	free(out);
-	/* the guest's cgroup holds the container's processes, the host's the vCPUs */
-	return rc < 0 ? -1 : vmc_hostcg_update(st, resources, err);
+	/* the guest's cgroup holds the container's processes, the host's the vCPUs, and the
+	 * balloon what the guest's RAM holds beyond the new limit */
+	if (rc < 0 || vmc_hostcg_update(st, resources, err) < 0)
+		return -1;
+	return vmc_balloon_update(st, resources, err);
 }

@@ -607,12 +607,27 @@ def host_cgroup(pid):
     return d, int(memory_limit(pid)), quota
 
 
+def balloon_pages(bundle, cid, what):
+    """The guest kernel's count of pages its balloon driver gave (inflate) or took back."""
+    r = bundle.cmd("exec", cid, "cat", "/proc/vmstat")
+    assert r.returncode == 0, r.stderr
+    counts = dict(line.split() for line in r.stdout.splitlines())
+    return int(counts[f"balloon_{what}"])
+
+
+def wait_for(cond, timeout, what):
+    end = time.time() + timeout
+    while not cond():
+        assert time.time() < end, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
 def test_ps_pause_resume_events_update(bundle):
     """runc's ps, pause, resume, events --stats and update on a container in its microVM:
     ps lists the guest's pids of the container, pause freezes its cgroup in the guest (its
     output stops, state says paused) and resume thaws it, the stats are the guest cgroup's,
-    update changes its limits there and says clearly that memory can't grow beyond the
-    VM's boot RAM."""
+    update changes its limits there, says clearly that memory can't grow beyond the VM's
+    boot RAM, and gives what a lower limit leaves over back through the balloon."""
     bundle.config.setdefault("annotations", {})["io.vessel.isolation"] = "vm"
     bundle.config["linux"].setdefault("resources", {})["memory"] = {"limit": 100 * MiB}
     bundle.config["linux"]["resources"]["cpu"] = {"quota": 90000, "period": 100000}
@@ -686,6 +701,22 @@ def test_ps_pause_resume_events_update(bundle):
         assert "fixed when it boots" in r.stderr and "in its microVM" in r.stderr, r.stderr
         ev = json.loads(bundle.cmd("events", "--stats", cid).stdout)
         assert ev["data"]["memory"]["usage"]["limit"] == 150 * MiB, "a refused update applied"
+        assert state(bundle, cid)["status"] == "running"
+
+        # a limit below the VM's size gives the rest back to the host through the balloon:
+        # 228 MiB of RAM - (50 + 128) = 50 MiB, which the guest's driver hands over (its
+        # /proc/vmstat counts the pages); a higher limit takes them back
+        r = bundle.cmd("update", "--memory", "50M", cid)
+        assert r.returncode == 0, r.stderr
+        wait_for(lambda: balloon_pages(bundle, cid, "inflate") >= 50 * 256, 60,
+                 "the guest to inflate its balloon by 50 MiB")
+        assert balloon_pages(bundle, cid, "deflate") == 0
+        ev = json.loads(bundle.cmd("events", "--stats", cid).stdout)
+        assert ev["data"]["memory"]["usage"]["limit"] == 50 * MiB, ev["data"]["memory"]
+        r = bundle.cmd("update", "--memory", "150M", cid)
+        assert r.returncode == 0, r.stderr
+        wait_for(lambda: balloon_pages(bundle, cid, "deflate") >= 50 * 256, 60,
+                 "the guest to deflate its balloon")
         assert state(bundle, cid)["status"] == "running"
     finally:
         r = bundle.cmd("delete", "--force", cid, timeout=30)
