@@ -41,8 +41,8 @@ int vmc_balloon_update(const struct container_state *st, json_t *resources, vs_e
 		return vs_err_wrap(err, "update: the balloon of container `%s`'s microVM", st->id);
 	int rc = 0;
 	if (status != 204)
-		rc = vs_err(err, 0, "update: the balloon of container `%s`'s microVM: %d %s", st->id,
-			    status, answer);
+		rc = vs_err(err, 0, "update: the balloon of container `%s`'s microVM: %d %s",
+			    st->id, status, answer);
 	free(answer);
 	return rc;
 }

@@ -40,6 +40,14 @@
 #include "vmm/vmm.h"
 
 #define VMC_MEM_DEFAULT_MIB 256
+/* The guest's kernel skips what the agent never uses, as Kata's and Firecracker's
+ * defaults do: PCI (the devices are virtio-mmio), the i8042's mouse port and PnP probe,
+ * three of the four legacy UARTs, the TSC's watchdog and timer check, the crypto
+ * self-tests. 0.5 s less per boot (9%) in the emulated KVM host (docs/vm-containers.md). */
+#define VMC_CMDLINE                                                                                \
+	"console=ttyS0 panic=-1 quiet rdinit=/vessel pci=off i8042.noaux i8042.nomux "             \
+	"i8042.nopnp i8042.dumbkbd 8250.nr_uarts=1 tsc=reliable no_timer_check "                   \
+	"cryptomgr.notests"
 #define VMC_GUEST_CID 3
 /* Unix socket paths are short (107 bytes, the VMM wants 96 for its vsock socket) and
  * state directories and container ids are not (podman's ids are 64 characters): the
@@ -293,8 +301,8 @@ static void redirect(int fd, const char *path, int flags)
  * the virtiofsds (the rootfs, then each bind share, bind_fs's "tag=T,socket=S"), the
  * vsock the host reaches the agent through, a tap per interface, and a balloon that
  * starts empty and gives pages back to a guest that runs out. */
-static int write_vm_config(const struct vmm_args *a, const char *const *bind_fs,
-			   const char *path, vs_err_t *err)
+static int write_vm_config(const struct vmm_args *a, const char *const *bind_fs, const char *path,
+			   vs_err_t *err)
 {
 	char *images = vmm_default_image_dir();
 	char kernel[4200], initrd[4200], uds[4300], sock[4300];
@@ -323,10 +331,10 @@ static int write_vm_config(const struct vmm_args *a, const char *const *bind_fs,
 	json_t *doc = json_pack(
 	    "{s:{s:s, s:s, s:s}, s:{s:I, s:I, s:b}, s:{s:I, s:s}, s:o, s:o, s:{s:i, s:b}}",
 	    "boot-source", "kernel_image_path", kernel, "initrd_path", initrd, "boot_args",
-	    "console=ttyS0 panic=-1 quiet rdinit=/vessel -- agent", "machine-config", "vcpu_count",
-	    (json_int_t)a->cpus, "mem_size_mib", (json_int_t)a->mem_mib, "mem_shared", 1, "vsock",
-	    "guest_cid", (json_int_t)VMC_GUEST_CID, "uds_path", uds, "fs", fs,
-	    "network-interfaces", nets, "balloon", "amount_mib", 0, "deflate_on_oom", 1);
+	    VMC_CMDLINE " -- agent", "machine-config", "vcpu_count", (json_int_t)a->cpus,
+	    "mem_size_mib", (json_int_t)a->mem_mib, "mem_shared", 1, "vsock", "guest_cid",
+	    (json_int_t)VMC_GUEST_CID, "uds_path", uds, "fs", fs, "network-interfaces", nets,
+	    "balloon", "amount_mib", 0, "deflate_on_oom", 1);
 	if (!doc)
 		return vs_err(err, ENOMEM, "the microVM's config");
 	int rc = json_dump_file(doc, path, JSON_COMPACT) == 0
